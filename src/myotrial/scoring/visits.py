@@ -1,0 +1,202 @@
+"""``score_visits``: the table API of the scoring engine (raw visits in, scored visits out).
+
+Output columns follow ``shared/reference/data-format.md`` (scored visits). One row for every
+input row, in input order, with every input column passed through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from myotrial.errors import InputValidationError
+from myotrial.rules import SLOTS, load_scales, load_tis_rules
+from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
+from myotrial.tables.visits import validate_visits
+
+__all__ = ["SCORED_COLUMNS", "score_visits"]
+
+#: Columns added by :func:`score_visits` (the data-format.md contract), in order.
+SCORED_COLUMNS: tuple[str, ...] = (
+    "tis",
+    "tis_category",
+    "tis_missing_reason",
+    *(f"points_{s}" for s in SLOTS),
+    "enzyme_used",
+    "doi_met",
+    "worsening",
+    "worsening_clauses",
+    "cd_confirmed",
+)
+
+
+def _missing_reasons(codes: np.ndarray, enzyme_code: np.ndarray, slot_columns: list[str],
+                     enzymes: tuple[str, ...], partial: bool) -> np.ndarray:
+    """Text for each (missing bit code, enzyme) pair; computed once per distinct pair."""
+    k = len(slot_columns)
+    key = codes * (len(enzymes) + 2) + (enzyme_code + 1)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    texts = []
+    for u in uniq:
+        code, enz = divmod(int(u), len(enzymes) + 2)
+        if code == -1 or (code < 0):
+            texts.append("baseline visit")
+            continue
+        enz_name = enzymes[enz - 1] if enz > 0 else None
+
+        def names(bits: int, at_visit: bool, enz_name: str | None = enz_name) -> list[str]:
+            out = []
+            for i, c in enumerate(slot_columns):
+                if bits >> i & 1:
+                    if c == "enzyme":
+                        if enz_name is None:
+                            out.append("enzyme (no enzyme with a value and ULN at baseline)")
+                        else:
+                            out.append(f"enzyme ({enz_name}, most abnormal at baseline)")
+                    else:
+                        out.append(c)
+            return out
+
+        at_base = names(code & ((1 << k) - 1), False)
+        at_visit = names(code >> k, True)
+        if not at_base and not at_visit:
+            texts.append("")
+            continue
+        parts = []
+        if at_base:
+            parts.append("missing at baseline: " + ", ".join(at_base))
+        if at_visit:
+            parts.append("missing at this visit: " + ", ".join(at_visit))
+        text = "; ".join(parts)
+        texts.append(f"partial TIS, {text}" if partial else text)
+    return np.asarray(texts, dtype=object)[inverse.reshape(-1)]
+
+
+def score_visits(
+    visits: pd.DataFrame,
+    *,
+    population: str = "adult",
+    measure_set: str = "imacs",
+    partial: bool = False,
+    mmt8_max: float | None = None,
+    chq_phs_range: float | None = None,
+    earliest_week: float | None = None,
+    consecutive_visits: int | None = None,
+    details: bool = False,
+) -> pd.DataFrame:
+    """Validate and score a visits table: TIS, category, DOI, worsening, confirmed deterioration.
+
+    Parameters
+    ----------
+    visits : the canonical visits table (data-format.md); never modified.
+    population : ``"adult"`` (categories 20/40/60) or ``"juvenile"`` (30/45/70).
+    measure_set : ``"imacs"`` (adult or juvenile) or ``"printo"`` (juvenile).
+    partial : score the measures present when some are missing (PROJECT RULE default False:
+        TIS is blank and ``tis_missing_reason`` names the missing measures).
+    mmt8_max : MMT-8 maximum where a row has no ``mmt8_max`` (default 150, ProDERM).
+    chq_phs_range : CHQ-PhS scale range (required with the PRINTO set: not published).
+    earliest_week : earliest confirming visit for confirmed deterioration (default 8).
+    consecutive_visits : consecutive worsening visits needed (default 2).
+    details : also return ``pchg_<slot>`` (absolute % improvement used for points),
+        ``rchg_<slot>`` (relative % improvement) and ``tis_partial``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated input columns plus :data:`SCORED_COLUMNS`.
+
+    Raises
+    ------
+    InputValidationError
+        Every problem in the input, located (see :func:`~myotrial.tables.validate_visits`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> visits = pd.DataFrame({
+    ...     "subject_id": ["p1", "p1"], "visit_week": [0, 16],
+    ...     "pga": [6.0, 2.0], "ptga": [6.0, 3.0], "extramuscular": [4.0, 1.0],
+    ...     "mmt8": [120.0, 138.0], "haq": [1.5, 0.75], "ck": [1200.0, 300.0],
+    ...     "ck_uln": [200.0, 200.0]})
+    >>> scored = score_visits(visits)
+    >>> float(scored.loc[1, "tis"]), scored.loc[1, "tis_category"]
+    (75.0, 'major')
+
+    PGA 6 -> 2 cm is exactly 40 % of the scale: on the edge, so the lower band (17.5 points).
+    """
+    tis_rules = load_tis_rules()
+    config = ScoringConfig(
+        population=population,
+        measure_set=measure_set,
+        partial=partial,
+        mmt8_max=mmt8_max,
+        chq_phs_range=chq_phs_range,
+        earliest_week=earliest_week,
+        consecutive_visits=consecutive_visits,
+    )
+    ms = tis_rules.measure_set_for(population, measure_set)
+    scales = load_scales()
+    v = validate_visits(visits, mmt8_max=mmt8_max)
+    needed = [c for c in ms.slots.values() if c != "enzyme"]
+    missing_cols = [c for c in needed if c not in v.columns]
+    if "enzyme" in ms.slots.values() and not any(e in v.columns for e in scales.enzymes):
+        missing_cols.append("an enzyme column (" + ", ".join(scales.enzymes) + ")")
+    if missing_cols and not partial:
+        raise InputValidationError(
+            pd.DataFrame(
+                [
+                    {"table": "visits", "column": c,
+                     "rule": f"column required by the {ms.label} measure set is missing "
+                             "(use partial scoring to score without it)"}
+                    for c in missing_cols
+                ]
+            ),
+            "visits",
+        )
+    codes, _ = pd.factorize(v["subject_id"], sort=False)
+    numeric = {
+        c: v[c].to_numpy(dtype=np.float64)
+        for c in v.columns
+        if c in scales.measures or c == "mmt8_max" or c in scales.enzymes
+        or c in {f"{e}_uln" for e in scales.enzymes}
+    }
+    res = score_arrays(codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config)
+
+    out = v.copy()
+    out["tis"] = res["tis"]
+    cat_codes = np.asarray(res["tis_category_code"])
+    out["tis_category"] = pd.Categorical.from_codes(cat_codes, categories=list(CATEGORY_LABELS))
+    slot_cols = [ms.slots[s] for s in SLOTS]
+    reasons = _missing_reasons(
+        np.asarray(res["tis_missing_code"]), np.asarray(res["enzyme_code"]), slot_cols,
+        scales.enzymes, partial,
+    )
+    tis_blank = np.isnan(np.asarray(res["tis"], dtype=np.float64))
+    if partial:
+        reasons = np.where(np.asarray(res["tis_partial"]) | tis_blank, reasons, "")
+    out["tis_missing_reason"] = pd.array(np.where(reasons == "", None, reasons), dtype="string")
+    for s in SLOTS:
+        out[f"points_{s}"] = res[f"points_{s}"]
+    enz_labels = list(scales.enzymes)
+    out["enzyme_used"] = pd.Categorical.from_codes(
+        np.asarray(res["enzyme_code"]), categories=enz_labels
+    ) if "enzyme" in ms.slots.values() else pd.Categorical.from_codes(
+        np.full(len(v), -1), categories=enz_labels
+    )
+    out["doi_met"] = _to_boolean(np.asarray(res["doi_met"], dtype=np.float64))
+    out["worsening"] = _to_boolean(np.asarray(res["worsening"], dtype=np.float64))
+    clause = pd.Categorical.from_codes(np.asarray(res["clause_code"]), categories=list(CLAUSE_LABELS))
+    out["worsening_clauses"] = pd.array(clause.astype(object), dtype="string").fillna("")
+    out["worsening_clauses"] = out["worsening_clauses"].replace("", pd.NA)
+    out["cd_confirmed"] = np.asarray(res["cd_confirmed"], dtype=bool)
+    if details:
+        for s in SLOTS:
+            out[f"pchg_{s}"] = res[f"improvement_{s}"]
+            out[f"rchg_{s}"] = res[f"relative_{s}"]
+        out["tis_partial"] = np.asarray(res["tis_partial"], dtype=bool)
+    return out
+
+
+def _to_boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
+    mask = np.isnan(values)
+    return pd.arrays.BooleanArray(np.where(mask, False, values == 1.0), mask)
