@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from myotrial.errors import RulesError
+from myotrial.rules import load_scales, rules_path
 
 __all__ = [
     "BohanPeterRules",
@@ -34,18 +34,12 @@ Edge = Literal["open", "closed"]
 
 
 def _read_toml(name: str, path: str | os.PathLike[str] | None) -> tuple[str, dict[str, Any]]:
-    if path is None:
-        resource = resources.files("myotrial").joinpath("rules", name)
-        label = f"myotrial/rules/{name}"
-        text = resource.read_text(encoding="utf-8")
-    else:
-        p = Path(path)
-        label = str(p)
-        if not p.exists():
-            raise RulesError(f"{label}: no such rules file")
-        text = p.read_text(encoding="utf-8")
+    p = rules_path(name) if path is None else Path(path)
+    label = f"myotrial/rules/{name}" if path is None else str(p)
+    if not p.exists():
+        raise RulesError(f"{label}: no such rules file")
     try:
-        return label, tomllib.loads(text)
+        return label, tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{label}: not valid TOML: {exc}") from None
 
@@ -169,7 +163,8 @@ def _parse_bohan_peter(label: str, data: dict[str, Any]) -> BohanPeterRules:
                 min_count=min_count,
             )
         )
-    want = {"definite_dm", "probable_dm", "possible_dm", "definite_pm", "probable_pm", "possible_pm"}
+    want = {"definite_dm", "probable_dm", "possible_dm",
+            "definite_pm", "probable_pm", "possible_pm"}
     if {c.key for c in classes} != want:
         raise RulesError(f"{label}: classes must be exactly {sorted(want)}")
     for rash in (True, False):
@@ -434,8 +429,8 @@ def _parse_eligibility(label: str, data: dict[str, Any]) -> EligibilityRules:
         for key, m in _get(other, "measures", label, "other_csm").items()
     )
     accepted = tuple(_get(bp, "accepted", label, "bohan_peter"))
-    valid = {"definite_dm", "probable_dm", "possible_dm", "definite_pm", "probable_pm",
-             "possible_pm"}
+    valid = {"definite_dm", "probable_dm", "possible_dm",
+             "definite_pm", "probable_pm", "possible_pm"}
     if not accepted or not set(accepted) <= valid:
         raise RulesError(f"{label}: [bohan_peter] accepted must be among {sorted(valid)}")
     min_count = int(_get(other, "min_count", label, "other_csm"))
@@ -507,21 +502,16 @@ class MeasureRange:
 
 @cache
 def load_measure_ranges() -> dict[str, MeasureRange]:
-    """Ranges of the fixed-range core set measures and MMT-8 from ``measures.toml``."""
-    label, data = _read_toml("measures.toml", None)
+    """Ranges of the fixed-range core set measures and MMT-8 (``myotrial.rules.load_scales``)."""
     out: dict[str, MeasureRange] = {}
-    for key, m in _get(data, "measures", label, "").items():
-        if "min" not in m:
+    for key, m in load_scales().measures.items():
+        if m.min is None:
             continue
         out[key] = MeasureRange(
-            label=str(m.get("label", key)),
-            min=_dec(m["min"], label, f"measures.{key}.min"),
-            max=None if "max" not in m else _dec(m["max"], label, f"measures.{key}.max"),
-            default_max=(
-                None
-                if "default_max" not in m
-                else _dec(m["default_max"], label, f"measures.{key}.default_max")
-            ),
+            label=m.label,
+            min=Decimal(str(m.min)),
+            max=None if m.max is None else Decimal(str(m.max)),
+            default_max=None if m.default_max is None else Decimal(str(m.default_max)),
         )
     return out
 

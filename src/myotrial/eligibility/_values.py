@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-__all__ = ["TRUE_WORDS", "FALSE_WORDS", "all3", "any3", "is_missing", "parse_bool", "parse_decimal"]
+__all__ = ["FALSE_WORDS", "TRUE_WORDS", "all3", "any3", "is_missing", "parse_bool", "parse_decimal"]
 
 TRUE_WORDS: Final = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS: Final = frozenset({"false", "f", "no", "n", "0"})

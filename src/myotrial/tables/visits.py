@@ -142,13 +142,17 @@ def validate_visits(
         if name not in raw:
             continue
         series = raw[name]
-        as_text = series.astype("string").str.strip()
-        blank = as_text.isna() | (as_text == "")
-        parsed = pd.to_numeric(as_text.where(~blank), errors="coerce").astype("float64")
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            parsed = series.astype("float64")  # already numeric (Parquet, DataFrame API)
+            blank = parsed.isna()
+        else:
+            as_text = series.astype("string").str.strip()
+            blank = (as_text.isna() | (as_text == "")).fillna(True)
+            parsed = pd.to_numeric(as_text.where(~blank), errors="coerce").astype("float64")
         bad = (~blank & parsed.isna()).to_numpy()
-        bad |= np.isinf(parsed.to_numpy())
+        bad = bad | np.isinf(parsed.to_numpy())
         col.add(bad, name, "must be a number (blank = missing)")
-        parsed[bad] = np.nan
+        parsed = parsed.where(~bad)
         numeric[name] = parsed
         if name == "visit_week":
             col.add(blank.to_numpy(), name, "visit_week is required")
