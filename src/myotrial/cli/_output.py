@@ -35,7 +35,9 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def exit_with_problems(error: InputValidationError, as_json: bool = False) -> NoReturn:
+def exit_with_problems(
+    error: InputValidationError, as_json: bool = False, *, writes_output: bool = True
+) -> NoReturn:
     """Print every problem of ``error`` (table on stderr, or JSON on stdout) and exit 2."""
     records = [
         {k: to_jsonable(v) for k, v in rec.items()}
@@ -45,7 +47,8 @@ def exit_with_problems(error: InputValidationError, as_json: bool = False) -> No
         typer.echo(json.dumps({"ok": False, "table": error.table, "problems": records}, indent=2))
     else:
         table = Table(
-            title=f"{len(records)} problem(s) in the {error.table} table — nothing was written",
+            title=f"{len(records)} problem(s) in the {error.table} table"
+            + (" — nothing was written" if writes_output else ""),
             title_style="bold red",
         )
         cols = ("row", "subject_id", "visit_week", "column", "value", "rule")

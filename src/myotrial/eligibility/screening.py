@@ -77,6 +77,7 @@ OUTPUT_COLUMNS = (
     "criteria_met",
     "missing_fields",
     "not_checked",
+    "screening_notes",
     "bohan_peter_class",
     "eular_acr_score",
     "eular_acr_biopsy",
@@ -505,7 +506,7 @@ def _bmi_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
     if excluded:
         detail = f"BMI {fmt(c.bmi)} kg/m2 (exclusion: {r.bmi_words})"
     else:
-        detail = f"BMI {fmt(c.bmi)} kg/m2 (not excluded: {r.bmi_words} applies)"
+        detail = f"BMI {fmt(c.bmi)} kg/m2: not in the exclusion range ({r.bmi_words})"
     return CriterionResult("bmi", "exclusion", words, not excluded, detail)
 
 
@@ -605,6 +606,7 @@ def decisions_to_frame(
             "criteria_met": "; ".join(d.criteria_met) or None,
             "missing_fields": ";".join(d.missing_fields) or None,
             "not_checked": "; ".join(d.not_checked) or None,
+            "screening_notes": "; ".join(d.notes) or None,
             "bohan_peter_class": d.bohan_peter.category.value,
             "eular_acr_score": None if ea is None else float(ea.score),
             "eular_acr_biopsy": None if ea is None else _bool_text(ea.biopsy),
