@@ -18,14 +18,17 @@ BASELINE: dict[str, Any] = {
 }
 
 
-def two_visits(follow: dict[str, Any], baseline: dict[str, Any] | None = None,
-               week: int = 16) -> pd.DataFrame:
+def two_visits(
+    follow: dict[str, Any], baseline: dict[str, Any] | None = None, week: int = 16
+) -> pd.DataFrame:
     """A one-subject visits table: baseline row then one follow-up row.
 
     ``follow`` overrides the baseline values at the follow-up visit (unchanged otherwise).
     """
     base = dict(BASELINE if baseline is None else baseline)
     fu = {**base, **follow}
-    rows = [{"subject_id": "S1", "visit_week": 0, **base},
-            {"subject_id": "S1", "visit_week": week, **fu}]
+    rows = [
+        {"subject_id": "S1", "visit_week": 0, **base},
+        {"subject_id": "S1", "visit_week": week, **fu},
+    ]
     return pd.DataFrame(rows)

@@ -37,7 +37,11 @@ def test_points_table_is_the_published_table() -> None:
 def test_category_thresholds_are_published() -> None:
     cats = load_tis_rules().categories
     assert (cats["adult"].minimal, cats["adult"].moderate, cats["adult"].major) == (20, 40, 60)
-    assert (cats["juvenile"].minimal, cats["juvenile"].moderate, cats["juvenile"].major) == (30, 45, 70)
+    assert (cats["juvenile"].minimal, cats["juvenile"].moderate, cats["juvenile"].major) == (
+        30,
+        45,
+        70,
+    )
 
 
 def test_doi_and_deterioration_rules() -> None:
@@ -62,10 +66,26 @@ def _mutated(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('criterion = ">5% to 15% improvement"\nlower = 5.0', 'criterion = "x"\nlower = 6.0', "gap"),
-        ('criterion = ">5% to 15% improvement"\nlower = 5.0', 'criterion = "x"\nlower = 4.0', "overlap"),
-        ("points = [0.0, 7.5, 15.0, 17.5, 20.0]", "points = [0.0, 15.0, 7.5, 17.5, 20.0]", "decrease"),
-        ("points = [0.0, 7.5, 15.0, 17.5, 20.0]", "points = [0.0, 7.5, 15.0, 17.5, 25.0]", "sum to 100"),
+        (
+            'criterion = ">5% to 15% improvement"\nlower = 5.0',
+            'criterion = "x"\nlower = 6.0',
+            "gap",
+        ),
+        (
+            'criterion = ">5% to 15% improvement"\nlower = 5.0',
+            'criterion = "x"\nlower = 4.0',
+            "overlap",
+        ),
+        (
+            "points = [0.0, 7.5, 15.0, 17.5, 20.0]",
+            "points = [0.0, 15.0, 7.5, 17.5, 20.0]",
+            "decrease",
+        ),
+        (
+            "points = [0.0, 7.5, 15.0, 17.5, 20.0]",
+            "points = [0.0, 7.5, 15.0, 17.5, 25.0]",
+            "sum to 100",
+        ),
         ("points = [0.0, 7.5, 15.0, 17.5, 20.0]", "points = [0.0, 7.5, 15.0, 20.0]", "points for"),
         ('upper = "inf"', "upper = 99.0", "inf"),
         ('edge_rule = "lower_band"', 'edge_rule = "upper_band"', "edge_rule"),

@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import BASELINE, two_visits
 
+from helpers import BASELINE, two_visits
 from myotrial.scoring import score_visits
 
 BASE = {**BASELINE, "pga": 4.0, "ptga": 4.0, "extramuscular": 4.0, "mmt8": 100.0, "haq": 1.0}
@@ -26,17 +26,17 @@ def visit(follow: dict[str, Any]) -> pd.Series:
 @pytest.mark.parametrize(
     ("follow", "clauses"),
     [
-        ({"pga": 6.0, "mmt8": 80.0}, "A"),                       # exactly 2 cm and exactly 20 %
-        ({"pga": 5.9, "mmt8": 80.0}, None),                      # PGA 1.9 cm: not A
-        ({"pga": 6.0, "mmt8": 80.5}, None),                      # MMT 19.5 %: not A
-        ({"pga": 6.0}, None),                                    # PGA alone is not A
-        ({"extramuscular": 6.0}, "B"),                           # exactly 2 cm
+        ({"pga": 6.0, "mmt8": 80.0}, "A"),  # exactly 2 cm and exactly 20 %
+        ({"pga": 5.9, "mmt8": 80.0}, None),  # PGA 1.9 cm: not A
+        ({"pga": 6.0, "mmt8": 80.5}, None),  # MMT 19.5 %: not A
+        ({"pga": 6.0}, None),  # PGA alone is not A
+        ({"extramuscular": 6.0}, "B"),  # exactly 2 cm
         ({"extramuscular": 5.9}, None),
         ({"ptga": 5.2, "haq": 1.3, "extramuscular": 5.2}, "C"),  # three exactly 30 %
-        ({"ptga": 5.2, "haq": 1.3, "extramuscular": 5.3}, "C"),          # 30, 30, 32.5 %
-        ({"ptga": 5.2, "haq": 1.3, "extramuscular": 5.1}, None),         # third only 27.5 %
+        ({"ptga": 5.2, "haq": 1.3, "extramuscular": 5.3}, "C"),  # 30, 30, 32.5 %
+        ({"ptga": 5.2, "haq": 1.3, "extramuscular": 5.1}, None),  # third only 27.5 %
         ({"ptga": 5.2, "haq": 1.29, "extramuscular": 5.19}, None),  # only one >= 30 %
-        ({"pga": 6.0, "mmt8": 70.0, "haq": 1.3}, "A;C"),         # PGA 50 %, MMT 30 %, HAQ 30 %
+        ({"pga": 6.0, "mmt8": 70.0, "haq": 1.3}, "A;C"),  # PGA 50 %, MMT 30 %, HAQ 30 %
         ({"pga": 6.0, "mmt8": 70.0, "haq": 1.3, "extramuscular": 6.0}, "A;B;C"),
         ({"extramuscular": 6.0, "ptga": 5.2, "haq": 1.3}, "B;C"),
     ],
@@ -100,8 +100,14 @@ def test_non_consecutive_worsening_does_not_confirm() -> None:
 
 
 def test_unknown_visit_breaks_the_run() -> None:
-    out = trial([(0, {}), (8, WORSE_B), (12, {**WORSE_C, "extramuscular": None, "pga": None}),
-                 (16, WORSE_B)])
+    out = trial(
+        [
+            (0, {}),
+            (8, WORSE_B),
+            (12, {**WORSE_C, "extramuscular": None, "pga": None}),
+            (16, WORSE_B),
+        ]
+    )
     assert pd.isna(out["worsening"].iloc[2])
     assert not out["cd_confirmed"].any()
 
@@ -109,22 +115,47 @@ def test_unknown_visit_breaks_the_run() -> None:
 def test_parameters_are_overridable() -> None:
     rows = [(0, {}), (2, WORSE_B), (4, WORSE_B), (8, {})]
     data = pd.DataFrame([{"subject_id": "S1", "visit_week": w, **BASE, **f} for w, f in rows])
-    assert score_visits(data, earliest_week=4)["cd_confirmed"].tolist() == [False, False, True, True]
+    assert score_visits(data, earliest_week=4)["cd_confirmed"].tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
     assert score_visits(data, consecutive_visits=1, earliest_week=0)["cd_confirmed"].tolist() == [
-        False, True, True, True]
+        False,
+        True,
+        True,
+        True,
+    ]
     assert not score_visits(data, consecutive_visits=3, earliest_week=0)["cd_confirmed"].any()
 
 
 def test_confirmation_is_per_subject_and_independent_of_row_order() -> None:
     rows = []
-    for sid, pattern in (("A", [{}, WORSE_B, WORSE_B]), ("B", [{}, {}, WORSE_B]), ("C", [{}, WORSE_B, {}])):
-        rows += [{"subject_id": sid, "visit_week": w, **BASE, **f}
-                 for w, f in zip((0, 8, 12), pattern, strict=True)]
+    for sid, pattern in (
+        ("A", [{}, WORSE_B, WORSE_B]),
+        ("B", [{}, {}, WORSE_B]),
+        ("C", [{}, WORSE_B, {}]),
+    ):
+        rows += [
+            {"subject_id": sid, "visit_week": w, **BASE, **f}
+            for w, f in zip((0, 8, 12), pattern, strict=True)
+        ]
     ordered = pd.DataFrame(rows)
     shuffled = ordered.sample(frac=1.0, random_state=3)
     a = score_visits(ordered)
     b = score_visits(shuffled).loc[ordered.index]
-    assert a["cd_confirmed"].tolist() == [False, False, True, False, False, False, False, False, False]
+    assert a["cd_confirmed"].tolist() == [
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert b["cd_confirmed"].tolist() == a["cd_confirmed"].tolist()
     # Subject B's single worsening at the last visit must not pair with subject C's first row.
     assert list(shuffled.index) != list(ordered.index)
@@ -134,13 +165,25 @@ def test_confirmation_is_per_subject_and_independent_of_row_order() -> None:
 @pytest.mark.parametrize(
     ("follow", "met"),
     [
-        ({"pga": 3.2, "ptga": 3.2, "haq": 0.8}, True),             # exactly 20 % x 3
-        ({"pga": 3.2, "ptga": 3.2, "haq": 0.81}, False),           # HAQ 19 %
-        ({"pga": 3.2, "ptga": 3.2, "haq": 0.8, "extramuscular": 5.0, "ck": 1250.0}, True),  # 2 worse
+        ({"pga": 3.2, "ptga": 3.2, "haq": 0.8}, True),  # exactly 20 % x 3
+        ({"pga": 3.2, "ptga": 3.2, "haq": 0.81}, False),  # HAQ 19 %
+        (
+            {"pga": 3.2, "ptga": 3.2, "haq": 0.8, "extramuscular": 5.0, "ck": 1250.0},
+            True,
+        ),  # 2 worse
         ({"pga": 3.2, "ptga": 3.2, "haq": 0.8, "mmt8": 75.0}, False),  # MMT worse by 25 %
-        ({"pga": 3.2, "ptga": 3.2, "haq": 0.8, "mmt8": 75.5}, True),   # MMT worse by 24.5 %
-        ({"pga": 2.0, "ptga": 2.0, "haq": 0.5, "extramuscular": 5.0, "ck": 1250.0,
-          "mmt8": 100.0}, True),
+        ({"pga": 3.2, "ptga": 3.2, "haq": 0.8, "mmt8": 75.5}, True),  # MMT worse by 24.5 %
+        (
+            {
+                "pga": 2.0,
+                "ptga": 2.0,
+                "haq": 0.5,
+                "extramuscular": 5.0,
+                "ck": 1250.0,
+                "mmt8": 100.0,
+            },
+            True,
+        ),
     ],
 )
 def test_imacs_doi(follow: dict[str, Any], met: bool) -> None:

@@ -50,7 +50,9 @@ def trials(draw: st.DrawFn, allow_missing: bool = False) -> pd.DataFrame:
     for s in range(n_subjects):
         weeks = [0, *sorted(draw(st.sets(st.integers(1, 40), min_size=1, max_size=5)))]
         for w in weeks:
-            rows.append({"subject_id": f"P{s:02d}", "visit_week": w, **draw(measures(allow_missing))})
+            rows.append(
+                {"subject_id": f"P{s:02d}", "visit_week": w, **draw(measures(allow_missing))}
+            )
     return pd.DataFrame(rows)
 
 
@@ -61,8 +63,11 @@ def test_tis_bounds_and_category_consistency(frame: pd.DataFrame) -> None:
     tis = out["tis"].dropna()
     assert ((tis >= 0) & (tis <= 100)).all()
     th = load_tis_rules().categories["adult"]
-    expected = np.select([tis >= th.major, tis >= th.moderate, tis >= th.minimal],
-                         ["major", "moderate", "minimal"], "none")
+    expected = np.select(
+        [tis >= th.major, tis >= th.moderate, tis >= th.minimal],
+        ["major", "moderate", "minimal"],
+        "none",
+    )
     assert out.loc[tis.index, "tis_category"].astype(str).tolist() == expected.tolist()
     assert out.loc[out["tis"].isna(), "tis_missing_reason"].notna().all()
     assert out["tis_category"].isna().equals(out["tis"].isna())
@@ -70,8 +75,14 @@ def test_tis_bounds_and_category_consistency(frame: pd.DataFrame) -> None:
 
 BETTER = {"pga": -1, "ptga": -1, "extramuscular": -1, "haq": -1, "mmt8": +1, "ck": -1}
 STEP = {"pga": 0.1, "ptga": 0.1, "extramuscular": 0.1, "haq": 0.125, "mmt8": 1.0, "ck": 10.0}
-LIMIT = {"pga": (0, 10), "ptga": (0, 10), "extramuscular": (0, 10), "haq": (0, 3), "mmt8": (0, 150),
-         "ck": (0, 4000)}
+LIMIT = {
+    "pga": (0, 10),
+    "ptga": (0, 10),
+    "extramuscular": (0, 10),
+    "haq": (0, 3),
+    "mmt8": (0, 150),
+    "ck": (0, 4000),
+}
 
 
 @SETTINGS
@@ -82,10 +93,12 @@ def test_tis_never_decreases_when_one_measure_improves(
     follow = {**follow, "ck_uln": base["ck_uln"], "aldolase_uln": base["aldolase_uln"]}
     lo, hi = LIMIT[measure]
     better = min(hi, max(lo, follow[measure] + BETTER[measure] * STEP[measure] * steps))
-    rows = [{"subject_id": "S", "visit_week": 0, **base},
-            {"subject_id": "S", "visit_week": 4, **follow},
-            {"subject_id": "T", "visit_week": 0, **base},
-            {"subject_id": "T", "visit_week": 4, **follow, measure: better}]
+    rows = [
+        {"subject_id": "S", "visit_week": 0, **base},
+        {"subject_id": "S", "visit_week": 4, **follow},
+        {"subject_id": "T", "visit_week": 0, **base},
+        {"subject_id": "T", "visit_week": 4, **follow, measure: better},
+    ]
     out = score_visits(pd.DataFrame(rows))
     assert out["tis"].iloc[3] >= out["tis"].iloc[1]
 
@@ -112,14 +125,22 @@ def test_engine_agrees_with_exact_reference_scorer(frame: pd.DataFrame) -> None:
                 assert got["tis"] == ref["tis"], label
                 assert got["tis_category"] == ref["category"], label
             for slot, pts in ref["points"].items():
-                assert (np.isnan(got[f"points_{slot}"]) if pts is None
-                        else got[f"points_{slot}"] == pts), (label, slot)
-            assert (None if pd.isna(got["doi_met"]) else bool(got["doi_met"])) == ref["doi_met"], label
-            assert (None if pd.isna(got["worsening"]) else bool(got["worsening"])) == ref["worsening"], label
+                assert (
+                    np.isnan(got[f"points_{slot}"]) if pts is None else got[f"points_{slot}"] == pts
+                ), (label, slot)
+            assert (None if pd.isna(got["doi_met"]) else bool(got["doi_met"])) == ref["doi_met"], (
+                label
+            )
+            assert (None if pd.isna(got["worsening"]) else bool(got["worsening"])) == ref[
+                "worsening"
+            ], label
             clauses = "" if pd.isna(got["worsening_clauses"]) else got["worsening_clauses"]
             assert set(filter(None, clauses.split(";"))) == ref["clauses"], label
-            assert (got["enzyme_used"] if not pd.isna(got["enzyme_used"]) else None) == ref["enzyme"]
+            assert (got["enzyme_used"] if not pd.isna(got["enzyme_used"]) else None) == ref[
+                "enzyme"
+            ]
             worsening.append(ref["worsening"])
         expected_cd = reference_confirmed_deterioration(
-            [records[i]["visit_week"] for i in rows], worsening)
+            [records[i]["visit_week"] for i in rows], worsening
+        )
         assert out["cd_confirmed"].iloc[rows].tolist() == expected_cd, sid

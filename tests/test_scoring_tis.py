@@ -11,16 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import BASELINE, two_visits
 from myotrial.errors import InputValidationError
 from myotrial.rules import load_tis_rules
 from myotrial.scoring import compute_band_points, score_visits
 
-from helpers import BASELINE, two_visits
-
 RULES = load_tis_rules()
 
 
-def fu_row(follow: dict[str, float], baseline: dict[str, float] | None = None, **kw: object) -> pd.Series:
+def fu_row(
+    follow: dict[str, float], baseline: dict[str, float] | None = None, **kw: object
+) -> pd.Series:
     return score_visits(two_visits(follow, baseline), **kw).iloc[1]  # type: ignore[arg-type]
 
 
@@ -35,15 +36,17 @@ VAS_SLOTS = [
 
 @pytest.mark.parametrize(("slot", "column", "base", "scale", "sign"), VAS_SLOTS)
 @pytest.mark.parametrize("band", range(4))
-def test_fixed_range_band_edges_both_sides(slot: str, column: str, base: float, scale: float,
-                                           sign: int, band: int) -> None:
+def test_fixed_range_band_edges_both_sides(
+    slot: str, column: str, base: float, scale: float, sign: int, band: int
+) -> None:
     rule = RULES.slots[slot]
     edge = rule.edges[band]
     for delta_pct, expected_band in ((-0.1, band), (0.0, band), (0.1, band + 1)):
         change = (edge + delta_pct) / 100 * scale
         row = fu_row({column: base - sign * change}, {**BASELINE, column: base})
         assert row[f"points_{slot}"] == rule.points[expected_band], (
-            f"{slot}: {edge + delta_pct}% improvement should score band {expected_band}")
+            f"{slot}: {edge + delta_pct}% improvement should score band {expected_band}"
+        )
 
 
 @pytest.mark.parametrize("mmt8_max", [150.0, 80.0])
@@ -54,8 +57,9 @@ def test_mmt_band_edges_both_sides(mmt8_max: float, band: int) -> None:
     base = 40.0
     for delta_pct, expected_band in ((-0.1, band), (0.0, band), (0.1, band + 1)):
         follow = base + (edge + delta_pct) / 100 * mmt8_max
-        row = fu_row({"mmt8": follow, "mmt8_max": mmt8_max},
-                     {**BASELINE, "mmt8": base, "mmt8_max": mmt8_max})
+        row = fu_row(
+            {"mmt8": follow, "mmt8_max": mmt8_max}, {**BASELINE, "mmt8": base, "mmt8_max": mmt8_max}
+        )
         assert row["points_mmt8"] == rule.points[expected_band], (mmt8_max, edge + delta_pct)
 
 
@@ -99,8 +103,9 @@ def test_exact_edges_are_free_of_floating_point_drift(edge: float) -> None:
 def test_band_points_tolerance_direct() -> None:
     slot = RULES.slots["pga"]
     x = np.array([40.0 + 1e-12, 40.0 - 1e-12, 40.0 + 1e-6, np.nan, -50.0, 1e6])
-    np.testing.assert_array_equal(compute_band_points(x, slot, RULES.edge_tolerance),
-                                  [17.5, 17.5, 20.0, np.nan, 0.0, 20.0])
+    np.testing.assert_array_equal(
+        compute_band_points(x, slot, RULES.edge_tolerance), [17.5, 17.5, 20.0, np.nan, 0.0, 20.0]
+    )
 
 
 def _tis_frame(points_target: dict[str, float]) -> pd.DataFrame:
@@ -108,8 +113,10 @@ def _tis_frame(points_target: dict[str, float]) -> pd.DataFrame:
     pga_change = {0: 0.0, 7.5: 1.0, 15: 2.0, 17.5: 3.0, 20: 5.0}[points_target.get("pga", 0)]
     ptga_change = {0: 0.0, 2.5: 1.0, 5: 2.0, 7.5: 3.0, 10: 5.0}[points_target.get("ptga", 0)]
     mmt_change = {0: 0.0, 10: 6.0, 20: 20.0, 27.5: 40.0, 32.5: 50.0}[points_target.get("mmt8", 0)]
-    return two_visits({"pga": 6.0 - pga_change, "ptga": 6.0 - ptga_change,
-                       "mmt8": 90.0 + mmt_change}, {**BASELINE, "mmt8": 90.0})
+    return two_visits(
+        {"pga": 6.0 - pga_change, "ptga": 6.0 - ptga_change, "mmt8": 90.0 + mmt_change},
+        {**BASELINE, "mmt8": 90.0},
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,8 +137,9 @@ def _tis_frame(points_target: dict[str, float]) -> pd.DataFrame:
         (20, 10, 32.5, 62.5, "major", "moderate"),
     ],
 )
-def test_category_edges_adult_and_juvenile(pga: float, ptga: float, mmt8: float, tis: float,
-                                           adult: str, juvenile: str) -> None:
+def test_category_edges_adult_and_juvenile(
+    pga: float, ptga: float, mmt8: float, tis: float, adult: str, juvenile: str
+) -> None:
     frame = _tis_frame({"pga": pga, "ptga": ptga, "mmt8": mmt8})
     a = score_visits(frame).iloc[1]
     assert a["tis"] == tis
@@ -144,8 +152,9 @@ def test_category_edges_adult_and_juvenile(pga: float, ptga: float, mmt8: float,
 
 def test_juvenile_70_edge() -> None:
     # 20 + 10 + 32.5 + 7.5 (extramuscular 3 cm of 10 = 30 %) = 70 -> major (JDM >= 70)
-    frame = two_visits({"pga": 0.5, "ptga": 0.5, "mmt8": 150.0, "extramuscular": 2.0},
-                       {**BASELINE, "mmt8": 90.0}).rename(columns={"haq": "chaq"})
+    frame = two_visits(
+        {"pga": 0.5, "ptga": 0.5, "mmt8": 150.0, "extramuscular": 2.0}, {**BASELINE, "mmt8": 90.0}
+    ).rename(columns={"haq": "chaq"})
     row = score_visits(frame, population="juvenile").iloc[1]
     assert row["tis"] == 20 + 10 + 32.5 + 15
     frame.loc[1, "extramuscular"] = 3.5  # 15 % -> 7.5 points
@@ -162,8 +171,11 @@ def test_printo_measure_set_requires_chq_range_and_scores() -> None:
     frame = two_visits({"pga": 2.0, "cmas": 42.0, "das": 5.0, "chq_phs": 40.0}, base)
     with pytest.raises(ValueError, match="chq_phs_range"):
         score_visits(frame, population="juvenile", measure_set="printo")
-    row = score_visits(frame, population="juvenile", measure_set="printo", chq_phs_range=100).iloc[1]
-    # PGA 40 % (edge) 17.5; CMAS 12/52 = 23 % -> 27.5; DAS 5/20 = 25 % (edge) -> 12.5; CHQ 10 % -> 2.5
+    row = score_visits(frame, population="juvenile", measure_set="printo", chq_phs_range=100).iloc[
+        1
+    ]
+    # PGA 40 % (edge) 17.5; CMAS 12/52 = 23 % -> 27.5; DAS 5/20 = 25 % (edge) -> 12.5;
+    # CHQ 10 % -> 2.5
     assert row["points_mmt8"] == 27.5
     assert row["points_extramuscular"] == 12.5
     assert row["points_enzyme"] == 2.5
@@ -215,9 +227,15 @@ def test_zero_baselines() -> None:
 
 
 def test_enzyme_most_abnormal_at_baseline_with_several_ulns() -> None:
-    base = {**BASELINE, "ck": 400.0, "ck_uln": 200.0,        # 2.0 x ULN
-            "aldolase": 24.0, "aldolase_uln": 8.0,            # 3.0 x ULN  <- most abnormal
-            "ldh": 600.0, "ldh_uln": 250.0}                   # 2.4 x ULN
+    base = {
+        **BASELINE,
+        "ck": 400.0,
+        "ck_uln": 200.0,  # 2.0 x ULN
+        "aldolase": 24.0,
+        "aldolase_uln": 8.0,  # 3.0 x ULN  <- most abnormal
+        "ldh": 600.0,
+        "ldh_uln": 250.0,
+    }  # 2.4 x ULN
     # At the visit CK normalises (big improvement) but aldolase barely moves: aldolase is scored.
     row = fu_row({"ck": 100.0, "aldolase": 23.0, "ldh": 250.0}, base)
     assert row["enzyme_used"] == "aldolase"

@@ -51,9 +51,7 @@ class InputValidationError(ValueError):
         if isinstance(problems, pd.DataFrame):
             frame = problems.reindex(columns=list(PROBLEM_COLUMNS))
         else:
-            frame = pd.DataFrame(
-                [p.as_dict() for p in problems], columns=list(PROBLEM_COLUMNS)
-            )
+            frame = pd.DataFrame([p.as_dict() for p in problems], columns=list(PROBLEM_COLUMNS))
         self.problems: pd.DataFrame = frame.reset_index(drop=True)
         self.table = table
         n = len(self.problems)

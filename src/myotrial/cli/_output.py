@@ -40,8 +40,7 @@ def exit_with_problems(
 ) -> NoReturn:
     """Print every problem of ``error`` (table on stderr, or JSON on stdout) and exit 2."""
     records = [
-        {k: to_jsonable(v) for k, v in rec.items()}
-        for rec in error.problems.to_dict("records")
+        {k: to_jsonable(v) for k, v in rec.items()} for rec in error.problems.to_dict("records")
     ]
     if as_json:
         typer.echo(json.dumps({"ok": False, "table": error.table, "problems": records}, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,19 +13,26 @@ import typer
 from rich.table import Table
 
 from myotrial.cli._app import app
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems, to_jsonable
+from myotrial.cli._output import (
+    EXIT_BAD_INPUT,
+    console,
+    err_console,
+    exit_with_problems,
+    to_jsonable,
+)
 from myotrial.errors import InputValidationError
 from myotrial.rules import SLOTS, load_tis_rules
 from myotrial.scoring import SCORED_COLUMNS, score_visits
 from myotrial.tables import read_table, write_table
+from myotrial.tables.io import check_table_path
 
 
-class Population(str, Enum):
+class Population(StrEnum):
     adult = "adult"
     juvenile = "juvenile"
 
 
-class MeasureSetName(str, Enum):
+class MeasureSetName(StrEnum):
     imacs = "imacs"
     printo = "printo"
 
@@ -70,6 +77,7 @@ def score_command(
     data-format.md. On bad input, lists every problem and writes nothing (exit code 2).
     """
     try:
+        check_table_path(out)
         frame = read_table(visits)
         scored = score_visits(
             frame,
@@ -115,8 +123,10 @@ def score_command(
     for cat in ("none", "minimal", "moderate", "major"):
         table.add_row(f"  category {cat}", str(summary["categories"].get(cat, 0)))
     table.add_row("worsening visits", str(summary["worsening_visits"]))
-    table.add_row("subjects with confirmed deterioration",
-                  str(summary["subjects_with_confirmed_deterioration"]))
+    table.add_row(
+        "subjects with confirmed deterioration",
+        str(summary["subjects_with_confirmed_deterioration"]),
+    )
     console.print(table)
     console.print(f"Wrote [bold]{out}[/bold] ({len(SCORED_COLUMNS)} scored columns).")
 
@@ -168,17 +178,34 @@ def tis_command(
     Example: myotrial tis --pga 6 2 --ptga 6 3 --extramuscular 4 1 --mmt8 120 138
     --haq 1.5 0.75 --ck 1200 300 --ck-uln 200
     """
-    pairs = {"pga": pga, "ptga": ptga, "extramuscular": extramuscular, "mmt8": mmt8, "haq": haq,
-             "chaq": chaq, "ck": ck, "aldolase": aldolase, "ldh": ldh, "alt": alt, "ast": ast,
-             "cmas": cmas, "das": das, "chq_phs": chq_phs}
-    ulns = {"ck_uln": ck_uln, "aldolase_uln": aldolase_uln, "ldh_uln": ldh_uln,
-            "alt_uln": alt_uln, "ast_uln": ast_uln}
+    pairs = {
+        "pga": pga,
+        "ptga": ptga,
+        "extramuscular": extramuscular,
+        "mmt8": mmt8,
+        "haq": haq,
+        "chaq": chaq,
+        "ck": ck,
+        "aldolase": aldolase,
+        "ldh": ldh,
+        "alt": alt,
+        "ast": ast,
+        "cmas": cmas,
+        "das": das,
+        "chq_phs": chq_phs,
+    }
+    ulns = {
+        "ck_uln": ck_uln,
+        "aldolase_uln": aldolase_uln,
+        "ldh_uln": ldh_uln,
+        "alt_uln": alt_uln,
+        "ast_uln": ast_uln,
+    }
     given = {k: v for k, v in pairs.items() if v is not None}
     if not given:
         _fail("give at least one measure, e.g. --pga 6 2 (baseline, follow-up)", as_json)
     rows: list[dict[str, Any]] = [
-        {"subject_id": "patient", "visit_week": week, "mmt8_max": mmt8_max}
-        for week in (0, 1)
+        {"subject_id": "patient", "visit_week": week, "mmt8_max": mmt8_max} for week in (0, 1)
     ]
     for name, (base, follow) in given.items():
         rows[0][name], rows[1][name] = base, follow
@@ -187,8 +214,12 @@ def tis_command(
             rows[0][name] = rows[1][name] = uln
     try:
         scored = score_visits(
-            pd.DataFrame(rows), population=population.value, measure_set=measure_set.value,
-            chq_phs_range=chq_phs_range, partial=True, details=True,
+            pd.DataFrame(rows),
+            population=population.value,
+            measure_set=measure_set.value,
+            chq_phs_range=chq_phs_range,
+            partial=True,
+            details=True,
         )
     except InputValidationError as exc:
         exit_with_problems(exc, as_json, writes_output=False)
@@ -210,18 +241,21 @@ def _breakdown(scored: pd.DataFrame, population: str, measure_set: str) -> dict[
         column = ms.slots[slot]
         enzyme = None if pd.isna(row["enzyme_used"]) else str(row["enzyme_used"])
         src = enzyme if column == "enzyme" else column
-        measures.append({
-            "slot": slot,
-            "measure": src if src is not None else "enzyme (none given)",
-            "label": rules.slots[slot].label,
-            "baseline": None if src is None or src not in scored else base[src],
-            "follow_up": None if src is None or src not in scored else row[src],
-            "percent_improvement": row[f"pchg_{slot}"],
-            "change_basis": "relative to baseline (x ULN)" if column == "enzyme"
-            else "percent of scale range",
-            "points": row[f"points_{slot}"],
-            "max_points": rules.slots[slot].max_points,
-        })
+        measures.append(
+            {
+                "slot": slot,
+                "measure": src if src is not None else "enzyme (none given)",
+                "label": rules.slots[slot].label,
+                "baseline": None if src is None or src not in scored else base[src],
+                "follow_up": None if src is None or src not in scored else row[src],
+                "percent_improvement": row[f"pchg_{slot}"],
+                "change_basis": "relative to baseline (x ULN)"
+                if column == "enzyme"
+                else "percent of scale range",
+                "points": row[f"points_{slot}"],
+                "max_points": rules.slots[slot].max_points,
+            }
+        )
     missing = [m["measure"] for m in measures if m["points"] is None or math.isnan(m["points"])]
     complete = not missing
     return {
@@ -248,24 +282,44 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def _print_breakdown(result: dict[str, Any]) -> None:
-    table = Table(title=f"Total Improvement Score ({result['population']}, {result['measure_set']})")
-    for col, just in (("measure", "left"), ("baseline", "right"), ("follow-up", "right"),
-                      ("% improvement", "right"), ("points", "right"), ("max", "right")):
+    table = Table(
+        title=f"Total Improvement Score ({result['population']}, {result['measure_set']})"
+    )
+    for col, just in (
+        ("measure", "left"),
+        ("baseline", "right"),
+        ("follow-up", "right"),
+        ("% improvement", "right"),
+        ("points", "right"),
+        ("max", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for m in result["measures"]:
-        table.add_row(f"{m['measure']} [dim]({m['label']})[/dim]", _fmt(m["baseline"]),
-                      _fmt(m["follow_up"]), _fmt(m["percent_improvement"], 1),
-                      _fmt(m["points"], 1), _fmt(m["max_points"], 1))
+        table.add_row(
+            f"{m['measure']} [dim]({m['label']})[/dim]",
+            _fmt(m["baseline"]),
+            _fmt(m["follow_up"]),
+            _fmt(m["percent_improvement"], 1),
+            _fmt(m["points"], 1),
+            _fmt(m["max_points"], 1),
+        )
     console.print(table)
     if result["tis"] is not None:
-        console.print(f"TIS [bold]{_fmt(result['tis'], 1)}[/bold] / 100 — "
-                      f"[bold]{result['category']}[/bold] improvement")
+        console.print(
+            f"TIS [bold]{_fmt(result['tis'], 1)}[/bold] / 100 — "
+            f"[bold]{result['category']}[/bold] improvement"
+        )
     else:
-        console.print(f"TIS not computable: missing {', '.join(result['missing_measures'])} "
-                      f"(points of the measures given: {_fmt(result['tis_partial'], 1)})")
+        console.print(
+            f"TIS not computable: missing {', '.join(result['missing_measures'])} "
+            f"(points of the measures given: {_fmt(result['tis_partial'], 1)})"
+        )
     doi = {True: "met", False: "not met", None: "undetermined"}[result["doi_met"]]
     console.print(f"IMACS 2004 definition of improvement: {doi}")
-    worse = {True: f"yes (clause {result['worsening_clauses']})", False: "no",
-             None: "undetermined (measures missing)"}[result["worsening"]]
+    worse = {
+        True: f"yes (clause {result['worsening_clauses']})",
+        False: "no",
+        None: "undetermined (measures missing)",
+    }[result["worsening"]]
     console.print(f"ProDERM worsening at this visit: {worse}")
     console.print(f"[dim]{result['citation']}[/dim]")

@@ -211,9 +211,11 @@ def compute_eular_acr(
         high += max(r.age.young_tenths[col], r.age.older_tenths[col])
     elif age >= r.age.older_min:
         low += r.age.older_tenths[col]
+        high += r.age.older_tenths[col]
         present.append(f"{r.age.older_words} ({r.age.older_tenths[col] / 10:g})")
     elif age >= r.age.young_min:
         low += r.age.young_tenths[col]
+        high += r.age.young_tenths[col]
         present.append(f"{r.age.young_words} ({r.age.young_tenths[col] / 10:g})")
     for item in r.items:
         points = item.tenths_with_biopsy if biopsy else item.tenths_without_biopsy
@@ -227,8 +229,8 @@ def compute_eular_acr(
             missing.append(item.key)
         if value is not False:
             high += points
-    score = Decimal(low) / 10
-    max_score = Decimal(high) / 10
+    score = Decimal(low).scaleb(-1)  # exact tenths, e.g. Decimal('8.0')
+    max_score = Decimal(high).scaleb(-1)
     cat_low = classify_eular_acr_score(score, biopsy=biopsy, rules=r)
     cat_high = classify_eular_acr_score(max_score, biopsy=biopsy, rules=r)
     category = cat_low if cat_low is cat_high else EularAcrClass.NOT_ASSESSABLE

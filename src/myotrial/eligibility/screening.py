@@ -306,12 +306,14 @@ def validate_screening(
         if mmt8_max is None:
             mmt8_max = mmt_range.default_max or r.mmt8_scale_max
         elif mmt8_max != r.mmt8_scale_max:
+            given_max = mmt8_max
+            mmt8_max = r.mmt8_scale_max  # range-check mmt8 on the protocol scale below
             problem(
                 i, sid, r.mmt8_scale_column, rec.get(r.mmt8_scale_column),
                 f"the eligibility threshold '{r.mmt8_words}' is defined on the "
                 f"{fmt(r.mmt8_scale_max)}-point MMT-8 scale and is not rescaled: record MMT-8 "
                 f"on that scale, or screen with a rules file (--rules) whose [mmt8] threshold "
-                f"is defined on the {fmt(mmt8_max)}-point scale",
+                f"is defined on the {fmt(given_max)}-point scale",
             )
         mmt8 = number(r.mmt8_column)
         check_range(r.mmt8_column, mmt8, mmt_range.min, mmt8_max,

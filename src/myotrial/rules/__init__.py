@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,9 @@ def _load_tis_rules_cached(path: str | None) -> TISRules:
     slots: dict[str, Slot] = {}
     raw_slots = _get(data, "slots", where)
     if tuple(sorted(raw_slots)) != tuple(sorted(SLOTS)):
-        raise RulesError(f"{where}: slots must be exactly {', '.join(SLOTS)}; got {sorted(raw_slots)}")
+        raise RulesError(
+            f"{where}: slots must be exactly {', '.join(SLOTS)}; got {sorted(raw_slots)}"
+        )
     for name in SLOTS:
         raw = raw_slots[name]
         w = f"{where} slots.{name}"
@@ -206,7 +209,7 @@ def _load_tis_rules_cached(path: str | None) -> TISRules:
             raise RulesError(f"{w}: {len(points)} points for {len(bands)} bands")
         if points[0] != 0:
             raise RulesError(f"{w}: the worsening band must score 0, got {points[0]}")
-        if any(b < a for a, b in zip(points, points[1:], strict=False)):
+        if any(b < a for a, b in pairwise(points)):
             raise RulesError(f"{w}: points must not decrease across bands: {points}")
         slots[name] = Slot(name, str(_get(raw, "label", w)), band_set, bands, points)
     total = sum(s.max_points for s in slots.values())
@@ -236,7 +239,9 @@ def _load_tis_rules_cached(path: str | None) -> TISRules:
         categories[pop] = cat
     for ms in measure_sets.values():
         if ms.population not in categories:
-            raise RulesError(f"{where}: measure set {ms.name} has unknown population {ms.population}")
+            raise RulesError(
+                f"{where}: measure set {ms.name} has unknown population {ms.population}"
+            )
     doi = meta.get("doi", [])
     return TISRules(
         citation=str(_get(meta, "citation", f"{where} meta")),
@@ -408,7 +413,9 @@ def _load_deterioration_cached(path: str | None) -> DeteriorationRules:
         clause_c_min_worse=int(_get(c, "min_worse", w)),
         consecutive_visits=int(_get(conf, "consecutive_visits", w)),
         earliest_week=_num(_get(conf, "earliest_week", w), w),
-        verbatim={k: str(data[k].get("verbatim", "")) for k in ("clause_a", "clause_b", "clause_c")},
+        verbatim={
+            k: str(data[k].get("verbatim", "")) for k in ("clause_a", "clause_b", "clause_c")
+        },
     )
     if out.consecutive_visits < 1:
         raise RulesError(f"{w}: consecutive_visits must be >= 1")

@@ -13,6 +13,9 @@ Rules (each from ``myotrial/rules/*.toml``, with their citations):
 * IMACS 2004 DOI (``imacs_doi_2004.toml``) and ProDERM worsening clauses A/B/C and confirmation
   (``proderm_deterioration.toml``).
 
+The per-visit arithmetic runs in one compiled pass (:mod:`myotrial.scoring._kernel`, numba);
+every rule parameter is read here from the rules files and passed in.
+
 Missing values use three-valued logic for DOI and worsening: *true* when the rule is met by the
 measures present whatever the missing ones are, *false* when it cannot be met whatever they are,
 *unknown* (NaN) otherwise.
@@ -37,11 +40,7 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
-from myotrial.scoring.change import (
-    compute_absolute_improvement,
-    compute_band_points,
-    compute_relative_improvement,
-)
+from myotrial.scoring._kernel import score_kernel
 
 __all__ = ["CATEGORY_LABELS", "CLAUSE_LABELS", "ScoringConfig", "score_arrays"]
 
@@ -78,12 +77,14 @@ class ScoringConfig:
     earliest_week: float | None = None
     consecutive_visits: int | None = None
 
-    def resolved(
-        self, tis: TISRules, det: DeteriorationRules
-    ) -> tuple[MeasureSet, float, int]:
+    def resolved(self, tis: TISRules, det: DeteriorationRules) -> tuple[MeasureSet, float, int]:
         ms = tis.measure_set_for(self.population, self.measure_set)
         earliest = det.earliest_week if self.earliest_week is None else float(self.earliest_week)
-        k = det.consecutive_visits if self.consecutive_visits is None else int(self.consecutive_visits)
+        k = (
+            det.consecutive_visits
+            if self.consecutive_visits is None
+            else int(self.consecutive_visits)
+        )
         if k < 1:
             raise ValueError(f"consecutive_visits must be >= 1, got {k}")
         if earliest < 0:
@@ -91,21 +92,15 @@ class ScoringConfig:
         return ms, earliest, k
 
 
-def _tri(definite: npt.NDArray[np.bool_], possible: npt.NDArray[np.bool_]) -> FloatArray:
-    """Three-valued result as float: 1 true, 0 false, NaN unknown."""
-    out = np.full(definite.shape, np.nan)
-    out[definite] = 1.0
-    out[~possible] = 0.0
-    return out
-
-
 def score_arrays(
     subject_codes: IntArray,
     weeks: npt.NDArray[np.integer] | FloatArray,
     columns: Mapping[str, FloatArray],
     config: ScoringConfig = ScoringConfig(),
+    *,
+    details: bool = False,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """Score every visit of a trial from column arrays.
+    """Score every visit of a trial from column arrays (one compiled pass, see ``_kernel``).
 
     Parameters
     ----------
@@ -114,13 +109,15 @@ def score_arrays(
     columns : float arrays (NaN = missing) keyed by visits-table column name
         (pga, ptga, mmt8, mmt8_max, haq, extramuscular, enzymes and ``*_uln``, juvenile columns).
     config : :class:`ScoringConfig`.
+    details : also return ``improvement_<slot>`` (absolute % used for points) and
+        ``relative_<slot>`` (relative %).
 
     Returns
     -------
     dict of arrays, one value per row: ``tis``, ``tis_category_code`` (-1..3),
-    ``tis_missing_code``, ``points_<slot>`` and ``improvement_<slot>`` (absolute % used for
-    points), ``relative_<slot>`` (relative %), ``enzyme_code`` (index into the enzyme order,
-    -1 none), ``doi_met``/``worsening`` (1/0/NaN), ``clause_code`` (bits A=1, B=2, C=4),
+    ``tis_missing_code`` (bit i: slot i missing at baseline; bit 6+i: at the visit; -1 at
+    baseline), ``points_<slot>``, ``enzyme_code`` (index into the enzyme order, -1 none),
+    ``doi_met``/``worsening`` (1/0/NaN), ``clause_code`` (bits A=1, B=2, C=4),
     ``cd_confirmed`` (bool), ``is_baseline`` (bool), ``tis_partial`` (bool).
     """
     tis_rules = load_tis_rules()
@@ -128,191 +125,140 @@ def score_arrays(
     doi: DOIRules = load_doi_rules()
     scales = load_scales()
     ms, earliest_week, k_consecutive = config.resolved(tis_rules, det)
-    tol = tis_rules.edge_tolerance
-    codes = np.asarray(subject_codes, dtype=np.int64)
-    wk = np.asarray(weeks, dtype=np.float64)
+    codes = np.require(subject_codes, np.int64, ["C", "W"])
+    wk = np.require(weeks, np.float64, ["C", "W"])
     n = codes.size
     if wk.size != n:
         raise ValueError(f"subject_codes has {n} rows but weeks has {wk.size}")
     n_sub = int(codes.max()) + 1 if n else 0
-    is_base = wk == 0
-    base_row = np.full(n_sub, -1, dtype=np.int64)
-    base_row[codes[is_base]] = np.flatnonzero(is_base)
-    if n and (base_row < 0).any():
-        missing = np.flatnonzero(base_row < 0)[:5].tolist()
+    has_base = np.zeros(n_sub, dtype=bool)
+    has_base[codes[wk == 0]] = True
+    if not has_base.all():
+        missing = np.flatnonzero(~has_base)[:5].tolist()
         raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
-    bi = base_row[codes]
-    nan_col = np.full(n, np.nan)
-
-    def col(name: str) -> FloatArray:
-        arr = columns.get(name)
-        return nan_col if arr is None else np.asarray(arr, dtype=np.float64)
-
-    out: dict[str, npt.NDArray[np.generic]] = {}
-    base_vals: dict[str, FloatArray] = {}
-    follow_vals: dict[str, FloatArray] = {}
-    rel: dict[str, FloatArray] = {}
-    improvement: dict[str, FloatArray] = {}
-
-    # ---- enzyme: most abnormal at baseline (value / ULN), ties in rules order ------------------
-    enzyme_code = np.full(n, -1, dtype=np.int64)
-    for slot in SLOTS:
+    slot_index = {s: i for i, s in enumerate(SLOTS)}
+    values = np.full((len(SLOTS), n), np.nan)
+    higher, slot_range = np.zeros(6, dtype=bool), np.full(6, np.nan)
+    row_range, row_range_slot, enzyme_slot = np.full(n, np.nan), -1, -1
+    for i, slot in enumerate(SLOTS):
         name = ms.slots[slot]
         if name == "enzyme":
-            enzymes = scales.enzymes
-            base_ratio = np.full((n_sub, len(enzymes)), -np.inf)
-            for j, e in enumerate(enzymes):
-                r = col(e)[base_row] / col(f"{e}_uln")[base_row]
-                base_ratio[:, j] = np.where(np.isnan(r), -np.inf, r)
-            chosen = np.argmax(base_ratio, axis=1)
-            has_any = np.isfinite(base_ratio[np.arange(n_sub), chosen])
-            chosen_sub = np.where(has_any, chosen, -1)
-            enzyme_code = chosen_sub[codes]
-            f_ratio = np.full(n, np.nan)
-            for j, e in enumerate(enzymes):
-                m = enzyme_code == j
-                if m.any():
-                    f_ratio[m] = col(e)[m] / col(f"{e}_uln")[m]
-            b_ratio = f_ratio[bi]
-            base_vals[slot], follow_vals[slot] = b_ratio, f_ratio
-            rel[slot] = compute_relative_improvement(b_ratio, f_ratio, higher_is_better=False)
-            improvement[slot] = rel[slot]
+            enzyme_slot = i
             continue
         scale = scales.measures[name]
-        f = col(name)
-        b = f[bi]
-        base_vals[slot], follow_vals[slot] = b, f
+        if name in columns:
+            values[i] = columns[name]
+        higher[i] = scale.higher_is_better
+        low = scale.min or 0.0
         if scale.max_column is not None:
+            row_range_slot = i
             mx = columns.get(scale.max_column)
             default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
-            rng: FloatArray | float = (
-                np.asarray(mx, dtype=np.float64) if mx is not None else float(default or np.nan)
-            ) - (scale.min or 0.0)
+            row_range = (
+                np.asarray(mx, dtype=np.float64) - low
+                if mx is not None
+                else np.full(n, float(default or np.nan) - low)
+            )
         elif scale.range_required_option is not None:
             if config.chq_phs_range is None or not config.chq_phs_range > 0:
                 raise ValueError(
                     f"measure set {ms.name} uses {name}, whose scale range is not published: "
                     f"give it as {scale.range_required_option} (a positive number)"
                 )
-            rng = float(config.chq_phs_range)
+            slot_range[i] = float(config.chq_phs_range)
         else:
-            rng = float(scale.max) - float(scale.min or 0.0)  # type: ignore[arg-type]
-        improvement[slot] = compute_absolute_improvement(
-            b, f, rng, higher_is_better=scale.higher_is_better
-        )
-        rel[slot] = compute_relative_improvement(b, f, higher_is_better=scale.higher_is_better)
-
-    # ---- TIS --------------------------------------------------------------------------------
-    points = {s: compute_band_points(improvement[s], tis_rules.slots[s], tol) for s in SLOTS}
-    missing_code = np.zeros(n, dtype=np.int64)
-    for i, s in enumerate(SLOTS):
-        missing_code |= np.isnan(base_vals[s]).astype(np.int64) << i
-        missing_code |= np.isnan(follow_vals[s]).astype(np.int64) << (i + len(SLOTS))
-    stack = np.vstack([points[s] for s in SLOTS])
-    if config.partial:
-        any_present = ~np.all(np.isnan(stack), axis=0)
-        tis = np.where(any_present, np.nansum(stack, axis=0), np.nan)
-        partial_flag = any_present & (missing_code != 0)
-    else:
-        tis = stack.sum(axis=0)
-        partial_flag = np.zeros(n, dtype=bool)
-    tis[is_base] = np.nan
-    partial_flag[is_base] = False
-    thresholds = tis_rules.categories[ms.population]
-    category = (
-        (tis >= thresholds.minimal - tol).astype(np.int64)
-        + (tis >= thresholds.moderate - tol)
-        + (tis >= thresholds.major - tol)
+            slot_range[i] = float(scale.max or np.nan) - low
+    edges = np.array([tis_rules.slots[s].edges for s in SLOTS], dtype=np.float64)
+    points = np.array([tis_rules.slots[s].points for s in SLOTS], dtype=np.float64)
+    th = tis_rules.categories[ms.population]
+    order = (
+        np.lexsort((wk, codes))
+        if n > 1 and not _is_sorted(codes, wk)
+        else np.arange(n, dtype=np.int64)
     )
-    category[np.isnan(tis)] = -1
-
-    # ---- IMACS DOI (three-valued) -----------------------------------------------------------
-    imp_def = np.zeros(n, dtype=np.int64)
-    worse_def = np.zeros(n, dtype=np.int64)
-    unknown = np.zeros(n, dtype=np.int64)
-    mmt_worse_def = np.zeros(n, dtype=bool)
-    mmt_worse_pos = np.zeros(n, dtype=bool)
-    for s in doi.measures:
-        r = rel[s]
-        known = ~np.isnan(r)
-        imp_def += known & (r >= doi.improved_pct - tol)
-        w = known & (r <= -doi.worse_pct + tol)
-        worse_def += w
-        unknown += ~known
-        if s in doi.no_worse_measures:
-            mmt_worse_def |= w
-            mmt_worse_pos |= w | ~known
-    doi_true = (imp_def >= doi.min_improved) & (worse_def + unknown <= doi.max_worse) & ~mmt_worse_pos
-    doi_possible = (imp_def + unknown >= doi.min_improved) & (worse_def <= doi.max_worse) & ~mmt_worse_def
-    doi_met = _tri(doi_true, doi_possible)
-    doi_met[is_base] = np.nan
-
-    # ---- ProDERM worsening clauses A/B/C (three-valued) -------------------------------------
-    def cm_worse(slot: str, cm: float) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        d = follow_vals[slot] - base_vals[slot]
-        known = ~np.isnan(d)
-        hit = known & (d >= cm - tol)
-        return hit, hit | ~known
-
-    def pct_worse(slot: str, pct: float) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        r = rel[slot]
-        known = ~np.isnan(r)
-        hit = known & (r <= -pct + tol)
-        return hit, hit | ~known
-
-    a1, a1p = cm_worse("pga", det.pga_worse_cm)
-    a2, a2p = pct_worse("mmt8", det.mmt8_worse_pct)
-    a_def, a_pos = a1 & a2, a1p & a2p
-    if ms.slots["extramuscular"] == "extramuscular":
-        b_def, b_pos = cm_worse("extramuscular", det.extramuscular_worse_cm)
-    else:  # clause B is defined on the MDAAT 10 cm VAS only
-        b_def = b_pos = np.zeros(n, dtype=bool)
-    c_def_n = np.zeros(n, dtype=np.int64)
-    c_pos_n = np.zeros(n, dtype=np.int64)
-    for s in det.clause_c_measures:
-        hit, pos = pct_worse(s, det.clause_c_worse_pct)
-        c_def_n += hit
-        c_pos_n += pos
-    c_def, c_pos = c_def_n >= det.clause_c_min_worse, c_pos_n >= det.clause_c_min_worse
-    clause_code = a_def.astype(np.int64) | (b_def.astype(np.int64) << 1) | (c_def.astype(np.int64) << 2)
-    clause_code[is_base] = 0
-    worsening = _tri(a_def | b_def | c_def, a_pos | b_pos | c_pos)
-    worsening[is_base] = 0.0
-
-    # ---- confirmed deterioration: k consecutive worsening visits, confirming week >= earliest --
-    order = np.lexsort((wk, codes)) if n > 1 and not _is_sorted(codes, wk) else np.arange(n)
-    cs_codes, cs_weeks = codes[order], wk[order]
-    cw = (worsening[order] == 1.0) & ~is_base[order]
-    idx = np.arange(n)
-    start = np.ones(n, dtype=bool)
-    start[1:] = cs_codes[1:] != cs_codes[:-1]
-    breaks = np.where(~cw, idx, -1)
-    breaks = np.where(start & cw, idx - 1, breaks)
-    run = idx - np.maximum.accumulate(breaks) if n else idx
-    event = (run >= k_consecutive) & (cs_weeks >= earliest_week)
-    cum = np.cumsum(event)
-    start_idx = np.maximum.accumulate(np.where(start, idx, 0)) if n else idx
-    confirmed_sorted = (cum - (cum[start_idx] - event[start_idx])) > 0
-    cd_confirmed = np.empty(n, dtype=bool)
-    cd_confirmed[order] = confirmed_sorted
-
-    out["tis"] = tis
-    out["tis_category_code"] = category
-    out["tis_missing_code"] = np.where(is_base, -1, missing_code)
-    out["tis_partial"] = partial_flag
-    for s in SLOTS:
-        pts = points[s].copy()
-        pts[is_base] = np.nan
-        out[f"points_{s}"] = pts
-        out[f"improvement_{s}"] = improvement[s]
-        out[f"relative_{s}"] = rel[s]
-    out["enzyme_code"] = enzyme_code
-    out["doi_met"] = doi_met
-    out["worsening"] = worsening
-    out["clause_code"] = clause_code
-    out["cd_confirmed"] = cd_confirmed
-    out["is_baseline"] = is_base
+    doi_no_worse = np.array([s in doi.no_worse_measures for s in SLOTS])
+    b_slot = slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1
+    (
+        tis,
+        category,
+        missing_code,
+        pts,
+        imp,
+        rel,
+        partial_flag,
+        enzyme_code,
+        doi_met,
+        worsening,
+        clause_code,
+        cd_confirmed,
+    ) = score_kernel(
+        codes,
+        wk,
+        order,
+        n_sub,
+        values,
+        higher,
+        slot_range,
+        np.require(row_range, np.float64, ["C", "W"]),
+        row_range_slot,
+        enzyme_slot,
+        *_enzyme_matrices(columns, scales.enzymes, n),
+        edges,
+        points,
+        tis_rules.edge_tolerance,
+        config.partial,
+        np.array([th.minimal, th.moderate, th.major]),
+        np.array([slot_index[s] for s in doi.measures], dtype=np.int64),
+        doi.improved_pct,
+        doi.min_improved,
+        doi.worse_pct,
+        doi.max_worse,
+        doi_no_worse,
+        slot_index["pga"],
+        det.pga_worse_cm,
+        slot_index["mmt8"],
+        det.mmt8_worse_pct,
+        b_slot,
+        det.extramuscular_worse_cm,
+        np.array([slot_index[s] for s in det.clause_c_measures], dtype=np.int64),
+        det.clause_c_worse_pct,
+        det.clause_c_min_worse,
+        k_consecutive,
+        earliest_week,
+        details,
+    )
+    out: dict[str, npt.NDArray[np.generic]] = {
+        "tis": tis,
+        "tis_category_code": category,
+        "tis_missing_code": missing_code,
+        "tis_partial": partial_flag,
+        "enzyme_code": enzyme_code,
+        "doi_met": doi_met,
+        "worsening": worsening,
+        "clause_code": clause_code,
+        "cd_confirmed": cd_confirmed,
+        "is_baseline": wk == 0,
+    }
+    for i, s in enumerate(SLOTS):
+        out[f"points_{s}"] = pts[i]
+        if details:
+            out[f"improvement_{s}"] = imp[i]
+            out[f"relative_{s}"] = rel[i]
     return out
+
+
+def _enzyme_matrices(
+    columns: Mapping[str, FloatArray], enzymes: tuple[str, ...], n: int
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Values and ULNs of the enzymes present (rows in rules order) and their codes."""
+    present = [j for j, e in enumerate(enzymes) if e in columns]
+    vals = np.full((len(present), n), np.nan)
+    ulns = np.full((len(present), n), np.nan)
+    for row, j in enumerate(present):
+        vals[row] = columns[enzymes[j]]
+        if f"{enzymes[j]}_uln" in columns:
+            ulns[row] = columns[f"{enzymes[j]}_uln"]
+    return vals, ulns, np.asarray(present, dtype=np.int64)
 
 
 def _is_sorted(codes: IntArray, weeks: FloatArray) -> bool:

@@ -123,7 +123,11 @@ def reference_score_visit(
             if value <= band.upper:
                 points[slot] = pts
                 break
-    tis = None if any(p is None for p in points.values()) else sum(p for p in points.values() if p is not None)
+    tis = (
+        None
+        if any(p is None for p in points.values())
+        else sum(p for p in points.values() if p is not None)
+    )
     category = None
     if tis is not None:
         th = tis_rules.categories[ms.population]
@@ -140,7 +144,12 @@ def reference_score_visit(
     mmt = rels["mmt8"]
     mmt_worse = mmt is not None and rounder(mmt) <= -doi.worse_pct
     doi_met: bool | None
-    if improved >= doi.min_improved and worse + unknown <= doi.max_worse and mmt is not None and not mmt_worse:
+    if (
+        improved >= doi.min_improved
+        and worse + unknown <= doi.max_worse
+        and mmt is not None
+        and not mmt_worse
+    ):
         doi_met = True
     elif improved + unknown < doi.min_improved or worse > doi.max_worse or mmt_worse:
         doi_met = False
@@ -166,11 +175,15 @@ def reference_score_visit(
     c_vals = [pct_worse(s, det.clause_c_worse_pct) for s in det.clause_c_measures]
     c_true = sum(1 for v in c_vals if v)
     c_unknown = sum(1 for v in c_vals if v is None)
-    c: bool | None = True if c_true >= det.clause_c_min_worse else (
-        False if c_true + c_unknown < det.clause_c_min_worse else None)
+    c: bool | None = (
+        True
+        if c_true >= det.clause_c_min_worse
+        else (False if c_true + c_unknown < det.clause_c_min_worse else None)
+    )
     clauses = {letter for letter, v in (("A", a), ("B", b), ("C", c)) if v}
-    worsening: bool | None = True if clauses else (
-        False if all(v is False for v in (a, b, c)) else None)
+    worsening: bool | None = (
+        True if clauses else (False if all(v is False for v in (a, b, c)) else None)
+    )
     return {
         "tis": None if tis is None else float(tis),
         "category": category,
@@ -183,7 +196,10 @@ def reference_score_visit(
 
 
 def reference_confirmed_deterioration(
-    weeks: Sequence[int], worsening: Sequence[bool | None], *, earliest_week: float = 8,
+    weeks: Sequence[int],
+    worsening: Sequence[bool | None],
+    *,
+    earliest_week: float = 8,
     consecutive_visits: int = 2,
 ) -> list[bool]:
     """Per visit (week order, baseline first): is deterioration confirmed at or before it?"""

@@ -30,8 +30,13 @@ SCORED_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _missing_reasons(codes: np.ndarray, enzyme_code: np.ndarray, slot_columns: list[str],
-                     enzymes: tuple[str, ...], partial: bool) -> np.ndarray:
+def _missing_reasons(
+    codes: np.ndarray,
+    enzyme_code: np.ndarray,
+    slot_columns: list[str],
+    enzymes: tuple[str, ...],
+    partial: bool,
+) -> np.ndarray:
     """Text for each (missing bit code, enzyme) pair; computed once per distinct pair."""
     k = len(slot_columns)
     key = codes * (len(enzymes) + 2) + (enzyme_code + 1)
@@ -145,9 +150,12 @@ def score_visits(
         raise InputValidationError(
             pd.DataFrame(
                 [
-                    {"table": "visits", "column": c,
-                     "rule": f"column required by the {ms.label} measure set is missing "
-                             "(use partial scoring to score without it)"}
+                    {
+                        "table": "visits",
+                        "column": c,
+                        "rule": f"column required by the {ms.label} measure set is missing "
+                        "(use partial scoring to score without it)",
+                    }
                     for c in missing_cols
                 ]
             ),
@@ -157,10 +165,14 @@ def score_visits(
     numeric = {
         c: v[c].to_numpy(dtype=np.float64)
         for c in v.columns
-        if c in scales.measures or c == "mmt8_max" or c in scales.enzymes
+        if c in scales.measures
+        or c == "mmt8_max"
+        or c in scales.enzymes
         or c in {f"{e}_uln" for e in scales.enzymes}
     }
-    res = score_arrays(codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config)
+    res = score_arrays(
+        codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config, details=details
+    )
 
     out = v.copy()
     out["tis"] = res["tis"]
@@ -168,8 +180,11 @@ def score_visits(
     out["tis_category"] = pd.Categorical.from_codes(cat_codes, categories=list(CATEGORY_LABELS))
     slot_cols = [ms.slots[s] for s in SLOTS]
     reasons = _missing_reasons(
-        np.asarray(res["tis_missing_code"]), np.asarray(res["enzyme_code"]), slot_cols,
-        scales.enzymes, partial,
+        np.asarray(res["tis_missing_code"]),
+        np.asarray(res["enzyme_code"]),
+        slot_cols,
+        scales.enzymes,
+        partial,
     )
     tis_blank = np.isnan(np.asarray(res["tis"], dtype=np.float64))
     if partial:
@@ -178,14 +193,16 @@ def score_visits(
     for s in SLOTS:
         out[f"points_{s}"] = res[f"points_{s}"]
     enz_labels = list(scales.enzymes)
-    out["enzyme_used"] = pd.Categorical.from_codes(
-        np.asarray(res["enzyme_code"]), categories=enz_labels
-    ) if "enzyme" in ms.slots.values() else pd.Categorical.from_codes(
-        np.full(len(v), -1), categories=enz_labels
+    out["enzyme_used"] = (
+        pd.Categorical.from_codes(np.asarray(res["enzyme_code"]), categories=enz_labels)
+        if "enzyme" in ms.slots.values()
+        else pd.Categorical.from_codes(np.full(len(v), -1), categories=enz_labels)
     )
     out["doi_met"] = _to_boolean(np.asarray(res["doi_met"], dtype=np.float64))
     out["worsening"] = _to_boolean(np.asarray(res["worsening"], dtype=np.float64))
-    clause = pd.Categorical.from_codes(np.asarray(res["clause_code"]), categories=list(CLAUSE_LABELS))
+    clause = pd.Categorical.from_codes(
+        np.asarray(res["clause_code"]), categories=list(CLAUSE_LABELS)
+    )
     out["worsening_clauses"] = pd.array(clause.astype(object), dtype="string").fillna("")
     out["worsening_clauses"] = out["worsening_clauses"].replace("", pd.NA)
     out["cd_confirmed"] = np.asarray(res["cd_confirmed"], dtype=bool)

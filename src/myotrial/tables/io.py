@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_table", "write_table"]
+__all__ = ["SUPPORTED_SUFFIXES", "check_table_path", "read_table", "write_table"]
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -26,6 +26,13 @@ def _suffix(path: Path) -> str:
             f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
     return suffix
+
+
+def check_table_path(path: str | os.PathLike[str]) -> Path:
+    """Raise ``ValueError`` now if ``path`` has an unsupported extension (before any work)."""
+    p = Path(path)
+    _suffix(p)
+    return p
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:

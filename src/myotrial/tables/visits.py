@@ -37,7 +37,9 @@ DEFAULT_MMT8_MAX = float(_SCALES.measures["mmt8"].default_max or 150.0)
 
 
 def _fmt(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return values.map(
+        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
 
 
 class _Collector:
@@ -50,8 +52,13 @@ class _Collector:
         self.subject = _fmt(raw["subject_id"]) if "subject_id" in raw else None
         self.week = _fmt(raw["visit_week"]) if "visit_week" in raw else None
 
-    def add(self, mask: np.ndarray | pd.Series, column: str | None, rule: str,
-            values: pd.Series | None = None) -> None:
+    def add(
+        self,
+        mask: np.ndarray | pd.Series,
+        column: str | None,
+        rule: str,
+        values: pd.Series | None = None,
+    ) -> None:
         m = np.asarray(mask, dtype=bool)
         if not m.any():
             return
@@ -64,9 +71,11 @@ class _Collector:
                 "visit_week": None if self.week is None else self.week.iloc[idx].to_numpy(),
                 "column": column,
                 "value": (
-                    _fmt(values.iloc[idx]).to_numpy() if values is not None
-                    else (_fmt(self.raw[column].iloc[idx]).to_numpy()
-                          if column in self.raw else None)
+                    _fmt(values.iloc[idx]).to_numpy()
+                    if values is not None
+                    else (
+                        _fmt(self.raw[column].iloc[idx]).to_numpy() if column in self.raw else None
+                    )
                 ),
                 "rule": rule,
             }
@@ -75,7 +84,7 @@ class _Collector:
 
     def raise_if_any(self) -> None:
         if self.parts:
-            frame = pd.concat(self.parts, ignore_index=True)
+            frame = pd.concat(self.parts, ignore_index=True).reindex(columns=list(PROBLEM_COLUMNS))
             frame = frame.sort_values(["row", "column"], kind="stable", na_position="first")
             raise InputValidationError(frame.reindex(columns=list(PROBLEM_COLUMNS)), self.table)
 
@@ -120,21 +129,31 @@ def validate_visits(
     if raw.columns.duplicated().any():
         dup = sorted(set(raw.columns[raw.columns.duplicated()]))
         raise InputValidationError(
-            pd.DataFrame([{"table": "visits", "column": c, "rule": "column appears more than once"}
-                          for c in dup]), "visits")
+            pd.DataFrame(
+                [
+                    {"table": "visits", "column": c, "rule": "column appears more than once"}
+                    for c in dup
+                ]
+            ),
+            "visits",
+        )
     col = _Collector(raw, "visits")
     missing_cols = [c for c in ("subject_id", "visit_week", *required_measures) if c not in raw]
     for c in missing_cols:
-        col.parts.append(pd.DataFrame([{"table": "visits", "column": c,
-                                        "rule": "required column is missing"}]))
+        col.parts.append(
+            pd.DataFrame([{"table": "visits", "column": c, "rule": "required column is missing"}])
+        )
     if "subject_id" not in raw or "visit_week" not in raw:
         col.raise_if_any()
 
     out = raw.copy()
     subj = raw["subject_id"]
     subj_txt = subj.astype("string").str.strip()
-    col.add(subj_txt.isna().to_numpy() | (subj_txt == "").fillna(False).to_numpy(), "subject_id",
-            "subject_id is required")
+    col.add(
+        subj_txt.isna().to_numpy() | (subj_txt == "").fillna(False).to_numpy(),
+        "subject_id",
+        "subject_id is required",
+    )
     out["subject_id"] = subj_txt.astype(object)
 
     numeric: dict[str, pd.Series] = {}
@@ -159,8 +178,11 @@ def validate_visits(
 
     week = numeric["visit_week"].to_numpy()
     ok_week = ~np.isnan(week)
-    col.add(ok_week & ((week < 0) | (week != np.round(week))), "visit_week",
-            "visit_week must be a whole number >= 0 (0 = baseline)")
+    col.add(
+        ok_week & ((week < 0) | (week != np.round(week))),
+        "visit_week",
+        "visit_week must be a whole number >= 0 (0 = baseline)",
+    )
 
     # mmt8_max: per row, else argument, else the rules default.
     default_max = float(mmt8_max) if mmt8_max is not None else DEFAULT_MMT8_MAX
@@ -189,8 +211,11 @@ def validate_visits(
             bad = ~np.isnan(v) & ((v < lo) | (v > hi_arr))
         if scale.max_column is not None and bad.any():
             for hi in np.unique(hi_arr[bad]):
-                col.add(bad & (hi_arr == hi), name,
-                        _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label))
+                col.add(
+                    bad & (hi_arr == hi),
+                    name,
+                    _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label),
+                )
         else:
             col.add(bad, name, _range_rule(lo, hi_txt, scale.label))
 
@@ -199,8 +224,11 @@ def validate_visits(
             v = numeric[enz].to_numpy()
             col.add(~np.isnan(v) & (v < 0), enz, f"{enz} must be >= 0 (U/L)")
             u = numeric[uln].to_numpy() if uln in numeric else np.full(len(v), np.nan)
-            col.add(~np.isnan(v) & np.isnan(u), uln,
-                    f"{uln} (upper limit of normal) is required when {enz} is given")
+            col.add(
+                ~np.isnan(v) & np.isnan(u),
+                uln,
+                f"{uln} (upper limit of normal) is required when {enz} is given",
+            )
         if uln in numeric:
             u = numeric[uln].to_numpy()
             col.add(~np.isnan(u) & (u <= 0), uln, f"{uln} must be > 0")
@@ -209,8 +237,11 @@ def validate_visits(
         txt = raw["visit_date"].astype("string").str.strip()
         blank = txt.isna() | (txt == "")
         parsed_dates = pd.to_datetime(txt.where(~blank), format="%Y-%m-%d", errors="coerce")
-        col.add((~blank & parsed_dates.isna()).to_numpy(), "visit_date",
-                "visit_date must be an ISO date YYYY-MM-DD")
+        col.add(
+            (~blank & parsed_dates.isna()).to_numpy(),
+            "visit_date",
+            "visit_date must be an ISO date YYYY-MM-DD",
+        )
 
     # Duplicates and missing baselines (only where subject and week are usable).
     usable = (subj_txt.notna() & (subj_txt != "")).fillna(False).to_numpy() & ok_week
@@ -220,8 +251,9 @@ def validate_visits(
     if require_baseline:
         has_base = pd.Series(week == 0).groupby(subj_txt.to_numpy()).transform("any").to_numpy()
         first = ~keys["s"].duplicated().to_numpy()
-        col.add(usable & ~has_base & first, "visit_week",
-                "subject has no baseline visit (visit_week 0)")
+        col.add(
+            usable & ~has_base & first, "visit_week", "subject has no baseline visit (visit_week 0)"
+        )
 
     col.raise_if_any()
     for name, series in numeric.items():

@@ -1,0 +1,96 @@
+"""``myotrial randomize``: generate, assign one at a time, export (unblinded only), balance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from myotrial.cli import app
+
+runner = CliRunner()
+
+
+def _generate(state: Path, *extra: str) -> dict[str, object]:
+    result = runner.invoke(app, [
+        "randomize", "generate", "--seed", "2022", "--strata", "sex=female,male",
+        "--strata", "site=01,02", "--n-per-stratum", "12", "-o", str(state), "--json", *extra,
+    ])
+    assert result.exit_code == 0, result.output
+    payload: dict[str, object] = json.loads(result.output)
+    return payload
+
+
+def test_generate_assign_balance_export(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    info = _generate(state)
+    assert info["strata"] == ["sex=female|site=01", "sex=female|site=02",
+                              "sex=male|site=01", "sex=male|site=02"]
+    arms = []
+    for i, sex in enumerate(["female", "female", "male"]):
+        res = runner.invoke(app, ["randomize", "assign", str(state), "--subject", f"P{i}",
+                                  "--stratum", f"sex={sex}", "--stratum", "site=01", "--json"])
+        assert res.exit_code == 0, res.output
+        alloc = json.loads(res.output)["allocation"]
+        arms.append(alloc["arm"])
+        assert alloc["subject_id"] == f"P{i}" and alloc["kit_code"].startswith("K")
+    assert json.loads(runner.invoke(app, ["randomize", "assign", str(state), "--subject",
+                                          "P9", "--stratum", "sex=male", "--stratum",
+                                          "site=02", "--json", "--kit-only"]).output
+                      )["allocation"].keys() == {"subject_id", "stratum", "sequence",
+                                                 "kit_code", "randomised_at"}
+    bal = runner.invoke(app, ["randomize", "balance", str(state), "--json"])
+    assert bal.exit_code == 0
+    overall = json.loads(bal.output)["overall"]
+    assert overall["n"] == 4
+    human = runner.invoke(app, ["randomize", "balance", str(state)])
+    assert human.exit_code == 0 and "overall" in human.output
+
+    out = tmp_path / "list.csv"
+    refused = runner.invoke(app, ["randomize", "export", str(state), "-o", str(out)])
+    assert refused.exit_code == 2 and not out.exists()
+    assert "--unblinded" in " ".join(refused.output.split())
+    ok = runner.invoke(app, ["randomize", "export", str(state), "-o", str(out), "--unblinded"])
+    assert ok.exit_code == 0, ok.output
+    lst = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assigned = lst[lst["subject_id"] != ""].set_index("subject_id")
+    assert [assigned.loc[f"P{i}", "arm"] for i in range(3)] == arms
+
+
+def test_same_seed_same_list_through_the_cli(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    _generate(a)
+    _generate(b)
+    assert json.loads(a.read_text())["list"] == json.loads(b.read_text())["list"]
+
+
+def test_errors_exit_2_and_do_not_change_state(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    _generate(state)
+    again = runner.invoke(app, ["randomize", "generate", "--seed", "1", "-o", str(state)])
+    assert again.exit_code == 2 and "--force" in " ".join(again.output.split())
+    before = state.read_text()
+    first = runner.invoke(app, ["randomize", "assign", str(state), "--subject", "P1",
+                                "--stratum", "sex=female", "--stratum", "site=01"])
+    assert first.exit_code == 0
+    after_first = state.read_text()
+    assert after_first != before
+    for args, message in [
+        (["--subject", "P1", "--stratum", "sex=female", "--stratum", "site=01"],
+         "already randomised"),
+        (["--subject", "P2", "--stratum", "sex=other", "--stratum", "site=01"],
+         "not a level of sex"),
+        (["--subject", "P2", "--stratum", "sex=female"], "lacks factor 'site'"),
+    ]:
+        res = runner.invoke(app, ["randomize", "assign", str(state), *args, "--json"])
+        assert res.exit_code == 2
+        assert message in json.loads(res.output)["error"]
+    assert state.read_text() == after_first
+    bad = runner.invoke(app, ["randomize", "generate", "--seed", "1", "--ratio", "2:1",
+                              "--block-sizes", "4", "-o", str(tmp_path / "x.json")])
+    assert bad.exit_code == 2 and "multiples of 3" in " ".join(bad.output.split())
+    assert not (tmp_path / "x.json").exists()
+    missing = runner.invoke(app, ["randomize", "balance", str(tmp_path / "none.json")])
+    assert missing.exit_code == 2
