@@ -1,9 +1,14 @@
-"""Compiled scoring kernel (numba): one pass over the visits, no Python per row.
+"""Compiled scoring passes (numba): small tight loops over the visits, no Python per row.
 
 The rules are *not* written here: every edge, point value, threshold and clause parameter is
 passed in from the rules files by :mod:`myotrial.scoring.engine`. This module only holds the
 arithmetic of ``response-criteria.md`` (percent change formulas, half-open bands with an edge
 tolerance, three-valued DOI/worsening, consecutive-visit confirmation), compiled once and cached.
+
+Passes: baseline rows and enzyme choice per subject; one branch-free pass per TIS slot (points
+and relative change; LLVM vectorises it); three short passes combining the six slots (TIS and
+category; IMACS DOI; worsening clauses); confirmation in subject/week order. Rule parameters are passed as
+scalars where possible so they stay in registers.
 """
 
 from __future__ import annotations
@@ -14,11 +19,22 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-__all__ = ["absolute_improvement", "band_points", "relative_improvement", "score_kernel"]
+__all__ = [
+    "absolute_improvement",
+    "band_points",
+    "baseline_rows",
+    "choose_enzyme",
+    "combine_clauses",
+    "combine_doi",
+    "combine_tis",
+    "confirm_deterioration",
+    "enzyme_ratio",
+    "is_sorted_by_subject_week",
+    "relative_improvement",
+    "slot_scores",
+]
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
-# Small helpers are inlined into the kernel: a call that passes arrays would otherwise pay
-# reference-count updates on every row.
 _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 
 
@@ -33,243 +49,254 @@ def absolute_improvement(
 
 @nb.njit(**_INLINE)
 def relative_improvement(baseline: float, follow_up: float, higher_is_better: bool) -> float:
-    """Percent of the baseline, positive = better; zero baseline -> 0, +inf or -inf."""
-    if math.isnan(baseline) or math.isnan(follow_up):
-        return math.nan
+    """Percent of the baseline, positive = better; zero baseline -> 0 if unchanged, +inf if
+    better, -inf if worse (division by zero under the numpy error model); NaN if missing."""
     diff = follow_up - baseline if higher_is_better else baseline - follow_up
-    if baseline == 0.0:
-        if diff > 0.0:
-            return math.inf
-        if diff < 0.0:
-            return -math.inf
-        return 0.0
-    return diff / abs(baseline) * 100.0
+    return 0.0 if diff == 0.0 else diff / abs(baseline) * 100.0
 
 
 @nb.njit(**_INLINE)
-def band_points(
-    improvement: float, edges: np.ndarray, points: np.ndarray, row: int, tol: float
-) -> float:
-    """Points of the half-open band ``(lower, upper]`` holding ``improvement`` (NaN -> NaN),
-    with band edges ``edges[row, :]`` and points ``points[row, :]`` (no array views made)."""
+def band_points(improvement: float, edges: np.ndarray, points: np.ndarray, tol: float) -> float:
+    """Points of the half-open band ``(lower, upper]`` holding ``improvement`` (NaN -> NaN)."""
     if math.isnan(improvement):
         return math.nan
-    k = 0
-    for j in range(edges.shape[1]):  # branch-free count of edges passed
-        k += np.int64(improvement > edges[row, j] + tol)
-    return float(points[row, k])
-
-
-@nb.njit(**_INLINE)
-def _tri(definite: bool, possible: bool) -> float:
-    if definite:
-        return 1.0
-    if not possible:
-        return 0.0
-    return math.nan
+    band = 0
+    for j in range(edges.size):
+        band += improvement > edges[j] + tol
+    return float(points[band])
 
 
 @nb.njit(**_JIT)
-def score_kernel(
-    codes: np.ndarray,  # int64[n] subject code 0..S-1
-    weeks: np.ndarray,  # float64[n]
-    order: np.ndarray,  # int64[n] rows sorted by (subject, week)
-    n_sub: int,
-    values: np.ndarray,  # float64[6, n]: value of each slot (enzyme row unused)
-    higher: np.ndarray,  # bool[6] higher is better
-    slot_range: np.ndarray,  # float64[6] scale range (NaN for the enzyme slot)
-    row_range: np.ndarray,  # float64[n] per-row range for the slot with row_range_slot
-    row_range_slot: int,  # slot using row_range (MMT-8 max), -1 none
-    enzyme_slot: int,  # slot scored by the most abnormal enzyme, -1 none
-    enz_vals: np.ndarray,  # float64[E, n] enzymes present in the table
-    enz_uln: np.ndarray,  # float64[E, n] their ULNs
-    enz_code: np.ndarray,  # int64[E] code (rules order) of each enzyme row
-    edges: np.ndarray,  # float64[6, 4]
-    points: np.ndarray,  # float64[6, 5]
-    tol: float,
+def baseline_rows(codes: np.ndarray, weeks: np.ndarray, n_sub: int) -> np.ndarray:
+    """Row of each subject's baseline (week 0) visit, -1 if none."""
+    rows = np.full(n_sub, -1, dtype=np.int64)
+    for i in range(codes.size):
+        if weeks[i] == 0.0:
+            rows[codes[i]] = i
+    return rows
+
+
+@nb.njit(**_JIT)
+def choose_enzyme(base_row: np.ndarray, enz_vals: np.ndarray, enz_uln: np.ndarray) -> np.ndarray:
+    """Per subject, the enzyme row with the highest value / ULN at baseline (first on a tie)."""
+    chosen = np.full(base_row.size, -1, dtype=np.int64)
+    for s in range(base_row.size):
+        r = base_row[s]
+        best = -math.inf
+        for j in range(enz_vals.shape[0]):
+            ratio = enz_vals[j, r] / enz_uln[j, r]
+            if not math.isnan(ratio) and ratio > best:
+                best = ratio
+                chosen[s] = j
+    return chosen
+
+
+@nb.njit(**_JIT)
+def enzyme_ratio(
+    codes: np.ndarray, chosen: np.ndarray, enz_vals: np.ndarray, enz_uln: np.ndarray
+) -> np.ndarray:
+    """Value / ULN of each subject's chosen enzyme at every visit (NaN when none)."""
+    out = np.empty(codes.size)
+    for i in range(codes.size):
+        j = chosen[codes[i]]
+        out[i] = math.nan if j < 0 else enz_vals[j, i] / enz_uln[j, i]
+    return out
+
+
+@nb.njit(**_JIT)
+def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
+    weeks: np.ndarray,  # float64[n]; baseline rows (week 0) get NaN points
+    base_index: np.ndarray,  # int64[n] row of each row's baseline visit
+    values: np.ndarray,  # float64[n]
+    sign: float,  # +1 higher is better, -1 lower is better
+    inv_range: np.ndarray,  # float64[n] or [1]: 100 / scale range; empty: relative change
+    e0: float, e1: float, e2: float, e3: float,  # band edges + tolerance
+    p0: float, d0: float, d1: float, d2: float, d3: float,  # points of band 0, increments
+    points_out: np.ndarray,
+    relative_out: np.ndarray,
+    missing_out: np.ndarray,  # int8[n]: 1 missing at baseline, 2 missing at the visit
+    improvement_out: np.ndarray,  # float64[n], or empty when details are not requested
+) -> None:
+    """One TIS slot over every visit: points and relative change (branch-free, vectorised).
+
+    Absolute change: ``sign * (follow_up - baseline) * 100 / range``; relative change:
+    ``sign * (follow_up - baseline) * 100 / |baseline|`` (0 when unchanged, so a zero baseline
+    gives 0 or +/-inf). Points: band 0 points plus an increment for each edge passed (edges are
+    half-open upper bounds, already shifted by the tolerance); NaN change -> NaN points.
+    Comparisons with NaN are false, so missing values need no branch.
+    """
+    n = values.size
+    relative_points = inv_range.size == 0
+    per_row = inv_range.size == n
+    keep = improvement_out.size == n
+    for i in range(n):
+        bv = values[base_index[i]]
+        diff = sign * (values[i] - bv)
+        rel = 0.0 if diff == 0.0 else diff / abs(bv) * 100.0
+        if relative_points:
+            imp = rel
+        else:
+            imp = diff * (inv_range[i] if per_row else inv_range[0])
+        p = p0 + (imp > e0) * d0 + (imp > e1) * d1 + (imp > e2) * d2 + (imp > e3) * d3
+        points_out[i] = math.nan if (math.isnan(imp) or weeks[i] == 0.0) else p
+        relative_out[i] = rel
+        missing_out[i] = np.int8(math.isnan(bv)) | (np.int8(math.isnan(values[i])) << 1)
+        if keep:
+            improvement_out[i] = imp
+
+
+@nb.njit(**_JIT)
+def combine_tis(
+    weeks: np.ndarray,
+    points: np.ndarray,  # float64[6, n]
+    missing_flags: np.ndarray,  # int8[6, n] per slot: 1 missing at baseline, 2 at the visit
     partial: bool,
-    cat_cuts: np.ndarray,  # float64[3] minimal, moderate, major
-    doi_slots: np.ndarray,  # int64[m]
-    doi_improved: float,
-    doi_min_improved: int,
-    doi_worse: float,
-    doi_max_worse: int,
-    doi_no_worse: np.ndarray,  # bool[6]
-    a_pga_slot: int,
-    a_pga_cm: float,
-    a_mmt_slot: int,
-    a_mmt_pct: float,
-    b_slot: int,
-    b_cm: float,  # b_slot -1: clause B not applicable
-    c_slots: np.ndarray,
-    c_pct: float,
+    cut1: float,
+    cut2: float,
+    cut3: float,  # category thresholds minus the tolerance
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """TIS (sum of six points), category code (-1 none, 0..3), partial flag and missing code
+    (bit k: slot k missing at baseline, bit 6 + k: at the visit; -1 at baseline)."""
+    n = weeks.size
+    tis = np.empty(n)
+    category = np.empty(n, dtype=np.int8)
+    missing = np.empty(n, dtype=np.int64)
+    partial_flag = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        base = weeks[i] == 0.0
+        q0, q1, q2 = points[0, i], points[1, i], points[2, i]
+        q3, q4, q5 = points[3, i], points[4, i], points[5, i]
+        present = (q0 == q0) + (q1 == q1) + (q2 == q2) + (q3 == q3) + (q4 == q4) + (q5 == q5)
+        total = (
+            (q0 if q0 == q0 else 0.0) + (q1 if q1 == q1 else 0.0) + (q2 if q2 == q2 else 0.0)
+            + (q3 if q3 == q3 else 0.0) + (q4 if q4 == q4 else 0.0) + (q5 if q5 == q5 else 0.0)
+        )
+        ok = (present == 6) | (partial & (present > 0))
+        t = math.nan if (base or not ok) else total
+        tis[i] = t
+        partial_flag[i] = ok & (present < 6) & (not base)
+        category[i] = -1 if t != t else (t >= cut1) + (t >= cut2) + (t >= cut3)
+        f0, f1, f2 = np.int64(missing_flags[0, i]), np.int64(missing_flags[1, i]), np.int64(
+            missing_flags[2, i])
+        f3, f4, f5 = np.int64(missing_flags[3, i]), np.int64(missing_flags[4, i]), np.int64(
+            missing_flags[5, i])
+        at_base = (f0 & 1) | (f1 & 1) << 1 | (f2 & 1) << 2 | (f3 & 1) << 3 | (f4 & 1) << 4 | (
+            f5 & 1) << 5
+        at_visit = f0 >> 1 | (f1 >> 1) << 1 | (f2 >> 1) << 2 | (f3 >> 1) << 3 | (
+            f4 >> 1) << 4 | (f5 >> 1) << 5
+        missing[i] = -1 if base else at_base | at_visit << 6
+    return tis, category, partial_flag, missing
+
+
+@nb.njit(**_JIT)
+def combine_doi(
+    weeks: np.ndarray,
+    relative: np.ndarray,  # float64[6, n]
+    doi_w: np.ndarray,  # int64[6] 1 if the slot counts for the DOI
+    doi_nw: np.ndarray,  # int64[6] 1 if the slot may not be worse (MMT)
+    improved_at: float,
+    min_improved: int,
+    worse_at: float,
+    max_worse: int,
+) -> np.ndarray:
+    """IMACS 2004 DOI per visit: 1 met, 0 not met, -1 unknown (missing measures could decide
+    it) or baseline. Thresholds arrive shifted by the tolerance (worse_at is negative)."""
+    n = weeks.size
+    out = np.empty(n, dtype=np.int8)
+    w0, w1, w2, w3, w4, w5 = doi_w[0], doi_w[1], doi_w[2], doi_w[3], doi_w[4], doi_w[5]
+    v0, v1, v2, v3, v4, v5 = doi_nw[0], doi_nw[1], doi_nw[2], doi_nw[3], doi_nw[4], doi_nw[5]
+    for i in range(n):
+        r0, r1, r2 = relative[0, i], relative[1, i], relative[2, i]
+        r3, r4, r5 = relative[3, i], relative[4, i], relative[5, i]
+        u0, u1, u2 = np.int64(r0 != r0), np.int64(r1 != r1), np.int64(r2 != r2)
+        u3, u4, u5 = np.int64(r3 != r3), np.int64(r4 != r4), np.int64(r5 != r5)
+        improved = (
+            w0 * (r0 >= improved_at) + w1 * (r1 >= improved_at) + w2 * (r2 >= improved_at)
+            + w3 * (r3 >= improved_at) + w4 * (r4 >= improved_at) + w5 * (r5 >= improved_at)
+        )
+        x0, x1, x2 = np.int64(r0 <= worse_at), np.int64(r1 <= worse_at), np.int64(r2 <= worse_at)
+        x3, x4, x5 = np.int64(r3 <= worse_at), np.int64(r4 <= worse_at), np.int64(r5 <= worse_at)
+        worse = w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4 + w5 * x5
+        unknown = w0 * u0 + w1 * u1 + w2 * u2 + w3 * u3 + w4 * u4 + w5 * u5
+        nw_def = v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5
+        nw_pos = nw_def + v0 * u0 + v1 * u1 + v2 * u2 + v3 * u3 + v4 * u4 + v5 * u5
+        met = (improved >= min_improved) & (worse + unknown <= max_worse) & (nw_pos == 0)
+        possible = (improved + unknown >= min_improved) & (worse <= max_worse) & (nw_def == 0)
+        out[i] = -1 if weeks[i] == 0.0 else (1 if met else (-1 if possible else 0))
+    return out
+
+
+@nb.njit(**_JIT)
+def combine_clauses(
+    weeks: np.ndarray,
+    relative: np.ndarray,  # float64[6, n]
+    pga_delta: np.ndarray,  # float64[n] follow-up minus baseline, cm
+    extra_delta: np.ndarray,  # float64[n], or empty when clause B does not apply
+    pga_at: float,
+    mmt_slot: int,
+    mmt_at: float,
+    extra_at: float,
+    c_w: np.ndarray,  # int64[6] 1 if the slot counts for clause C
+    c_at: float,
     c_min: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ProDERM worsening per visit (1 / 0 / -1 unknown; baseline 0) and clause bits
+    (A=1, B=2, C=4). Thresholds arrive shifted by the tolerance (percentages negative)."""
+    n = weeks.size
+    worsening = np.empty(n, dtype=np.int8)
+    clause = np.empty(n, dtype=np.int8)
+    has_b = extra_delta.size == n
+    c0, c1, c2, c3, c4, c5 = c_w[0], c_w[1], c_w[2], c_w[3], c_w[4], c_w[5]
+    for i in range(n):
+        r0, r1, r2 = relative[0, i], relative[1, i], relative[2, i]
+        r3, r4, r5 = relative[3, i], relative[4, i], relative[5, i]
+        d = pga_delta[i]
+        rm = relative[mmt_slot, i]
+        a_def = (d >= pga_at) & (rm <= mmt_at)
+        a_pos = ((d >= pga_at) | (d != d)) & ((rm <= mmt_at) | (rm != rm))
+        e = extra_delta[i] if has_b else 0.0
+        b_def = has_b & (e >= extra_at)
+        b_pos = b_def | (has_b & (e != e))
+        hit = (
+            c0 * (r0 <= c_at) + c1 * (r1 <= c_at) + c2 * (r2 <= c_at)
+            + c3 * (r3 <= c_at) + c4 * (r4 <= c_at) + c5 * (r5 <= c_at)
+        )
+        unknown = (
+            c0 * (r0 != r0) + c1 * (r1 != r1) + c2 * (r2 != r2)
+            + c3 * (r3 != r3) + c4 * (r4 != r4) + c5 * (r5 != r5)
+        )
+        c_def = hit >= c_min
+        c_pos = hit + unknown >= c_min
+        base = weeks[i] == 0.0
+        w_def = a_def | b_def | c_def
+        w_pos = a_pos | b_pos | c_pos
+        worsening[i] = 0 if base else (1 if w_def else (-1 if w_pos else 0))
+        clause[i] = 0 if base else (np.int8(a_def) | (np.int8(b_def) << 1) | (np.int8(c_def) << 2))
+    return worsening, clause
+
+
+@nb.njit(**_JIT)
+def is_sorted_by_subject_week(codes: np.ndarray, weeks: np.ndarray) -> bool:
+    """True when rows are grouped by subject (codes non-decreasing) with weeks increasing."""
+    for i in range(1, codes.size):
+        if codes[i] < codes[i - 1] or (codes[i] == codes[i - 1] and weeks[i] <= weeks[i - 1]):
+            return False
+    return True
+
+
+@nb.njit(**_JIT)
+def confirm_deterioration(
+    codes: np.ndarray,
+    weeks: np.ndarray,
+    order: np.ndarray,
+    worsening: np.ndarray,
     k_consecutive: int,
     earliest_week: float,
-    details: bool,
-) -> tuple[np.ndarray, ...]:
+) -> np.ndarray:
+    """True from the visit confirming deterioration onwards: ``k_consecutive`` consecutive
+    post-baseline worsening visits (unknown breaks the run), the last at or after
+    ``earliest_week``. ``order`` lists the rows sorted by subject, then week."""
     n = codes.size
-    n_slots = 6
-    n_edges = edges.shape[1]
-    base_row = np.full(n_sub, -1, dtype=np.int64)
-    for i in range(n):
-        if weeks[i] == 0.0:
-            base_row[codes[i]] = i
-    n_enz = enz_vals.shape[0]
-    chosen = np.full(n_sub, -1, dtype=np.int64)
-    if enzyme_slot >= 0:
-        for s in range(n_sub):
-            r = base_row[s]
-            if r < 0:
-                continue
-            best = -math.inf
-            for j in range(n_enz):
-                ratio = enz_vals[j, r] / enz_uln[j, r]
-                if not math.isnan(ratio) and ratio > best:
-                    best = ratio
-                    chosen[s] = j
-
-    tis = np.empty(n)
-    category = np.empty(n, dtype=np.int64)
-    missing = np.zeros(n, dtype=np.int64)
-    pts_out = np.empty((n_slots, n))
-    m = n if details else 0
-    imp_out = np.empty((n_slots, m))
-    rel_out = np.empty((n_slots, m))
-    partial_out = np.zeros(n, dtype=np.bool_)
-    enzyme_code = np.full(n, -1, dtype=np.int64)
-    doi = np.empty(n)
-    worsening = np.empty(n)
-    clause = np.zeros(n, dtype=np.int64)
-    bv = np.empty(n_slots)
-    fv = np.empty(n_slots)
-    rel = np.empty(n_slots)
-
-    for i in range(n):
-        b = base_row[codes[i]]
-        is_base = weeks[i] == 0.0
-        total = 0.0
-        n_present = 0
-        code = 0
-        enz = chosen[codes[i]]
-        enzyme_code[i] = -1 if enz < 0 else enz_code[enz]
-        for k in range(n_slots):
-            if k == enzyme_slot:
-                if enz < 0:
-                    bv[k] = math.nan
-                    fv[k] = math.nan
-                else:
-                    bv[k] = enz_vals[enz, b] / enz_uln[enz, b]
-                    fv[k] = enz_vals[enz, i] / enz_uln[enz, i]
-                r = relative_improvement(bv[k], fv[k], False)
-                imp = r
-            else:
-                bv[k] = values[k, b]
-                fv[k] = values[k, i]
-                rng = row_range[i] if k == row_range_slot else slot_range[k]
-                imp = absolute_improvement(bv[k], fv[k], rng, higher[k])
-                r = relative_improvement(bv[k], fv[k], higher[k])
-            rel[k] = r
-            if math.isnan(bv[k]):
-                code |= 1 << k
-            if math.isnan(fv[k]):
-                code |= 1 << (k + n_slots)
-            # Band lookup written out here rather than calling band_points(): passing arrays
-            # to a helper costs reference-count updates on every row.
-            if math.isnan(imp):
-                p = math.nan
-            else:
-                band = 0
-                for j in range(n_edges):
-                    band += imp > edges[k, j] + tol
-                p = points[k, band]
-            pts_out[k, i] = math.nan if is_base else p
-            if details:
-                imp_out[k, i] = imp
-                rel_out[k, i] = r
-            if not math.isnan(p):
-                total += p
-                n_present += 1
-        if is_base:
-            tis[i] = math.nan
-            missing[i] = -1
-        else:
-            missing[i] = code
-            if n_present == n_slots:
-                tis[i] = total
-            elif partial and n_present > 0:
-                tis[i] = total
-                partial_out[i] = True
-            else:
-                tis[i] = math.nan
-        t = tis[i]
-        if math.isnan(t):
-            category[i] = -1
-        else:
-            c = 0
-            for cut in cat_cuts:
-                if t >= cut - tol:
-                    c += 1
-            category[i] = c
-
-        if is_base:
-            doi[i] = math.nan
-            worsening[i] = 0.0
-            continue
-        # IMACS DOI (three-valued over the missing measures)
-        imp_def = 0
-        worse_def = 0
-        unknown = 0
-        nw_def = False
-        nw_pos = False
-        for s in doi_slots:
-            r = rel[s]
-            if math.isnan(r):
-                unknown += 1
-                if doi_no_worse[s]:
-                    nw_pos = True
-                continue
-            if r >= doi_improved - tol:
-                imp_def += 1
-            if r <= -doi_worse + tol:
-                worse_def += 1
-                if doi_no_worse[s]:
-                    nw_def = True
-                    nw_pos = True
-        doi[i] = _tri(
-            imp_def >= doi_min_improved and worse_def + unknown <= doi_max_worse and not nw_pos,
-            imp_def + unknown >= doi_min_improved and worse_def <= doi_max_worse and not nw_def,
-        )
-        # ProDERM clauses A/B/C (three-valued)
-        d = fv[a_pga_slot] - bv[a_pga_slot]
-        a1 = (not math.isnan(d)) and d >= a_pga_cm - tol
-        a1p = a1 or math.isnan(d)
-        r = rel[a_mmt_slot]
-        a2 = (not math.isnan(r)) and r <= -a_mmt_pct + tol
-        a2p = a2 or math.isnan(r)
-        a_def = a1 and a2
-        a_pos = a1p and a2p
-        b_def = False
-        b_pos = False
-        if b_slot >= 0:
-            d = fv[b_slot] - bv[b_slot]
-            b_def = (not math.isnan(d)) and d >= b_cm - tol
-            b_pos = b_def or math.isnan(d)
-        c_def_n = 0
-        c_pos_n = 0
-        for s in c_slots:
-            r = rel[s]
-            if math.isnan(r):
-                c_pos_n += 1
-            elif r <= -c_pct + tol:
-                c_def_n += 1
-                c_pos_n += 1
-        c_def = c_def_n >= c_min
-        c_pos = c_pos_n >= c_min
-        clause[i] = (1 if a_def else 0) | (2 if b_def else 0) | (4 if c_def else 0)
-        worsening[i] = _tri(a_def or b_def or c_def, a_pos or b_pos or c_pos)
-
-    # Confirmation: k consecutive worsening visits, the confirming one at or after earliest_week.
     confirmed = np.zeros(n, dtype=np.bool_)
     current = -1
     run = 0
@@ -280,39 +307,26 @@ def score_kernel(
             current = codes[i]
             run = 0
             done = False
-        if weeks[i] != 0.0 and worsening[i] == 1.0:
+        if weeks[i] != 0.0 and worsening[i] == 1:
             run += 1
         else:
             run = 0
         if run >= k_consecutive and weeks[i] >= earliest_week:
             done = True
         confirmed[i] = done
-    return (
-        tis,
-        category,
-        missing,
-        pts_out,
-        imp_out,
-        rel_out,
-        partial_out,
-        enzyme_code,
-        doi,
-        worsening,
-        clause,
-        confirmed,
-    )
+    return confirmed
 
 
 @nb.vectorize(["float64(float64, float64, float64, boolean)"], cache=True)
 def absolute_improvement_ufunc(
     baseline: float, follow_up: float, scale_range: float, higher_is_better: bool
 ) -> float:
-    return absolute_improvement(baseline, follow_up, scale_range, higher_is_better)
+    return absolute_improvement(baseline, follow_up, scale_range, higher_is_better)  # type: ignore[no-any-return]
 
 
 @nb.vectorize(["float64(float64, float64, boolean)"], cache=True)
 def relative_improvement_ufunc(baseline: float, follow_up: float, higher_is_better: bool) -> float:
-    return relative_improvement(baseline, follow_up, higher_is_better)
+    return relative_improvement(baseline, follow_up, higher_is_better)  # type: ignore[no-any-return]
 
 
 @nb.njit(**_JIT)
@@ -321,8 +335,6 @@ def band_points_array(
 ) -> np.ndarray:
     out = np.empty(improvement.size)
     flat = improvement.ravel()
-    e2 = edges.reshape(1, -1)
-    p2 = points.reshape(1, -1)
     for i in range(flat.size):
-        out[i] = band_points(flat[i], e2, p2, 0, tol)
+        out[i] = band_points(flat[i], edges, points, tol)
     return out.reshape(improvement.shape)

@@ -13,7 +13,7 @@ Rules (each from ``myotrial/rules/*.toml``, with their citations):
 * IMACS 2004 DOI (``imacs_doi_2004.toml``) and ProDERM worsening clauses A/B/C and confirmation
   (``proderm_deterioration.toml``).
 
-The per-visit arithmetic runs in one compiled pass (:mod:`myotrial.scoring._kernel`, numba);
+The per-visit arithmetic runs in compiled, branch-free passes (:mod:`myotrial.scoring._kernel`, numba);
 every rule parameter is read here from the rules files and passed in.
 
 Missing values use three-valued logic for DOI and worsening: *true* when the rule is met by the
@@ -33,6 +33,7 @@ from myotrial.rules import (
     SLOTS,
     DeteriorationRules,
     DOIRules,
+    MeasureScale,
     MeasureSet,
     TISRules,
     load_deterioration_rules,
@@ -40,7 +41,17 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
-from myotrial.scoring._kernel import score_kernel
+from myotrial.scoring._kernel import (
+    baseline_rows,
+    choose_enzyme,
+    combine_clauses,
+    combine_doi,
+    combine_tis,
+    confirm_deterioration,
+    enzyme_ratio,
+    is_sorted_by_subject_week,
+    slot_scores,
+)
 
 __all__ = ["CATEGORY_LABELS", "CLAUSE_LABELS", "ScoringConfig", "score_arrays"]
 
@@ -100,7 +111,7 @@ def score_arrays(
     *,
     details: bool = False,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """Score every visit of a trial from column arrays (one compiled pass, see ``_kernel``).
+    """Score every visit of a trial from column arrays (compiled, see ``_kernel``).
 
     Parameters
     ----------
@@ -117,7 +128,7 @@ def score_arrays(
     dict of arrays, one value per row: ``tis``, ``tis_category_code`` (-1..3),
     ``tis_missing_code`` (bit i: slot i missing at baseline; bit 6+i: at the visit; -1 at
     baseline), ``points_<slot>``, ``enzyme_code`` (index into the enzyme order, -1 none),
-    ``doi_met``/``worsening`` (1/0/NaN), ``clause_code`` (bits A=1, B=2, C=4),
+    ``doi_met``/``worsening`` (int8: 1 true, 0 false, -1 unknown), ``clause_code`` (bits A=1, B=2, C=4),
     ``cd_confirmed`` (bool), ``is_baseline`` (bool), ``tis_partial`` (bool).
     """
     tis_rules = load_tis_rules()
@@ -137,100 +148,63 @@ def score_arrays(
         missing = np.flatnonzero(~has_base)[:5].tolist()
         raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
     slot_index = {s: i for i, s in enumerate(SLOTS)}
-    values = np.full((len(SLOTS), n), np.nan)
-    higher, slot_range = np.zeros(6, dtype=bool), np.full(6, np.nan)
-    row_range, row_range_slot, enzyme_slot = np.full(n, np.nan), -1, -1
+    tol = tis_rules.edge_tolerance
+    base_row = baseline_rows(codes, wk, n_sub)
+    bi = base_row[codes]
+    n_slots = len(SLOTS)
+    points = np.empty((n_slots, n))
+    relative = np.empty((n_slots, n))
+    missing_flags = np.empty((n_slots, n), dtype=np.int8)
+    improvement = np.empty((n_slots, n if details else 0))
+    enzyme_code = np.full(n, -1, dtype=np.int64)
+    deltas: dict[str, FloatArray] = {}
     for i, slot in enumerate(SLOTS):
         name = ms.slots[slot]
+        rule = tis_rules.slots[slot]
         if name == "enzyme":
-            enzyme_slot = i
-            continue
-        scale = scales.measures[name]
-        if name in columns:
-            values[i] = columns[name]
-        higher[i] = scale.higher_is_better
-        low = scale.min or 0.0
-        if scale.max_column is not None:
-            row_range_slot = i
-            mx = columns.get(scale.max_column)
-            default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
-            row_range = (
-                np.asarray(mx, dtype=np.float64) - low
-                if mx is not None
-                else np.full(n, float(default or np.nan) - low)
-            )
-        elif scale.range_required_option is not None:
-            if config.chq_phs_range is None or not config.chq_phs_range > 0:
-                raise ValueError(
-                    f"measure set {ms.name} uses {name}, whose scale range is not published: "
-                    f"give it as {scale.range_required_option} (a positive number)"
-                )
-            slot_range[i] = float(config.chq_phs_range)
+            vals, ulns, present = _enzyme_matrices(columns, scales.enzymes, n)
+            chosen = choose_enzyme(base_row, vals, ulns)
+            if present.size:
+                enzyme_code = np.where(chosen < 0, -1, present[np.maximum(chosen, 0)])[codes]
+            x = enzyme_ratio(codes, chosen, vals, ulns)
+            sign, inv_range = -1.0, np.empty(0)  # relative change of value / ULN, lower better
         else:
-            slot_range[i] = float(scale.max or np.nan) - low
-    edges = np.array([tis_rules.slots[s].edges for s in SLOTS], dtype=np.float64)
-    points = np.array([tis_rules.slots[s].points for s in SLOTS], dtype=np.float64)
+            scale = scales.measures[name]
+            x = _column(columns, name, n)
+            sign = 1.0 if scale.higher_is_better else -1.0
+            inv_range = _inverse_range(scale, columns, config, ms.name, n)
+        if slot in ("pga", "extramuscular"):  # raw cm changes: deterioration clauses A and B
+            deltas[slot] = x - x[bi]
+        slot_scores(
+            wk, bi, x, sign, inv_range, *_band_parameters(rule.edges, rule.points, tol),
+            points[i], relative[i], missing_flags[i], improvement[i],
+        )
     th = tis_rules.categories[ms.population]
-    order = (
-        np.lexsort((wk, codes))
-        if n > 1 and not _is_sorted(codes, wk)
-        else np.arange(n, dtype=np.int64)
+    tis, category, partial_flag, missing = combine_tis(
+        wk, points, missing_flags, config.partial, th.minimal - tol, th.moderate - tol,
+        th.major - tol,
     )
-    doi_no_worse = np.array([s in doi.no_worse_measures for s in SLOTS])
-    b_slot = slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1
-    (
-        tis,
-        category,
-        missing_code,
-        pts,
-        imp,
-        rel,
-        partial_flag,
-        enzyme_code,
-        doi_met,
-        worsening,
-        clause_code,
-        cd_confirmed,
-    ) = score_kernel(
-        codes,
-        wk,
-        order,
-        n_sub,
-        values,
-        higher,
-        slot_range,
-        np.require(row_range, np.float64, ["C", "W"]),
-        row_range_slot,
-        enzyme_slot,
-        *_enzyme_matrices(columns, scales.enzymes, n),
-        edges,
-        points,
-        tis_rules.edge_tolerance,
-        config.partial,
-        np.array([th.minimal, th.moderate, th.major]),
-        np.array([slot_index[s] for s in doi.measures], dtype=np.int64),
-        doi.improved_pct,
-        doi.min_improved,
-        doi.worse_pct,
-        doi.max_worse,
-        doi_no_worse,
-        slot_index["pga"],
-        det.pga_worse_cm,
-        slot_index["mmt8"],
-        det.mmt8_worse_pct,
-        b_slot,
-        det.extramuscular_worse_cm,
-        np.array([slot_index[s] for s in det.clause_c_measures], dtype=np.int64),
-        det.clause_c_worse_pct,
-        det.clause_c_min_worse,
-        k_consecutive,
-        earliest_week,
-        details,
+    doi_met = combine_doi(
+        wk, relative, np.array([int(s in doi.measures) for s in SLOTS], dtype=np.int64),
+        np.array([int(s in doi.no_worse_measures) for s in SLOTS], dtype=np.int64),
+        doi.improved_pct - tol, doi.min_improved, -doi.worse_pct + tol, doi.max_worse,
     )
+    worsening, clause_code = combine_clauses(
+        wk, relative, deltas["pga"],
+        deltas["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else np.empty(0),
+        det.pga_worse_cm - tol, slot_index["mmt8"], -det.mmt8_worse_pct + tol,
+        det.extramuscular_worse_cm - tol,
+        np.array([int(s in det.clause_c_measures) for s in SLOTS], dtype=np.int64),
+        -det.clause_c_worse_pct + tol, det.clause_c_min_worse,
+    )
+    order = (np.arange(n, dtype=np.int64) if is_sorted_by_subject_week(codes, wk)
+             else np.lexsort((wk, codes)))
+    cd_confirmed = confirm_deterioration(codes, wk, order, worsening, k_consecutive,
+                                         earliest_week)
     out: dict[str, npt.NDArray[np.generic]] = {
         "tis": tis,
         "tis_category_code": category,
-        "tis_missing_code": missing_code,
+        "tis_missing_code": missing,
         "tis_partial": partial_flag,
         "enzyme_code": enzyme_code,
         "doi_met": doi_met,
@@ -240,11 +214,56 @@ def score_arrays(
         "is_baseline": wk == 0,
     }
     for i, s in enumerate(SLOTS):
-        out[f"points_{s}"] = pts[i]
+        out[f"points_{s}"] = points[i]
         if details:
-            out[f"improvement_{s}"] = imp[i]
-            out[f"relative_{s}"] = rel[i]
+            out[f"improvement_{s}"] = improvement[i]
+            out[f"relative_{s}"] = relative[i]
     return out
+
+
+def _band_parameters(
+    edges: tuple[float, ...], points: tuple[float, ...], tol: float
+) -> tuple[float, ...]:
+    """Four edges (+ tolerance) and band-0 points plus increments, as the kernel takes them.
+
+    A band set with fewer than four inner edges is padded with edges at +inf (never passed).
+    """
+    if len(edges) > 4:
+        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
+    pad = 4 - len(edges)
+    e = [edge + tol for edge in edges] + [np.inf] * pad
+    p = list(points) + [points[-1]] * pad
+    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
+
+
+def _inverse_range(
+    scale: MeasureScale, columns: Mapping[str, FloatArray], config: ScoringConfig,
+    measure_set: str, n: int,
+) -> FloatArray:
+    """100 / scale range: one value, or one per row when the maximum is a column (MMT-8)."""
+    low = scale.min or 0.0
+    if scale.max_column is not None:
+        mx = columns.get(scale.max_column)
+        if mx is not None:
+            return np.asarray(100.0 / (np.asarray(mx, dtype=np.float64) - low))
+        default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
+        return np.array([100.0 / (float(default or np.nan) - low)])
+    if scale.range_required_option is not None:
+        if config.chq_phs_range is None or not config.chq_phs_range > 0:
+            raise ValueError(
+                f"measure set {measure_set} uses {scale.name}, whose scale range is not "
+                f"published: give it as {scale.range_required_option} (a positive number)"
+            )
+        return np.array([100.0 / float(config.chq_phs_range)])
+    return np.array([100.0 / (float(scale.max or np.nan) - low)])
+
+
+def _column(columns: Mapping[str, FloatArray], name: str, n: int) -> FloatArray:
+    arr = columns.get(name)
+    if arr is None:
+        return np.full(n, np.nan)
+    # numba types read-only arrays differently: require writeable, C-contiguous float64
+    return np.require(arr, np.float64, ["C", "W"])
 
 
 def _enzyme_matrices(
@@ -259,12 +278,3 @@ def _enzyme_matrices(
         if f"{enzymes[j]}_uln" in columns:
             ulns[row] = columns[f"{enzymes[j]}_uln"]
     return vals, ulns, np.asarray(present, dtype=np.int64)
-
-
-def _is_sorted(codes: IntArray, weeks: FloatArray) -> bool:
-    """True when rows are grouped by subject (codes non-decreasing) and weeks increase within."""
-    dc = np.diff(codes)
-    if (dc < 0).any():
-        return False
-    same = dc == 0
-    return bool(np.all(np.diff(weeks)[same] > 0))

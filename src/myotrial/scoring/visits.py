@@ -198,8 +198,8 @@ def score_visits(
         if "enzyme" in ms.slots.values()
         else pd.Categorical.from_codes(np.full(len(v), -1), categories=enz_labels)
     )
-    out["doi_met"] = _to_boolean(np.asarray(res["doi_met"], dtype=np.float64))
-    out["worsening"] = _to_boolean(np.asarray(res["worsening"], dtype=np.float64))
+    out["doi_met"] = _to_boolean(np.asarray(res["doi_met"]))
+    out["worsening"] = _to_boolean(np.asarray(res["worsening"]))
     clause = pd.Categorical.from_codes(
         np.asarray(res["clause_code"]), categories=list(CLAUSE_LABELS)
     )
@@ -215,5 +215,5 @@ def score_visits(
 
 
 def _to_boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
-    mask = np.isnan(values)
-    return pd.arrays.BooleanArray(np.where(mask, False, values == 1.0), mask)
+    """1 / 0 / -1 (unknown) -> nullable boolean."""
+    return pd.arrays.BooleanArray(values == 1, values < 0)
