@@ -23,7 +23,6 @@ __all__ = [
     "absolute_improvement",
     "band_points",
     "baseline_rows",
-    "choose_enzyme",
     "combine_clauses",
     "combine_doi",
     "combine_tis",
@@ -77,30 +76,57 @@ def baseline_rows(codes: np.ndarray, weeks: np.ndarray, n_sub: int) -> np.ndarra
 
 
 @nb.njit(**_JIT)
-def choose_enzyme(base_row: np.ndarray, enz_vals: np.ndarray, enz_uln: np.ndarray) -> np.ndarray:
-    """Per subject, the enzyme row with the highest value / ULN at baseline (first on a tie)."""
-    chosen = np.full(base_row.size, -1, dtype=np.int64)
-    for s in range(base_row.size):
-        r = base_row[s]
+def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value and ULN
+    codes: np.ndarray, base_row: np.ndarray,
+    v0: np.ndarray, u0: np.ndarray, v1: np.ndarray, u1: np.ndarray, v2: np.ndarray,
+    u2: np.ndarray, v3: np.ndarray, u3: np.ndarray, v4: np.ndarray, u4: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Most abnormal enzyme per subject and its value / ULN at every visit.
+
+    The enzyme with the highest value / ULN at the subject's baseline (first in rules order on
+    a tie) is used at every visit (PROJECT RULE, response-criteria.md 1.3). Enzymes not in the
+    table are empty arrays. Returns the enzyme code per row (-1 none) and the ratio (NaN when
+    none). The five-way selection is written out (a helper taking the arrays would cost
+    reference counting on every call).
+    """
+    n_sub = base_row.size
+    chosen = np.full(n_sub, -1, dtype=np.int64)
+    for s in range(n_sub):
+        b = base_row[s]
         best = -math.inf
-        for j in range(enz_vals.shape[0]):
-            ratio = enz_vals[j, r] / enz_uln[j, r]
-            if not math.isnan(ratio) and ratio > best:
-                best = ratio
-                chosen[s] = j
-    return chosen
-
-
-@nb.njit(**_JIT)
-def enzyme_ratio(
-    codes: np.ndarray, chosen: np.ndarray, enz_vals: np.ndarray, enz_uln: np.ndarray
-) -> np.ndarray:
-    """Value / ULN of each subject's chosen enzyme at every visit (NaN when none)."""
-    out = np.empty(codes.size)
-    for i in range(codes.size):
+        if v0.size and v0[b] / u0[b] > best:  # NaN never wins
+            best = v0[b] / u0[b]
+            chosen[s] = 0
+        if v1.size and v1[b] / u1[b] > best:
+            best = v1[b] / u1[b]
+            chosen[s] = 1
+        if v2.size and v2[b] / u2[b] > best:
+            best = v2[b] / u2[b]
+            chosen[s] = 2
+        if v3.size and v3[b] / u3[b] > best:
+            best = v3[b] / u3[b]
+            chosen[s] = 3
+        if v4.size and v4[b] / u4[b] > best:
+            chosen[s] = 4
+    n = codes.size
+    code = np.empty(n, dtype=np.int64)
+    out = np.empty(n)
+    for i in range(n):
         j = chosen[codes[i]]
-        out[i] = math.nan if j < 0 else enz_vals[j, i] / enz_uln[j, i]
-    return out
+        code[i] = j
+        if j == 0:
+            out[i] = v0[i] / u0[i]
+        elif j == 1:
+            out[i] = v1[i] / u1[i]
+        elif j == 2:
+            out[i] = v2[i] / u2[i]
+        elif j == 3:
+            out[i] = v3[i] / u3[i]
+        elif j == 4:
+            out[i] = v4[i] / u4[i]
+        else:
+            out[i] = math.nan
+    return code, out
 
 
 @nb.njit(**_JIT)
@@ -115,6 +141,7 @@ def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
     points_out: np.ndarray,
     relative_out: np.ndarray,
     missing_out: np.ndarray,  # int8[n]: 1 missing at baseline, 2 missing at the visit
+    delta_out: np.ndarray,  # float64[n] follow-up minus baseline, or empty when not needed
     improvement_out: np.ndarray,  # float64[n], or empty when details are not requested
 ) -> None:
     """One TIS slot over every visit: points and relative change (branch-free, vectorised).
@@ -129,6 +156,7 @@ def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
     relative_points = inv_range.size == 0
     per_row = inv_range.size == n
     keep = improvement_out.size == n
+    keep_delta = delta_out.size == n
     for i in range(n):
         bv = values[base_index[i]]
         diff = sign * (values[i] - bv)
@@ -143,6 +171,8 @@ def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
         missing_out[i] = np.int8(math.isnan(bv)) | (np.int8(math.isnan(values[i])) << 1)
         if keep:
             improvement_out[i] = imp
+        if keep_delta:
+            delta_out[i] = values[i] - bv
 
 
 @nb.njit(**_JIT)

@@ -43,7 +43,6 @@ from myotrial.rules import (
 )
 from myotrial.scoring._kernel import (
     baseline_rows,
-    choose_enzyme,
     combine_clauses,
     combine_doi,
     combine_tis,
@@ -162,22 +161,26 @@ def score_arrays(
         name = ms.slots[slot]
         rule = tis_rules.slots[slot]
         if name == "enzyme":
-            vals, ulns, present = _enzyme_matrices(columns, scales.enzymes, n)
-            chosen = choose_enzyme(base_row, vals, ulns)
-            if present.size:
-                enzyme_code = np.where(chosen < 0, -1, present[np.maximum(chosen, 0)])[codes]
-            x = enzyme_ratio(codes, chosen, vals, ulns)
+            if len(scales.enzymes) > 5:
+                raise ValueError("the scoring kernel supports at most five enzymes")
+            empty = np.empty(0)
+            pairs: list[FloatArray] = []
+            for e in (*scales.enzymes, *[""] * (5 - len(scales.enzymes))):
+                present = e in columns and f"{e}_uln" in columns
+                pairs += [_column(columns, e, n), _column(columns, f"{e}_uln", n)] if present \
+                    else [empty, empty]
+            enzyme_code, x = enzyme_ratio(codes, base_row, *pairs)
             sign, inv_range = -1.0, np.empty(0)  # relative change of value / ULN, lower better
         else:
             scale = scales.measures[name]
             x = _column(columns, name, n)
             sign = 1.0 if scale.higher_is_better else -1.0
             inv_range = _inverse_range(scale, columns, config, ms.name, n)
-        if slot in ("pga", "extramuscular"):  # raw cm changes: deterioration clauses A and B
-            deltas[slot] = x - x[bi]
+        # raw cm changes of PGA and extramuscular: deterioration clauses A and B
+        deltas[slot] = np.empty(n if slot in ("pga", "extramuscular") else 0)
         slot_scores(
             wk, bi, x, sign, inv_range, *_band_parameters(rule.edges, rule.points, tol),
-            points[i], relative[i], missing_flags[i], improvement[i],
+            points[i], relative[i], missing_flags[i], deltas[slot], improvement[i],
         )
     th = tis_rules.categories[ms.population]
     tis, category, partial_flag, missing = combine_tis(
@@ -219,6 +222,51 @@ def score_arrays(
             out[f"improvement_{s}"] = improvement[i]
             out[f"relative_{s}"] = relative[i]
     return out
+
+
+def _band_parameters(
+    edges: tuple[float, ...], points: tuple[float, ...], tol: float
+) -> tuple[float, ...]:
+    """Four edges (+ tolerance) and band-0 points plus increments, as the kernel takes them.
+
+    A band set with fewer than four inner edges is padded with edges at +inf (never passed).
+    """
+    if len(edges) > 4:
+        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
+    pad = 4 - len(edges)
+    e = [edge + tol for edge in edges] + [np.inf] * pad
+    p = list(points) + [points[-1]] * pad
+    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
+
+
+def _inverse_range(
+    scale: MeasureScale, columns: Mapping[str, FloatArray], config: ScoringConfig,
+    measure_set: str, n: int,
+) -> FloatArray:
+    """100 / scale range: one value, or one per row when the maximum is a column (MMT-8)."""
+    low = scale.min or 0.0
+    if scale.max_column is not None:
+        mx = columns.get(scale.max_column)
+        if mx is not None:
+            return np.asarray(100.0 / (np.asarray(mx, dtype=np.float64) - low))
+        default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
+        return np.array([100.0 / (float(default or np.nan) - low)])
+    if scale.range_required_option is not None:
+        if config.chq_phs_range is None or not config.chq_phs_range > 0:
+            raise ValueError(
+                f"measure set {measure_set} uses {scale.name}, whose scale range is not "
+                f"published: give it as {scale.range_required_option} (a positive number)"
+            )
+        return np.array([100.0 / float(config.chq_phs_range)])
+    return np.array([100.0 / (float(scale.max or np.nan) - low)])
+
+
+def _column(columns: Mapping[str, FloatArray], name: str, n: int) -> FloatArray:
+    arr = columns.get(name)
+    if arr is None:
+        return np.full(n, np.nan)
+    # numba types read-only arrays differently: require writeable, C-contiguous float64
+    return np.require(arr, np.float64, ["C", "W"])
 
 
 def _band_parameters(
