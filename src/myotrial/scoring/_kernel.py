@@ -66,13 +66,19 @@ def band_points(improvement: float, edges: np.ndarray, points: np.ndarray, tol: 
 
 
 @nb.njit(**_JIT)
-def baseline_rows(codes: np.ndarray, weeks: np.ndarray, n_sub: int) -> np.ndarray:
-    """Row of each subject's baseline (week 0) visit, -1 if none."""
-    rows = np.full(n_sub, -1, dtype=np.int64)
+def baseline_rows(
+    codes: np.ndarray, weeks: np.ndarray, rows: np.ndarray, per_row: np.ndarray
+) -> None:
+    """Fill ``rows`` (one per subject, preset to -1) with the row of each subject's baseline
+    (week 0) visit, and ``per_row`` with the baseline row of every row's subject.
+
+    Outputs are allocated by the caller (numpy allocates large arrays on huge pages, which is
+    several times cheaper on first touch than allocating inside compiled code)."""
     for i in range(codes.size):
         if weeks[i] == 0.0:
             rows[codes[i]] = i
-    return rows
+    for i in range(codes.size):
+        per_row[i] = rows[codes[i]]
 
 
 @nb.njit(**_JIT)
@@ -80,13 +86,14 @@ def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value a
     codes: np.ndarray, base_row: np.ndarray,
     v0: np.ndarray, u0: np.ndarray, v1: np.ndarray, u1: np.ndarray, v2: np.ndarray,
     u2: np.ndarray, v3: np.ndarray, u3: np.ndarray, v4: np.ndarray, u4: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    code: np.ndarray, out: np.ndarray,
+) -> None:
     """Most abnormal enzyme per subject and its value / ULN at every visit.
 
     The enzyme with the highest value / ULN at the subject's baseline (first in rules order on
     a tie) is used at every visit (PROJECT RULE, response-criteria.md 1.3). Enzymes not in the
-    table are empty arrays. Returns the enzyme code per row (-1 none) and the ratio (NaN when
-    none). The five-way selection is written out (a helper taking the arrays would cost
+    table are empty arrays. Fills ``code`` (enzyme per row, -1 none) and ``out`` (the ratio,
+    NaN when none). The five-way selection is written out (a helper taking the arrays would cost
     reference counting on every call).
     """
     n_sub = base_row.size
@@ -108,10 +115,7 @@ def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value a
             chosen[s] = 3
         if v4.size and v4[b] / u4[b] > best:
             chosen[s] = 4
-    n = codes.size
-    code = np.empty(n, dtype=np.int64)
-    out = np.empty(n)
-    for i in range(n):
+    for i in range(codes.size):
         j = chosen[codes[i]]
         code[i] = j
         if j == 0:
@@ -126,7 +130,6 @@ def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value a
             out[i] = v4[i] / u4[i]
         else:
             out[i] = math.nan
-    return code, out
 
 
 @nb.njit(**_JIT)
@@ -184,15 +187,14 @@ def combine_tis(
     cut1: float,
     cut2: float,
     cut3: float,  # category thresholds minus the tolerance
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    tis: np.ndarray,
+    category: np.ndarray,
+    partial_flag: np.ndarray,
+    missing: np.ndarray,
+) -> None:
     """TIS (sum of six points), category code (-1 none, 0..3), partial flag and missing code
     (bit k: slot k missing at baseline, bit 6 + k: at the visit; -1 at baseline)."""
-    n = weeks.size
-    tis = np.empty(n)
-    category = np.empty(n, dtype=np.int8)
-    missing = np.empty(n, dtype=np.int64)
-    partial_flag = np.empty(n, dtype=np.bool_)
-    for i in range(n):
+    for i in range(weeks.size):
         base = weeks[i] == 0.0
         q0, q1, q2 = points[0, i], points[1, i], points[2, i]
         q3, q4, q5 = points[3, i], points[4, i], points[5, i]
@@ -215,7 +217,6 @@ def combine_tis(
         at_visit = f0 >> 1 | (f1 >> 1) << 1 | (f2 >> 1) << 2 | (f3 >> 1) << 3 | (
             f4 >> 1) << 4 | (f5 >> 1) << 5
         missing[i] = -1 if base else at_base | at_visit << 6
-    return tis, category, partial_flag, missing
 
 
 @nb.njit(**_JIT)
@@ -228,11 +229,11 @@ def combine_doi(
     min_improved: int,
     worse_at: float,
     max_worse: int,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> None:
     """IMACS 2004 DOI per visit: 1 met, 0 not met, -1 unknown (missing measures could decide
     it) or baseline. Thresholds arrive shifted by the tolerance (worse_at is negative)."""
     n = weeks.size
-    out = np.empty(n, dtype=np.int8)
     w0, w1, w2, w3, w4, w5 = doi_w[0], doi_w[1], doi_w[2], doi_w[3], doi_w[4], doi_w[5]
     v0, v1, v2, v3, v4, v5 = doi_nw[0], doi_nw[1], doi_nw[2], doi_nw[3], doi_nw[4], doi_nw[5]
     for i in range(n):
@@ -253,7 +254,6 @@ def combine_doi(
         met = (improved >= min_improved) & (worse + unknown <= max_worse) & (nw_pos == 0)
         possible = (improved + unknown >= min_improved) & (worse <= max_worse) & (nw_def == 0)
         out[i] = -1 if weeks[i] == 0.0 else (1 if met else (-1 if possible else 0))
-    return out
 
 
 @nb.njit(**_JIT)
@@ -269,12 +269,12 @@ def combine_clauses(
     c_w: np.ndarray,  # int64[6] 1 if the slot counts for clause C
     c_at: float,
     c_min: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    worsening: np.ndarray,
+    clause: np.ndarray,
+) -> None:
     """ProDERM worsening per visit (1 / 0 / -1 unknown; baseline 0) and clause bits
     (A=1, B=2, C=4). Thresholds arrive shifted by the tolerance (percentages negative)."""
     n = weeks.size
-    worsening = np.empty(n, dtype=np.int8)
-    clause = np.empty(n, dtype=np.int8)
     has_b = extra_delta.size == n
     c0, c1, c2, c3, c4, c5 = c_w[0], c_w[1], c_w[2], c_w[3], c_w[4], c_w[5]
     for i in range(n):
@@ -302,7 +302,6 @@ def combine_clauses(
         w_pos = a_pos | b_pos | c_pos
         worsening[i] = 0 if base else (1 if w_def else (-1 if w_pos else 0))
         clause[i] = 0 if base else (np.int8(a_def) | (np.int8(b_def) << 1) | (np.int8(c_def) << 2))
-    return worsening, clause
 
 
 @nb.njit(**_JIT)
@@ -322,12 +321,12 @@ def confirm_deterioration(
     worsening: np.ndarray,
     k_consecutive: int,
     earliest_week: float,
-) -> np.ndarray:
+    confirmed: np.ndarray,
+) -> None:
     """True from the visit confirming deterioration onwards: ``k_consecutive`` consecutive
     post-baseline worsening visits (unknown breaks the run), the last at or after
     ``earliest_week``. ``order`` lists the rows sorted by subject, then week."""
     n = codes.size
-    confirmed = np.zeros(n, dtype=np.bool_)
     current = -1
     run = 0
     done = False
@@ -344,7 +343,6 @@ def confirm_deterioration(
         if run >= k_consecutive and weeks[i] >= earliest_week:
             done = True
         confirmed[i] = done
-    return confirmed
 
 
 @nb.vectorize(["float64(float64, float64, float64, boolean)"], cache=True)

@@ -148,8 +148,9 @@ def score_arrays(
         raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
     slot_index = {s: i for i, s in enumerate(SLOTS)}
     tol = tis_rules.edge_tolerance
-    base_row = baseline_rows(codes, wk, n_sub)
-    bi = base_row[codes]
+    base_row = np.full(n_sub, -1, dtype=np.int64)
+    bi = np.empty(n, dtype=np.int64)
+    baseline_rows(codes, wk, base_row, bi)
     n_slots = len(SLOTS)
     points = np.empty((n_slots, n))
     relative = np.empty((n_slots, n))
@@ -169,7 +170,8 @@ def score_arrays(
                 present = e in columns and f"{e}_uln" in columns
                 pairs += [_column(columns, e, n), _column(columns, f"{e}_uln", n)] if present \
                     else [empty, empty]
-            enzyme_code, x = enzyme_ratio(codes, base_row, *pairs)
+            x = np.empty(n)
+            enzyme_ratio(codes, base_row, *pairs, enzyme_code, x)
             sign, inv_range = -1.0, np.empty(0)  # relative change of value / ULN, lower better
         else:
             scale = scales.measures[name]
@@ -183,27 +185,32 @@ def score_arrays(
             points[i], relative[i], missing_flags[i], deltas[slot], improvement[i],
         )
     th = tis_rules.categories[ms.population]
-    tis, category, partial_flag, missing = combine_tis(
+    tis, category = np.empty(n), np.empty(n, dtype=np.int8)
+    partial_flag, missing = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.int64)
+    combine_tis(
         wk, points, missing_flags, config.partial, th.minimal - tol, th.moderate - tol,
-        th.major - tol,
+        th.major - tol, tis, category, partial_flag, missing,
     )
-    doi_met = combine_doi(
+    doi_met = np.empty(n, dtype=np.int8)
+    combine_doi(
         wk, relative, np.array([int(s in doi.measures) for s in SLOTS], dtype=np.int64),
         np.array([int(s in doi.no_worse_measures) for s in SLOTS], dtype=np.int64),
-        doi.improved_pct - tol, doi.min_improved, -doi.worse_pct + tol, doi.max_worse,
+        doi.improved_pct - tol, doi.min_improved, -doi.worse_pct + tol, doi.max_worse, doi_met,
     )
-    worsening, clause_code = combine_clauses(
+    worsening, clause_code = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
+    combine_clauses(
         wk, relative, deltas["pga"],
         deltas["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else np.empty(0),
         det.pga_worse_cm - tol, slot_index["mmt8"], -det.mmt8_worse_pct + tol,
         det.extramuscular_worse_cm - tol,
         np.array([int(s in det.clause_c_measures) for s in SLOTS], dtype=np.int64),
-        -det.clause_c_worse_pct + tol, det.clause_c_min_worse,
+        -det.clause_c_worse_pct + tol, det.clause_c_min_worse, worsening, clause_code,
     )
     order = (np.arange(n, dtype=np.int64) if is_sorted_by_subject_week(codes, wk)
              else np.lexsort((wk, codes)))
-    cd_confirmed = confirm_deterioration(codes, wk, order, worsening, k_consecutive,
-                                         earliest_week)
+    cd_confirmed = np.empty(n, dtype=np.bool_)
+    confirm_deterioration(codes, wk, order, worsening, k_consecutive, earliest_week,
+                          cd_confirmed)
     out: dict[str, npt.NDArray[np.generic]] = {
         "tis": tis,
         "tis_category_code": category,
