@@ -62,7 +62,7 @@ class InputValidationError(ValueError):
         super().__init__(f"{n} problem(s) in the {table} table:\n{shown}{more}")
 
 
-def _describe(rec: Mapping[str, Any]) -> str:
+def _describe(rec: Mapping[Any, Any]) -> str:
     where = []
     if rec.get("row") is not None and not pd.isna(rec.get("row")):
         where.append(f"row {int(rec['row'])}")

@@ -7,8 +7,9 @@ tolerance, three-valued DOI/worsening, consecutive-visit confirmation), compiled
 
 Passes: baseline rows and enzyme choice per subject; one branch-free pass per TIS slot (points
 and relative change; LLVM vectorises it); three short passes combining the six slots (TIS and
-category; IMACS DOI; worsening clauses); confirmation in subject/week order. Rule parameters are passed as
-scalars where possible so they stay in registers.
+category; IMACS DOI; worsening clauses); confirmation in subject/week order. Rule parameters
+are passed as scalars where possible so they stay in registers. Outputs are allocated by the
+caller with numpy (huge pages: far cheaper first touch than allocation inside compiled code).
 """
 
 from __future__ import annotations
@@ -82,11 +83,21 @@ def baseline_rows(
 
 
 @nb.njit(**_JIT)
-def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value and ULN
-    codes: np.ndarray, base_row: np.ndarray,
-    v0: np.ndarray, u0: np.ndarray, v1: np.ndarray, u1: np.ndarray, v2: np.ndarray,
-    u2: np.ndarray, v3: np.ndarray, u3: np.ndarray, v4: np.ndarray, u4: np.ndarray,
-    code: np.ndarray, out: np.ndarray,
+def enzyme_ratio(
+    codes: np.ndarray,
+    base_row: np.ndarray,
+    v0: np.ndarray,
+    u0: np.ndarray,
+    v1: np.ndarray,
+    u1: np.ndarray,
+    v2: np.ndarray,
+    u2: np.ndarray,
+    v3: np.ndarray,
+    u3: np.ndarray,
+    v4: np.ndarray,
+    u4: np.ndarray,
+    code: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """Most abnormal enzyme per subject and its value / ULN at every visit.
 
@@ -133,14 +144,21 @@ def enzyme_ratio(  # noqa: PLR0913 - the five enzymes of the rules, each value a
 
 
 @nb.njit(**_JIT)
-def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
+def slot_scores(
     weeks: np.ndarray,  # float64[n]; baseline rows (week 0) get NaN points
     base_index: np.ndarray,  # int64[n] row of each row's baseline visit
     values: np.ndarray,  # float64[n]
     sign: float,  # +1 higher is better, -1 lower is better
     inv_range: np.ndarray,  # float64[n] or [1]: 100 / scale range; empty: relative change
-    e0: float, e1: float, e2: float, e3: float,  # band edges + tolerance
-    p0: float, d0: float, d1: float, d2: float, d3: float,  # points of band 0, increments
+    e0: float,
+    e1: float,
+    e2: float,
+    e3: float,  # band edges + tolerance
+    p0: float,
+    d0: float,
+    d1: float,
+    d2: float,
+    d3: float,  # points of band 0, increments
     points_out: np.ndarray,
     relative_out: np.ndarray,
     missing_out: np.ndarray,  # int8[n]: 1 missing at baseline, 2 missing at the visit
@@ -164,10 +182,7 @@ def slot_scores(  # noqa: PLR0913 - scalars on purpose: they stay in registers
         bv = values[base_index[i]]
         diff = sign * (values[i] - bv)
         rel = 0.0 if diff == 0.0 else diff / abs(bv) * 100.0
-        if relative_points:
-            imp = rel
-        else:
-            imp = diff * (inv_range[i] if per_row else inv_range[0])
+        imp = rel if relative_points else diff * (inv_range[i] if per_row else inv_range[0])
         p = p0 + (imp > e0) * d0 + (imp > e1) * d1 + (imp > e2) * d2 + (imp > e3) * d3
         points_out[i] = math.nan if (math.isnan(imp) or weeks[i] == 0.0) else p
         relative_out[i] = rel
@@ -200,22 +215,39 @@ def combine_tis(
         q3, q4, q5 = points[3, i], points[4, i], points[5, i]
         present = (q0 == q0) + (q1 == q1) + (q2 == q2) + (q3 == q3) + (q4 == q4) + (q5 == q5)
         total = (
-            (q0 if q0 == q0 else 0.0) + (q1 if q1 == q1 else 0.0) + (q2 if q2 == q2 else 0.0)
-            + (q3 if q3 == q3 else 0.0) + (q4 if q4 == q4 else 0.0) + (q5 if q5 == q5 else 0.0)
+            (q0 if q0 == q0 else 0.0)
+            + (q1 if q1 == q1 else 0.0)
+            + (q2 if q2 == q2 else 0.0)
+            + (q3 if q3 == q3 else 0.0)
+            + (q4 if q4 == q4 else 0.0)
+            + (q5 if q5 == q5 else 0.0)
         )
         ok = (present == 6) | (partial & (present > 0))
         t = math.nan if (base or not ok) else total
         tis[i] = t
         partial_flag[i] = ok & (present < 6) & (not base)
         category[i] = -1 if t != t else (t >= cut1) + (t >= cut2) + (t >= cut3)
-        f0, f1, f2 = np.int64(missing_flags[0, i]), np.int64(missing_flags[1, i]), np.int64(
-            missing_flags[2, i])
-        f3, f4, f5 = np.int64(missing_flags[3, i]), np.int64(missing_flags[4, i]), np.int64(
-            missing_flags[5, i])
-        at_base = (f0 & 1) | (f1 & 1) << 1 | (f2 & 1) << 2 | (f3 & 1) << 3 | (f4 & 1) << 4 | (
-            f5 & 1) << 5
-        at_visit = f0 >> 1 | (f1 >> 1) << 1 | (f2 >> 1) << 2 | (f3 >> 1) << 3 | (
-            f4 >> 1) << 4 | (f5 >> 1) << 5
+        f0, f1, f2 = (
+            np.int64(missing_flags[0, i]),
+            np.int64(missing_flags[1, i]),
+            np.int64(missing_flags[2, i]),
+        )
+        f3, f4, f5 = (
+            np.int64(missing_flags[3, i]),
+            np.int64(missing_flags[4, i]),
+            np.int64(missing_flags[5, i]),
+        )
+        at_base = (
+            (f0 & 1) | (f1 & 1) << 1 | (f2 & 1) << 2 | (f3 & 1) << 3 | (f4 & 1) << 4 | (f5 & 1) << 5
+        )
+        at_visit = (
+            f0 >> 1
+            | (f1 >> 1) << 1
+            | (f2 >> 1) << 2
+            | (f3 >> 1) << 3
+            | (f4 >> 1) << 4
+            | (f5 >> 1) << 5
+        )
         missing[i] = -1 if base else at_base | at_visit << 6
 
 
@@ -242,8 +274,12 @@ def combine_doi(
         u0, u1, u2 = np.int64(r0 != r0), np.int64(r1 != r1), np.int64(r2 != r2)
         u3, u4, u5 = np.int64(r3 != r3), np.int64(r4 != r4), np.int64(r5 != r5)
         improved = (
-            w0 * (r0 >= improved_at) + w1 * (r1 >= improved_at) + w2 * (r2 >= improved_at)
-            + w3 * (r3 >= improved_at) + w4 * (r4 >= improved_at) + w5 * (r5 >= improved_at)
+            w0 * (r0 >= improved_at)
+            + w1 * (r1 >= improved_at)
+            + w2 * (r2 >= improved_at)
+            + w3 * (r3 >= improved_at)
+            + w4 * (r4 >= improved_at)
+            + w5 * (r5 >= improved_at)
         )
         x0, x1, x2 = np.int64(r0 <= worse_at), np.int64(r1 <= worse_at), np.int64(r2 <= worse_at)
         x3, x4, x5 = np.int64(r3 <= worse_at), np.int64(r4 <= worse_at), np.int64(r5 <= worse_at)
@@ -288,12 +324,20 @@ def combine_clauses(
         b_def = has_b & (e >= extra_at)
         b_pos = b_def | (has_b & (e != e))
         hit = (
-            c0 * (r0 <= c_at) + c1 * (r1 <= c_at) + c2 * (r2 <= c_at)
-            + c3 * (r3 <= c_at) + c4 * (r4 <= c_at) + c5 * (r5 <= c_at)
+            c0 * (r0 <= c_at)
+            + c1 * (r1 <= c_at)
+            + c2 * (r2 <= c_at)
+            + c3 * (r3 <= c_at)
+            + c4 * (r4 <= c_at)
+            + c5 * (r5 <= c_at)
         )
         unknown = (
-            c0 * (r0 != r0) + c1 * (r1 != r1) + c2 * (r2 != r2)
-            + c3 * (r3 != r3) + c4 * (r4 != r4) + c5 * (r5 != r5)
+            c0 * (r0 != r0)
+            + c1 * (r1 != r1)
+            + c2 * (r2 != r2)
+            + c3 * (r3 != r3)
+            + c4 * (r4 != r4)
+            + c5 * (r5 != r5)
         )
         c_def = hit >= c_min
         c_pos = hit + unknown >= c_min
@@ -349,12 +393,12 @@ def confirm_deterioration(
 def absolute_improvement_ufunc(
     baseline: float, follow_up: float, scale_range: float, higher_is_better: bool
 ) -> float:
-    return absolute_improvement(baseline, follow_up, scale_range, higher_is_better)  # type: ignore[no-any-return]
+    return absolute_improvement(baseline, follow_up, scale_range, higher_is_better)
 
 
 @nb.vectorize(["float64(float64, float64, boolean)"], cache=True)
 def relative_improvement_ufunc(baseline: float, follow_up: float, higher_is_better: bool) -> float:
-    return relative_improvement(baseline, follow_up, higher_is_better)  # type: ignore[no-any-return]
+    return relative_improvement(baseline, follow_up, higher_is_better)
 
 
 @nb.njit(**_JIT)

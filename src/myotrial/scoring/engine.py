@@ -13,8 +13,8 @@ Rules (each from ``myotrial/rules/*.toml``, with their citations):
 * IMACS 2004 DOI (``imacs_doi_2004.toml``) and ProDERM worsening clauses A/B/C and confirmation
   (``proderm_deterioration.toml``).
 
-The per-visit arithmetic runs in compiled, branch-free passes (:mod:`myotrial.scoring._kernel`, numba);
-every rule parameter is read here from the rules files and passed in.
+The per-visit arithmetic runs in compiled, branch-free passes (:mod:`myotrial.scoring._kernel`,
+numba); every rule parameter is read here from the rules files and passed in.
 
 Missing values use three-valued logic for DOI and worsening: *true* when the rule is met by the
 measures present whatever the missing ones are, *false* when it cannot be met whatever they are,
@@ -127,7 +127,8 @@ def score_arrays(
     dict of arrays, one value per row: ``tis``, ``tis_category_code`` (-1..3),
     ``tis_missing_code`` (bit i: slot i missing at baseline; bit 6+i: at the visit; -1 at
     baseline), ``points_<slot>``, ``enzyme_code`` (index into the enzyme order, -1 none),
-    ``doi_met``/``worsening`` (int8: 1 true, 0 false, -1 unknown), ``clause_code`` (bits A=1, B=2, C=4),
+    ``doi_met``/``worsening`` (int8: 1 true, 0 false, -1 unknown), ``clause_code``
+    (bits A=1, B=2, C=4),
     ``cd_confirmed`` (bool), ``is_baseline`` (bool), ``tis_partial`` (bool).
     """
     tis_rules = load_tis_rules()
@@ -168,8 +169,11 @@ def score_arrays(
             pairs: list[FloatArray] = []
             for e in (*scales.enzymes, *[""] * (5 - len(scales.enzymes))):
                 present = e in columns and f"{e}_uln" in columns
-                pairs += [_column(columns, e, n), _column(columns, f"{e}_uln", n)] if present \
+                pairs += (
+                    [_column(columns, e, n), _column(columns, f"{e}_uln", n)]
+                    if present
                     else [empty, empty]
+                )
             x = np.empty(n)
             enzyme_ratio(codes, base_row, *pairs, enzyme_code, x)
             sign, inv_range = -1.0, np.empty(0)  # relative change of value / ULN, lower better
@@ -181,36 +185,69 @@ def score_arrays(
         # raw cm changes of PGA and extramuscular: deterioration clauses A and B
         deltas[slot] = np.empty(n if slot in ("pga", "extramuscular") else 0)
         slot_scores(
-            wk, bi, x, sign, inv_range, *_band_parameters(rule.edges, rule.points, tol),
-            points[i], relative[i], missing_flags[i], deltas[slot], improvement[i],
+            wk,
+            bi,
+            x,
+            sign,
+            inv_range,
+            *_band_parameters(rule.edges, rule.points, tol),
+            points[i],
+            relative[i],
+            missing_flags[i],
+            deltas[slot],
+            improvement[i],
         )
     th = tis_rules.categories[ms.population]
     tis, category = np.empty(n), np.empty(n, dtype=np.int8)
     partial_flag, missing = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.int64)
     combine_tis(
-        wk, points, missing_flags, config.partial, th.minimal - tol, th.moderate - tol,
-        th.major - tol, tis, category, partial_flag, missing,
+        wk,
+        points,
+        missing_flags,
+        config.partial,
+        th.minimal - tol,
+        th.moderate - tol,
+        th.major - tol,
+        tis,
+        category,
+        partial_flag,
+        missing,
     )
     doi_met = np.empty(n, dtype=np.int8)
     combine_doi(
-        wk, relative, np.array([int(s in doi.measures) for s in SLOTS], dtype=np.int64),
+        wk,
+        relative,
+        np.array([int(s in doi.measures) for s in SLOTS], dtype=np.int64),
         np.array([int(s in doi.no_worse_measures) for s in SLOTS], dtype=np.int64),
-        doi.improved_pct - tol, doi.min_improved, -doi.worse_pct + tol, doi.max_worse, doi_met,
+        doi.improved_pct - tol,
+        doi.min_improved,
+        -doi.worse_pct + tol,
+        doi.max_worse,
+        doi_met,
     )
     worsening, clause_code = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
     combine_clauses(
-        wk, relative, deltas["pga"],
+        wk,
+        relative,
+        deltas["pga"],
         deltas["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else np.empty(0),
-        det.pga_worse_cm - tol, slot_index["mmt8"], -det.mmt8_worse_pct + tol,
+        det.pga_worse_cm - tol,
+        slot_index["mmt8"],
+        -det.mmt8_worse_pct + tol,
         det.extramuscular_worse_cm - tol,
         np.array([int(s in det.clause_c_measures) for s in SLOTS], dtype=np.int64),
-        -det.clause_c_worse_pct + tol, det.clause_c_min_worse, worsening, clause_code,
+        -det.clause_c_worse_pct + tol,
+        det.clause_c_min_worse,
+        worsening,
+        clause_code,
     )
-    order = (np.arange(n, dtype=np.int64) if is_sorted_by_subject_week(codes, wk)
-             else np.lexsort((wk, codes)))
+    order = (
+        np.arange(n, dtype=np.int64)
+        if is_sorted_by_subject_week(codes, wk)
+        else np.lexsort((wk, codes))
+    )
     cd_confirmed = np.empty(n, dtype=np.bool_)
-    confirm_deterioration(codes, wk, order, worsening, k_consecutive, earliest_week,
-                          cd_confirmed)
+    confirm_deterioration(codes, wk, order, worsening, k_consecutive, earliest_week, cd_confirmed)
     out: dict[str, npt.NDArray[np.generic]] = {
         "tis": tis,
         "tis_category_code": category,
@@ -247,8 +284,11 @@ def _band_parameters(
 
 
 def _inverse_range(
-    scale: MeasureScale, columns: Mapping[str, FloatArray], config: ScoringConfig,
-    measure_set: str, n: int,
+    scale: MeasureScale,
+    columns: Mapping[str, FloatArray],
+    config: ScoringConfig,
+    measure_set: str,
+    n: int,
 ) -> FloatArray:
     """100 / scale range: one value, or one per row when the maximum is a column (MMT-8)."""
     low = scale.min or 0.0
@@ -274,62 +314,3 @@ def _column(columns: Mapping[str, FloatArray], name: str, n: int) -> FloatArray:
         return np.full(n, np.nan)
     # numba types read-only arrays differently: require writeable, C-contiguous float64
     return np.require(arr, np.float64, ["C", "W"])
-
-
-def _band_parameters(
-    edges: tuple[float, ...], points: tuple[float, ...], tol: float
-) -> tuple[float, ...]:
-    """Four edges (+ tolerance) and band-0 points plus increments, as the kernel takes them.
-
-    A band set with fewer than four inner edges is padded with edges at +inf (never passed).
-    """
-    if len(edges) > 4:
-        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
-    pad = 4 - len(edges)
-    e = [edge + tol for edge in edges] + [np.inf] * pad
-    p = list(points) + [points[-1]] * pad
-    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
-
-
-def _inverse_range(
-    scale: MeasureScale, columns: Mapping[str, FloatArray], config: ScoringConfig,
-    measure_set: str, n: int,
-) -> FloatArray:
-    """100 / scale range: one value, or one per row when the maximum is a column (MMT-8)."""
-    low = scale.min or 0.0
-    if scale.max_column is not None:
-        mx = columns.get(scale.max_column)
-        if mx is not None:
-            return np.asarray(100.0 / (np.asarray(mx, dtype=np.float64) - low))
-        default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
-        return np.array([100.0 / (float(default or np.nan) - low)])
-    if scale.range_required_option is not None:
-        if config.chq_phs_range is None or not config.chq_phs_range > 0:
-            raise ValueError(
-                f"measure set {measure_set} uses {scale.name}, whose scale range is not "
-                f"published: give it as {scale.range_required_option} (a positive number)"
-            )
-        return np.array([100.0 / float(config.chq_phs_range)])
-    return np.array([100.0 / (float(scale.max or np.nan) - low)])
-
-
-def _column(columns: Mapping[str, FloatArray], name: str, n: int) -> FloatArray:
-    arr = columns.get(name)
-    if arr is None:
-        return np.full(n, np.nan)
-    # numba types read-only arrays differently: require writeable, C-contiguous float64
-    return np.require(arr, np.float64, ["C", "W"])
-
-
-def _enzyme_matrices(
-    columns: Mapping[str, FloatArray], enzymes: tuple[str, ...], n: int
-) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Values and ULNs of the enzymes present (rows in rules order) and their codes."""
-    present = [j for j, e in enumerate(enzymes) if e in columns]
-    vals = np.full((len(present), n), np.nan)
-    ulns = np.full((len(present), n), np.nan)
-    for row, j in enumerate(present):
-        vals[row] = columns[enzymes[j]]
-        if f"{enzymes[j]}_uln" in columns:
-            ulns[row] = columns[f"{enzymes[j]}_uln"]
-    return vals, ulns, np.asarray(present, dtype=np.int64)

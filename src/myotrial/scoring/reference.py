@@ -26,6 +26,14 @@ __all__ = ["reference_confirmed_deterioration", "reference_score_visit"]
 Number = Fraction | float
 
 
+def _round9(x: Number) -> Number:
+    return round(float(x), 9)
+
+
+def _identity(x: Number) -> Number:
+    return x
+
+
 def _num(value: Any, exact: bool) -> Number | None:
     if value is None or value == "" or (isinstance(value, float) and value != value):
         return None
@@ -96,10 +104,10 @@ def reference_score_visit(
         b, f = base[slot], foll[slot]
         if b is None or f is None:
             return None
-        diff = (f - b) if higher[slot] else (b - f)
+        diff: Any = (f - b) if higher[slot] else (b - f)
         if b == 0:
             return 0 if diff == 0 else (float("inf") if diff > 0 else float("-inf"))
-        return diff / abs(b) * 100
+        return diff / abs(b) * 100  # type: ignore[no-any-return]
 
     def improvement(slot: str) -> Number | None:
         if rng[slot] is None:  # enzyme: relative change
@@ -110,7 +118,7 @@ def reference_score_visit(
         diff = (f - b) if higher[slot] else (b - f)
         return diff / rng[slot] * 100  # type: ignore[operator]
 
-    rounder: Callable[[Number], Number] = (lambda x: x) if exact else (lambda x: round(x, 9))
+    rounder: Callable[[Number], Number] = _identity if exact else _round9
     points: dict[str, float | None] = {}
     for slot in SLOTS:
         imp = improvement(slot)

@@ -174,10 +174,12 @@ def score_visits(
         codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config, details=details
     )
 
-    out = v.copy()
+    out = v  # validate_visits returned a new frame
     out["tis"] = res["tis"]
     cat_codes = np.asarray(res["tis_category_code"])
-    out["tis_category"] = pd.Categorical.from_codes(cat_codes, categories=list(CATEGORY_LABELS))
+    out["tis_category"] = pd.Categorical.from_codes(
+        cat_codes, categories=pd.Index(list(CATEGORY_LABELS))
+    )
     slot_cols = [ms.slots[s] for s in SLOTS]
     reasons = _missing_reasons(
         np.asarray(res["tis_missing_code"]),
@@ -189,22 +191,24 @@ def score_visits(
     tis_blank = np.isnan(np.asarray(res["tis"], dtype=np.float64))
     if partial:
         reasons = np.where(np.asarray(res["tis_partial"]) | tis_blank, reasons, "")
-    out["tis_missing_reason"] = pd.array(np.where(reasons == "", None, reasons), dtype="string")
+    out["tis_missing_reason"] = pd.array(
+        [None if r == "" else r for r in reasons.tolist()], dtype="string"
+    )
     for s in SLOTS:
         out[f"points_{s}"] = res[f"points_{s}"]
     enz_labels = list(scales.enzymes)
     out["enzyme_used"] = (
-        pd.Categorical.from_codes(np.asarray(res["enzyme_code"]), categories=enz_labels)
+        pd.Categorical.from_codes(np.asarray(res["enzyme_code"]), categories=pd.Index(enz_labels))
         if "enzyme" in ms.slots.values()
-        else pd.Categorical.from_codes(np.full(len(v), -1), categories=enz_labels)
+        else pd.Categorical.from_codes(np.full(len(v), -1), categories=pd.Index(enz_labels))
     )
     out["doi_met"] = _to_boolean(np.asarray(res["doi_met"]))
     out["worsening"] = _to_boolean(np.asarray(res["worsening"]))
-    clause = pd.Categorical.from_codes(
-        np.asarray(res["clause_code"]), categories=list(CLAUSE_LABELS)
+    # clause code 0 (no clause met) -> missing; otherwise e.g. "A;C"
+    labels = [None, *CLAUSE_LABELS[1:]]
+    out["worsening_clauses"] = pd.array(
+        np.asarray(labels, dtype=object)[np.asarray(res["clause_code"])].tolist(), dtype="string"
     )
-    out["worsening_clauses"] = pd.array(clause.astype(object), dtype="string").fillna("")
-    out["worsening_clauses"] = out["worsening_clauses"].replace("", pd.NA)
     out["cd_confirmed"] = np.asarray(res["cd_confirmed"], dtype=bool)
     if details:
         for s in SLOTS:

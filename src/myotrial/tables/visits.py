@@ -49,8 +49,12 @@ class _Collector:
         self.raw = raw
         self.table = table
         self.parts: list[pd.DataFrame] = []
-        self.subject = _fmt(raw["subject_id"]) if "subject_id" in raw else None
-        self.week = _fmt(raw["visit_week"]) if "visit_week" in raw else None
+
+    def _text(self, column: str, idx: np.ndarray) -> np.ndarray | None:
+        """Values of ``column`` at the problem rows only, as the user wrote them."""
+        if column not in self.raw:
+            return None
+        return _fmt(self.raw[column].iloc[idx]).to_numpy()
 
     def add(
         self,
@@ -67,15 +71,13 @@ class _Collector:
             {
                 "table": self.table,
                 "row": idx + 1,
-                "subject_id": None if self.subject is None else self.subject.iloc[idx].to_numpy(),
-                "visit_week": None if self.week is None else self.week.iloc[idx].to_numpy(),
+                "subject_id": self._text("subject_id", idx),
+                "visit_week": self._text("visit_week", idx),
                 "column": column,
                 "value": (
                     _fmt(values.iloc[idx]).to_numpy()
                     if values is not None
-                    else (
-                        _fmt(self.raw[column].iloc[idx]).to_numpy() if column in self.raw else None
-                    )
+                    else (self._text(column, idx) if column is not None else None)
                 ),
                 "rule": rule,
             }
@@ -124,7 +126,7 @@ def validate_visits(
     """
     if not isinstance(visits, pd.DataFrame):
         raise TypeError(f"visits must be a pandas DataFrame, got {type(visits).__name__}")
-    raw = visits.copy()
+    raw = visits.copy(deep=False)  # copy-on-write: the input is never modified
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     if raw.columns.duplicated().any():
         dup = sorted(set(raw.columns[raw.columns.duplicated()]))
@@ -146,7 +148,7 @@ def validate_visits(
     if "subject_id" not in raw or "visit_week" not in raw:
         col.raise_if_any()
 
-    out = raw.copy()
+    out = raw.copy(deep=False)
     subj = raw["subject_id"]
     subj_txt = subj.astype("string").str.strip()
     col.add(
