@@ -1,0 +1,102 @@
+"""Derivations: raw visits + subjects -> scored visits -> analysis tables (ADaM-like).
+
+Small named steps, each documented with its rule (pharmaverse admiral's style):
+:func:`derive_adsl` (one row per subject), :func:`derive_adrs` (responders),
+:func:`derive_adeff` (subject x visit x parameter), :func:`derive_adtte` (time to event).
+:func:`derive_all` runs them in order from the canonical tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from myotrial.derive.adsl import ADSL_COLUMNS, derive_adsl
+from myotrial.derive.endpoints import ADEFF_PARAMS, derive_adeff, derive_adrs, derive_adtte
+from myotrial.errors import InputValidationError, Problem
+from myotrial.protocol import Protocol, load_protocol
+from myotrial.scoring import score_visits
+from myotrial.tables.subjects import validate_subjects
+
+__all__ = [
+    "ADEFF_PARAMS",
+    "ADSL_COLUMNS",
+    "DerivedTables",
+    "derive_adeff",
+    "derive_adrs",
+    "derive_adsl",
+    "derive_adtte",
+    "derive_all",
+]
+
+
+@dataclass(frozen=True)
+class DerivedTables:
+    """The analysis tables of one trial, with the scored visits they came from."""
+
+    protocol: Protocol
+    scored: pd.DataFrame
+    adsl: pd.DataFrame
+    adrs: pd.DataFrame
+    adeff: pd.DataFrame
+    adtte: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "scored_visits": self.scored,
+            "adsl": self.adsl,
+            "adrs": self.adrs,
+            "adeff": self.adeff,
+            "adtte": self.adtte,
+        }
+
+
+def derive_all(
+    visits: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol | str = "proderm"
+) -> DerivedTables:
+    """Score the visits and derive ADSL, ADRS, ADEFF and ADTTE under ``protocol``.
+
+    Raises
+    ------
+    InputValidationError
+        Bad visits or subjects, or visits of subjects absent from the subjects table (nothing is
+        silently dropped).
+    """
+    proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
+    subj = validate_subjects(subjects, arms=proto.arm_codes)
+    scored = score_visits(
+        visits,
+        population=proto.population,
+        measure_set=proto.measure_set,
+        mmt8_max=proto.mmt8_max,
+        earliest_week=proto.earliest_week,
+        consecutive_visits=proto.consecutive_visits,
+    )
+    known = set(subj["subject_id"])
+    orphans = scored.loc[~scored["subject_id"].isin(known)]
+    if len(orphans):
+        raise InputValidationError(
+            [
+                Problem(
+                    "visits",
+                    int(i) + 1,
+                    str(r.subject_id),
+                    str(r.visit_week),
+                    "subject_id",
+                    str(r.subject_id),
+                    "subject is not in the subjects table",
+                )
+                for i, r in zip(orphans.index, orphans.itertuples(), strict=True)
+            ],
+            "visits",
+        )
+    adsl = derive_adsl(scored, subj, proto)
+    return DerivedTables(
+        protocol=proto,
+        scored=scored,
+        adsl=adsl,
+        adrs=derive_adrs(scored, adsl, proto),
+        adeff=derive_adeff(scored, adsl, proto),
+        adtte=derive_adtte(scored, adsl, proto),
+    )

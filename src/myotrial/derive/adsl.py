@@ -1,0 +1,240 @@
+"""ADSL-like subject table: one row per subject, with arm, flags, deterioration, crossover,
+disposition and an explicit status and reason for every randomised patient.
+
+Rules (``myotrial/protocols/proderm.toml``, proderm.md):
+
+* confirmed deterioration (CD) in the randomised period: first visit with ``cd_confirmed`` at
+  or before the end of the randomised period (clauses and confirmation: scoring rules);
+* control arm with CD: switches to the extension arm at the confirming visit
+  (``control_on_deterioration = "switch"``, PROJECT RULE for the date);
+* treatment arm with CD: no extension (``treatment_on_deterioration = "no_extension"``);
+* a switcher who deteriorates again (two consecutive worsening visits after the switch, against
+  the original baseline; PROJECT RULE) discontinues (``after_switch_deterioration``);
+* disposition from the subjects table when recorded, else derived from the visits: completed
+  week W = has a visit at week W; entered the extension = has a visit after the randomised
+  period (or, when recorded, the ``entered_extension`` flag).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from myotrial.protocol import Protocol
+
+__all__ = ["ADSL_COLUMNS", "derive_adsl"]
+
+ADSL_COLUMNS = (
+    "STUDYID",
+    "USUBJID",
+    "SITEID",
+    "ARM",
+    "ARMCD",
+    "TRTSEQ",
+    "RANDFL",
+    "ITTFL",
+    "AGE",
+    "SEX",
+    "MSAGRP",
+    "NVISITS",
+    "LASTWK",
+    "CDFL",
+    "CDWK",
+    "CROSSFL",
+    "CROSSWK",
+    "CD2FL",
+    "CD2WK",
+    "COMP16FL",
+    "EXTFL",
+    "COMP40FL",
+    "DCSREAS",
+    "STATUS",
+    "STATUS_REASON",
+)
+
+
+def _yn(flag: pd.Series | np.ndarray) -> np.ndarray:
+    return np.where(np.asarray(flag, dtype=bool), "Y", "N")
+
+
+def _first_week(scored: pd.DataFrame, mask: pd.Series, subjects: pd.Index) -> pd.Series:
+    """First ``visit_week`` per subject where ``mask`` holds (NaN if never)."""
+    weeks = scored.loc[mask.to_numpy(), ["subject_id", "visit_week"]]
+    return weeks.groupby("subject_id")["visit_week"].min().reindex(subjects).astype("float64")
+
+
+def _second_deterioration(scored: pd.DataFrame, switch_week: pd.Series, k: int) -> pd.Series:
+    """First week at which ``k`` consecutive worsening visits after the switch week occur."""
+    sw = scored["subject_id"].map(switch_week)
+    post = scored[(scored["visit_week"] > sw).fillna(False).to_numpy()].sort_values(
+        ["subject_id", "visit_week"], kind="stable"
+    )
+    if post.empty:
+        return pd.Series(np.nan, index=switch_week.index)
+    worse = (post["worsening"] == True).fillna(False).astype(int)  # noqa: E712 - nullable boolean
+    breaks = (worse == 0).groupby(post["subject_id"]).cumsum()
+    run = worse.groupby([post["subject_id"], breaks]).cumsum()
+    hit = post.loc[(run >= k).to_numpy(), ["subject_id", "visit_week"]]
+    return hit.groupby("subject_id")["visit_week"].min().reindex(switch_week.index)
+
+
+def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """One row per subject of ``subjects`` (validated), in the subjects table's order.
+
+    ``scored`` is the output of :func:`myotrial.scoring.score_visits` for the trial's visits.
+    Randomised subjects never disappear: each gets ``STATUS`` and a readable ``STATUS_REASON``.
+    """
+    ids = pd.Index(subjects["subject_id"], name="subject_id")
+    rand_end = protocol.randomised_end_week
+    arm = pd.Series(subjects["arm"].to_numpy(), index=ids, dtype=object)
+    randomised = pd.Series(subjects["randomised"].to_numpy(dtype=bool), index=ids)
+    post = scored[scored["visit_week"] > 0]
+    n_visits = scored.groupby("subject_id").size().reindex(ids).fillna(0).astype(int)
+    last_week = post.groupby("subject_id")["visit_week"].max().reindex(ids).astype("float64")
+    in_rand = scored["visit_week"] <= rand_end
+    cd_week = _first_week(scored, scored["cd_confirmed"] & in_rand, ids)
+    is_control = arm == protocol.control.code
+    is_treatment = arm == protocol.treatment.code
+    has_cd = cd_week.notna() & randomised
+    switch = has_cd & is_control & (protocol.control_on_deterioration == "switch")
+    cross_week = cd_week.where(switch)
+    if "crossover_week" in subjects:
+        recorded = pd.Series(subjects["crossover_week"].to_numpy(), index=ids, dtype="float64")
+        cross_week = recorded.where(recorded.notna(), cross_week)
+        switch = cross_week.notna() & randomised
+    cd2_week = _second_deterioration(scored, cross_week.dropna(), protocol.consecutive_visits)
+    cd2_week = cd2_week.reindex(ids)
+
+    def recorded_flag(column: str, derived: pd.Series) -> pd.Series:
+        if column not in subjects:
+            return derived
+        rec = pd.Series(subjects[column].to_numpy(), index=ids, dtype="boolean")
+        return rec.fillna(derived).astype(bool)
+
+    def has_week(week: int) -> pd.Series:
+        """Subject has a visit at ``week``."""
+        at = scored.loc[scored["visit_week"] == week, "subject_id"].unique()
+        return pd.Series(ids.isin(at), index=ids)
+
+    comp16 = recorded_flag("completed_week_16", has_week(protocol.primary_week) & randomised)
+    derived_ext = (last_week > rand_end).fillna(False) & randomised
+    blocked = has_cd & is_treatment & (protocol.treatment_on_deterioration != "continue")
+    ext = recorded_flag("entered_extension", derived_ext & ~blocked)
+    comp40 = recorded_flag("completed_week_40", has_week(protocol.final_week) & ext)
+    reason = (
+        pd.Series(subjects["discontinuation_reason"].to_numpy(), index=ids, dtype=object)
+        if "discontinuation_reason" in subjects
+        else pd.Series(None, index=ids, dtype=object)
+    )
+    reason = reason.where(reason.notna() & (reason.astype(str).str.strip() != ""), None)
+
+    status = pd.Series("", index=ids, dtype=object)
+    text = pd.Series("", index=ids, dtype=object)
+    t_label, c_label = protocol.treatment.label, protocol.control.label
+    ext_arm = protocol.extension_arm
+
+    def wk(x: float) -> str:
+        return f"week {int(x)}" if pd.notna(x) else "an unknown week"
+
+    for sid in ids:
+        if not randomised[sid]:
+            status[sid], text[sid] = "not_randomised", "not randomised"
+            continue
+        why = f": {reason[sid]}" if reason[sid] else ""
+        if n_visits[sid] == 0:
+            status[sid] = "no_assessments"
+            text[sid] = f"randomised to {arm[sid]} but no assessment was recorded{why}"
+            continue
+        parts: list[str] = []
+        if has_cd[sid] and switch[sid]:
+            parts.append(
+                f"confirmed deterioration at {wk(cd_week[sid])}: switched {arm[sid]} -> {ext_arm}"
+            )
+        elif has_cd[sid]:
+            parts.append(f"confirmed deterioration at {wk(cd_week[sid])} on {arm[sid]}")
+        if pd.notna(cd2_week[sid]):
+            parts.append(f"deteriorated again after the switch at {wk(cd2_week[sid])}")
+        if comp40[sid]:
+            status[sid] = "completed_extension"
+            parts.append(f"completed week {protocol.final_week}")
+        elif ext[sid]:
+            status[sid] = "discontinued_extension"
+            parts.append(
+                f"entered the extension, discontinued (last assessment {wk(last_week[sid])}){why}"
+            )
+        elif comp16[sid]:
+            status[sid] = "completed_randomised_no_extension"
+            note = " (confirmed deterioration on the treatment arm)" if blocked[sid] else ""
+            parts.append(
+                f"completed week {protocol.primary_week}, did not enter the extension{note}{why}"
+            )
+        else:
+            status[sid] = "discontinued_randomised"
+            parts.append(
+                f"discontinued before week {protocol.primary_week} (last assessment "
+                f"{wk(last_week[sid])}){why}"
+            )
+        text[sid] = "; ".join(parts)
+
+    trtseq = np.where(
+        switch,
+        arm.astype(str) + "->" + ext_arm,
+        np.where(
+            ext & (arm != ext_arm), arm.astype(str) + "->" + ext_arm + " (OLE)", arm.astype(str)
+        ),
+    )
+    adsl = pd.DataFrame(
+        {
+            "STUDYID": protocol.name,
+            "USUBJID": ids.to_numpy(),
+            "SITEID": subjects["site_id"].to_numpy() if "site_id" in subjects else None,
+            "ARM": np.where(
+                arm == protocol.treatment.code,
+                t_label,
+                np.where(arm == protocol.control.code, c_label, ""),
+            ),
+            "ARMCD": arm.to_numpy(),
+            "TRTSEQ": np.where(randomised, trtseq, ""),
+            "RANDFL": _yn(randomised),
+            "ITTFL": _yn(randomised),
+            "AGE": subjects["age"].to_numpy() if "age" in subjects else np.nan,
+            "SEX": subjects["sex"].to_numpy() if "sex" in subjects else None,
+            "MSAGRP": subjects["msa_group"].to_numpy() if "msa_group" in subjects else "unknown",
+            "NVISITS": n_visits.to_numpy(),
+            "LASTWK": last_week.to_numpy(),
+            "CDFL": _yn(has_cd),
+            "CDWK": cd_week.where(randomised).to_numpy(),
+            "CROSSFL": _yn(switch),
+            "CROSSWK": cross_week.to_numpy(),
+            "CD2FL": _yn(cd2_week.notna()),
+            "CD2WK": cd2_week.to_numpy(),
+            "COMP16FL": _yn(comp16),
+            "EXTFL": _yn(ext),
+            "COMP40FL": _yn(comp40),
+            "DCSREAS": reason.to_numpy(),
+            "STATUS": status.to_numpy(),
+            "STATUS_REASON": text.to_numpy(),
+        }
+    )
+    extra: list[str] = [
+        c
+        for c in subjects.columns
+        if c
+        not in {
+            "subject_id",
+            "site_id",
+            "arm",
+            "randomised",
+            "age",
+            "sex",
+            "msa_group",
+            "discontinuation_reason",
+            "completed_week_16",
+            "entered_extension",
+            "completed_week_40",
+            "crossover_week",
+        }
+    ]
+    for c in extra:  # strata and other columns pass through
+        adsl[c] = subjects[c].to_numpy()
+    return adsl
