@@ -97,8 +97,10 @@ def generate(
     arms: Annotated[str, typer.Option(help="Arm codes, comma-separated.")] = "ivig,placebo",
     ratio: Annotated[str, typer.Option(help="Allocation ratio, e.g. 1:1 or 2:1.")] = "1:1",
     block_sizes: Annotated[
-        str, typer.Option(help="Block sizes drawn at random, comma-separated (multiples of "
-                          "the ratio sum).")
+        str,
+        typer.Option(
+            help="Block sizes drawn at random, comma-separated (multiples of the ratio sum)."
+        ),
     ] = "4,6",
     n_per_stratum: Annotated[
         int, typer.Option(help="Minimum list length per stratum (whole blocks).")
@@ -190,8 +192,11 @@ def export(
 ) -> None:
     """Export the full (unblinded) list with any assignments. Requires --unblinded."""
     if not unblinded:
-        _fail("exporting the list reveals future allocations: pass --unblinded to confirm "
-              "you are the unblinded statistician", as_json)
+        _fail(
+            "exporting the list reveals future allocations: pass --unblinded to confirm "
+            "you are the unblinded statistician",
+            as_json,
+        )
     randomiser = _load(state, as_json)
     frame = randomiser.export_list(unblinded=True)
     try:
@@ -213,25 +218,40 @@ def balance(
     randomiser = _load(state, as_json)
     report = randomiser.balance()
     if as_json:
-        typer.echo(json.dumps({
-            "ok": True,
-            "arms": list(report.arms),
-            "ratio": list(report.ratio),
-            "strata": [s.as_dict() for s in report.strata],
-            "overall": report.overall.as_dict(),
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "arms": list(report.arms),
+                    "ratio": list(report.ratio),
+                    "strata": [s.as_dict() for s in report.strata],
+                    "overall": report.overall.as_dict(),
+                },
+                indent=2,
+            )
+        )
         return
-    table = Table(title=f"Balance ({'/'.join(report.arms)} "
-                        f"{':'.join(map(str, report.ratio))})")
+    table = Table(title=f"Balance ({'/'.join(report.arms)} {':'.join(map(str, report.ratio))})")
     for col in ("stratum", "n", *report.arms, "imbalance", "max diff", "remaining"):
         table.add_column(col, justify="left" if col == "stratum" else "right")
     for s in report.strata:
-        table.add_row(s.stratum, str(s.n), *(str(s.counts[a]) for a in report.arms),
-                      f"{s.imbalance:g}", f"{s.max_difference:g}",
-                      str(randomiser.n_remaining(s.stratum)))
+        table.add_row(
+            s.stratum,
+            str(s.n),
+            *(str(s.counts[a]) for a in report.arms),
+            f"{s.imbalance:g}",
+            f"{s.max_difference:g}",
+            str(randomiser.n_remaining(s.stratum)),
+        )
     o = report.overall
-    table.add_row("[bold]overall[/]", str(o.n), *(str(o.counts[a]) for a in report.arms),
-                  f"{o.imbalance:g}", f"{o.max_difference:g}", str(randomiser.n_remaining()))
+    table.add_row(
+        "[bold]overall[/]",
+        str(o.n),
+        *(str(o.counts[a]) for a in report.arms),
+        f"{o.imbalance:g}",
+        f"{o.max_difference:g}",
+        str(randomiser.n_remaining()),
+    )
     console.print(table)
     console.print(
         "imbalance = largest |n_arm - n x ratio share| (0 = exactly on ratio); "

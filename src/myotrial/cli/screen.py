@@ -50,7 +50,9 @@ def _decision_json(d: ScreeningDecision) -> dict[str, Any]:
             "words": d.bohan_peter.words,
             "missing": list(d.bohan_peter.missing),
         },
-        "eular_acr": None if ea is None else {
+        "eular_acr": None
+        if ea is None
+        else {
             "score": float(ea.score),
             "max_score": float(ea.max_score),
             "biopsy": ea.biopsy,
@@ -99,20 +101,32 @@ def screen(
         write_table(result, output)
     except (OSError, ValueError) as exc:
         _fail(f"could not write {output}: {exc}", as_json)
-    counts = {s: sum(1 for d in decisions if d.status.value == s)
-              for s in ("eligible", "ineligible", "not_assessable")}
+    counts = {
+        s: sum(1 for d in decisions if d.status.value == s)
+        for s in ("eligible", "ineligible", "not_assessable")
+    }
     if as_json:
-        typer.echo(json.dumps({
-            "ok": True,
-            "output": str(output),
-            "rules": eligibility_rules.source,
-            "counts": counts,
-            "candidates": [_decision_json(d) for d in decisions],
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "output": str(output),
+                    "rules": eligibility_rules.source,
+                    "counts": counts,
+                    "candidates": [_decision_json(d) for d in decisions],
+                },
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"Screening against {eligibility_rules.citation}", show_lines=True)
-    for col in ("subject", "status", "why (criteria failed / not assessable)",
-                "Bohan & Peter", "EULAR/ACR 2017"):
+    for col in (
+        "subject",
+        "status",
+        "why (criteria failed / not assessable)",
+        "Bohan & Peter",
+        "EULAR/ACR 2017",
+    ):
         table.add_column(col, overflow="fold")
     style = {"eligible": "green", "ineligible": "red", "not_assessable": "yellow"}
     for d in decisions:

@@ -163,8 +163,14 @@ def _parse_bohan_peter(label: str, data: dict[str, Any]) -> BohanPeterRules:
                 min_count=min_count,
             )
         )
-    want = {"definite_dm", "probable_dm", "possible_dm",
-            "definite_pm", "probable_pm", "possible_pm"}
+    want = {
+        "definite_dm",
+        "probable_dm",
+        "possible_dm",
+        "definite_pm",
+        "probable_pm",
+        "possible_pm",
+    }
     if {c.key for c in classes} != want:
         raise RulesError(f"{label}: classes must be exactly {sorted(want)}")
     for rash in (True, False):
@@ -429,8 +435,14 @@ def _parse_eligibility(label: str, data: dict[str, Any]) -> EligibilityRules:
         for key, m in _get(other, "measures", label, "other_csm").items()
     )
     accepted = tuple(_get(bp, "accepted", label, "bohan_peter"))
-    valid = {"definite_dm", "probable_dm", "possible_dm",
-             "definite_pm", "probable_pm", "possible_pm"}
+    valid = {
+        "definite_dm",
+        "probable_dm",
+        "possible_dm",
+        "definite_pm",
+        "probable_pm",
+        "possible_pm",
+    }
     if not accepted or not set(accepted) <= valid:
         raise RulesError(f"{label}: [bohan_peter] accepted must be among {sorted(valid)}")
     min_count = int(_get(other, "min_count", label, "other_csm"))

@@ -133,8 +133,9 @@ def classify_bohan_peter(
         not_met += (words["rash"],)
     if exclusion is True:
         met += ("exclusion: " + "; ".join(r.exclusion_words).lower(),)
-    unknown = {k: v for k, v in {**muscle, "rash": rash, "exclusion": exclusion}.items()
-               if v is None}
+    unknown = {
+        k: v for k, v in {**muscle, "rash": rash, "exclusion": exclusion}.items() if v is None
+    }
     known_count = sum(1 for v in muscle.values() if v is True)
     outcomes: set[BohanPeterClass] = set()
     for combo in itertools.product((False, True), repeat=len(unknown)):

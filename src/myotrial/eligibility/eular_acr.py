@@ -67,8 +67,12 @@ class EularAcrClass(StrEnum):
         }[self.value]
 
 
-_ORDER = [EularAcrClass.NO_IIM, EularAcrClass.POSSIBLE, EularAcrClass.PROBABLE,
-          EularAcrClass.DEFINITE]
+_ORDER = [
+    EularAcrClass.NO_IIM,
+    EularAcrClass.POSSIBLE,
+    EularAcrClass.PROBABLE,
+    EularAcrClass.DEFINITE,
+]
 _IIM = frozenset({EularAcrClass.POSSIBLE, EularAcrClass.PROBABLE, EularAcrClass.DEFINITE})
 
 
@@ -282,8 +286,7 @@ def eular_acr_subclass(
     """
     r = rules or load_eular_acr_rules()
     values: dict[str, bool | None] = {
-        "juvenile": None if age_at_onset is None
-        else Decimal(str(age_at_onset)) < r.juvenile_below,
+        "juvenile": None if age_at_onset is None else Decimal(str(age_at_onset)) < r.juvenile_below,
         "skin": _any_known(items, r.skin_items),
         "weakness": _any_known(items, r.weakness_items),
         "ffw": extra.get(r.ibm_columns[0]) if r.ibm_columns else False,

@@ -236,16 +236,27 @@ def validate_screening(
             problem(None, None, col, None, "required column is missing from the table")
     enzyme_cols = [n for n in r.enzyme_names if n in present]
     if not enzyme_cols:
-        problem(None, None, ", ".join(r.enzyme_names), None,
-                "at least one muscle enzyme column (with its <name>_uln column) is required")
+        problem(
+            None,
+            None,
+            ", ".join(r.enzyme_names),
+            None,
+            "at least one muscle enzyme column (with its <name>_uln column) is required",
+        )
     for name in enzyme_cols:
         if f"{name}_uln" not in present:
-            problem(None, None, f"{name}_uln", None,
-                    f"column {name} is given without its upper limit of normal {name}_uln")
+            problem(
+                None,
+                None,
+                f"{name}_uln",
+                None,
+                f"column {name} is given without its upper limit of normal {name}_uln",
+            )
     for col in OUTPUT_COLUMNS:
         if col in present:
-            problem(None, None, col, None,
-                    "is an output column of screening; remove it from the input")
+            problem(
+                None, None, col, None, "is an output column of screening; remove it from the input"
+            )
     dup = [str(c) for c in pd.Index(columns)[pd.Index(columns).duplicated()]]
     for col in dup:
         problem(None, None, col, None, "column appears more than once")
@@ -263,13 +274,19 @@ def validate_screening(
         if sid is None:
             problem(i, None, "subject_id", None, "subject_id is required")
         elif sid in seen:
-            problem(i, sid, "subject_id", sid,
-                    f"duplicate subject_id (first on row {seen[sid]}): one row per candidate")
+            problem(
+                i,
+                sid,
+                "subject_id",
+                sid,
+                f"duplicate subject_id (first on row {seen[sid]}): one row per candidate",
+            )
         else:
             seen[sid] = i
 
-        def number(col: str, row: int = i, s: str | None = sid, rc: dict[Any, Any] = rec
-                   ) -> Decimal | None:
+        def number(
+            col: str, row: int = i, s: str | None = sid, rc: dict[Any, Any] = rec
+        ) -> Decimal | None:
             if col not in present:
                 return None
             try:
@@ -278,9 +295,16 @@ def validate_screening(
                 problem(row, s, col, rc.get(col), str(exc))
                 return None
 
-        def check_range(col: str, value: Decimal | None, low: Decimal, high: Decimal | None,
-                        what: str, row: int = i, s: str | None = sid,
-                        rc: dict[Any, Any] = rec) -> None:
+        def check_range(
+            col: str,
+            value: Decimal | None,
+            low: Decimal,
+            high: Decimal | None,
+            what: str,
+            row: int = i,
+            s: str | None = sid,
+            rc: dict[Any, Any] = rec,
+        ) -> None:
             if value is None:
                 return
             if value < low or (high is not None and value > high):
@@ -309,15 +333,23 @@ def validate_screening(
             given_max = mmt8_max
             mmt8_max = r.mmt8_scale_max  # range-check mmt8 on the protocol scale below
             problem(
-                i, sid, r.mmt8_scale_column, rec.get(r.mmt8_scale_column),
+                i,
+                sid,
+                r.mmt8_scale_column,
+                rec.get(r.mmt8_scale_column),
                 f"the eligibility threshold '{r.mmt8_words}' is defined on the "
                 f"{fmt(r.mmt8_scale_max)}-point MMT-8 scale and is not rescaled: record MMT-8 "
                 f"on that scale, or screen with a rules file (--rules) whose [mmt8] threshold "
                 f"is defined on the {fmt(given_max)}-point scale",
             )
         mmt8 = number(r.mmt8_column)
-        check_range(r.mmt8_column, mmt8, mmt_range.min, mmt8_max,
-                    f"MMT-8 (on the {fmt(mmt8_max)}-point scale)")
+        check_range(
+            r.mmt8_column,
+            mmt8,
+            mmt_range.min,
+            mmt8_max,
+            f"MMT-8 (on the {fmt(mmt8_max)}-point scale)",
+        )
         enzymes: list[EnzymeValue] = []
         for name in enzyme_cols:
             value = number(name)
@@ -326,12 +358,22 @@ def validate_screening(
                 problem(i, sid, name, rec.get(name), f"{name} (U/L) must be >= 0")
                 continue
             if uln is not None and uln <= 0:
-                problem(i, sid, f"{name}_uln", rec.get(f"{name}_uln"),
-                        f"{name}_uln (upper limit of normal) must be > 0")
+                problem(
+                    i,
+                    sid,
+                    f"{name}_uln",
+                    rec.get(f"{name}_uln"),
+                    f"{name}_uln (upper limit of normal) must be > 0",
+                )
                 continue
             if value is not None and uln is None:
-                problem(i, sid, f"{name}_uln", None,
-                        f"{name} = {rec.get(name)} is given without its upper limit of normal")
+                problem(
+                    i,
+                    sid,
+                    f"{name}_uln",
+                    None,
+                    f"{name} = {rec.get(name)} is given without its upper limit of normal",
+                )
                 continue
             if value is not None and uln is not None:
                 enzymes.append(EnzymeValue(name, value, uln))
@@ -369,14 +411,16 @@ def validate_screening(
 def _age_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
     words = r.age_words
     if c.age is None:
-        return CriterionResult("age", "inclusion", words, None,
-                               f"age not recorded ({r.age_column})", (r.age_column,))
+        return CriterionResult(
+            "age", "inclusion", words, None, f"age not recorded ({r.age_column})", (r.age_column,)
+        )
     ok = compare_at_least(c.age, r.age_min, r.age_min_edge) and compare_at_most(
         c.age, r.age_max, r.age_max_edge
     )
     verdict = "within" if ok else "outside"
-    return CriterionResult("age", "inclusion", words, ok,
-                           f"age {fmt(c.age)} years: {verdict} {words}")
+    return CriterionResult(
+        "age", "inclusion", words, ok, f"age {fmt(c.age)} years: {verdict} {words}"
+    )
 
 
 def _bohan_peter_criterion(
@@ -430,21 +474,33 @@ def _therapy_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
         detail = f"therapy criterion not met (neither {names}): {r.therapy_words}"
     else:
         detail = f"therapy criterion not recorded ({names})"
-    missing = tuple(col for col, v in zip(r.therapy_columns, values, strict=True)
-                    if v is None) if met is None else ()
+    missing = (
+        tuple(col for col, v in zip(r.therapy_columns, values, strict=True) if v is None)
+        if met is None
+        else ()
+    )
     return CriterionResult("therapy", "inclusion", r.therapy_words, met, detail, missing)
 
 
 def _mmt8_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
     words = r.mmt8_words
     if c.mmt8 is None:
-        return CriterionResult("mmt8", "inclusion", words, None,
-                               f"MMT-8 not recorded ({r.mmt8_column})", (r.mmt8_column,))
+        return CriterionResult(
+            "mmt8",
+            "inclusion",
+            words,
+            None,
+            f"MMT-8 not recorded ({r.mmt8_column})",
+            (r.mmt8_column,),
+        )
     met = compare_at_most(c.mmt8, r.mmt8_below, r.mmt8_edge)
     op = "<" if r.mmt8_edge == "open" else "<="
     verdict = "meets" if met else "does not meet"
     return CriterionResult(
-        "mmt8", "inclusion", words, met,
+        "mmt8",
+        "inclusion",
+        words,
+        met,
         f"MMT-8 {fmt(c.mmt8)} of {fmt(c.mmt8_max)}: {verdict} MMT-8 {op} {fmt(r.mmt8_below)}",
     )
 
@@ -460,23 +516,35 @@ def _other_csm_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
             missing.append(m.column)
             continue
         is_abn = compare_at_least(value, m.threshold, m.edge)
-        op = (">=" if m.edge == "closed" else ">") if is_abn else (
-            "<" if m.edge == "closed" else "<=")
+        op = (
+            (">=" if m.edge == "closed" else ">")
+            if is_abn
+            else ("<" if m.edge == "closed" else "<=")
+        )
         text = f"{m.label} {fmt(value)}{unit} {op} {fmt(m.threshold)}{unit}"
         (abnormal if is_abn else normal).append(text)
     k = fmt(r.enzyme_uln_multiple)
     if not c.enzymes:
         missing.append("enzymes (" + ", ".join(r.enzyme_names) + ")")
     else:
-        hits = [e for e in c.enzymes
-                if compare_at_least(e.value, r.enzyme_uln_multiple * e.uln, r.enzyme_edge)]
+        hits = [
+            e
+            for e in c.enzymes
+            if compare_at_least(e.value, r.enzyme_uln_multiple * e.uln, r.enzyme_edge)
+        ]
         if hits:
-            abnormal.append("; ".join(
-                f"{e.name.upper()} {fmt(e.value)} U/L > {k} x ULN {fmt(e.uln)}" for e in hits))
+            abnormal.append(
+                "; ".join(
+                    f"{e.name.upper()} {fmt(e.value)} U/L > {k} x ULN {fmt(e.uln)}" for e in hits
+                )
+            )
         else:
-            normal.append(", ".join(
-                f"{e.name.upper()} {fmt(e.value)} U/L not > {k} x ULN {fmt(e.uln)}"
-                for e in c.enzymes))
+            normal.append(
+                ", ".join(
+                    f"{e.name.upper()} {fmt(e.value)} U/L not > {k} x ULN {fmt(e.uln)}"
+                    for e in c.enzymes
+                )
+            )
     n_abn = len(abnormal)
     need = r.other_csm_min_count
     met: bool | None
@@ -495,15 +563,17 @@ def _other_csm_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
     if missing and met is not True:
         parts.append("not recorded: " + ", ".join(missing))
     miss = tuple(missing) if met is None else ()
-    return CriterionResult("other_csm", "inclusion", r.other_csm_words, met,
-                           " — ".join(parts), miss)
+    return CriterionResult(
+        "other_csm", "inclusion", r.other_csm_words, met, " — ".join(parts), miss
+    )
 
 
 def _bmi_criterion(c: Candidate, r: EligibilityRules) -> CriterionResult:
     words = f"exclusion: {r.bmi_words}"
     if c.bmi is None:
-        return CriterionResult("bmi", "exclusion", words, None,
-                               f"BMI not recorded ({r.bmi_column})", (r.bmi_column,))
+        return CriterionResult(
+            "bmi", "exclusion", words, None, f"BMI not recorded ({r.bmi_column})", (r.bmi_column,)
+        )
     excluded = compare_at_least(c.bmi, r.bmi_exclude_at, r.bmi_edge)
     if excluded:
         detail = f"BMI {fmt(c.bmi)} kg/m2 (exclusion: {r.bmi_words})"
@@ -522,17 +592,27 @@ def assess_eligibility(
     not_checked: list[str] = []
     criteria: list[CriterionResult] = [_age_criterion(c, r)]
     bp_criterion, bp_result = _bohan_peter_criterion(c, r, notes)
-    criteria += [bp_criterion, _therapy_criterion(c, r), _mmt8_criterion(c, r),
-                 _other_csm_criterion(c, r)]
+    criteria += [
+        bp_criterion,
+        _therapy_criterion(c, r),
+        _mmt8_criterion(c, r),
+        _other_csm_criterion(c, r),
+    ]
     for inc in r.optional_inclusions:
         if inc.column not in c.columns:
             not_checked.append(f"{inc.words} (no {inc.column} column)")
             continue
         v = c.flags.get(inc.column)
-        detail = {True: f"{inc.words}: yes", False: f"{inc.words}: no",
-                  None: f"{inc.words} not recorded ({inc.column})"}[v]
-        criteria.append(CriterionResult(inc.column, "inclusion", inc.words, v, detail,
-                                        (inc.column,) if v is None else ()))
+        detail = {
+            True: f"{inc.words}: yes",
+            False: f"{inc.words}: no",
+            None: f"{inc.words} not recorded ({inc.column})",
+        }[v]
+        criteria.append(
+            CriterionResult(
+                inc.column, "inclusion", inc.words, v, detail, (inc.column,) if v is None else ()
+            )
+        )
     criteria.append(_bmi_criterion(c, r))
     for exc in r.exclusions:
         if exc.column not in c.columns:
@@ -540,18 +620,32 @@ def assess_eligibility(
             continue
         v = c.flags.get(exc.column)
         if v is True:
-            criteria.append(CriterionResult(exc.column, "exclusion", exc.words, False,
-                                            f"exclusion: {exc.words}"))
+            criteria.append(
+                CriterionResult(
+                    exc.column, "exclusion", exc.words, False, f"exclusion: {exc.words}"
+                )
+            )
         elif v is False:
-            criteria.append(CriterionResult(exc.column, "exclusion", exc.words, True,
-                                            f"no {exc.words}"))
+            criteria.append(
+                CriterionResult(exc.column, "exclusion", exc.words, True, f"no {exc.words}")
+            )
         else:
-            criteria.append(CriterionResult(exc.column, "exclusion", exc.words, None,
-                                            f"exclusion '{exc.words}' not recorded "
-                                            f"({exc.column})", (exc.column,)))
+            criteria.append(
+                CriterionResult(
+                    exc.column,
+                    "exclusion",
+                    exc.words,
+                    None,
+                    f"exclusion '{exc.words}' not recorded ({exc.column})",
+                    (exc.column,),
+                )
+            )
     overall = all3(cr.met for cr in criteria)
-    status = {True: ScreeningStatus.ELIGIBLE, False: ScreeningStatus.INELIGIBLE,
-              None: ScreeningStatus.NOT_ASSESSABLE}[overall]
+    status = {
+        True: ScreeningStatus.ELIGIBLE,
+        False: ScreeningStatus.INELIGIBLE,
+        None: ScreeningStatus.NOT_ASSESSABLE,
+    }[overall]
     return ScreeningDecision(
         subject_id=c.subject_id,
         row=c.row,
@@ -573,8 +667,9 @@ def _eular_acr_for(c: Candidate) -> EularAcrResult | None:
     biopsy_keys = [k for k in keys if k.startswith("biopsy_")]
     biopsy = any(c.flags.get(k) is not None for k in biopsy_keys)
     extra = {k: c.flags.get(k) for k in ea.ibm_columns}
-    return compute_eular_acr(items, age_at_onset=c.age_at_onset, biopsy=biopsy, extra=extra,
-                             rules=ea)
+    return compute_eular_acr(
+        items, age_at_onset=c.age_at_onset, biopsy=biopsy, extra=extra, rules=ea
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -593,32 +688,32 @@ def _bool_text(value: bool | None) -> str | None:
     return None if value is None else ("true" if value else "false")
 
 
-def decisions_to_frame(
-    frame: pd.DataFrame, decisions: Sequence[ScreeningDecision]
-) -> pd.DataFrame:
+def decisions_to_frame(frame: pd.DataFrame, decisions: Sequence[ScreeningDecision]) -> pd.DataFrame:
     """Input columns passed through, plus :data:`OUTPUT_COLUMNS` (one row per input row)."""
     out = frame.copy()
     rows: list[dict[str, Any]] = []
     for d in decisions:
         ea = d.eular_acr
-        rows.append({
-            "eligible": _bool_text(d.eligible),
-            "screening_status": d.status.value,
-            "reasons": "; ".join(d.reasons) or None,
-            "criteria_met": "; ".join(d.criteria_met) or None,
-            "missing_fields": ";".join(d.missing_fields) or None,
-            "not_checked": "; ".join(d.not_checked) or None,
-            "screening_notes": "; ".join(d.notes) or None,
-            "bohan_peter_class": d.bohan_peter.category.value,
-            "eular_acr_score": None if ea is None else float(ea.score),
-            "eular_acr_biopsy": None if ea is None else _bool_text(ea.biopsy),
-            "eular_acr_class": None if ea is None else ea.category.value,
-            "eular_acr_probability": (
-                None if ea is None or ea.probability is None else round(ea.probability, 4)
-            ),
-            "eular_acr_subclass": None if ea is None else ea.subclass,
-            "eular_acr_missing": None if ea is None else (";".join(ea.missing) or None),
-        })
+        rows.append(
+            {
+                "eligible": _bool_text(d.eligible),
+                "screening_status": d.status.value,
+                "reasons": "; ".join(d.reasons) or None,
+                "criteria_met": "; ".join(d.criteria_met) or None,
+                "missing_fields": ";".join(d.missing_fields) or None,
+                "not_checked": "; ".join(d.not_checked) or None,
+                "screening_notes": "; ".join(d.notes) or None,
+                "bohan_peter_class": d.bohan_peter.category.value,
+                "eular_acr_score": None if ea is None else float(ea.score),
+                "eular_acr_biopsy": None if ea is None else _bool_text(ea.biopsy),
+                "eular_acr_class": None if ea is None else ea.category.value,
+                "eular_acr_probability": (
+                    None if ea is None or ea.probability is None else round(ea.probability, 4)
+                ),
+                "eular_acr_subclass": None if ea is None else ea.subclass,
+                "eular_acr_missing": None if ea is None else (";".join(ea.missing) or None),
+            }
+        )
     added = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS), index=out.index)
     for col in OUTPUT_COLUMNS:
         out[col] = added[col]

@@ -109,9 +109,13 @@ class StratumBalance:
     max_difference: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stratum": self.stratum, "n": self.n, **{f"n_{a}": c for a, c in
-                self.counts.items()}, "imbalance": self.imbalance,
-                "max_difference": self.max_difference}
+        return {
+            "stratum": self.stratum,
+            "n": self.n,
+            **{f"n_{a}": c for a, c in self.counts.items()},
+            "imbalance": self.imbalance,
+            "max_difference": self.max_difference,
+        }
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,9 @@ class BalanceReport:
         return pd.DataFrame([s.as_dict() for s in (*self.strata, self.overall)])
 
 
-def _balance(stratum: str, counts: Mapping[str, int], scheme: RandomisationScheme
-             ) -> StratumBalance:
+def _balance(
+    stratum: str, counts: Mapping[str, int], scheme: RandomisationScheme
+) -> StratumBalance:
     n = sum(counts.values())
     dev = max(
         abs(Fraction(counts[a]) - Fraction(n * r, scheme.ratio_sum))
@@ -154,8 +159,9 @@ def _generate(scheme: RandomisationScheme, seed: int) -> list[_Slot]:
     if len(slots) > _KIT_SPACE:
         raise ValueError(f"list of {len(slots)} slots exceeds the {_KIT_SPACE} kit codes")
     kits = rng.choice(_KIT_SPACE, size=len(slots), replace=False) + 100_000
-    return [_Slot(s, q, b, z, a, f"K{int(k)}") for (s, q, b, z, a), k in
-            zip(slots, kits, strict=True)]
+    return [
+        _Slot(s, q, b, z, a, f"K{int(k)}") for (s, q, b, z, a), k in zip(slots, kits, strict=True)
+    ]
 
 
 def _digest(slots: list[_Slot]) -> str:
@@ -164,8 +170,14 @@ def _digest(slots: list[_Slot]) -> str:
 
 
 def _slot_dict(s: _Slot) -> dict[str, Any]:
-    return {"stratum": s.stratum, "sequence": s.sequence, "block": s.block,
-            "block_size": s.block_size, "arm": s.arm, "kit_code": s.kit_code}
+    return {
+        "stratum": s.stratum,
+        "sequence": s.sequence,
+        "block": s.block,
+        "block_size": s.block_size,
+        "arm": s.arm,
+        "kit_code": s.kit_code,
+    }
 
 
 class Randomiser:
@@ -233,8 +245,10 @@ class Randomiser:
         self.__assigned = {a["subject_id"]: Allocation(**a) for a in data["assignments"]}
         self.__rebuild_queues()
         for a in self.__assigned.values():
-            slot = next((s for s in self.__slots
-                         if s.stratum == a.stratum and s.sequence == a.sequence), None)
+            slot = next(
+                (s for s in self.__slots if s.stratum == a.stratum and s.sequence == a.sequence),
+                None,
+            )
             if slot is None or slot.arm != a.arm or slot.kit_code != a.kit_code:
                 raise AllocationError(f"{p}: assignment of {a.subject_id} does not match the list")
         return self
@@ -361,8 +375,13 @@ class Randomiser:
         rows = []
         for s in self.__slots:
             a = by_slot.get((s.stratum, s.sequence))
-            rows.append({**_slot_dict(s), "subject_id": None if a is None else a.subject_id,
-                         "randomised_at": None if a is None else a.randomised_at})
+            rows.append(
+                {
+                    **_slot_dict(s),
+                    "subject_id": None if a is None else a.subject_id,
+                    "randomised_at": None if a is None else a.randomised_at,
+                }
+            )
         return pd.DataFrame(rows)
 
     # -- no leaks ---------------------------------------------------------------------------

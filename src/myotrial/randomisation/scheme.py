@@ -180,8 +180,7 @@ class RandomisationScheme:
             ratio=tuple(int(r) for r in data["ratio"]),
             block_sizes=tuple(int(b) for b in data["block_sizes"]),
             factors=tuple(
-                StratumFactor(str(f["name"]), tuple(str(v) for v in f["levels"]))
-                for f in factors
+                StratumFactor(str(f["name"]), tuple(str(v) for v in f["levels"])) for f in factors
             ),
             n_per_stratum=int(data["n_per_stratum"]),
         )
@@ -194,4 +193,3 @@ class RandomisationScheme:
         """Exact count of each arm in a complete block of ``block_size``."""
         k = block_size // self.ratio_sum
         return {arm: r * k for arm, r in zip(self.arms, self.ratio, strict=True)}
-

@@ -32,8 +32,9 @@ def check_count(name: str, value: Any) -> int:
     return int(value)
 
 
-def check_binomial(x_name: str, x: Any, n_name: str, n: Any, *, allow_empty: bool = False
-                   ) -> tuple[int, int]:
+def check_binomial(
+    x_name: str, x: Any, n_name: str, n: Any, *, allow_empty: bool = False
+) -> tuple[int, int]:
     """Validate one arm's responders and size: 0 <= x <= n, n > 0 unless ``allow_empty``."""
     xi = check_count(x_name, x)
     ni = check_count(n_name, n)

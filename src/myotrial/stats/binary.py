@@ -150,11 +150,20 @@ def risk_difference(
         if method == "wald":
             se = math.sqrt(p1 * (1 - p1) / na + p2 * (1 - p2) / nc)
             if se == 0.0:
-                notes.append("Wald variance is 0 (both proportions are 0 or 1): the interval "
-                             "is degenerate; prefer 'newcombe' or 'miettinen_nurminen'")
+                notes.append(
+                    "Wald variance is 0 (both proportions are 0 or 1): the interval "
+                    "is degenerate; prefer 'newcombe' or 'miettinen_nurminen'"
+                )
     return EstimateResult(
-        effect="risk_difference", method=method, estimate=d, lower=lower, upper=upper,
-        conf_level=level, std_error=se, counts=_counts(a, na, c, nc), notes=tuple(notes),
+        effect="risk_difference",
+        method=method,
+        estimate=d,
+        lower=lower,
+        upper=upper,
+        conf_level=level,
+        std_error=se,
+        counts=_counts(a, na, c, nc),
+        notes=tuple(notes),
     )
 
 
@@ -222,8 +231,9 @@ class _Strata:
 
 
 def _prepare_strata(x1: Any, n1: Any, x2: Any, n2: Any, strata: Sequence[str] | None) -> _Strata:
-    cols = {k: check_counts_vector(k, v) for k, v in (("x1", x1), ("n1", n1), ("x2", x2),
-                                                      ("n2", n2))}
+    cols = {
+        k: check_counts_vector(k, v) for k, v in (("x1", x1), ("n1", n1), ("x2", x2), ("n2", n2))
+    }
     lengths = {k: len(v) for k, v in cols.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"x1, n1, x2, n2 must have the same length per stratum; got {lengths}")
@@ -237,22 +247,25 @@ def _prepare_strata(x1: Any, n1: Any, x2: Any, n2: Any, strata: Sequence[str] | 
         raise ValueError(f"strata names must be unique, got {names}")
     rows = []
     for i in range(k):
-        a, na = check_binomial(f"x1[{names[i]}]", cols["x1"][i], f"n1[{names[i]}]",
-                               cols["n1"][i], allow_empty=True)
-        c, nc = check_binomial(f"x2[{names[i]}]", cols["x2"][i], f"n2[{names[i]}]",
-                               cols["n2"][i], allow_empty=True)
+        a, na = check_binomial(
+            f"x1[{names[i]}]", cols["x1"][i], f"n1[{names[i]}]", cols["n1"][i], allow_empty=True
+        )
+        c, nc = check_binomial(
+            f"x2[{names[i]}]", cols["x2"][i], f"n2[{names[i]}]", cols["n2"][i], allow_empty=True
+        )
         rows.append((names[i], a, na, c, nc))
     kept = [r for r in rows if r[2] > 0 and r[4] > 0]
     dropped = [r[0] for r in rows if not (r[2] > 0 and r[4] > 0)]
     if not kept:
-        raise ValueError("no stratum has patients in both arms; strata: "
-                         + ", ".join(f"{r[0]} (n1={r[2]}, n2={r[4]})" for r in rows))
+        raise ValueError(
+            "no stratum has patients in both arms; strata: "
+            + ", ".join(f"{r[0]} (n1={r[2]}, n2={r[4]})" for r in rows)
+        )
     notes: tuple[str, ...] = ()
     if dropped:
         notes = (f"strata without patients in one arm dropped (zero weight): {', '.join(dropped)}",)
     arr = np.array([r[1:] for r in kept], dtype=float)
-    return _Strata(tuple(r[0] for r in kept), arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], k,
-                   notes)
+    return _Strata(tuple(r[0] for r in kept), arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], k, notes)
 
 
 def risk_difference_stratified(
@@ -335,12 +348,23 @@ def risk_difference_stratified(
         est, lower, upper = _strat_newcombe(s, level)
         se = None
     counts: dict[str, float | int] = {
-        "x1": int(s.x1.sum()), "n1": int(s.n1.sum()), "x2": int(s.x2.sum()),
-        "n2": int(s.n2.sum()), "n_strata": s.n_given, "n_strata_used": len(s.names),
+        "x1": int(s.x1.sum()),
+        "n1": int(s.n1.sum()),
+        "x2": int(s.x2.sum()),
+        "n2": int(s.n2.sum()),
+        "n_strata": s.n_given,
+        "n_strata_used": len(s.names),
     }
     return EstimateResult(
-        effect="risk_difference", method=method, estimate=est, lower=lower, upper=upper,
-        conf_level=level, std_error=se, counts=counts, notes=tuple(notes),
+        effect="risk_difference",
+        method=method,
+        estimate=est,
+        lower=lower,
+        upper=upper,
+        conf_level=level,
+        std_error=se,
+        counts=counts,
+        notes=tuple(notes),
     )
 
 
@@ -357,9 +381,9 @@ def _mh_sato(s: _Strata, conf_level: float) -> tuple[float, float, float, float]
     return rd, rd - z * se, rd + z * se, se
 
 
-def _wilson(x: np.ndarray[Any, np.dtype[np.float64]], n: np.ndarray[Any, np.dtype[np.float64]],
-            z: float) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
-                               np.ndarray[Any, np.dtype[np.float64]]]:
+def _wilson(
+    x: np.ndarray[Any, np.dtype[np.float64]], n: np.ndarray[Any, np.dtype[np.float64]], z: float
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
     """Wilson score limits (no continuity correction), vectorised over strata."""
     p = x / n
     z2 = z * z
@@ -369,9 +393,12 @@ def _wilson(x: np.ndarray[Any, np.dtype[np.float64]], n: np.ndarray[Any, np.dtyp
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-def _strat_wilson(x: np.ndarray[Any, np.dtype[np.float64]],
-                  n: np.ndarray[Any, np.dtype[np.float64]],
-                  w: np.ndarray[Any, np.dtype[np.float64]], z: float) -> tuple[float, float]:
+def _strat_wilson(
+    x: np.ndarray[Any, np.dtype[np.float64]],
+    n: np.ndarray[Any, np.dtype[np.float64]],
+    w: np.ndarray[Any, np.dtype[np.float64]],
+    z: float,
+) -> tuple[float, float]:
     """Stratified Wilson interval of Yan & Su (2010) with fixed weights (tern)."""
     p = x / n
     v = p * (1 - p) / n
@@ -440,9 +467,15 @@ def odds_ratio(*, x1: int, n1: int, x2: int, n2: int, conf_level: float = 0.95) 
     se = math.sqrt(float(np.sum(1.0 / cells)))
     z = _z(level)
     return EstimateResult(
-        effect="odds_ratio", method="woolf", estimate=math.exp(log_or),
-        lower=math.exp(log_or - z * se), upper=math.exp(log_or + z * se), conf_level=level,
-        std_error=se, counts=_counts(a, na, c, nc), notes=notes,
+        effect="odds_ratio",
+        method="woolf",
+        estimate=math.exp(log_or),
+        lower=math.exp(log_or - z * se),
+        upper=math.exp(log_or + z * se),
+        conf_level=level,
+        std_error=se,
+        counts=_counts(a, na, c, nc),
+        notes=notes,
     )
 
 
@@ -497,24 +530,44 @@ def odds_ratio_stratified(
     num = float(np.sum(tab[0, 0] * tab[1, 1] / big_n))
     den = float(np.sum(tab[0, 1] * tab[1, 0] / big_n))
     counts: dict[str, float | int] = {
-        "x1": int(s.x1.sum()), "n1": int(s.n1.sum()), "x2": int(s.x2.sum()),
-        "n2": int(s.n2.sum()), "n_strata": s.n_given, "n_strata_used": len(s.names),
+        "x1": int(s.x1.sum()),
+        "n1": int(s.n1.sum()),
+        "x2": int(s.x2.sum()),
+        "n2": int(s.n2.sum()),
+        "n_strata": s.n_given,
+        "n_strata_used": len(s.names),
     }
     notes = list(s.notes)
     if num == 0.0 or den == 0.0:
-        notes.append("Mantel-Haenszel numerator or denominator is 0: odds ratio is 0 or "
-                     "infinite and has no finite interval")
-        est = 0.0 if num == 0.0 and den > 0.0 else (math.inf if den == 0.0 and num > 0 else
-                                                   math.nan)
-        return EstimateResult(effect="odds_ratio", method="mh_or", estimate=est,
-                              lower=math.nan, upper=math.nan, conf_level=level,
-                              counts=counts, notes=tuple(notes))
+        notes.append(
+            "Mantel-Haenszel numerator or denominator is 0: odds ratio is 0 or "
+            "infinite and has no finite interval"
+        )
+        est = (
+            0.0 if num == 0.0 and den > 0.0 else (math.inf if den == 0.0 and num > 0 else math.nan)
+        )
+        return EstimateResult(
+            effect="odds_ratio",
+            method="mh_or",
+            estimate=est,
+            lower=math.nan,
+            upper=math.nan,
+            conf_level=level,
+            counts=counts,
+            notes=tuple(notes),
+        )
     st = StratifiedTable(tab)
     lo, hi = st.oddsratio_pooled_confint(alpha=1.0 - level)
     return EstimateResult(
-        effect="odds_ratio", method="mh_or", estimate=float(st.oddsratio_pooled),
-        lower=float(lo), upper=float(hi), conf_level=level,
-        std_error=float(st.logodds_pooled_se), counts=counts, notes=tuple(notes),
+        effect="odds_ratio",
+        method="mh_or",
+        estimate=float(st.oddsratio_pooled),
+        lower=float(lo),
+        upper=float(hi),
+        conf_level=level,
+        std_error=float(st.logodds_pooled_se),
+        counts=counts,
+        notes=tuple(notes),
     )
 
 
@@ -559,9 +612,13 @@ def fisher_exact_test(
     a, na = check_binomial("x1", x1, "n1", n1)
     c, nc = check_binomial("x2", x2, "n2", n2)
     res = stats.fisher_exact([[a, na - a], [c, nc - c]], alternative=alternative)
-    return TestResult(method="fisher", statistic=float(res.statistic),
-                      p_value=float(res.pvalue), alternative=alternative,
-                      counts=_counts(a, na, c, nc))
+    return TestResult(
+        method="fisher",
+        statistic=float(res.statistic),
+        p_value=float(res.pvalue),
+        alternative=alternative,
+        counts=_counts(a, na, c, nc),
+    )
 
 
 def chisq_test(*, x1: int, n1: int, x2: int, n2: int, correction: bool = False) -> TestResult:
@@ -601,13 +658,25 @@ def chisq_test(*, x1: int, n1: int, x2: int, n2: int, correction: bool = False) 
     method = "chisq_yates" if correction else "chisq"
     table = np.array([[a, na - a], [c, nc - c]], dtype=float)
     if (table.sum(axis=0) == 0).any():
-        return TestResult(method=method, statistic=0.0, p_value=1.0, df=1.0,
-                          counts=_counts(a, na, c, nc),
-                          notes=("a column total is zero (no responders or no non-responders):"
-                                 " statistic set to 0, p to 1",))
+        return TestResult(
+            method=method,
+            statistic=0.0,
+            p_value=1.0,
+            df=1.0,
+            counts=_counts(a, na, c, nc),
+            notes=(
+                "a column total is zero (no responders or no non-responders):"
+                " statistic set to 0, p to 1",
+            ),
+        )
     res = stats.chi2_contingency(table, correction=correction)
-    return TestResult(method=method, statistic=float(res.statistic), p_value=float(res.pvalue),
-                      df=float(res.dof), counts=_counts(a, na, c, nc))
+    return TestResult(
+        method=method,
+        statistic=float(res.statistic),
+        p_value=float(res.pvalue),
+        df=float(res.dof),
+        counts=_counts(a, na, c, nc),
+    )
 
 
 def cmh_test(
@@ -659,8 +728,12 @@ def cmh_test(
     s = _prepare_strata(x1, n1, x2, n2, strata)
     tab = _tables(s)
     counts: dict[str, float | int] = {
-        "x1": int(s.x1.sum()), "n1": int(s.n1.sum()), "x2": int(s.x2.sum()),
-        "n2": int(s.n2.sum()), "n_strata": s.n_given, "n_strata_used": len(s.names),
+        "x1": int(s.x1.sum()),
+        "n1": int(s.n1.sum()),
+        "x2": int(s.x2.sum()),
+        "n2": int(s.n2.sum()),
+        "n_strata": s.n_given,
+        "n_strata_used": len(s.names),
     }
     m1 = tab[0, 0] + tab[1, 0]
     m2 = tab[0, 1] + tab[1, 1]
@@ -668,12 +741,26 @@ def cmh_test(
     with np.errstate(divide="ignore", invalid="ignore"):
         var = np.where(big_n > 1, s.n1 * s.n2 * m1 * m2 / (big_n**2 * (big_n - 1)), 0.0)
     if float(var.sum()) == 0.0:
-        return TestResult(method="cmh", statistic=0.0, p_value=1.0, df=1.0, counts=counts,
-                          notes=(*s.notes, "no stratum has both responders and non-responders:"
-                                 " statistic set to 0, p to 1"))
+        return TestResult(
+            method="cmh",
+            statistic=0.0,
+            p_value=1.0,
+            df=1.0,
+            counts=counts,
+            notes=(
+                *s.notes,
+                "no stratum has both responders and non-responders: statistic set to 0, p to 1",
+            ),
+        )
     res = StratifiedTable(tab).test_null_odds(correction=correction)
-    return TestResult(method="cmh", statistic=float(res.statistic), p_value=float(res.pvalue),
-                      df=1.0, counts=counts, notes=s.notes)
+    return TestResult(
+        method="cmh",
+        statistic=float(res.statistic),
+        p_value=float(res.pvalue),
+        df=1.0,
+        counts=counts,
+        notes=s.notes,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -711,16 +798,16 @@ def count_responders(
         Columns ``stratum, x1, n1, x2, n2`` (one row ``stratum="all"`` without strata), ready
         for ``risk_difference_stratified(**counts[["x1","n1","x2","n2"]].to_dict("list"))``.
     """
-    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else
-                                             list(strata))
+    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     check_columns(data, "data", [arm, response, *strata_cols])
     if treatment == control:
         raise ValueError(f"treatment and control must differ, both are {treatment!r}")
     arms = data[arm]
     bad_arm = sorted({str(v) for v in arms[~arms.isin([treatment, control])]})
     if bad_arm:
-        raise ValueError(f"column {arm!r} has values other than {treatment!r}/{control!r}: "
-                         f"{bad_arm}")
+        raise ValueError(
+            f"column {arm!r} has values other than {treatment!r}/{control!r}: {bad_arm}"
+        )
     resp = _as_binary(data[response], response)
     for col in strata_cols:
         if data[col].isna().any():
@@ -735,8 +822,15 @@ def count_responders(
     for name, grp in frame.groupby("stratum", sort=True):
         t = grp[grp["is_trt"]]
         c = grp[~grp["is_trt"]]
-        out.append({"stratum": str(name), "x1": int(t["resp"].sum()), "n1": len(t),
-                    "x2": int(c["resp"].sum()), "n2": len(c)})
+        out.append(
+            {
+                "stratum": str(name),
+                "x1": int(t["resp"].sum()),
+                "n1": len(t),
+                "x2": int(c["resp"].sum()),
+                "n2": len(c),
+            }
+        )
     return pd.DataFrame(out, columns=["stratum", "x1", "n1", "x2", "n2"])
 
 
@@ -759,6 +853,7 @@ def _as_binary(values: pd.Series, name: str) -> pd.Series:
             out.append(0)
     if bad:
         shown = ", ".join(f"row {p}: {v!r}" for p, v in bad[:10])
-        raise ValueError(f"column {name!r} must be 0/1 or true/false without missing values; "
-                         f"found {shown}")
+        raise ValueError(
+            f"column {name!r} must be 0/1 or true/false without missing values; found {shown}"
+        )
     return pd.Series(out, index=values.index, dtype=int)

@@ -34,8 +34,9 @@ def _finite(name: str, value: Any, *, positive: bool = False) -> float:
         raise ValueError(f"{name}={value!r} must be a number")
     v = float(value)
     if not math.isfinite(v) or (positive and v < 0):
-        raise ValueError(f"{name}={value!r} must be a finite{' non-negative' if positive else ''}"
-                         " number")
+        raise ValueError(
+            f"{name}={value!r} must be a finite{' non-negative' if positive else ''} number"
+        )
     return v
 
 
@@ -116,11 +117,27 @@ def mean_difference_from_summary(
         t_crit = float(stats.t.ppf(0.5 + level / 2, df))
         lower, upper = d - t_crit * se, d + t_crit * se
         p = float(2 * stats.t.sf(abs(d / se), df))
-    counts: dict[str, float | int] = {"mean1": m1, "sd1": s1, "n1": k1, "mean2": m2, "sd2": s2,
-                                      "n2": k2}
-    return EstimateResult(effect="mean_difference", method=method, estimate=d, lower=lower,
-                          upper=upper, conf_level=level, p_value=p, std_error=se, df=df,
-                          counts=counts, notes=notes)
+    counts: dict[str, float | int] = {
+        "mean1": m1,
+        "sd1": s1,
+        "n1": k1,
+        "mean2": m2,
+        "sd2": s2,
+        "n2": k2,
+    }
+    return EstimateResult(
+        effect="mean_difference",
+        method=method,
+        estimate=d,
+        lower=lower,
+        upper=upper,
+        conf_level=level,
+        p_value=p,
+        std_error=se,
+        df=df,
+        counts=counts,
+        notes=notes,
+    )
 
 
 def mean_difference(
@@ -161,9 +178,14 @@ def mean_difference(
     a = check_numeric_array("y1", y1, min_size=2)
     b = check_numeric_array("y2", y2, min_size=2)
     return mean_difference_from_summary(
-        mean1=float(a.mean()), sd1=float(a.std(ddof=1)), n1=a.size,
-        mean2=float(b.mean()), sd2=float(b.std(ddof=1)), n2=b.size,
-        method=method, conf_level=conf_level,
+        mean1=float(a.mean()),
+        sd1=float(a.std(ddof=1)),
+        n1=a.size,
+        mean2=float(b.mean()),
+        sd2=float(b.std(ddof=1)),
+        n2=b.size,
+        method=method,
+        conf_level=conf_level,
     )
 
 
@@ -219,8 +241,7 @@ def ancova(
     Vickers AJ, Altman DG. BMJ 2001;323:1123-4. doi:10.1136/bmj.323.7321.1123
     """
     level = check_conf_level(conf_level)
-    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else
-                                             list(strata))
+    strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     check_columns(data, "data", [outcome, arm, baseline, *strata_cols])
     if treatment == control:
         raise ValueError(f"treatment and control must differ, both are {treatment!r}")
@@ -239,18 +260,25 @@ def ancova(
     n1, n2 = int(is_trt.sum()), int(len(complete) - is_trt.sum())
     if n1 < 1 or n2 < 1:
         raise ValueError(f"ANCOVA needs complete data in both arms; got n1={n1}, n2={n2}")
-    design = pd.DataFrame({"const": 1.0, "treatment": is_trt,
-                           "baseline": complete[baseline].astype(float)}, index=complete.index)
+    design = pd.DataFrame(
+        {"const": 1.0, "treatment": is_trt, "baseline": complete[baseline].astype(float)},
+        index=complete.index,
+    )
     for col in strata_cols:
-        dummies = pd.get_dummies(complete[col].astype(str), prefix=col, drop_first=True,
-                                 dtype=float)
+        dummies = pd.get_dummies(
+            complete[col].astype(str), prefix=col, drop_first=True, dtype=float
+        )
         design = pd.concat([design, dummies], axis=1)
     if len(complete) <= design.shape[1]:
-        raise ValueError(f"ANCOVA has {len(complete)} complete rows for {design.shape[1]} "
-                         "parameters; no residual degrees of freedom")
+        raise ValueError(
+            f"ANCOVA has {len(complete)} complete rows for {design.shape[1]} "
+            "parameters; no residual degrees of freedom"
+        )
     if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
-        raise ValueError("ANCOVA design is rank deficient (e.g. a stratum confounded with arm "
-                         f"or a constant baseline); columns: {list(design.columns)}")
+        raise ValueError(
+            "ANCOVA design is rank deficient (e.g. a stratum confounded with arm "
+            f"or a constant baseline); columns: {list(design.columns)}"
+        )
     fit = sm.OLS(complete[outcome].to_numpy(dtype=float), design).fit()
     est = float(fit.params["treatment"])
     se = float(fit.bse["treatment"])
@@ -261,6 +289,16 @@ def ancova(
     notes: tuple[str, ...] = ()
     if n_excluded:
         notes = (f"{n_excluded} row(s) with missing outcome, baseline or stratum excluded",)
-    return EstimateResult(effect="mean_difference", method="ancova", estimate=est, lower=lo,
-                          upper=hi, conf_level=level, p_value=p, std_error=se, df=df,
-                          counts=counts, notes=notes)
+    return EstimateResult(
+        effect="mean_difference",
+        method="ancova",
+        estimate=est,
+        lower=lo,
+        upper=hi,
+        conf_level=level,
+        p_value=p,
+        std_error=se,
+        df=df,
+        counts=counts,
+        notes=notes,
+    )

@@ -66,7 +66,9 @@ _MH_1959 = (
 
 _ENTRIES = (
     MethodInfo(
-        "wald", "risk_difference", "Wald",
+        "wald",
+        "risk_difference",
+        "Wald",
         "Risk difference p1 - p2 with the Wald (normal approximation, unpooled) interval "
         "d +/- z * sqrt(p1(1-p1)/n1 + p2(1-p2)/n2).",
         _NEWCOMBE_1998 + " (method 1)",
@@ -74,7 +76,9 @@ _ENTRIES = (
         "PROC FREQ / RISKDIFF(CL=WALD)",
     ),
     MethodInfo(
-        "newcombe", "risk_difference", "Newcombe hybrid score",
+        "newcombe",
+        "risk_difference",
+        "Newcombe hybrid score",
         "Risk difference with Newcombe's hybrid score interval built from the two Wilson "
         "score intervals (method 10), no continuity correction.",
         _NEWCOMBE_1998 + " (method 10)",
@@ -82,7 +86,9 @@ _ENTRIES = (
         "PROC FREQ / RISKDIFF(CL=NEWCOMBE)",
     ),
     MethodInfo(
-        "miettinen_nurminen", "risk_difference", "Miettinen-Nurminen score",
+        "miettinen_nurminen",
+        "risk_difference",
+        "Miettinen-Nurminen score",
         "Risk difference with the Miettinen-Nurminen score interval: inversion of the score "
         "test with the restricted maximum-likelihood variance and the N/(N-1) factor.",
         "Miettinen O, Nurminen M. Comparative analysis of two rates. Stat Med 1985;4:213-26. "
@@ -91,7 +97,9 @@ _ENTRIES = (
         "PROC FREQ / RISKDIFF(CL=MN)",
     ),
     MethodInfo(
-        "mh_sato", "risk_difference", "Mantel-Haenszel (Sato variance)",
+        "mh_sato",
+        "risk_difference",
+        "Mantel-Haenszel (Sato variance)",
         "Stratified Mantel-Haenszel weighted risk difference, weights n1*n2/N per stratum, "
         "Wald interval with the Sato variance estimator (consistent in sparse and large-strata "
         "limits).",
@@ -104,7 +112,9 @@ _ENTRIES = (
         "PROC FREQ / RISKDIFF(CL=MH COMMONRISKDIFF)",
     ),
     MethodInfo(
-        "strat_newcombe", "risk_difference", "Stratified Newcombe (CMH weights)",
+        "strat_newcombe",
+        "risk_difference",
+        "Stratified Newcombe (CMH weights)",
         "Stratified Newcombe interval of Yan & Su: stratified Wilson limits per arm (per-stratum "
         "Wilson intervals at an adjusted critical value, combined with weights) combined as in "
         "Newcombe's hybrid method; weights n1*n2/(n1+n2) normalised (tern 'cmh' weights).",
@@ -114,7 +124,9 @@ _ENTRIES = (
         "PROC FREQ / COMMONRISKDIFF(CL=NEWCOMBE) (agreement not checked)",
     ),
     MethodInfo(
-        "woolf", "odds_ratio", "Odds ratio (Woolf logit)",
+        "woolf",
+        "odds_ratio",
+        "Odds ratio (Woolf logit)",
         "Sample odds ratio with the Woolf (logit) interval exp(log OR +/- z*sqrt(sum 1/cell)); "
         "0.5 is added to every cell when any cell is zero (Haldane-Anscombe).",
         "Woolf B. On estimating the relation between blood group and disease. Ann Hum Genet "
@@ -123,7 +135,9 @@ _ENTRIES = (
         "PROC FREQ / RELRISK (Case-Control odds ratio, Wald CL)",
     ),
     MethodInfo(
-        "mh_or", "odds_ratio", "Mantel-Haenszel odds ratio",
+        "mh_or",
+        "odds_ratio",
+        "Mantel-Haenszel odds ratio",
         "Mantel-Haenszel common odds ratio with the Robins-Breslow-Greenland variance of its log.",
         _MH_1959 + "; Robins J, Breslow N, Greenland S. Estimators of the Mantel-Haenszel "
         "variance consistent in both sparse data and large-strata limiting models. Biometrics "
@@ -132,7 +146,9 @@ _ENTRIES = (
         "PROC FREQ / CMH (common odds ratio, Mantel-Haenszel)",
     ),
     MethodInfo(
-        "fisher", "test", "Fisher exact test",
+        "fisher",
+        "test",
+        "Fisher exact test",
         "Fisher's exact test of independence in a 2x2 table (two-sided p: sum of tables no more "
         "probable than the observed one).",
         "Fisher RA. On the interpretation of chi-square from contingency tables, and the "
@@ -141,7 +157,9 @@ _ENTRIES = (
         "PROC FREQ / FISHER",
     ),
     MethodInfo(
-        "chisq", "test", "Pearson chi-square test",
+        "chisq",
+        "test",
+        "Pearson chi-square test",
         "Pearson chi-square test of independence in a 2x2 table, 1 df, no continuity correction.",
         "Pearson K. On the criterion that a given system of deviations ... Philos Mag "
         "1900;50:157-75. doi:10.1080/14786440009463897",
@@ -149,7 +167,9 @@ _ENTRIES = (
         "PROC FREQ / CHISQ (Pearson)",
     ),
     MethodInfo(
-        "chisq_yates", "test", "Chi-square test with Yates correction",
+        "chisq_yates",
+        "test",
+        "Chi-square test with Yates correction",
         "Pearson chi-square test of a 2x2 table with Yates' continuity correction.",
         "Yates F. Contingency tables involving small numbers and the chi-square test. Suppl J R "
         "Stat Soc 1934;1:217-35. doi:10.2307/2983604",
@@ -157,7 +177,9 @@ _ENTRIES = (
         "PROC FREQ / CHISQ (Continuity Adj. Chi-Square)",
     ),
     MethodInfo(
-        "cmh", "test", "Cochran-Mantel-Haenszel test",
+        "cmh",
+        "test",
+        "Cochran-Mantel-Haenszel test",
         "Cochran-Mantel-Haenszel test of conditional independence across strata of 2x2 tables, "
         "1 df, hypergeometric variance; optional continuity correction.",
         _MH_1959 + "; Cochran WG. Some methods for strengthening the common chi-square tests. "
@@ -166,7 +188,9 @@ _ENTRIES = (
         "PROC FREQ / CMH (General Association / Nonzero Correlation, 2x2xK)",
     ),
     MethodInfo(
-        "pooled_t", "mean_difference", "Two-sample t (pooled variance)",
+        "pooled_t",
+        "mean_difference",
+        "Two-sample t (pooled variance)",
         "Difference in means with the Student t interval and test using the pooled variance, "
         "df = n1 + n2 - 2.",
         "Student. The probable error of a mean. Biometrika 1908;6:1-25. doi:10.1093/biomet/6.1.1",
@@ -174,7 +198,9 @@ _ENTRIES = (
         "PROC TTEST (Pooled)",
     ),
     MethodInfo(
-        "welch", "mean_difference", "Welch t",
+        "welch",
+        "mean_difference",
+        "Welch t",
         "Difference in means with the Welch unequal-variance t interval and test, "
         "Welch-Satterthwaite df.",
         "Welch BL. The generalization of 'Student's' problem when several different population "
@@ -183,7 +209,9 @@ _ENTRIES = (
         "PROC TTEST (Satterthwaite)",
     ),
     MethodInfo(
-        "ancova", "mean_difference", "ANCOVA (baseline-adjusted)",
+        "ancova",
+        "mean_difference",
+        "ANCOVA (baseline-adjusted)",
         "Treatment effect from ordinary least squares outcome ~ arm + baseline [+ strata]; "
         "t interval and test on the residual df.",
         "Vickers AJ, Altman DG. Analysing controlled trials with baseline and follow up "
@@ -192,7 +220,9 @@ _ENTRIES = (
         "PROC GLM / MODEL outcome = arm baseline strata; LSMEANS arm / DIFF CL",
     ),
     MethodInfo(
-        "km_loglog", "survival", "Kaplan-Meier, log-log CI",
+        "km_loglog",
+        "survival",
+        "Kaplan-Meier, log-log CI",
         "Kaplan-Meier survival function; pointwise CI from the Greenwood variance on the "
         "complementary log-log scale; median with the Brookmeyer-Crowley-type CI read off the "
         "pointwise limits (R survival convention).",
@@ -204,7 +234,9 @@ _ENTRIES = (
         "PROC LIFETEST (CONFTYPE=LOGLOG)",
     ),
     MethodInfo(
-        "logrank", "test", "Log-rank test",
+        "logrank",
+        "test",
+        "Log-rank test",
         "Two-sample log-rank (Mantel-Cox) test, hypergeometric variance, 1 df.",
         "Peto R, Peto J. Asymptotically efficient rank invariant test procedures. J R Stat Soc "
         "A 1972;135:185-207. doi:10.2307/2344317",
@@ -212,7 +244,9 @@ _ENTRIES = (
         "PROC LIFETEST / STRATA (Log-Rank)",
     ),
     MethodInfo(
-        "logistic_lrt", "interaction", "Logistic interaction LRT",
+        "logistic_lrt",
+        "interaction",
+        "Logistic interaction LRT",
         "Treatment-by-subgroup interaction: likelihood-ratio test comparing logistic models "
         "responder ~ arm * subgroup and responder ~ arm + subgroup; df = levels - 1.",
         "Wang R, Lagakos SW, Ware JH, Hunter DJ, Drazen JM. Statistics in medicine - reporting "
@@ -227,8 +261,9 @@ _ENTRIES = (
 METHODS: dict[str, MethodInfo] = {m.key: m for m in _ENTRIES}
 
 
-def validate_method(method: str, allowed: Iterable[str] | None = None, *, argument: str = "method"
-                    ) -> MethodInfo:
+def validate_method(
+    method: str, allowed: Iterable[str] | None = None, *, argument: str = "method"
+) -> MethodInfo:
     """Return the registry entry for ``method``, or raise a ValueError listing the valid keys.
 
     Parameters

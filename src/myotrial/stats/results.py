@@ -26,12 +26,26 @@ __all__ = [
 
 #: Columns of an analysis-results row.
 ARD_COLUMNS = (
-    "endpoint", "group", "effect", "method", "method_label", "statistic", "value", "conf_level",
+    "endpoint",
+    "group",
+    "effect",
+    "method",
+    "method_label",
+    "statistic",
+    "value",
+    "conf_level",
 )
 
 
-def _row(endpoint: str, group: str, effect: str, method: str, statistic: str, value: Any,
-         conf_level: float | None) -> dict[str, Any]:
+def _row(
+    endpoint: str,
+    group: str,
+    effect: str,
+    method: str,
+    statistic: str,
+    value: Any,
+    conf_level: float | None,
+) -> dict[str, Any]:
     return {
         "endpoint": endpoint,
         "group": group,
@@ -93,7 +107,9 @@ class EstimateResult:
     def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
         """Long analysis-results rows: one per statistic (estimate, lower, upper, ...)."""
         stats: list[tuple[str, Any]] = [
-            ("estimate", self.estimate), ("lower", self.lower), ("upper", self.upper),
+            ("estimate", self.estimate),
+            ("lower", self.lower),
+            ("upper", self.upper),
         ]
         if self.p_value is not None:
             stats.append(("p_value", self.p_value))
@@ -152,8 +168,9 @@ class TestResult:
         if self.df is not None:
             stats.append(("df", self.df))
         stats.extend(self.counts.items())
-        return [_row(endpoint, group, "test", self.method, name, value, None)
-                for name, value in stats]
+        return [
+            _row(endpoint, group, "test", self.method, name, value, None) for name, value in stats
+        ]
 
     def as_ard(self, endpoint: str = "", group: str = "") -> pd.DataFrame:
         """:meth:`to_rows` as a frame."""
@@ -190,11 +207,16 @@ class KaplanMeierResult:
     def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
         """Rows for n, events, median and its CI (the curve itself stays in ``table``)."""
         stats: list[tuple[str, Any]] = [
-            ("n", self.n), ("n_events", self.n_events), ("median", self.median),
-            ("median_lower", self.median_lower), ("median_upper", self.median_upper),
+            ("n", self.n),
+            ("n_events", self.n_events),
+            ("median", self.median),
+            ("median_lower", self.median_lower),
+            ("median_upper", self.median_upper),
         ]
-        return [_row(endpoint, group, "survival", self.method, name, value, self.conf_level)
-                for name, value in stats]
+        return [
+            _row(endpoint, group, "survival", self.method, name, value, self.conf_level)
+            for name, value in stats
+        ]
 
     def as_ard(self, endpoint: str = "", group: str = "") -> pd.DataFrame:
         """:meth:`to_rows` as a frame."""
@@ -229,12 +251,30 @@ class SubgroupResult:
         for rec in self.forest.to_dict("records"):
             group = f"{rec['subgroup']}={rec['level']}"
             for name in ("x1", "n1", "x2", "n2", "estimate", "lower", "upper"):
-                rows.append(_row(endpoint, group, "risk_difference", self.method, name,
-                                 rec[name], self.conf_level))
+                rows.append(
+                    _row(
+                        endpoint,
+                        group,
+                        "risk_difference",
+                        self.method,
+                        name,
+                        rec[name],
+                        self.conf_level,
+                    )
+                )
         for rec in self.interactions.to_dict("records"):
             for name in ("statistic", "df", "p_value"):
-                rows.append(_row(endpoint, str(rec["subgroup"]), "interaction",
-                                 str(rec["method"]), name, rec[name], None))
+                rows.append(
+                    _row(
+                        endpoint,
+                        str(rec["subgroup"]),
+                        "interaction",
+                        str(rec["method"]),
+                        name,
+                        rec[name],
+                        None,
+                    )
+                )
         return rows
 
     def as_ard(self, endpoint: str = "") -> pd.DataFrame:

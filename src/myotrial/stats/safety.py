@@ -55,30 +55,50 @@ __all__ = [
 INFUSION_RELATED_WINDOW_HOURS = 72.0
 
 #: Columns of :func:`summarise_adverse_events`.
-AE_SUMMARY_COLUMNS = ("arm", "period", "category", "n_subjects", "n_with_event", "pct",
-                      "n_events", "n_infusions", "events_per_100_infusions")
+AE_SUMMARY_COLUMNS = (
+    "arm",
+    "period",
+    "category",
+    "n_subjects",
+    "n_with_event",
+    "pct",
+    "n_events",
+    "n_infusions",
+    "events_per_100_infusions",
+)
 #: Columns of :func:`summarise_ae_terms`.
-AE_TERM_COLUMNS = ("arm", "period", "body_system", "term", "n_subjects", "n_with_event", "pct",
-                   "n_events")
+AE_TERM_COLUMNS = (
+    "arm",
+    "period",
+    "body_system",
+    "term",
+    "n_subjects",
+    "n_with_event",
+    "pct",
+    "n_events",
+)
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 _SEVERE = {"severe", "life-threatening", "fatal"}
 
 
-def _datetimes(frame: pd.DataFrame, table: str, column: str, *, required: bool
-               ) -> pd.Series:
+def _datetimes(frame: pd.DataFrame, table: str, column: str, *, required: bool) -> pd.Series:
     """Parse an ISO datetime column; every unparseable (or missing required) value reported."""
     raw = frame[column]
     parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
     bad = (parsed.isna() & raw.notna()) | (parsed.isna() if required else False)
     if bool(np.any(bad)):
         problems = [
-            Problem(table=table, row=int(pos) + 1,
-                    subject_id=str(frame["subject_id"].iloc[pos]) if "subject_id" in frame
-                    else None, visit_week=None, column=column,
-                    value=None if pd.isna(raw.iloc[pos]) else str(raw.iloc[pos]),
-                    rule="ISO date-time required" if required else "ISO date-time or blank")
+            Problem(
+                table=table,
+                row=int(pos) + 1,
+                subject_id=str(frame["subject_id"].iloc[pos]) if "subject_id" in frame else None,
+                visit_week=None,
+                column=column,
+                value=None if pd.isna(raw.iloc[pos]) else str(raw.iloc[pos]),
+                rule="ISO date-time required" if required else "ISO date-time or blank",
+            )
             for pos in np.flatnonzero(np.asarray(bad))
         ]
         raise InputValidationError(problems, table=table)
@@ -100,10 +120,17 @@ def _booleans(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
             values.append(False)
         else:
             values.append(pd.NA)
-            problems.append(Problem(table=table, row=pos + 1,
-                                    subject_id=str(frame["subject_id"].iloc[pos]),
-                                    visit_week=None, column=column, value=str(v),
-                                    rule="true/false (or blank)"))
+            problems.append(
+                Problem(
+                    table=table,
+                    row=pos + 1,
+                    subject_id=str(frame["subject_id"].iloc[pos]),
+                    visit_week=None,
+                    column=column,
+                    value=str(v),
+                    rule="true/false (or blank)",
+                )
+            )
     if problems:
         raise InputValidationError(problems, table=table)
     return pd.Series(values, index=frame.index, dtype="boolean")
@@ -139,8 +166,10 @@ def derive_infusion_related(
         (boolean; <NA> when onset is missing) and ``infusion_cycle`` (Int64: the latest cycle
         whose window contains the onset, else <NA>).
     """
-    if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)) or not (
-        np.isfinite(window_hours) and window_hours >= 0
+    if (
+        isinstance(window_hours, bool)
+        or not isinstance(window_hours, (int, float))
+        or not (np.isfinite(window_hours) and window_hours >= 0)
     ):
         raise ValueError(f"window_hours={window_hours!r} must be a finite number >= 0")
     check_columns(adverse_events, "adverse_events", ["subject_id", "onset"])
@@ -152,18 +181,39 @@ def derive_infusion_related(
     if cycle.isna().any():
         pos = np.flatnonzero(cycle.isna().to_numpy())
         raise InputValidationError(
-            [Problem("infusions", int(p) + 1, str(infusions["subject_id"].iloc[p]), None,
-                     "cycle", str(infusions["cycle"].iloc[p]), "integer cycle number required")
-             for p in pos], table="infusions")
-    inf = pd.DataFrame({"subject_id": infusions["subject_id"].astype(str).to_numpy(),
-                        "cycle": cycle.astype(int).to_numpy(),
-                        "start": start.to_numpy(), "end": end.to_numpy()})
+            [
+                Problem(
+                    "infusions",
+                    int(p) + 1,
+                    str(infusions["subject_id"].iloc[p]),
+                    None,
+                    "cycle",
+                    str(infusions["cycle"].iloc[p]),
+                    "integer cycle number required",
+                )
+                for p in pos
+            ],
+            table="infusions",
+        )
+    inf = pd.DataFrame(
+        {
+            "subject_id": infusions["subject_id"].astype(str).to_numpy(),
+            "cycle": cycle.astype(int).to_numpy(),
+            "start": start.to_numpy(),
+            "end": end.to_numpy(),
+        }
+    )
     cycles = inf.groupby(["subject_id", "cycle"], as_index=False).agg(
-        cycle_start=("start", "min"), cycle_end=("end", "max"))
+        cycle_start=("start", "min"), cycle_end=("end", "max")
+    )
     cycles["window_end"] = cycles["cycle_end"] + pd.Timedelta(hours=float(window_hours))
-    ae = pd.DataFrame({"_row": np.arange(len(adverse_events)),
-                       "subject_id": adverse_events["subject_id"].astype(str).to_numpy(),
-                       "onset": onset.to_numpy()})
+    ae = pd.DataFrame(
+        {
+            "_row": np.arange(len(adverse_events)),
+            "subject_id": adverse_events["subject_id"].astype(str).to_numpy(),
+            "onset": onset.to_numpy(),
+        }
+    )
     pairs = ae.merge(cycles, on="subject_id", how="inner")
     hit = pairs[(pairs["onset"] >= pairs["cycle_start"]) & (pairs["onset"] <= pairs["window_end"])]
     latest = hit.groupby("_row")["cycle"].max()
@@ -189,22 +239,26 @@ def _subject_frame(subjects: pd.DataFrame, arm: str, period_start: str | None) -
     if subjects[arm].isna().any():
         missing = ids[subjects[arm].isna().to_numpy()].tolist()
         raise ValueError(f"subjects column {arm!r} is missing for subject(s) {missing[:10]}")
-    frame = pd.DataFrame({"subject_id": ids.to_numpy(),
-                          "arm": subjects[arm].astype(str).to_numpy()})
+    frame = pd.DataFrame(
+        {"subject_id": ids.to_numpy(), "arm": subjects[arm].astype(str).to_numpy()}
+    )
     if period_start:
-        frame["period_start"] = _datetimes(subjects, "subjects", period_start,
-                                           required=False).to_numpy()
+        frame["period_start"] = _datetimes(
+            subjects, "subjects", period_start, required=False
+        ).to_numpy()
     return frame
 
 
-def _assign(table: pd.DataFrame, table_name: str, when: pd.Series, subj: pd.DataFrame,
-            has_period: bool) -> pd.DataFrame:
+def _assign(
+    table: pd.DataFrame, table_name: str, when: pd.Series, subj: pd.DataFrame, has_period: bool
+) -> pd.DataFrame:
     ids = table["subject_id"].astype(str)
     unknown = sorted(set(ids) - set(subj["subject_id"]))
     if unknown:
         raise ValueError(f"{table_name} has subject_id(s) not in subjects: {unknown[:10]}")
     merged = pd.DataFrame({"subject_id": ids.to_numpy(), "when": when.to_numpy()}).merge(
-        subj, on="subject_id", how="left")
+        subj, on="subject_id", how="left"
+    )
     if not has_period:
         period = np.full(len(merged), "overall", dtype=object)
     else:
@@ -265,12 +319,28 @@ def _denominators(subj: pd.DataFrame, has_period: bool) -> dict[tuple[str, str],
     return den
 
 
-def _prepared(adverse_events: pd.DataFrame, subjects: pd.DataFrame,
-              infusions: pd.DataFrame | None, arm: str, period_start: str | None,
-              window_hours: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    check_columns(adverse_events, "adverse_events",
-                  ["subject_id", "term", "body_system", "onset", "serious", "severity",
-                   "related", "thromboembolic"])
+def _prepared(
+    adverse_events: pd.DataFrame,
+    subjects: pd.DataFrame,
+    infusions: pd.DataFrame | None,
+    arm: str,
+    period_start: str | None,
+    window_hours: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    check_columns(
+        adverse_events,
+        "adverse_events",
+        [
+            "subject_id",
+            "term",
+            "body_system",
+            "onset",
+            "serious",
+            "severity",
+            "related",
+            "thromboembolic",
+        ],
+    )
     subj = _subject_frame(subjects, arm, period_start)
     ae = derive_arm_period(adverse_events, subjects, arm=arm, period_start=period_start)
     if infusions is not None:
@@ -329,8 +399,7 @@ def summarise_adverse_events(
         One row per arm x period x category, including zero counts; period ``unknown`` rows
         appear only when some onset is missing.
     """
-    ae, subj, inf = _prepared(adverse_events, subjects, infusions, arm, period_start,
-                              window_hours)
+    ae, subj, inf = _prepared(adverse_events, subjects, infusions, arm, period_start, window_hours)
     has_period = period_start is not None
     den = _denominators(subj, has_period)
     categories = ["any", "serious", "related", "severe_or_worse", "thromboembolic"]
@@ -343,23 +412,35 @@ def summarise_adverse_events(
     for arm_value in sorted(subj["arm"].unique()):
         for period in periods:
             sub = ae[(ae["arm"] == arm_value) & (ae["period"] == period)]
-            n_inf = (int(((inf["arm"] == arm_value) & (inf["period"] == period)).sum())
-                     if inf is not None else 0)
+            n_inf = (
+                int(((inf["arm"] == arm_value) & (inf["period"] == period)).sum())
+                if inf is not None
+                else 0
+            )
             for cat in categories:
-                mask = (np.ones(len(sub), dtype=bool) if cat == "any"
-                        else sub[cat].fillna(False).to_numpy(dtype=bool))
+                mask = (
+                    np.ones(len(sub), dtype=bool)
+                    if cat == "any"
+                    else sub[cat].fillna(False).to_numpy(dtype=bool)
+                )
                 events = sub[mask]
                 n_subj = den[(str(arm_value), period)]
                 n_with = int(events["subject_id"].nunique())
-                rows.append({
-                    "arm": arm_value, "period": period, "category": cat,
-                    "n_subjects": n_subj, "n_with_event": n_with,
-                    "pct": 100.0 * n_with / n_subj if n_subj else np.nan,
-                    "n_events": len(events),
-                    "n_infusions": n_inf if inf is not None else np.nan,
-                    "events_per_100_infusions": (100.0 * len(events) / n_inf
-                                                 if inf is not None and n_inf else np.nan),
-                })
+                rows.append(
+                    {
+                        "arm": arm_value,
+                        "period": period,
+                        "category": cat,
+                        "n_subjects": n_subj,
+                        "n_with_event": n_with,
+                        "pct": 100.0 * n_with / n_subj if n_subj else np.nan,
+                        "n_events": len(events),
+                        "n_infusions": n_inf if inf is not None else np.nan,
+                        "events_per_100_infusions": (
+                            100.0 * len(events) / n_inf if inf is not None and n_inf else np.nan
+                        ),
+                    }
+                )
     return pd.DataFrame(rows, columns=list(AE_SUMMARY_COLUMNS))
 
 
@@ -402,8 +483,7 @@ def summarise_ae_terms(
     bad = [c for c in categories if c not in allowed]
     if bad:
         raise ValueError(f"categories {bad} not valid; valid: {sorted(allowed)}")
-    ae, subj, _ = _prepared(adverse_events, subjects, infusions, arm, period_start,
-                            window_hours)
+    ae, subj, _ = _prepared(adverse_events, subjects, infusions, arm, period_start, window_hours)
     den = _denominators(subj, period_start is not None)
     mask = np.ones(len(ae), dtype=bool)
     if infusion_related_only:
@@ -411,23 +491,44 @@ def summarise_ae_terms(
     for cat in categories:
         mask &= ae[cat].fillna(False).to_numpy(dtype=bool)
     ae = ae[mask]
-    ae = ae.assign(body_system=ae["body_system"].fillna("(missing)").astype(str),
-                   term=ae["term"].fillna("(missing)").astype(str))
+    ae = ae.assign(
+        body_system=ae["body_system"].fillna("(missing)").astype(str),
+        term=ae["term"].fillna("(missing)").astype(str),
+    )
     rows = []
     for (arm_value, period), grp in ae.groupby(["arm", "period"], sort=True):
         n_subj = den[(str(arm_value), str(period))]
         for body, bgrp in grp.groupby("body_system", sort=True):
-            block = [{"arm": arm_value, "period": period, "body_system": body, "term": "(any)",
-                      "n_subjects": n_subj, "n_with_event": int(bgrp["subject_id"].nunique()),
-                      "n_events": len(bgrp)}]
+            block = [
+                {
+                    "arm": arm_value,
+                    "period": period,
+                    "body_system": body,
+                    "term": "(any)",
+                    "n_subjects": n_subj,
+                    "n_with_event": int(bgrp["subject_id"].nunique()),
+                    "n_events": len(bgrp),
+                }
+            ]
             per_term = sorted(
-                ((int(tgrp["subject_id"].nunique()), str(term), len(tgrp))
-                 for term, tgrp in bgrp.groupby("term", sort=True)),
+                (
+                    (int(tgrp["subject_id"].nunique()), str(term), len(tgrp))
+                    for term, tgrp in bgrp.groupby("term", sort=True)
+                ),
                 key=lambda item: (-item[0], item[1]),
             )
-            terms = [{"arm": arm_value, "period": period, "body_system": body, "term": term,
-                      "n_subjects": n_subj, "n_with_event": n_with, "n_events": n_ev}
-                     for n_with, term, n_ev in per_term]
+            terms = [
+                {
+                    "arm": arm_value,
+                    "period": period,
+                    "body_system": body,
+                    "term": term,
+                    "n_subjects": n_subj,
+                    "n_with_event": n_with,
+                    "n_events": n_ev,
+                }
+                for n_with, term, n_ev in per_term
+            ]
             rows.extend(block + terms)
     out = pd.DataFrame(rows, columns=[c for c in AE_TERM_COLUMNS if c != "pct"])
     out.insert(6, "pct", 100.0 * out["n_with_event"] / out["n_subjects"].replace(0, np.nan))

@@ -20,11 +20,31 @@ from myotrial.stats.results import SubgroupResult
 __all__ = ["FOREST_COLUMNS", "INTERACTION_COLUMNS", "subgroup_analysis"]
 
 #: Columns of :attr:`SubgroupResult.forest`.
-FOREST_COLUMNS = ("subgroup", "level", "n1", "x1", "n2", "x2", "estimate", "lower", "upper",
-                  "method", "conf_level", "note")
+FOREST_COLUMNS = (
+    "subgroup",
+    "level",
+    "n1",
+    "x1",
+    "n2",
+    "x2",
+    "estimate",
+    "lower",
+    "upper",
+    "method",
+    "conf_level",
+    "note",
+)
 #: Columns of :attr:`SubgroupResult.interactions`.
-INTERACTION_COLUMNS = ("subgroup", "statistic", "df", "p_value", "method", "n_used",
-                       "n_missing", "note")
+INTERACTION_COLUMNS = (
+    "subgroup",
+    "statistic",
+    "df",
+    "p_value",
+    "method",
+    "n_used",
+    "n_missing",
+    "note",
+)
 
 
 def subgroup_analysis(
@@ -118,33 +138,63 @@ def subgroup_analysis(
         tests.append(_interaction_lrt(col, y, trt, labels, present, usable))
     forest = pd.DataFrame(rows, columns=list(FOREST_COLUMNS))
     interactions = pd.DataFrame(tests, columns=list(INTERACTION_COLUMNS))
-    return SubgroupResult(forest=forest, interactions=interactions, method=method,
-                          conf_level=level)
+    return SubgroupResult(forest=forest, interactions=interactions, method=method, conf_level=level)
 
 
-def _forest_row(subgroup: str, lev: str, y: np.ndarray[Any, Any], trt: np.ndarray[Any, Any],
-                method: str, conf_level: float) -> dict[str, Any]:
+def _forest_row(
+    subgroup: str,
+    lev: str,
+    y: np.ndarray[Any, Any],
+    trt: np.ndarray[Any, Any],
+    method: str,
+    conf_level: float,
+) -> dict[str, Any]:
     n1, n2 = int(trt.sum()), int((~trt).sum())
     x1, x2 = int(y[trt].sum()), int(y[~trt].sum())
-    row: dict[str, Any] = {"subgroup": subgroup, "level": lev, "n1": n1, "x1": x1, "n2": n2,
-                           "x2": x2, "method": method, "conf_level": conf_level, "note": ""}
+    row: dict[str, Any] = {
+        "subgroup": subgroup,
+        "level": lev,
+        "n1": n1,
+        "x1": x1,
+        "n2": n2,
+        "x2": x2,
+        "method": method,
+        "conf_level": conf_level,
+        "note": "",
+    }
     if n1 == 0 or n2 == 0:
-        row.update(estimate=math.nan, lower=math.nan, upper=math.nan,
-                   note="no patients in one arm: no estimate")
+        row.update(
+            estimate=math.nan,
+            lower=math.nan,
+            upper=math.nan,
+            note="no patients in one arm: no estimate",
+        )
         return row
     res = risk_difference(x1=x1, n1=n1, x2=x2, n2=n2, method=method, conf_level=conf_level)
     row.update(estimate=res.estimate, lower=res.lower, upper=res.upper)
     return row
 
 
-def _interaction_lrt(col: str, y: np.ndarray[Any, Any], trt: np.ndarray[Any, Any],
-                     labels: np.ndarray[Any, Any], present: np.ndarray[Any, Any],
-                     usable: list[str]) -> dict[str, Any]:
+def _interaction_lrt(
+    col: str,
+    y: np.ndarray[Any, Any],
+    trt: np.ndarray[Any, Any],
+    labels: np.ndarray[Any, Any],
+    present: np.ndarray[Any, Any],
+    usable: list[str],
+) -> dict[str, Any]:
     n_missing = int((~present).sum())
     sel = present & np.isin(labels, usable)
-    out: dict[str, Any] = {"subgroup": col, "statistic": math.nan, "df": math.nan,
-                           "p_value": math.nan, "method": "logistic_lrt",
-                           "n_used": int(sel.sum()), "n_missing": n_missing, "note": ""}
+    out: dict[str, Any] = {
+        "subgroup": col,
+        "statistic": math.nan,
+        "df": math.nan,
+        "p_value": math.nan,
+        "method": "logistic_lrt",
+        "n_used": int(sel.sum()),
+        "n_missing": n_missing,
+        "note": "",
+    }
     if len(usable) < 2:
         out["note"] = "fewer than 2 levels with patients in both arms: no interaction test"
         return out
@@ -161,10 +211,11 @@ def _interaction_lrt(col: str, y: np.ndarray[Any, Any], trt: np.ndarray[Any, Any
         llf1 = float(sm.GLM(yy, x1, family=sm.families.Binomial()).fit().llf)
     if caught:
         kinds = sorted({type(w.message).__name__ for w in caught})
-        notes.append("logistic fit did not converge cleanly (possible separation: "
-                     f"{', '.join(kinds)}); likelihood ratio from the last iteration")
+        notes.append(
+            "logistic fit did not converge cleanly (possible separation: "
+            f"{', '.join(kinds)}); likelihood ratio from the last iteration"
+        )
     stat = max(0.0, 2.0 * (llf1 - llf0))
     df = float(x1.shape[1] - x0.shape[1])
-    out.update(statistic=stat, df=df, p_value=float(stats.chi2.sf(stat, df)),
-               note="; ".join(notes))
+    out.update(statistic=stat, df=df, p_value=float(stats.chi2.sf(stat, df)), note="; ".join(notes))
     return out

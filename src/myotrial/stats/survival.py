@@ -33,17 +33,21 @@ def _check_time_event(time: ArrayLike, event: ArrayLike) -> tuple[FloatArray, Fl
     if t.size != e.size:
         raise ValueError(f"time and event differ in length: {t.size} vs {e.size}")
     if (t < 0).any():
-        raise ValueError(f"time must be >= 0; negative at positions "
-                         f"{np.flatnonzero(t < 0)[:5].tolist()}")
+        raise ValueError(
+            f"time must be >= 0; negative at positions {np.flatnonzero(t < 0)[:5].tolist()}"
+        )
     bad = ~np.isin(e, (0.0, 1.0))
     if bad.any():
-        raise ValueError(f"event must be 0 (censored) or 1 (event); got {e[bad][:5].tolist()} "
-                         f"at positions {np.flatnonzero(bad)[:5].tolist()}")
+        raise ValueError(
+            f"event must be 0 (censored) or 1 (event); got {e[bad][:5].tolist()} "
+            f"at positions {np.flatnonzero(bad)[:5].tolist()}"
+        )
     return t, e
 
 
-def kaplan_meier(time: ArrayLike, event: ArrayLike, *, conf_level: float = 0.95
-                 ) -> KaplanMeierResult:
+def kaplan_meier(
+    time: ArrayLike, event: ArrayLike, *, conf_level: float = 0.95
+) -> KaplanMeierResult:
     r"""Kaplan-Meier estimate with pointwise log-log confidence limits and the median with CI.
 
     :math:`\hat S(t) = \prod_{t_j \le t} (1 - d_j/n_j)`; Greenwood
@@ -102,8 +106,9 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, *, conf_level: float = 0.95
         with warnings.catch_warnings():
             # scipy warns where S = 0 (log-log limits undefined); those limits are set to NaN
             # below, as R does, so the warning carries no information for the caller.
-            warnings.filterwarnings("ignore", message="The confidence interval is undefined",
-                                    category=RuntimeWarning)
+            warnings.filterwarnings(
+                "ignore", message="The confidence interval is undefined", category=RuntimeWarning
+            )
             ci = sf.confidence_interval(confidence_level=level, method="log-log")
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.asarray(sf.evaluate(times), dtype=float)
@@ -116,17 +121,31 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike, *, conf_level: float = 0.95
         undefined = (surv <= 0.0) | ~np.isfinite(std_err)
         lower[undefined] = np.nan
         upper[undefined] = np.nan
-    table = pd.DataFrame({
-        "time": times, "n_risk": n_risk.astype(int), "n_event": n_event.astype(int),
-        "n_censor": n_censor.astype(int), "surv": surv, "std_err": std_err,
-        "lower": lower, "upper": upper,
-    })
+    table = pd.DataFrame(
+        {
+            "time": times,
+            "n_risk": n_risk.astype(int),
+            "n_event": n_event.astype(int),
+            "n_censor": n_censor.astype(int),
+            "surv": surv,
+            "std_err": std_err,
+            "lower": lower,
+            "upper": upper,
+        }
+    )
     median = _findq(times, surv, 0.5)
     med_lo = _findq(times, lower, 0.5)
     med_hi = _findq(times, upper, 0.5)
-    return KaplanMeierResult(method="km_loglog", table=table, median=median,
-                             median_lower=med_lo, median_upper=med_hi, conf_level=level,
-                             n=int(t.size), n_events=int(e.sum()))
+    return KaplanMeierResult(
+        method="km_loglog",
+        table=table,
+        median=median,
+        median_lower=med_lo,
+        median_upper=med_hi,
+        conf_level=level,
+        n=int(t.size),
+        n_events=int(e.sum()),
+    )
 
 
 def _findq(times: FloatArray, curve: FloatArray, p: float) -> float:
@@ -165,8 +184,9 @@ def _findq(times: FloatArray, curve: FloatArray, p: float) -> float:
     return float((xs[i1] + xs[i2]) / 2)
 
 
-def kaplan_meier_by_group(time: ArrayLike, event: ArrayLike, group: ArrayLike, *,
-                          conf_level: float = 0.95) -> dict[str, KaplanMeierResult]:
+def kaplan_meier_by_group(
+    time: ArrayLike, event: ArrayLike, group: ArrayLike, *, conf_level: float = 0.95
+) -> dict[str, KaplanMeierResult]:
     """:func:`kaplan_meier` per group; keys are the group values as text, sorted.
 
     Parameters
@@ -184,8 +204,10 @@ def kaplan_meier_by_group(time: ArrayLike, event: ArrayLike, group: ArrayLike, *
     """
     t, e = _check_time_event(time, event)
     g = _check_group(group, t.size)
-    return {str(level): kaplan_meier(t[g == level], e[g == level], conf_level=conf_level)
-            for level in sorted(set(g.tolist()))}
+    return {
+        str(level): kaplan_meier(t[g == level], e[g == level], conf_level=conf_level)
+        for level in sorted(set(g.tolist()))
+    }
 
 
 def _check_group(group: ArrayLike, size: int) -> np.ndarray[Any, np.dtype[np.str_]]:
@@ -193,8 +215,10 @@ def _check_group(group: ArrayLike, size: int) -> np.ndarray[Any, np.dtype[np.str
     if raw.size != size:
         raise ValueError(f"group has {raw.size} values for {size} times")
     if raw.isna().any():
-        raise ValueError(f"group has missing values at positions "
-                         f"{np.flatnonzero(raw.isna().to_numpy())[:5].tolist()}")
+        raise ValueError(
+            f"group has missing values at positions "
+            f"{np.flatnonzero(raw.isna().to_numpy())[:5].tolist()}"
+        )
     return raw.astype(str).to_numpy(dtype=str)
 
 
@@ -246,12 +270,23 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> TestRes
         counts[f"observed_{level}"] = int(e[sel].sum())
         counts[f"expected_{level}"] = float(np.sum(d_all * n_g / n_all)) if n_all.size else 0.0
     if event_times.size == 0:
-        return TestResult(method="logrank", statistic=0.0, p_value=1.0, df=1.0, counts=counts,
-                          notes=("no events: statistic set to 0, p to 1",))
+        return TestResult(
+            method="logrank",
+            statistic=0.0,
+            p_value=1.0,
+            df=1.0,
+            counts=counts,
+            notes=("no events: statistic set to 0, p to 1",),
+        )
     samples = []
     for level in levels:
         sel = g == level
         samples.append(stats.CensoredData.right_censored(t[sel], e[sel] == 0))
     res = stats.logrank(samples[0], samples[1])
-    return TestResult(method="logrank", statistic=float(res.statistic) ** 2,
-                      p_value=float(res.pvalue), df=1.0, counts=counts)
+    return TestResult(
+        method="logrank",
+        statistic=float(res.statistic) ** 2,
+        p_value=float(res.pvalue),
+        df=1.0,
+        counts=counts,
+    )
