@@ -1,6 +1,7 @@
 """Command-line interface. Each command lives in its own module and registers on ``app``."""
 
 # Importing a command module registers its command(s) on ``app``.
+from myotrial.cli import analyze as _analyze  # noqa: F401  (registration)
 from myotrial.cli import derive as _derive  # noqa: F401  (registration)
 from myotrial.cli import randomize as _randomize  # noqa: F401  (registration)
 from myotrial.cli import score as _score  # noqa: F401  (registration)
