@@ -233,7 +233,7 @@ def analyze(
         ]
         y1, y2 = rows.loc[rows["ARMCD"] == trt, "AVAL"], rows.loc[rows["ARMCD"] == ctl, "AVAL"]
         arms = {trt: _mean_sd(y1), ctl: _mean_sd(y2)}
-        est = (
+        cont_est = (
             mean_difference(
                 y1.to_numpy(), y2.to_numpy(), method=continuous_method, conf_level=conf_level
             )
@@ -242,7 +242,12 @@ def analyze(
         )
         results.append(
             EndpointResult(
-                cep.name, cep.label + " (observed cases)", "continuous", cep.population, arms, est
+                cep.name,
+                cep.label + " (observed cases)",
+                "continuous",
+                cep.population,
+                arms,
+                cont_est,
             )
         )
     week = proto.primary_week
