@@ -53,9 +53,16 @@ class DerivedTables:
 
 
 def derive_all(
-    visits: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol | str = "proderm"
+    visits: pd.DataFrame,
+    subjects: pd.DataFrame,
+    protocol: Protocol | str = "proderm",
+    *,
+    tables: tuple[str, ...] = ("adrs", "adeff", "adtte"),
 ) -> DerivedTables:
     """Score the visits and derive ADSL, ADRS, ADEFF and ADTTE under ``protocol``.
+
+    ``tables`` selects the tables after ADSL (which is always derived); a table left out is an
+    empty frame (simulations that need only responders skip the long ADEFF).
 
     Raises
     ------
@@ -96,7 +103,7 @@ def derive_all(
         protocol=proto,
         scored=scored,
         adsl=adsl,
-        adrs=derive_adrs(scored, adsl, proto),
-        adeff=derive_adeff(scored, adsl, proto),
-        adtte=derive_adtte(scored, adsl, proto),
+        adrs=derive_adrs(scored, adsl, proto) if "adrs" in tables else pd.DataFrame(),
+        adeff=derive_adeff(scored, adsl, proto) if "adeff" in tables else pd.DataFrame(),
+        adtte=derive_adtte(scored, adsl, proto) if "adtte" in tables else pd.DataFrame(),
     )

@@ -78,6 +78,83 @@ def _second_deterioration(scored: pd.DataFrame, switch_week: pd.Series, k: int) 
     return hit.groupby("subject_id")["visit_week"].min().reindex(switch_week.index)
 
 
+def _week_text(weeks: pd.Series) -> pd.Series:
+    """``week N`` (or ``an unknown week``) for each value, vectorised."""
+    whole = weeks.round().astype("Int64").astype("string")
+    return ("week " + whole).fillna("an unknown week").astype(object)
+
+
+def _status(
+    protocol: Protocol,
+    randomised: pd.Series,
+    n_visits: pd.Series,
+    arm: pd.Series,
+    has_cd: pd.Series,
+    switch: pd.Series,
+    cd_week: pd.Series,
+    cd2_week: pd.Series,
+    comp16: pd.Series,
+    ext: pd.Series,
+    comp40: pd.Series,
+    blocked: pd.Series,
+    last_week: pd.Series,
+    reason: pd.Series,
+) -> tuple[np.ndarray, pd.Series]:
+    """STATUS code and the readable STATUS_REASON of every subject (vectorised)."""
+    ext_arm = protocol.extension_arm
+    why = (": " + reason.astype("string")).fillna("").astype(object)
+    arm_txt = arm.astype("string").fillna("").astype(object)
+    cd_txt = _week_text(cd_week)
+    last_txt = _week_text(last_week)
+    deterioration = np.where(
+        has_cd & switch,
+        "confirmed deterioration at " + cd_txt + ": switched " + arm_txt + " -> " + ext_arm,
+        np.where(has_cd, "confirmed deterioration at " + cd_txt + " on " + arm_txt, ""),
+    )
+    again = np.where(
+        cd2_week.notna(), "deteriorated again after the switch at " + _week_text(cd2_week), ""
+    )
+    note = np.where(blocked, " (confirmed deterioration on the treatment arm)", "")
+    conditions = [~randomised, n_visits == 0, comp40, ext, comp16]
+    codes = [
+        "not_randomised",
+        "no_assessments",
+        "completed_extension",
+        "discontinued_extension",
+        "completed_randomised_no_extension",
+    ]
+    status = np.select(conditions, codes, default="discontinued_randomised")
+    outcome = np.select(
+        conditions[2:],
+        [
+            pd.Series(f"completed week {protocol.final_week}", index=arm.index),
+            "entered the extension, discontinued (last assessment " + last_txt + ")" + why,
+            f"completed week {protocol.primary_week}, did not enter the extension" + note + why,
+        ],
+        default="discontinued before week "
+        + str(protocol.primary_week)
+        + " (last assessment "
+        + last_txt
+        + ")"
+        + why,
+    )
+    joined = np.asarray(deterioration, dtype=object)
+    for part in (np.asarray(again, dtype=object), np.asarray(outcome, dtype=object)):
+        joined = np.where(joined == "", part, np.where(part == "", joined, joined + "; " + part))
+    text = pd.Series(
+        np.select(
+            [~randomised, n_visits == 0],
+            [
+                "not randomised",
+                "randomised to " + arm_txt + " but no assessment was recorded" + why,
+            ],
+            default=joined,
+        ),
+        index=arm.index,
+    )
+    return status, text
+
+
 def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """One row per subject of ``subjects`` (validated), in the subjects table's order.
 
@@ -128,53 +205,24 @@ def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol
     )
     reason = reason.where(reason.notna() & (reason.astype(str).str.strip() != ""), None)
 
-    status = pd.Series("", index=ids, dtype=object)
-    text = pd.Series("", index=ids, dtype=object)
     t_label, c_label = protocol.treatment.label, protocol.control.label
     ext_arm = protocol.extension_arm
-
-    def wk(x: float) -> str:
-        return f"week {int(x)}" if pd.notna(x) else "an unknown week"
-
-    for sid in ids:
-        if not randomised[sid]:
-            status[sid], text[sid] = "not_randomised", "not randomised"
-            continue
-        why = f": {reason[sid]}" if reason[sid] else ""
-        if n_visits[sid] == 0:
-            status[sid] = "no_assessments"
-            text[sid] = f"randomised to {arm[sid]} but no assessment was recorded{why}"
-            continue
-        parts: list[str] = []
-        if has_cd[sid] and switch[sid]:
-            parts.append(
-                f"confirmed deterioration at {wk(cd_week[sid])}: switched {arm[sid]} -> {ext_arm}"
-            )
-        elif has_cd[sid]:
-            parts.append(f"confirmed deterioration at {wk(cd_week[sid])} on {arm[sid]}")
-        if pd.notna(cd2_week[sid]):
-            parts.append(f"deteriorated again after the switch at {wk(cd2_week[sid])}")
-        if comp40[sid]:
-            status[sid] = "completed_extension"
-            parts.append(f"completed week {protocol.final_week}")
-        elif ext[sid]:
-            status[sid] = "discontinued_extension"
-            parts.append(
-                f"entered the extension, discontinued (last assessment {wk(last_week[sid])}){why}"
-            )
-        elif comp16[sid]:
-            status[sid] = "completed_randomised_no_extension"
-            note = " (confirmed deterioration on the treatment arm)" if blocked[sid] else ""
-            parts.append(
-                f"completed week {protocol.primary_week}, did not enter the extension{note}{why}"
-            )
-        else:
-            status[sid] = "discontinued_randomised"
-            parts.append(
-                f"discontinued before week {protocol.primary_week} (last assessment "
-                f"{wk(last_week[sid])}){why}"
-            )
-        text[sid] = "; ".join(parts)
+    status, text = _status(
+        protocol,
+        randomised,
+        n_visits,
+        arm,
+        has_cd,
+        switch,
+        cd_week,
+        cd2_week,
+        comp16,
+        ext,
+        comp40,
+        blocked,
+        last_week,
+        reason,
+    )
 
     trtseq = np.where(
         switch,
@@ -212,7 +260,7 @@ def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol
             "EXTFL": _yn(ext),
             "COMP40FL": _yn(comp40),
             "DCSREAS": reason.to_numpy(),
-            "STATUS": status.to_numpy(),
+            "STATUS": status,
             "STATUS_REASON": text.to_numpy(),
         }
     )

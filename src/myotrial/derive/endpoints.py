@@ -83,22 +83,31 @@ def _responders(scored: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) ->
         cd = (sub["CDWK"] <= ep.no_deterioration_through_week).fillna(False)
     meets = (tis >= ep.threshold).fillna(False)
     responder = meets & ~cd
-    reason = pd.Series("", index=sub.index, dtype=object)
-    missing_reason = at.get("tis_missing_reason", None)
-    for sid in sub.index:
-        if cd[sid]:
-            reason[sid] = f"confirmed deterioration at week {int(sub['CDWK'][sid])}: non-responder"
-        elif not has_visit[sid]:
-            reason[sid] = (
-                f"no week-{ep.week} visit ({sub.at[sid, 'STATUS_REASON']!s}): "
-                "non-responder imputation"
-            )
-        elif np.isnan(tis[sid]):
-            why = missing_reason[sid] if missing_reason is not None else "TIS missing"
-            reason[sid] = f"no TIS at week {ep.week} ({why}): non-responder imputation"
-        else:
-            op = ">=" if meets[sid] else "<"
-            reason[sid] = f"TIS {tis[sid]:g} {op} {ep.threshold:g} at week {ep.week}"
+    missing_reason = (
+        at["tis_missing_reason"].astype("string").fillna("TIS missing")
+        if "tis_missing_reason" in at
+        else pd.Series("TIS missing", index=sub.index)
+    )
+    cd_txt = sub["CDWK"].round().astype("Int64").astype("string")
+    tis_txt = tis.map(lambda v: f"{v:g}", na_action="ignore").astype("string")
+    op = np.where(meets, ">=", "<")
+    reason = np.select(
+        [cd.to_numpy(), ~has_visit.to_numpy(dtype=bool), tis.isna().to_numpy()],
+        [
+            ("confirmed deterioration at week " + cd_txt + ": non-responder").astype(object),
+            (
+                f"no week-{ep.week} visit ("
+                + sub["STATUS_REASON"].astype("string")
+                + "): non-responder imputation"
+            ).astype(object),
+            (f"no TIS at week {ep.week} (" + missing_reason + "): non-responder imputation").astype(
+                object
+            ),
+        ],
+        default=("TIS " + tis_txt + " " + op + f" {ep.threshold:g} at week {ep.week}").astype(
+            object
+        ),
+    )
     return pd.DataFrame(
         {
             "USUBJID": sub.index.to_numpy(),
@@ -111,7 +120,7 @@ def _responders(scored: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) ->
             "AVALC": np.where(responder, "Y", "N"),
             "TIS": tis.to_numpy(),
             "CDWK": sub["CDWK"].to_numpy(),
-            "REASON": reason.to_numpy(),
+            "REASON": reason,
         }
     )
 
