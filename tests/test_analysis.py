@@ -180,3 +180,45 @@ def test_cli_analyze_json_from_raw_tables(tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2 and "wald" in bad.output
+
+
+def test_safety_summary_flags_infusion_related_events() -> None:
+    visits, subjects = published_trial()
+    visits = visits.copy()
+    visits["visit_date"] = (
+        pd.Timestamp("2024-01-01") + pd.to_timedelta(visits["visit_week"] * 7, unit="D")
+    ).dt.strftime("%Y-%m-%d")
+    derived = derive_all(visits, subjects)
+    infusions = pd.DataFrame(
+        {
+            "subject_id": ["P000", "P000", "P060"],
+            "start": ["2024-01-01T09:00", "2024-01-02T09:00", "2024-01-01T09:00"],
+            "end": ["2024-01-01T13:00", "2024-01-02T13:00", "2024-01-01T13:00"],
+            "product": ["ivig", "ivig", "placebo"],
+            "dose_g_per_kg": [1.0, 1.0, 0.0],
+            "rate_ml_per_kg_min": [0.04, 0.04, 0.04],
+            "cycle": [1, 1, 1],
+        }
+    )
+    adverse_events = pd.DataFrame(
+        {
+            "subject_id": ["P000", "P000", "P060"],
+            "term": ["headache", "deep vein thrombosis", "nausea"],
+            "body_system": ["nervous", "vascular", "gastrointestinal"],
+            # 71 h after the last infusion day's end: related; 10 days later: not; placebo: 80 h
+            "onset": ["2024-01-05T12:00", "2024-01-15T08:00", "2024-01-04T21:00"],
+            "end": ["", "", ""],
+            "serious": ["false", "true", "false"],
+            "severity": ["mild", "severe", "mild"],
+            "related": ["true", "true", "false"],
+            "thromboembolic": ["false", "true", "false"],
+        }
+    )
+    res = analyze(derived, adverse_events=adverse_events, infusions=infusions)
+    ov = res.safety_overview
+    assert ov is not None
+    get = ov.set_index(["arm", "period", "category"])
+    assert get.loc[("ivig", "randomised", "infusion_related"), "n_events"] == 1
+    assert get.loc[("ivig", "randomised", "thromboembolic"), "n_with_event"] == 1
+    assert get.loc[("placebo", "randomised", "infusion_related"), "n_events"] == 0
+    assert get.loc[("ivig", "randomised", "any"), "n_subjects"] == 47

@@ -43,6 +43,8 @@ from myotrial.stats import (
     odds_ratio,
     risk_difference,
     subgroup_analysis,
+    summarise_adverse_events,
+    summarise_ae_terms,
     validate_method,
 )
 
@@ -103,6 +105,10 @@ class AnalysisResults:
     conf_level: float
     endpoints: tuple[EndpointResult, ...]
     subgroups: SubgroupResult | None = None
+    #: Adverse-event overview and terms by arm and period (``summarise_adverse_events`` /
+    #: ``summarise_ae_terms``), when adverse events were given.
+    safety_overview: pd.DataFrame | None = None
+    safety_terms: pd.DataFrame | None = None
 
     def get(self, endpoint: str) -> EndpointResult:
         for ep in self.endpoints:
@@ -181,6 +187,8 @@ def analyze(
     conf_level: float = 0.95,
     subgroups: tuple[str, ...] = ("MSAGRP", "SEX", "AGEGR"),
     age_cut: float = 50.0,
+    adverse_events: pd.DataFrame | None = None,
+    infusions: pd.DataFrame | None = None,
 ) -> AnalysisResults:
     """Analyse every endpoint of the derived tables' protocol.
 
@@ -194,6 +202,11 @@ def analyze(
     subgroups : ADSL columns for the primary endpoint's subgroup analysis; ``AGEGR`` is derived
         as ``< age_cut`` / ``>= age_cut`` from ``AGE``. Columns absent or with one level are
         skipped.
+    adverse_events, infusions : canonical tables (data-format.md). Adverse events are summarised
+        by randomised arm and period (randomised / extension: the extension starts at the
+        week-16 visit date of patients who entered it, when visit dates exist); infusion-related
+        = onset during a cycle or within 72 h of its end (``derive_infusion_related``).
+        Crossovers are counted under their randomised arm here (as-randomised safety).
     """
     validate_method(binary_method, ("wald", "newcombe", "miettinen_nurminen"))
     validate_method(binary_test, ("fisher", "chisq", "chisq_yates"))
@@ -322,7 +335,10 @@ def analyze(
                 tep.name, tep.label, "time_to_event", "randomised", tte_arms, None, lr, (), km
             )
         )
+    overview, terms = _safety(derived, adverse_events, infusions)
     return AnalysisResults(
+        safety_overview=overview,
+        safety_terms=terms,
         protocol=proto.name,
         treatment=trt,
         control=ctl,
@@ -330,6 +346,31 @@ def analyze(
         endpoints=tuple(results),
         subgroups=_subgroups(derived, subgroups, age_cut, binary_method, conf_level),
     )
+
+
+def _safety(
+    derived: DerivedTables, adverse_events: pd.DataFrame | None, infusions: pd.DataFrame | None
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    if adverse_events is None:
+        return None, None
+    adsl = derived.adsl[derived.adsl["RANDFL"] == "Y"]
+    subjects = pd.DataFrame(
+        {"subject_id": adsl["USUBJID"].to_numpy(), "arm": adsl["ARMCD"].to_numpy()}
+    )
+    period_start = None
+    scored = derived.scored
+    if "visit_date" in scored:
+        week = derived.protocol.randomised_end_week
+        at = scored[scored["visit_week"] == week].set_index("subject_id")["visit_date"]
+        ext = adsl.set_index("USUBJID")["EXTFL"] == "Y"
+        starts = at.reindex(ext.index).where(ext)
+        subjects["period_start"] = starts.reindex(subjects["subject_id"]).to_numpy()
+        period_start = "period_start"
+    overview = summarise_adverse_events(
+        adverse_events, subjects, infusions, period_start=period_start
+    )
+    terms = summarise_ae_terms(adverse_events, subjects, infusions, period_start=period_start)
+    return overview, terms
 
 
 def _subgroups(

@@ -62,6 +62,12 @@ def analyze_command(
     ] = None,
     visits: Annotated[Path | None, typer.Option("--visits", help="raw visits table")] = None,
     subjects: Annotated[Path | None, typer.Option("--subjects", help="raw subjects table")] = None,
+    adverse_events: Annotated[
+        Path | None, typer.Option("--adverse-events", help="adverse_events table (optional)")
+    ] = None,
+    infusions: Annotated[
+        Path | None, typer.Option("--infusions", help="infusions table (optional)")
+    ] = None,
     protocol: Annotated[str, typer.Option(help="protocol name or .toml file")] = "proderm",
     method: Annotated[
         str, typer.Option(help="risk-difference CI: wald, newcombe, miettinen_nurminen")
@@ -87,6 +93,8 @@ def analyze_command(
             raise ValueError("give --derived DIR, or both --visits and --subjects")
         results = analyze(
             tables,
+            adverse_events=None if adverse_events is None else read_table(adverse_events),
+            infusions=None if infusions is None else read_table(infusions),
             binary_method=method,
             binary_test=test,
             continuous_method=continuous,
@@ -103,9 +111,13 @@ def analyze_command(
     summary = results.summary()
     if as_json:
         rows = [{k: to_jsonable(v) for k, v in rec.items()} for rec in summary.to_dict("records")]
-        typer.echo(
-            json.dumps({"ok": True, "protocol": results.protocol, "results": rows}, indent=2)
-        )
+        payload: dict[str, Any] = {"ok": True, "protocol": results.protocol, "results": rows}
+        if results.safety_overview is not None:
+            payload["safety"] = [
+                {k: to_jsonable(v) for k, v in rec.items()}
+                for rec in results.safety_overview.to_dict("records")
+            ]
+        typer.echo(json.dumps(payload, indent=2))
         return
     _print(results, summary)
 
