@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -21,8 +20,8 @@ from myotrial.cli._output import (
     to_jsonable,
 )
 from myotrial.errors import InputValidationError
-from myotrial.rules import SLOTS, load_tis_rules
 from myotrial.scoring import SCORED_COLUMNS, score_visits
+from myotrial.scoring.single import score_patient
 from myotrial.tables import read_table, write_table
 from myotrial.tables.io import check_table_path
 
@@ -194,83 +193,33 @@ def tis_command(
         "das": das,
         "chq_phs": chq_phs,
     }
-    ulns = {
-        "ck_uln": ck_uln,
-        "aldolase_uln": aldolase_uln,
-        "ldh_uln": ldh_uln,
-        "alt_uln": alt_uln,
-        "ast_uln": ast_uln,
-    }
     given = {k: v for k, v in pairs.items() if v is not None}
     if not given:
         _fail("give at least one measure, e.g. --pga 6 2 (baseline, follow-up)", as_json)
-    rows: list[dict[str, Any]] = [
-        {"subject_id": "patient", "visit_week": week, "mmt8_max": mmt8_max} for week in (0, 1)
-    ]
-    for name, (base, follow) in given.items():
-        rows[0][name], rows[1][name] = base, follow
-    for name, uln in ulns.items():
-        if uln is not None:
-            rows[0][name] = rows[1][name] = uln
     try:
-        scored = score_visits(
-            pd.DataFrame(rows),
+        result = score_patient(
+            {k: v[0] for k, v in given.items()},
+            {k: v[1] for k, v in given.items()},
+            ulns={
+                "ck": ck_uln,
+                "aldolase": aldolase_uln,
+                "ldh": ldh_uln,
+                "alt": alt_uln,
+                "ast": ast_uln,
+            },
             population=population.value,
             measure_set=measure_set.value,
+            mmt8_max=mmt8_max,
             chq_phs_range=chq_phs_range,
-            partial=True,
-            details=True,
         )
     except InputValidationError as exc:
         exit_with_problems(exc, as_json, writes_output=False)
     except ValueError as exc:
         _fail(str(exc), as_json)
-    result = _breakdown(scored, population.value, measure_set.value)
     if as_json:
         typer.echo(json.dumps(to_jsonable(result), indent=2))
         return
     _print_breakdown(result)
-
-
-def _breakdown(scored: pd.DataFrame, population: str, measure_set: str) -> dict[str, Any]:
-    rules = load_tis_rules()
-    ms = rules.measure_set_for(population, measure_set)
-    base, row = scored.iloc[0], scored.iloc[1]
-    measures = []
-    for slot in SLOTS:
-        column = ms.slots[slot]
-        enzyme = None if pd.isna(row["enzyme_used"]) else str(row["enzyme_used"])
-        src = enzyme if column == "enzyme" else column
-        measures.append(
-            {
-                "slot": slot,
-                "measure": src if src is not None else "enzyme (none given)",
-                "label": rules.slots[slot].label,
-                "baseline": None if src is None or src not in scored else base[src],
-                "follow_up": None if src is None or src not in scored else row[src],
-                "percent_improvement": row[f"pchg_{slot}"],
-                "change_basis": "relative to baseline (x ULN)"
-                if column == "enzyme"
-                else "percent of scale range",
-                "points": row[f"points_{slot}"],
-                "max_points": rules.slots[slot].max_points,
-            }
-        )
-    missing = [m["measure"] for m in measures if m["points"] is None or math.isnan(m["points"])]
-    complete = not missing
-    return {
-        "population": population,
-        "measure_set": measure_set,
-        "tis": row["tis"] if complete else None,
-        "tis_partial": None if complete else row["tis"],
-        "category": str(row["tis_category"]) if complete else None,
-        "missing_measures": missing,
-        "measures": measures,
-        "doi_met": None if pd.isna(row["doi_met"]) else bool(row["doi_met"]),
-        "worsening": None if pd.isna(row["worsening"]) else bool(row["worsening"]),
-        "worsening_clauses": "" if pd.isna(row["worsening_clauses"]) else row["worsening_clauses"],
-        "citation": rules.citation,
-    }
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
