@@ -106,8 +106,8 @@ def _breakdown(scored: pd.DataFrame, population: str, measure_set: str) -> dict[
                 "slot": slot,
                 "measure": src if src is not None else "enzyme (none given)",
                 "label": rules.slots[slot].label,
-                "baseline": _num(base[src]) if present else None,
-                "follow_up": _num(row[src]) if present else None,
+                "baseline": None if present is None else _num(base[present]),
+                "follow_up": None if present is None else _num(row[present]),
                 "percent_improvement": _num(row[f"pchg_{slot}"]),
                 "change_basis": "relative to baseline (x ULN)"
                 if column == "enzyme"
