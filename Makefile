@@ -1,24 +1,33 @@
 # The two commands of the README. Each installs what it needs, then runs.
 #   make demo  -> install, then run the main job
-#   make test  -> install (incl. system packages for reference tests), then the full test suite
+#   make test  -> install (incl. system packages for browser, PDF and PostgreSQL tests), then
+#                 ruff, mypy and the full test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Debian packages: pango for WeasyPrint (PDF reports); chromium (browser tests, via Playwright,
+# never a downloaded browser), poppler-utils (pdftoppm) and postgresql for the tests.
+RUNTIME_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+TEST_PACKAGES := $(RUNTIME_PACKAGES) chromium poppler-utils postgresql
 
-.PHONY: install demo test lint bench
+.PHONY: install install-test demo test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	bash scripts/install-system-deps.sh
+	MYOTRIAL_SYSTEM_PACKAGES="$(RUNTIME_PACKAGES)" bash scripts/install-system-deps.sh
+	$(BIN)/pip install --quiet -e '.[test]'
+
+install-test: $(BIN)/python
+	MYOTRIAL_SYSTEM_PACKAGES="$(TEST_PACKAGES)" bash scripts/install-system-deps.sh
 	$(BIN)/pip install --quiet -e '.[test]'
 
 demo: install
 	$(BIN)/myotrial score src/myotrial/data/example_visits.csv -o out/example_scored.csv
 
-test: install
+test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
