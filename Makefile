@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 TEST_PACKAGES := $(RUNTIME_PACKAGES) chromium poppler-utils postgresql
 
-.PHONY: install install-test demo test bench
+.PHONY: install install-test demo test bench pg-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ demo: install
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	url=$$(bash scripts/start-postgres.sh) && \
+	MYOTRIAL_TEST_POSTGRES_URL="$$url" MYOTRIAL_TEST_POSTGRES_REQUIRED=1 $(BIN)/pytest -q
+
+pg-stop:
+	bash scripts/start-postgres.sh stop
 
 bench: install
 	$(BIN)/python benchmarks/bench_scoring.py

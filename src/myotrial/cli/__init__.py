@@ -2,10 +2,12 @@
 
 # Importing a command module registers its command(s) on ``app``.
 from myotrial.cli import analyze as _analyze  # noqa: F401  (registration)
+from myotrial.cli import db as _db  # noqa: F401  (registration)
 from myotrial.cli import derive as _derive  # noqa: F401  (registration)
 from myotrial.cli import randomize as _randomize  # noqa: F401  (registration)
 from myotrial.cli import score as _score  # noqa: F401  (registration)
 from myotrial.cli import screen as _screen  # noqa: F401  (registration)
+from myotrial.cli import serve as _serve  # noqa: F401  (registration)
 from myotrial.cli._app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,160 @@
+"""Live data -> the canonical analysis tables of ``shared/reference/data-format.md``.
+
+``visits``, ``subjects``, ``infusions`` and ``adverse_events`` with the documented column names,
+so the export feeds ``myotrial score`` and the statistics unchanged. Blinded exports have no
+``arm`` (subjects) and no ``product`` (infusions); extra columns (kit codes, stratum, crossover
+week, infusion-related flag, record ids) follow the documented ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from myotrial.db import schema as s
+from myotrial.db.safety import derive_infusion_related
+
+__all__ = ["EXPORT_TABLES", "build_exports"]
+
+EXPORT_TABLES = ("visits", "subjects", "infusions", "adverse_events")
+
+
+def _frame(conn: sa.Connection, query: sa.Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+    rows = conn.execute(query).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+
+
+def _bool(series: pd.Series) -> pd.Series:
+    return series.astype("boolean")
+
+
+def build_exports(
+    conn: sa.Connection,
+    *,
+    blinded: bool,
+    site_id: str | None = None,
+    crossover_from: tuple[str, ...] = ("placebo",),
+    crossover_to: str = "ivig",
+    randomised_period_cycles: int = 4,
+    window_hours: float = 72.0,
+) -> dict[str, pd.DataFrame]:
+    """Build the four canonical tables from the live database (see module docstring).
+
+    Unblinded ``product`` of an infusion (PROJECT RULE, documented in docs/database.md): the
+    allocated arm during the randomised period's cycles (``cycle <= randomised_period_cycles``);
+    ``crossover_to`` for later (open-label extension) cycles and, for subjects of a
+    ``crossover_from`` arm with a crossover event, for cycles after the confirming visit's
+    date (or its recording time when the visit has no date).
+    """
+    su, a, sl, xo, vi = (s.subjects, s.allocations, s.randomisation_slots, s.crossover_events,
+                         s.visits)
+    cond: list[Any] = [] if site_id is None else [su.c.site_id == site_id]
+
+    # -- subjects ------------------------------------------------------------------------------
+    cols = ["subject_id", "site_id", "arm", "randomised", "age", "sex", "msa_group", "stratum",
+            "kit_code", "randomised_at", "completed_week_16", "entered_extension",
+            "completed_week_40", "discontinuation_reason", "crossover_week"]
+    query = (
+        sa.select(su.c.subject_id, su.c.site_id, sl.c.arm, su.c.randomised, su.c.age, su.c.sex,
+                  su.c.msa_group, a.c.stratum, a.c.kit_code, a.c.randomised_at,
+                  su.c.completed_week_16, su.c.entered_extension, su.c.completed_week_40,
+                  su.c.discontinuation_reason, xo.c.confirmed_week)
+        .select_from(su.outerjoin(a, a.c.subject_id == su.c.subject_id)
+                     .outerjoin(sl, sl.c.slot_id == a.c.slot_id)
+                     .outerjoin(xo, xo.c.subject_id == su.c.subject_id))
+        .where(*cond).order_by(su.c.subject_id)
+    )
+    subjects = _frame(conn, query, cols)
+    arms: Mapping[str, Any] = dict(zip(subjects["subject_id"], subjects["arm"], strict=True))
+    for col in ("randomised", "completed_week_16", "entered_extension", "completed_week_40"):
+        subjects[col] = _bool(subjects[col])
+    subjects["crossover_week"] = subjects["crossover_week"].astype("Int64")
+    subjects["randomised_at"] = pd.to_datetime(subjects["randomised_at"])
+    factors = _stratum_columns(subjects["stratum"])
+    subjects = pd.concat([subjects, factors], axis=1)
+    if blinded:
+        subjects = subjects.drop(columns=["arm"])
+    else:
+        subjects["crossover_to"] = [
+            crossover_to if (pd.notna(w) and arm in crossover_from) else None
+            for w, arm in zip(subjects["crossover_week"], subjects["arm"], strict=True)]
+
+    # -- visits --------------------------------------------------------------------------------
+    vcols = ["subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS]
+    visits = _frame(conn, sa.select(*(vi.c[c] for c in vcols))
+                    .select_from(vi.join(su, su.c.subject_id == vi.c.subject_id))
+                    .where(*cond).order_by(vi.c.subject_id, vi.c.visit_week), vcols)
+    visits["visit_week"] = visits["visit_week"].astype("int64")
+    for c in s.MEASURE_COLUMNS:
+        visits[c] = pd.to_numeric(visits[c], errors="coerce").astype("float64")
+
+    # -- infusions ------------------------------------------------------------------------------
+    inf = s.infusions
+    icols = ["subject_id", "start", "end", "dose_g_per_kg", "rate_ml_per_kg_min", "cycle",
+             "kit_code", "infusion_id"]
+    infusions = _frame(conn, sa.select(*(inf.c[c] for c in icols))
+                       .select_from(inf.join(su, su.c.subject_id == inf.c.subject_id))
+                       .where(*cond).order_by(inf.c.subject_id, inf.c.start), icols)
+    infusions["start"] = pd.to_datetime(infusions["start"])
+    infusions["end"] = pd.to_datetime(infusions["end"])
+    infusions["cycle"] = infusions["cycle"].astype("int64")
+    if not blinded:
+        switch = _switch_times(conn, cond, crossover_from, arms)
+        products: list[str | None] = []
+        for sid, start, cycle in zip(infusions["subject_id"], infusions["start"],
+                                     infusions["cycle"], strict=True):
+            arm = arms.get(sid)
+            after_switch = sid in switch and start >= switch[sid]
+            if cycle > randomised_period_cycles or after_switch:
+                products.append(crossover_to)
+            else:
+                products.append(arm)
+        infusions.insert(3, "product", products)
+
+    # -- adverse events -------------------------------------------------------------------------
+    ae = s.adverse_events
+    acols = ["subject_id", "term", "body_system", "onset", "end", "serious", "severity",
+             "related", "thromboembolic", "ae_id"]
+    events = _frame(conn, sa.select(*(ae.c[c] for c in acols))
+                    .select_from(ae.join(su, su.c.subject_id == ae.c.subject_id))
+                    .where(*cond).order_by(ae.c.subject_id, ae.c.onset), acols)
+    events["onset"] = pd.to_datetime(events["onset"])
+    events["end"] = pd.to_datetime(events["end"])
+    for col in ("serious", "related", "thromboembolic"):
+        events[col] = _bool(events[col])
+    events = derive_infusion_related(events, infusions, window_hours=window_hours)
+    return {"visits": visits, "subjects": subjects, "infusions": infusions,
+            "adverse_events": events}
+
+
+def _stratum_columns(strata: pd.Series) -> pd.DataFrame:
+    """``"sex=f|site=01"`` -> columns ``stratum_sex``, ``stratum_site``."""
+    parsed: list[dict[str, str]] = []
+    for key in strata:
+        entry: dict[str, str] = {}
+        if isinstance(key, str) and key != "all":
+            for part in key.split("|"):
+                name, _, level = part.partition("=")
+                entry[f"stratum_{name}"] = level
+        parsed.append(entry)
+    names = sorted({k for e in parsed for k in e})
+    return pd.DataFrame(parsed, columns=names, index=strata.index, dtype=object)
+
+
+def _switch_times(conn: sa.Connection, cond: list[Any], crossover_from: tuple[str, ...],
+                  arms: Mapping[str, Any]) -> dict[str, pd.Timestamp]:
+    xo, vi, su = s.crossover_events, s.visits, s.subjects
+    rows = conn.execute(
+        sa.select(xo.c.subject_id, xo.c.recorded_at, vi.c.visit_date)
+        .select_from(xo.join(su, su.c.subject_id == xo.c.subject_id)
+                     .outerjoin(vi, sa.and_(vi.c.subject_id == xo.c.subject_id,
+                                            vi.c.visit_week == xo.c.confirmed_week)))
+        .where(*cond)).all()
+    out = {}
+    for sid, recorded, day in rows:
+        if arms.get(sid) in crossover_from:
+            out[sid] = pd.Timestamp(day) if day is not None else pd.Timestamp(recorded)
+    return out

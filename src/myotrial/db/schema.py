@@ -1,0 +1,264 @@
+"""Tables of the trial database (SQLAlchemy Core).
+
+Clinical tables follow ``shared/reference/data-format.md`` (subjects, visits, infusions,
+adverse_events) plus the operational tables (sites, users, screenings, the randomisation list,
+allocations, crossover events) and the append-only audit trail. The first Alembic revision
+(``migrations/versions/0001_initial.py``) creates exactly these tables; a test compares them.
+
+Arms are stored in one place only, ``randomisation_slots.arm``: allocations reference a slot,
+infusions carry a kit code, crossover events say "crossover per protocol". Nothing else (and
+no audit row) holds an arm, so a blinded view cannot leak one by accident.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "MEASURE_COLUMNS",
+    "adverse_events",
+    "allocations",
+    "audit_head",
+    "audit_log",
+    "crossover_events",
+    "infusions",
+    "metadata",
+    "randomisation_lists",
+    "randomisation_slots",
+    "screenings",
+    "sites",
+    "subjects",
+    "users",
+    "visits",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(naming_convention=NAMING)
+
+#: Numeric measure columns of the canonical visits table (data-format.md, visits).
+MEASURE_COLUMNS: tuple[str, ...] = (
+    "pga",
+    "ptga",
+    "extramuscular",
+    "mmt8",
+    "mmt8_max",
+    "haq",
+    "ck",
+    "aldolase",
+    "ldh",
+    "alt",
+    "ast",
+    "ck_uln",
+    "aldolase_uln",
+    "ldh_uln",
+    "alt_uln",
+    "ast_uln",
+    "cmas",
+    "chaq",
+    "chq_phs",
+    "das",
+    "cdasi_activity",
+    "cdasi_damage",
+)
+
+_TS = sa.DateTime(timezone=False)  # UTC, naive (see docs/database.md, "Times")
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("site_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("country", sa.String(100), nullable=True),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("site_id", sa.String(32), sa.ForeignKey("sites.site_id"), nullable=True),
+    sa.Column("active", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+)
+
+subjects = sa.Table(
+    "subjects",
+    metadata,
+    sa.Column("subject_id", sa.String(64), primary_key=True),
+    sa.Column("site_id", sa.String(32), sa.ForeignKey("sites.site_id"), nullable=False),
+    sa.Column("age", sa.Float, nullable=True),
+    sa.Column("sex", sa.String(16), nullable=True),
+    sa.Column("msa_group", sa.String(32), nullable=True),
+    sa.Column("randomised", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("completed_week_16", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("entered_extension", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("completed_week_40", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("discontinuation_reason", sa.Text, nullable=True),
+)
+
+screenings = sa.Table(
+    "screenings",
+    metadata,
+    sa.Column("screening_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subject_id",
+        sa.String(64),
+        sa.ForeignKey("subjects.subject_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("screened_at", _TS, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("eligible", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("reasons", sa.Text, nullable=True),
+    sa.Column("criteria_met", sa.Text, nullable=True),
+    sa.Column("missing_fields", sa.Text, nullable=True),
+    sa.Column("bohan_peter_class", sa.String(32), nullable=True),
+    sa.Column("eular_acr_score", sa.Float, nullable=True),
+    sa.Column("eular_acr_class", sa.String(32), nullable=True),
+    sa.Column("inputs_json", sa.Text, nullable=False),
+)
+
+randomisation_lists = sa.Table(
+    "randomisation_lists",
+    metadata,
+    sa.Column("list_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("scheme_json", sa.Text, nullable=False),
+    sa.Column("list_sha256", sa.String(64), nullable=False),
+    sa.Column("n_slots", sa.Integer, nullable=False),
+)
+
+randomisation_slots = sa.Table(
+    "randomisation_slots",
+    metadata,
+    sa.Column("slot_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_id", sa.Integer, sa.ForeignKey("randomisation_lists.list_id"), nullable=False),
+    sa.Column("stratum", sa.String(200), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("block", sa.Integer, nullable=False),
+    sa.Column("block_size", sa.Integer, nullable=False),
+    sa.Column("arm", sa.String(64), nullable=False),
+    sa.Column("kit_code", sa.String(32), nullable=False, unique=True),
+    sa.UniqueConstraint("list_id", "stratum", "sequence"),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.subject_id"), primary_key=True),
+    sa.Column(
+        "slot_id",
+        sa.Integer,
+        sa.ForeignKey("randomisation_slots.slot_id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("stratum", sa.String(200), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("kit_code", sa.String(32), nullable=False),
+    sa.Column("randomised_at", _TS, nullable=False),
+)
+
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("visit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.subject_id"), nullable=False),
+    sa.Column("visit_week", sa.Integer, nullable=False),
+    sa.Column("visit_date", sa.Date, nullable=True),
+    *(sa.Column(name, sa.Float, nullable=True) for name in MEASURE_COLUMNS),
+    sa.UniqueConstraint("subject_id", "visit_week"),
+)
+
+infusions = sa.Table(
+    "infusions",
+    metadata,
+    sa.Column("infusion_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subject_id",
+        sa.String(64),
+        sa.ForeignKey("subjects.subject_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("start", _TS, nullable=False),
+    sa.Column("end", _TS, nullable=False),
+    sa.Column("dose_g_per_kg", sa.Float, nullable=False),
+    sa.Column("rate_ml_per_kg_min", sa.Float, nullable=True),
+    sa.Column("kit_code", sa.String(32), nullable=True),
+)
+
+adverse_events = sa.Table(
+    "adverse_events",
+    metadata,
+    sa.Column("ae_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subject_id",
+        sa.String(64),
+        sa.ForeignKey("subjects.subject_id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("term", sa.String(200), nullable=False),
+    sa.Column("body_system", sa.String(200), nullable=True),
+    sa.Column("onset", _TS, nullable=False),
+    sa.Column("end", _TS, nullable=True),
+    sa.Column("serious", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("severity", sa.String(32), nullable=False),
+    sa.Column("related", sa.Boolean(create_constraint=False), nullable=True),
+    sa.Column("thromboembolic", sa.Boolean(create_constraint=False), nullable=False),
+)
+
+crossover_events = sa.Table(
+    "crossover_events",
+    metadata,
+    sa.Column("crossover_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subject_id",
+        sa.String(64),
+        sa.ForeignKey("subjects.subject_id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("confirmed_week", sa.Integer, nullable=False),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.Column("description", sa.String(200), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("timestamp", sa.String(40), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("site_id", sa.String(32), nullable=True),
+    sa.Column("subject_id", sa.String(64), nullable=True, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("table_name", sa.String(64), nullable=True),
+    sa.Column("record_key", sa.Text, nullable=True),
+    sa.Column("field", sa.String(64), nullable=True),
+    sa.Column("old_value", sa.Text, nullable=True),
+    sa.Column("new_value", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_id", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
