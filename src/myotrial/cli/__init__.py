@@ -8,6 +8,7 @@ from myotrial.cli import randomize as _randomize  # noqa: F401  (registration)
 from myotrial.cli import score as _score  # noqa: F401  (registration)
 from myotrial.cli import screen as _screen  # noqa: F401  (registration)
 from myotrial.cli import serve as _serve  # noqa: F401  (registration)
+from myotrial.cli import simulate as _simulate  # noqa: F401  (registration)
 from myotrial.cli._app import app
 
 __all__ = ["app", "main"]
