@@ -1,0 +1,522 @@
+"""Safety section of the report: validated inputs, periods, overview, infusion-related reactions
+and thromboembolic events.
+
+Counts come from :func:`myotrial.stats.summarise_adverse_events` and
+:func:`myotrial.stats.summarise_ae_terms` (infusion-related = onset during a cycle or within
+72 h after its end, ``myotrial.stats.INFUSION_RELATED_WINDOW_HOURS``). This module decides the
+periods and lays out the tables. Period rules (documented in the report's methods appendix):
+
+* **randomised period**: from randomisation until the start of open-label IVIG;
+* **open-label IVIG** starts, for a control-arm patient, at the first infusion of the extension
+  arm's product (``product`` column: a crossover after confirmed deterioration, or the
+  extension); for a treatment-arm patient who entered the extension, on the date of the
+  primary-week visit (else at the first infusion of a cycle after the randomised period's
+  cycles, protocol ``dosing.cycles_randomised``);
+* **all IVIG exposure**: every patient from the first IVIG infusion (treatment arm: first
+  infusion; control arm: the open-label start) — the ProDERM safety paper's third column.
+
+Without infusions or visit dates the periods cannot be told apart and one ``overall`` period is
+shown per arm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from myotrial.derive import DerivedTables
+from myotrial.errors import InputValidationError, Problem
+from myotrial.report.figures import short_arm
+from myotrial.report.formatting import (
+    MISSING,
+    format_count_pct,
+    format_number,
+    format_pct,
+)
+from myotrial.stats import (
+    INFUSION_RELATED_WINDOW_HOURS,
+    derive_arm_period,
+    derive_infusion_related,
+    summarise_adverse_events,
+    summarise_ae_terms,
+)
+
+__all__ = [
+    "AE_REQUIRED",
+    "CATEGORY_LABELS",
+    "INFUSION_REQUIRED",
+    "SafetyColumn",
+    "SafetySection",
+    "build_safety",
+    "safety_subjects",
+    "validate_safety_inputs",
+]
+
+AE_REQUIRED = (
+    "subject_id",
+    "term",
+    "body_system",
+    "onset",
+    "serious",
+    "severity",
+    "related",
+    "thromboembolic",
+)
+INFUSION_REQUIRED = ("subject_id", "start", "end", "cycle")
+_SEVERITIES = {"mild", "moderate", "severe", "life-threatening", "fatal"}
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+CATEGORY_LABELS: dict[str, str] = {
+    "any": "Any adverse event",
+    "serious": "Serious adverse event",
+    "related": "Related to study drug (investigator)",
+    "severe_or_worse": "Severe, life-threatening or fatal",
+    "thromboembolic": "Thromboembolic event",
+    "infusion_related": "Infusion-related (onset in a cycle or \u2264 72 h after)",
+}
+
+
+def _blank(value: object) -> bool:
+    return (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and value.strip() == "")
+    )
+
+
+def validate_safety_inputs(
+    adverse_events: pd.DataFrame | None,
+    infusions: pd.DataFrame | None,
+    subject_ids: Sequence[str],
+) -> None:
+    """Check the adverse-event and infusion tables once, reporting every problem by location.
+
+    Raises
+    ------
+    InputValidationError
+        Missing required columns, subjects absent from the trial, unparseable date-times
+        (``onset`` may be blank; ``start``/``end`` are required and ``end >= start``), booleans
+        other than true/false/yes/no/1/0, unknown severities, non-integer cycles and negative
+        or non-numeric doses or rates.
+    """
+    known = {str(s) for s in subject_ids}
+    for name, frame, required in (
+        ("adverse_events", adverse_events, AE_REQUIRED),
+        ("infusions", infusions, INFUSION_REQUIRED),
+    ):
+        if frame is None:
+            continue
+        problems: list[Problem] = []
+
+        def add(i: int | None, sid: object, column: str, value: object, rule: str) -> None:
+            problems.append(  # noqa: B023 - called within this iteration only
+                Problem(
+                    name,  # noqa: B023
+                    None if i is None else i + 1,
+                    None if _blank(sid) else str(sid),
+                    None,
+                    column,
+                    None if _blank(value) else str(value),
+                    rule,
+                )
+            )
+
+        missing = [c for c in required if c not in frame.columns]
+        for col in missing:
+            add(None, None, col, None, "required column is missing")
+        if missing:
+            raise InputValidationError(problems, name)
+        sids = frame["subject_id"].tolist()
+        for i, sid in enumerate(sids):
+            if _blank(sid) or str(sid).strip() not in known:
+                add(i, sid, "subject_id", sid, "subject is not in the trial's subjects table")
+        times: dict[str, pd.Series] = {}
+        for col in ("onset",) if name == "adverse_events" else ("start", "end"):
+            raw = frame[col]
+            parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+            times[col] = parsed
+            for pos in np.flatnonzero(parsed.isna().to_numpy()).tolist():
+                value = raw.iloc[pos]
+                if _blank(value) and col == "onset":
+                    continue
+                add(pos, sids[pos], col, value, "ISO date-time required")
+        if name == "infusions":
+            bad = (times["end"] < times["start"]).fillna(False).to_numpy()
+            for pos in np.flatnonzero(bad).tolist():
+                add(pos, sids[pos], "end", frame["end"].iloc[pos], "end must not be before start")
+            cycle = pd.to_numeric(frame["cycle"], errors="coerce")
+            not_int = (cycle.isna() | (cycle != cycle.round())).to_numpy()
+            for pos in np.flatnonzero(not_int).tolist():
+                add(pos, sids[pos], "cycle", frame["cycle"].iloc[pos], "integer cycle number")
+            for col in ("dose_g_per_kg", "rate_ml_per_kg_min"):
+                if col not in frame.columns:
+                    continue
+                raw = frame[col]
+                num = pd.to_numeric(raw, errors="coerce")
+                bad_num = (num.isna() & ~raw.map(_blank)) | (num < 0)
+                for pos in np.flatnonzero(bad_num.to_numpy(dtype=bool)).tolist():
+                    add(pos, sids[pos], col, raw.iloc[pos], "number >= 0 (or blank)")
+        else:
+            for col in ("serious", "related", "thromboembolic"):
+                for i, v in enumerate(frame[col].tolist()):
+                    if not _blank(v) and str(v).strip().lower() not in _TRUE | _FALSE:
+                        add(i, sids[i], col, v, "true/false (or blank)")
+            for i, v in enumerate(frame["severity"].tolist()):
+                if not _blank(v) and str(v).strip().lower() not in _SEVERITIES:
+                    add(i, sids[i], "severity", v, f"one of {', '.join(sorted(_SEVERITIES))}")
+        if problems:
+            raise InputValidationError(problems, name)
+
+
+def _visit_dates(derived: DerivedTables, week: int) -> pd.Series:
+    s = derived.scored
+    if "visit_date" not in s.columns:
+        return pd.Series(dtype="datetime64[ns]")
+    rows = s[s["visit_week"] == week]
+    return pd.Series(
+        pd.to_datetime(rows["visit_date"], errors="coerce").to_numpy(),
+        index=rows["subject_id"].astype(str).to_numpy(),
+    ).dropna()
+
+
+def safety_subjects(derived: DerivedTables, infusions: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per randomised patient: ``subject_id, arm, ole_start, ivig_start`` (see module).
+
+    ``ole_start`` and ``ivig_start`` are date-times or missing; both columns are all missing
+    when neither infusions nor visit dates tell the periods apart.
+    """
+    proto = derived.protocol
+    adsl = derived.adsl[derived.adsl["RANDFL"] == "Y"]
+    ids = adsl["USUBJID"].astype(str).to_numpy()
+    arm = pd.Series(adsl["ARMCD"].astype(str).to_numpy(), index=ids)
+    ext = pd.Series((adsl["EXTFL"].astype(str) == "Y").to_numpy(), index=ids)
+    ole = pd.Series(pd.NaT, index=ids, dtype="datetime64[ns]")
+    first_inf = pd.Series(pd.NaT, index=ids, dtype="datetime64[ns]")
+    w16 = _visit_dates(derived, proto.randomised_end_week)
+    is_trt = arm == proto.treatment.code
+    trt_ext = is_trt & ext
+    ole[trt_ext] = w16.reindex(ids[trt_ext.to_numpy()]).to_numpy()
+    if infusions is not None:
+        inf = pd.DataFrame(
+            {
+                "subject_id": infusions["subject_id"].astype(str).str.strip().to_numpy(),
+                "start": pd.to_datetime(infusions["start"], format="ISO8601").to_numpy(),
+                "cycle": pd.to_numeric(infusions["cycle"]).to_numpy(),
+                "product": (
+                    infusions["product"].astype(str).str.strip().str.lower().to_numpy()
+                    if "product" in infusions.columns
+                    else ""
+                ),
+            }
+        )
+        first_inf = inf.groupby("subject_id")["start"].min().reindex(ids)
+        if "product" in infusions.columns:
+            on_ext = inf[inf["product"] == proto.extension_arm.lower()]
+            ctl_start = on_ext.groupby("subject_id")["start"].min().reindex(ids)
+            ctl = (~is_trt).to_numpy()
+            ole[ctl] = ctl_start[ctl].to_numpy()
+        n_rand = proto.dosing.get("cycles_randomised")
+        if isinstance(n_rand, int):
+            late = inf[inf["cycle"] > n_rand].groupby("subject_id")["start"].min().reindex(ids)
+            fill = (trt_ext & ole.isna()).to_numpy()
+            ole[fill] = late[fill].to_numpy()
+    else:
+        for sid, wk in zip(ids, adsl["CROSSWK"].to_numpy(), strict=True):
+            if arm[sid] != proto.treatment.code and not pd.isna(wk):
+                dates = _visit_dates(derived, int(wk))
+                if sid in dates.index:
+                    ole[sid] = dates[sid]
+        ctl_ext = (~is_trt & ext & ole.isna()).to_numpy()
+        ole[ctl_ext] = w16.reindex(ids[ctl_ext]).to_numpy()
+        first_inf = _visit_dates(derived, 0).reindex(ids)
+    ivig = pd.Series(
+        np.where(is_trt.to_numpy(), first_inf.to_numpy(), ole.to_numpy()),
+        index=ids,
+        dtype="datetime64[ns]",
+    )
+    return pd.DataFrame(
+        {
+            "subject_id": ids,
+            "arm": arm.to_numpy(),
+            "ole_start": ole.to_numpy(),
+            "ivig_start": ivig.to_numpy(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SafetyColumn:
+    """A column of the safety tables: which summary rows (arm, period) it shows."""
+
+    key: str
+    title: str
+    source: str  # "by_arm" or "ivig"
+    arm: str
+    period: str
+
+
+@dataclass(frozen=True)
+class SafetySection:
+    """Everything the safety section shows, already formatted."""
+
+    available: bool
+    has_infusions: bool
+    has_periods: bool
+    columns: tuple[SafetyColumn, ...] = ()
+    denominators: dict[str, str] = field(default_factory=dict)
+    overview: tuple[tuple[str, str, dict[str, tuple[str, str, str]]], ...] = ()
+    irr_terms: tuple[tuple[str, dict[str, str]], ...] = ()
+    te_rows: tuple[dict[str, str], ...] = ()
+    te_summary: str = ""
+    notes: tuple[str, ...] = ()
+    overview_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _columns(derived: DerivedTables, has_periods: bool) -> list[SafetyColumn]:
+    proto = derived.protocol
+    t, c = proto.treatment, proto.control
+    end = proto.randomised_end_week
+    if not has_periods:
+        return [
+            SafetyColumn("trt", t.label, "by_arm", t.code, "overall"),
+            SafetyColumn("ctl", c.label, "by_arm", c.code, "overall"),
+        ]
+    ext = short_arm(proto.extension_arm)
+    tc, cc = short_arm(t.code), short_arm(c.code)
+    return [
+        SafetyColumn("trt_rand", f"{t.label}, weeks 0\u2013{end}", "by_arm", t.code, "randomised"),
+        SafetyColumn(
+            "ctl_rand",
+            f"{c.label}, weeks 0\u2013{end} (until crossover)",
+            "by_arm",
+            c.code,
+            "randomised",
+        ),
+        SafetyColumn("trt_ole", f"{tc} \u2192 open-label {ext}", "by_arm", t.code, "extension"),
+        SafetyColumn(
+            "ctl_ole",
+            f"{cc} \u2192 {ext} (crossover or extension)",
+            "by_arm",
+            c.code,
+            "extension",
+        ),
+        SafetyColumn("all_ivig", f"All {ext} exposure", "ivig", "all", "extension"),
+    ]
+
+
+def _select(frames: dict[str, pd.DataFrame], col: SafetyColumn) -> pd.DataFrame:
+    f = frames[col.source]
+    return f[(f["arm"].astype(str) == col.arm) & (f["period"] == col.period)]
+
+
+def build_safety(
+    derived: DerivedTables,
+    adverse_events: pd.DataFrame | None,
+    infusions: pd.DataFrame | None,
+    *,
+    top_terms: int = 8,
+) -> SafetySection:
+    """Lay out the safety section (validated inputs expected: :func:`validate_safety_inputs`)."""
+    if adverse_events is None:
+        return SafetySection(
+            available=False, has_infusions=infusions is not None, has_periods=False
+        )
+    proto = derived.protocol
+    subj = safety_subjects(derived, infusions)
+    has_periods = bool(subj["ole_start"].notna().any() or subj["ivig_start"].notna().any())
+    ae = adverse_events.copy()
+    ae["subject_id"] = ae["subject_id"].astype(str).str.strip()
+    inf = None
+    if infusions is not None:
+        inf = infusions.copy()
+        inf["subject_id"] = inf["subject_id"].astype(str).str.strip()
+    subj_ivig = subj.assign(arm="all")
+    period = "ole_start" if has_periods else None
+    frames = {"by_arm": summarise_adverse_events(ae, subj, inf, period_start=period)}
+    terms = {}
+    if inf is not None:
+        terms["by_arm"] = summarise_ae_terms(
+            ae, subj, inf, period_start=period, infusion_related_only=True
+        )
+    if has_periods:
+        frames["ivig"] = summarise_adverse_events(ae, subj_ivig, inf, period_start="ivig_start")
+        if inf is not None:
+            terms["ivig"] = summarise_ae_terms(
+                ae, subj_ivig, inf, period_start="ivig_start", infusion_related_only=True
+            )
+    columns = _columns(derived, has_periods)
+    denominators = {}
+    for col in columns:
+        sel = _select(frames, col)
+        denominators[col.key] = f"n = {int(sel['n_subjects'].iloc[0])}" if len(sel) else MISSING
+    cats = list(dict.fromkeys(frames["by_arm"]["category"]))
+    overview = []
+    for cat in cats:
+        cells: dict[str, tuple[str, str, str]] = {}
+        for col in columns:
+            sel = _select(frames, col)
+            row = sel[sel["category"] == cat]
+            if row.empty:
+                cells[col.key] = (MISSING, MISSING, MISSING)
+                continue
+            r = row.iloc[0]
+            rate = format_number(r["events_per_100_infusions"], 1) if inf is not None else MISSING
+            cells[col.key] = (
+                f"{int(r['n_with_event'])} ({format_pct(r['n_with_event'], r['n_subjects'])})",
+                str(int(r["n_events"])),
+                rate,
+            )
+        overview.append((cat, CATEGORY_LABELS.get(cat, cat), cells))
+    irr: list[tuple[str, dict[str, str]]] = []
+    if terms:
+        rank_src = terms.get("ivig", terms["by_arm"])
+        rank = rank_src[rank_src["term"] != "(any)"]
+        rank = (
+            rank.groupby("term")["n_with_event"]
+            .sum()
+            .reset_index()
+            .sort_values(["n_with_event", "term"], ascending=[False, True], kind="stable")
+        )
+        for term in rank["term"].head(top_terms):
+            cells_t = {}
+            for col in columns:
+                tf = terms.get(col.source)
+                den_rows = _select(frames, col)
+                n_subj = int(den_rows["n_subjects"].iloc[0]) if len(den_rows) else 0
+                if tf is None:
+                    cells_t[col.key] = MISSING
+                    continue
+                sel = tf[
+                    (tf["arm"].astype(str) == col.arm)
+                    & (tf["period"] == col.period)
+                    & (tf["term"] == term)
+                ]
+                x = int(sel["n_with_event"].sum()) if len(sel) else 0
+                cells_t[col.key] = format_count_pct(x, n_subj) if n_subj else MISSING
+            irr.append((str(term), cells_t))
+    te_rows, te_summary = _thromboembolic(derived, ae, subj, inf, has_periods)
+    notes = [
+        "Patients with at least one event, n (%); events; events per 100 infusion days in the "
+        "same arm and period (when the infusions table is given).",
+        f"Infusion-related: onset from the start of a cycle's first infusion to "
+        f"{INFUSION_RELATED_WINDOW_HOURS:g} h after the end of its last infusion day "
+        "(ProDERM safety definition; Arthritis Res Ther 2024;26:27).",
+    ]
+    if has_periods:
+        notes.append(
+            "Periods as treated: the randomised period ends when open-label "
+            f"{proto.extension_arm} starts (extension, or crossover after confirmed "
+            "deterioration); 'All exposure' counts every patient from the first infusion of "
+            f"{proto.extension_arm}."
+        )
+    else:
+        notes.append("No infusions or visit dates: one period per arm (overall).")
+    if inf is None:
+        notes.append("No infusions table: infusion-related reactions and rates not available.")
+    return SafetySection(
+        available=True,
+        has_infusions=inf is not None,
+        has_periods=has_periods,
+        columns=tuple(columns),
+        denominators=denominators,
+        overview=tuple(overview),
+        irr_terms=tuple(irr),
+        te_rows=tuple(te_rows),
+        te_summary=te_summary,
+        notes=tuple(notes),
+        overview_frames=frames,
+    )
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column as floats (NaN when absent or blank)."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _yes_no(value: object) -> str:
+    if _blank(value):
+        return MISSING
+    return "yes" if str(value).strip().lower() in _TRUE else "no"
+
+
+def _thromboembolic(
+    derived: DerivedTables,
+    ae: pd.DataFrame,
+    subj: pd.DataFrame,
+    inf: pd.DataFrame | None,
+    has_periods: bool,
+) -> tuple[list[dict[str, str]], str]:
+    """Listing of thromboembolic events with timing relative to infusion and infusion rate."""
+    flag = ae["thromboembolic"].map(lambda v: not _blank(v) and str(v).strip().lower() in _TRUE)
+    te = ae[flag.to_numpy(dtype=bool)]
+    if te.empty:
+        return [], "No thromboembolic events were recorded."
+    te = derive_arm_period(te, subj, period_start="ole_start" if has_periods else None)
+    if inf is not None:
+        te = derive_infusion_related(te, inf)
+        infs = pd.DataFrame(
+            {
+                "subject_id": inf["subject_id"].astype(str).to_numpy(),
+                "start": pd.to_datetime(inf["start"], format="ISO8601").to_numpy(),
+                "end": pd.to_datetime(inf["end"], format="ISO8601").to_numpy(),
+                "cycle": pd.to_numeric(inf["cycle"]).astype(int).to_numpy(),
+                "product": inf["product"].astype(str).to_numpy() if "product" in inf else "",
+                "dose": _numbers(inf, "dose_g_per_kg"),
+                "rate": _numbers(inf, "rate_ml_per_kg_min"),
+            }
+        )
+    onset = pd.to_datetime(te["onset"], format="ISO8601")
+    te = te.assign(_onset=onset.to_numpy()).sort_values(["subject_id", "_onset"], kind="stable")
+    rows = []
+    n_related_inf = 0
+    for rec in te.to_dict("records"):
+        row = {
+            "subject_id": str(rec["subject_id"]),
+            "arm": str(rec["arm"]),
+            "period": str(rec["period"]),
+            "term": str(rec["term"]),
+            "onset": MISSING
+            if pd.isna(rec["_onset"])
+            else rec["_onset"].strftime("%Y-%m-%d %H:%M"),
+            "serious": _yes_no(rec["serious"]),
+            "related": _yes_no(rec["related"]),
+            "infusion_related": MISSING,
+            "cycle": MISSING,
+            "timing": MISSING,
+            "dose": MISSING,
+            "rate": MISSING,
+            "product": MISSING,
+        }
+        if inf is not None and not pd.isna(rec["_onset"]):
+            ir = rec.get("infusion_related")
+            row["infusion_related"] = (
+                MISSING if ir is None or ir is pd.NA else ("yes" if bool(ir) else "no")
+            )
+            n_related_inf += int(row["infusion_related"] == "yes")
+            mine = infs[
+                (infs["subject_id"] == row["subject_id"]) & (infs["start"] <= rec["_onset"])
+            ]
+            if len(mine):
+                last = mine.sort_values("start", kind="stable").iloc[-1]
+                cyc = infs[
+                    (infs["subject_id"] == row["subject_id"]) & (infs["cycle"] == last["cycle"])
+                ]
+                hours = (rec["_onset"] - cyc["end"].max()) / pd.Timedelta(hours=1)
+                row["cycle"] = str(int(last["cycle"]))
+                row["timing"] = "during" if hours <= 0 else f"+{format_number(hours, 0)} h"
+                row["dose"] = format_number(cyc["dose"].sum(min_count=1), 2)
+                row["rate"] = format_number(cyc["rate"].max(), 3)
+                row["product"] = str(last["product"])
+        rows.append(row)
+    n_pat = te["subject_id"].nunique()
+    summary = f"{n_pat} patient(s) with {len(te)} thromboembolic event(s)"
+    if inf is not None:
+        summary += f"; {n_related_inf} infusion-related (onset \u2264 72 h after a cycle)"
+    return rows, summary + "."
