@@ -25,7 +25,7 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 demo: install
-	$(BIN)/myotrial score src/myotrial/data/example_visits.csv -o out/example_scored.csv
+	$(BIN)/myotrial demo --out out/demo
 
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
