@@ -78,13 +78,34 @@ def analyze_command(
     ] = "pooled_t",
     conf_level: Annotated[float, typer.Option(help="confidence level")] = 0.95,
     as_json: Annotated[bool, typer.Option("--json", help="result rows as JSON")] = False,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="analyse the live trial database at this URL (export "
+                     "as --user, an unblinded statistician)"),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="with --database: your user name (password from "
+                     "$MYOTRIAL_PASSWORD or a prompt)"),
+    ] = None,
 ) -> None:
     """Estimate every endpoint of the protocol (primary, secondary, time to event, subgroups).
 
-    Give either --derived DIR (tables written by `myotrial derive`) or --visits and --subjects
-    (scoring and derivation run first). Each row names its method; --json prints the rows.
+    Give either --derived DIR (tables written by `myotrial derive`), --visits and --subjects
+    (scoring and derivation run first), or --database URL --user NAME (the live data, exported
+    unblinded through the service; randomised subjects only). Each row names its method;
+    --json prints the rows.
     """
     try:
+        if database is not None:
+            live = _export_database(database, user)
+            tables = derive_all(live["visits"], live["subjects"], protocol)
+            results = analyze(tables, adverse_events=live["adverse_events"],
+                              infusions=live["infusions"], binary_method=method,
+                              binary_test=test, continuous_method=continuous,
+                              conf_level=conf_level)
+            _finish(results, as_json)
+            return
         if derived is not None:
             tables = _read_derived(derived, protocol)
         elif visits is not None and subjects is not None:
@@ -108,6 +129,48 @@ def analyze_command(
         else:
             err_console.print(f"[bold red]error:[/bold red] {exc}")
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    _finish(results, as_json)
+
+
+def _export_database(url: str, user: str | None) -> dict[str, Any]:
+    """The live data as the canonical tables, exported unblinded by an unblinded statistician
+    through ``TrialService.export_tables`` (audited); randomised subjects only."""
+    import os
+
+    import sqlalchemy as sa
+
+    from myotrial.db import PermissionDenied, TrialService, make_engine
+
+    if not user:
+        raise ValueError("--database needs --user (an unblinded statistician)")
+    password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
+        f"Password for {user}", hide_input=True)
+    engine = make_engine(url)
+    try:
+        svc = TrialService(engine)
+        try:
+            actor = svc.authenticate(user, password)
+            if actor.blinded:
+                raise PermissionDenied(f"user {user!r} has role {actor.role.value}: the analysis "
+                                       "needs the arms, i.e. an unblinded statistician")
+            tables = svc.export_tables(actor, blinded=False)
+        except PermissionDenied as exc:
+            raise ValueError(f"permission denied: {exc}") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise ValueError(f"cannot read database {url!r}: {exc}") from None
+    finally:
+        engine.dispose()
+    subjects = tables["subjects"]
+    subjects = subjects.loc[subjects["arm"].notna()].reset_index(drop=True)
+    keep = set(subjects["subject_id"])
+    out: dict[str, Any] = {"subjects": subjects}
+    for name in ("visits", "infusions", "adverse_events"):
+        frame = tables[name]
+        out[name] = frame.loc[frame["subject_id"].isin(keep)].reset_index(drop=True)
+    return out
+
+
+def _finish(results: AnalysisResults, as_json: bool) -> None:
     summary = results.summary()
     if as_json:
         rows = [{k: to_jsonable(v) for k, v in rec.items()} for rec in summary.to_dict("records")]

@@ -95,7 +95,7 @@ def _calculate(req: TISRequest) -> dict[str, Any]:
 
 
 @router.post("/api/tis", tags=["calculator"], summary="Total Improvement Score of one patient")
-def api_tis(req: TISRequest) -> JSONResponse:
+async def api_tis(req: TISRequest) -> JSONResponse:
     """2016 ACR/EULAR TIS with its per-measure breakdown, category, IMACS DOI and ProDERM
     worsening clauses — the same engine as ``myotrial score``. Bad values give 422 with the
     visit and field of each problem."""

@@ -1,0 +1,481 @@
+"""Server-rendered pages (Jinja2) of the trial: login, dashboard, subjects and their timeline,
+screening, randomisation, visits, infusions, adverse events, exports, audit, administration.
+
+Every page calls :class:`~myotrial.db.TrialService` (as the JSON API does); a form with bad
+input is shown again with every problem and the values typed (status 422), nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from myotrial.db.exports import EXPORT_TABLES
+from myotrial.db.roles import Actor, PermissionDenied, Role
+from myotrial.db.service import CORRECTABLE_FIELDS, SEVERITIES, TrialService
+from myotrial.errors import InputValidationError
+from myotrial.randomisation import AllocationError
+from myotrial.web.api import ListBody, get_service, scheme_from
+from myotrial.web.errors import missing_resource, problem_list
+from myotrial.web.plot import render_timeline_svg
+from myotrial.web.security import Session, request_actor, request_session, set_session
+from myotrial.web.templating import templates
+from myotrial.web.views import dashboard, records, role_label, timeline
+
+__all__ = ["SCREENING_FIELDS", "VISIT_FIELDS", "router"]
+
+router = APIRouter(include_in_schema=False)
+ServiceDep = Annotated[TrialService, Depends(get_service)]
+ActorDep = Annotated[Actor, Depends(request_actor)]
+
+#: Visit form: (field, label, unit).
+VISIT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("pga", "Physician global activity", "cm, 0-10"),
+    ("ptga", "Patient global activity", "cm, 0-10"),
+    ("extramuscular", "Extramuscular activity", "cm, 0-10"),
+    ("mmt8", "MMT-8", "0-150"),
+    ("haq", "HAQ", "0-3"),
+    ("ck", "Creatine kinase", "U/L"),
+    ("ck_uln", "CK upper limit of normal", "U/L"),
+    ("aldolase", "Aldolase", "U/L"),
+    ("aldolase_uln", "Aldolase ULN", "U/L"),
+    ("cdasi_activity", "CDASI activity", "0-100"),
+)
+_B = "bool"
+_N = "number"
+_T = "text"
+#: Screening form: (section, [(column, label, kind)]), the columns of the screening table.
+SCREENING_FIELDS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("Candidate", (("subject_id", "Subject id", _T), ("age", "Age (years)", _N),
+                   ("sex", "Sex (F/M)", _T), ("bmi", "BMI (kg/m²)", _N),
+                   ("msa_group", "Antibody group", "msa"))),
+    ("Bohan and Peter criteria", (
+        ("bp_weakness", "Symmetric proximal weakness", _B), ("bp_biopsy", "Biopsy evidence", _B),
+        ("bp_enzymes", "Elevated muscle enzymes", _B), ("bp_emg", "Myopathic EMG", _B),
+        ("bp_rash", "Typical rash", _B), ("bp_exclusion", "An exclusion of Bohan and Peter", _B))),
+    ("Core set measures at screening", (
+        ("pga", "PGA (cm)", _N), ("ptga", "PtGA (cm)", _N),
+        ("extramuscular", "Extramuscular (cm)", _N), ("mmt8", "MMT-8", _N),
+        ("mmt8_max", "MMT-8 maximum", _N), ("haq", "HAQ", _N), ("ck", "CK (U/L)", _N),
+        ("ck_uln", "CK ULN", _N), ("aldolase", "Aldolase", _N),
+        ("aldolase_uln", "Aldolase ULN", _N), ("ldh", "LDH", _N), ("ldh_uln", "LDH ULN", _N),
+        ("alt", "ALT", _N), ("alt_uln", "ALT ULN", _N),
+        ("ast", "AST", _N), ("ast_uln", "AST ULN", _N))),
+    ("Therapy", (("stable_therapy_4_weeks", "Stable therapy for 4 weeks", _B),
+                 ("prior_treatment_failure", "Prior treatment failure", _B))),
+    ("Exclusions", (
+        ("cancer_associated_myositis", "Cancer-associated myositis", _B),
+        ("active_malignancy", "Active malignancy", _B),
+        ("dvt_last_year", "DVT in the last year", _B),
+        ("starting_physical_therapy", "Starting physical therapy", _B),
+        ("ivig_last_6_months", "IVIG within 6 months", _B))),
+    ("2017 EULAR/ACR items", (
+        ("age_at_onset", "Age at onset", _N),
+        ("proximal_upper_weakness", "Proximal upper-limb weakness", _B),
+        ("proximal_lower_weakness", "Proximal lower-limb weakness", _B),
+        ("neck_flexor_weakness", "Neck flexors weaker than extensors", _B),
+        ("proximal_leg_weaker_than_distal", "Legs: proximal weaker than distal", _B),
+        ("heliotrope_rash", "Heliotrope rash", _B), ("gottron_papules", "Gottron's papules", _B),
+        ("gottron_sign", "Gottron's sign", _B), ("dysphagia", "Dysphagia", _B),
+        ("anti_jo1", "Anti-Jo-1", _B), ("enzymes_above_uln", "Enzymes above ULN", _B),
+        ("biopsy_endomysial_infiltrate", "Biopsy: endomysial infiltrate", _B),
+        ("biopsy_perimysial_infiltrate", "Biopsy: perimysial infiltrate", _B),
+        ("biopsy_perifascicular_atrophy", "Biopsy: perifascicular atrophy", _B),
+        ("biopsy_rimmed_vacuoles", "Biopsy: rimmed vacuoles", _B))),
+)
+MSA_GROUPS = ("", "dm_specific", "antisynthetase", "imnm", "maa_only", "negative", "unknown")
+
+
+def render(request: Request, name: str, context: Mapping[str, Any],
+           status: int = 200) -> HTMLResponse:
+    """Render a page with the user, the CSRF token and the role's links."""
+    session = request_session(request)
+    actor = session.actor
+    return templates.TemplateResponse(
+        request, name,
+        {"actor": actor, "csrf_token": session.csrf,
+         "role": None if actor is None else actor.role.value,
+         "role_label": None if actor is None else role_label(actor.role), **context},
+        status_code=status)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+class _Loose(dict[str, Any]):
+    """Form values: blank or absent -> None; the service parses and validates the text."""
+
+    def __missing__(self, key: str) -> Any:
+        return None
+
+
+def _blank_none(values: Mapping[str, str]) -> _Loose:
+    return _Loose({k: (v if v != "" else None) for k, v in values.items()})
+
+
+def _messages(exc: Exception) -> list[dict[str, Any]]:
+    if isinstance(exc, InputValidationError):
+        return problem_list(exc)
+    return [{"loc": [None, None, None], "field": None, "value": None, "msg": str(exc)}]
+
+
+# ---------------------------------------------------------------------------------------------
+# home, login
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    return render(request, "home.html", {})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/dashboard") -> HTMLResponse:
+    return render(request, "login.html", {"next": _safe_next(next), "error": None,
+                                          "username": ""})
+
+
+def _safe_next(target: str) -> str:
+    """Only a local path (no open redirect)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+def _landing(actor: Actor) -> str:
+    return "/admin" if actor.role is Role.ADMINISTRATOR else "/dashboard"
+
+
+@router.post("/login", response_model=None)
+async def login_submit(request: Request, service: ServiceDep) -> Response:
+    form = await _form(request)
+    username = form.get("username", "")
+    target = _safe_next(form.get("next", ""))
+    try:
+        actor = service.authenticate(username, form.get("password", ""))
+    except PermissionDenied as exc:
+        return render(request, "login.html", {"next": target, "error": str(exc),
+                                              "username": username}, status=401)
+    set_session(request, request_session(request).login(actor))
+    if target == "/dashboard":
+        target = _landing(actor)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    set_session(request, Session.anonymous())
+    return RedirectResponse("/", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# dashboard, subjects
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    return render(request, "dashboard.html", {"d": dashboard(service, actor)})
+
+
+@router.get("/subjects", response_class=HTMLResponse)
+def subjects_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    subjects = [s.as_dict() for s in service.list_subjects(actor)]
+    return render(request, "subjects.html", {"subjects": subjects})
+
+
+def _subject_page(request: Request, service: TrialService, actor: Actor, subject_id: str, *,
+                  notice: dict[str, Any] | None = None, form: str | None = None,
+                  errors: list[dict[str, Any]] | None = None,
+                  values: Mapping[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+    data = timeline(service, actor, subject_id)
+    return render(request, "subject.html", {
+        "t": data, "s": data["subject"], "notice": notice, "form": form,
+        "errors": errors or [], "values": values or {}, "visit_fields": VISIT_FIELDS,
+        "severities": SEVERITIES, "correctable": CORRECTABLE_FIELDS,
+        "can_enter": actor.role is Role.SITE_INVESTIGATOR,
+        "svg": render_timeline_svg(data),
+    }, status=status)
+
+
+@router.get("/subjects/{subject_id}", response_class=HTMLResponse)
+def subject_page(request: Request, subject_id: str, service: ServiceDep,
+                 actor: ActorDep) -> HTMLResponse:
+    return _subject_page(request, service, actor, subject_id)
+
+
+@router.get("/subjects/{subject_id}/plot.svg")
+def subject_plot(subject_id: str, service: ServiceDep, actor: ActorDep) -> Response:
+    svg = render_timeline_svg(timeline(service, actor, subject_id))
+    return Response(svg, media_type="image/svg+xml")
+
+
+async def _subject_action(request: Request, service: TrialService, actor: Actor,
+                          subject_id: str, form_name: str, action: Any) -> HTMLResponse:
+    """Run ``action(values)`` (a service call); show the subject page with its result, or
+    with the form's problems and the values typed (422)."""
+    values = await _form(request)
+    try:
+        result = action(_blank_none(values))
+    except (InputValidationError, AllocationError) as exc:
+        return _subject_page(request, service, actor, subject_id, form=form_name,
+                             errors=_messages(exc), values=values,
+                             status=409 if isinstance(exc, AllocationError) else 422)
+    return _subject_page(request, service, actor, subject_id,
+                         notice={"kind": form_name, "result": result.as_dict()})
+
+
+@router.post("/subjects/{subject_id}/randomise", response_class=HTMLResponse)
+async def randomise_submit(request: Request, subject_id: str, service: ServiceDep,
+                           actor: ActorDep) -> HTMLResponse:
+    return await _subject_action(
+        request, service, actor, subject_id, "randomise",
+        lambda v: service.randomise_subject(actor, subject_id, v["stratum"]))
+
+
+@router.post("/subjects/{subject_id}/visits", response_class=HTMLResponse)
+async def visit_submit(request: Request, subject_id: str, service: ServiceDep,
+                       actor: ActorDep) -> HTMLResponse:
+    def record(v: dict[str, Any]) -> Any:
+        measures = {k: v[k] for k, _, _ in VISIT_FIELDS if v.get(k) is not None}
+        return service.record_visit(actor, subject_id, v["visit_week"], measures,
+                                    visit_date=v["visit_date"])
+
+    return await _subject_action(request, service, actor, subject_id, "visit", record)
+
+
+@router.post("/subjects/{subject_id}/infusions", response_class=HTMLResponse)
+async def infusion_submit(request: Request, subject_id: str, service: ServiceDep,
+                          actor: ActorDep) -> HTMLResponse:
+    def record(v: dict[str, Any]) -> Any:
+        return service.record_infusion(
+            actor, subject_id, cycle=v["cycle"], start=v["start"],
+            end=v["end"], dose_g_per_kg=v["dose_g_per_kg"],
+            rate_ml_per_kg_min=v["rate_ml_per_kg_min"],
+            kit_code=v["kit_code"])
+
+    return await _subject_action(request, service, actor, subject_id, "infusion", record)
+
+
+@router.post("/subjects/{subject_id}/adverse-events", response_class=HTMLResponse)
+async def adverse_event_submit(request: Request, subject_id: str, service: ServiceDep,
+                               actor: ActorDep) -> HTMLResponse:
+    def record(v: dict[str, Any]) -> Any:
+        return service.record_adverse_event(
+            actor, subject_id, term=v["term"], onset=v["onset"],
+            severity=v["severity"],
+            serious=v["serious"] == "true",
+            thromboembolic=v["thromboembolic"] == "true",
+            related=v["related"],
+            body_system=v["body_system"], end=v["end"])
+
+    return await _subject_action(request, service, actor, subject_id, "adverse_event", record)
+
+
+@router.post("/subjects/{subject_id}/disposition", response_class=HTMLResponse)
+async def disposition_submit(request: Request, subject_id: str, service: ServiceDep,
+                             actor: ActorDep) -> HTMLResponse:
+    def record(v: dict[str, Any]) -> Any:
+        fields = ("completed_week_16", "entered_extension", "completed_week_40",
+                  "discontinuation_reason")
+        return service.record_disposition(actor, subject_id,
+                                          **{k: v[k] for k in fields if v.get(k) is not None})
+
+    return await _subject_action(request, service, actor, subject_id, "disposition", record)
+
+
+@router.post("/subjects/{subject_id}/corrections", response_class=HTMLResponse)
+async def correction_submit(request: Request, subject_id: str, service: ServiceDep,
+                            actor: ActorDep) -> HTMLResponse:
+    def record(v: dict[str, Any]) -> Any:
+        table = v["table"] or ""
+        which = v["record"]
+        keys: dict[str, dict[str, Any]] = {
+            "subjects": {"subject_id": subject_id},
+            "visits": {"subject_id": subject_id, "visit_week": which},
+            "infusions": {"infusion_id": which},
+            "adverse_events": {"ae_id": which},
+        }
+        key = keys.get(table, {"subject_id": subject_id})
+        return service.correct_record(actor, table, key, v["field"] or "", v["value"],
+                                      v["reason"] or "")
+
+    return await _subject_action(request, service, actor, subject_id, "correction", record)
+
+
+# ---------------------------------------------------------------------------------------------
+# screening
+
+
+@router.get("/screening", response_class=HTMLResponse)
+def screening_page(request: Request, actor: ActorDep) -> HTMLResponse:
+    return render(request, "screening.html", {"sections": SCREENING_FIELDS, "values": {},
+                                              "errors": [], "result": None,
+                                              "msa_groups": MSA_GROUPS})
+
+
+@router.post("/screening", response_class=HTMLResponse)
+async def screening_submit(request: Request, service: ServiceDep,
+                           actor: ActorDep) -> HTMLResponse:
+    values = await _form(request)
+    known = {col for _, fields in SCREENING_FIELDS for col, _, _ in fields}
+    # every column of the form is sent (blank = unknown), so a blank value is "not recorded"
+    row = {k: v for k, v in _blank_none(values).items() if k in known}
+    context: dict[str, Any] = {"sections": SCREENING_FIELDS, "values": values, "errors": [],
+                               "result": None, "msa_groups": MSA_GROUPS}
+    try:
+        context["result"] = service.record_screening(actor, row).as_dict()
+    except InputValidationError as exc:
+        context["errors"] = problem_list(exc)
+        return render(request, "screening.html", context, status=422)
+    return render(request, "screening.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# exports, allocations, randomisation list
+
+
+@router.get("/exports", response_class=HTMLResponse)
+def exports_page(request: Request, actor: ActorDep) -> HTMLResponse:
+    return render(request, "exports.html", {"tables": EXPORT_TABLES,
+                                            "unblinded": not actor.blinded})
+
+
+@router.get("/allocations", response_class=HTMLResponse)
+def allocations_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    return render(request, "allocations.html",
+                  {"rows": records(service.list_allocations(actor))})
+
+
+@router.get("/randomisation", response_class=HTMLResponse)
+def randomisation_page(request: Request, actor: ActorDep) -> HTMLResponse:
+    return render(request, "randomisation.html", {"values": {}, "errors": [], "result": None})
+
+
+@router.post("/randomisation", response_class=HTMLResponse)
+async def randomisation_submit(request: Request, service: ServiceDep,
+                               actor: ActorDep) -> HTMLResponse:
+    values = await _form(request)
+    context: dict[str, Any] = {"values": values, "errors": [], "result": None}
+    try:
+        factors = {}
+        for part in filter(None, (p.strip() for p in values.get("factors", "").split(";"))):
+            name, _, levels = part.partition("=")
+            factors[name.strip()] = [x.strip() for x in levels.split(",") if x.strip()]
+        raw: dict[str, Any] = {
+            "seed": values.get("seed", ""), "n_per_stratum": values.get("n_per_stratum") or 50,
+            "block_sizes": [b for b in values.get("block_sizes", "4,6").replace(" ", "")
+                            .split(",") if b],
+            "factors": factors}
+        body = ListBody.model_validate(raw)
+        context["result"] = service.generate_randomisation_list(
+            actor, scheme_from(body), body.seed).as_dict()
+    except ValidationError as exc:
+        context["errors"] = [{"field": ".".join(map(str, e["loc"])), "msg": e["msg"],
+                              "value": None} for e in exc.errors()]
+    except (ValueError, AllocationError) as exc:
+        context["errors"] = _messages(exc)
+    if context["errors"]:
+        return render(request, "randomisation.html", context, status=422)
+    return render(request, "randomisation.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, service: ServiceDep, actor: ActorDep,
+               subject_id: str | None = None) -> HTMLResponse:
+    rows = records(service.audit_trail(actor, subject_id=subject_id or None))
+    return render(request, "audit.html", {"rows": rows[-500:], "total": len(rows),
+                                          "subject_id": subject_id or ""})
+
+
+@router.get("/audit/verify", response_class=HTMLResponse)
+def audit_verify_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    report = service.verify_audit(actor)
+    return render(request, "audit_verify.html", {"report": report.as_dict(),
+                                                 "summary": report.summary()})
+
+
+# ---------------------------------------------------------------------------------------------
+# administration
+
+
+def _admin(request: Request, service: TrialService, actor: Actor, *, form: str | None = None,
+           errors: list[dict[str, Any]] | None = None, values: Mapping[str, Any] | None = None,
+           notice: str | None = None, status: int = 200) -> HTMLResponse:
+    users = [u.as_dict() for u in service.list_users(actor)]
+    return render(request, "admin.html", {"users": users, "roles": [r.value for r in Role],
+                                          "form": form, "errors": errors or [],
+                                          "values": values or {}, "notice": notice},
+                  status=status)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    return _admin(request, service, actor)
+
+
+async def _admin_action(request: Request, service: TrialService, actor: Actor, form_name: str,
+                        action: Any) -> HTMLResponse:
+    values = await _form(request)
+    try:
+        notice = action(_blank_none(values))
+    except InputValidationError as exc:
+        if missing_resource(request, exc) is not None:
+            raise  # unknown user in the URL: 404
+        return _admin(request, service, actor, form=form_name, errors=problem_list(exc),
+                      values=values, status=422)
+    return _admin(request, service, actor, notice=notice)
+
+
+@router.post("/admin/sites", response_class=HTMLResponse)
+async def admin_site(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        site = service.create_site(actor, v["site_id"], v["name"],
+                                   v["country"])
+        return f"Created site {site.site_id} ({site.name})."
+
+    return await _admin_action(request, service, actor, "site", act)
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+async def admin_user(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.create_user(actor, v["username"],
+                                   v["password"], v["role"] or "",
+                                   v["site_id"])
+        return f"Created user {user.username} ({role_label(user.role)})."
+
+    return await _admin_action(request, service, actor, "user", act)
+
+
+@router.post("/admin/users/{username}/deactivate", response_class=HTMLResponse)
+async def admin_deactivate(request: Request, username: str, service: ServiceDep,
+                           actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.deactivate_user(actor, username, v["reason"])
+        return f"Deactivated user {user.username}."
+
+    return await _admin_action(request, service, actor, "deactivate", act)
+
+
+# ---------------------------------------------------------------------------------------------
+# API documentation (server-rendered from the OpenAPI description; no CDN)
+
+
+@router.get("/api-docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    spec = request.app.openapi()
+    rows = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            rows.append({"method": method.upper(), "path": path,
+                         "summary": op.get("summary", ""), "tags": ", ".join(op.get("tags", []))})
+    return render(request, "api_docs.html", {"rows": rows})

@@ -1,0 +1,216 @@
+"""Sessions, CSRF tokens and the per-endpoint access rules of the web application.
+
+Sessions are a signed cookie (HMAC-SHA256 over a small JSON payload, standard library only):
+``myotrial_session`` holds the user name, role, site, a per-session CSRF token and the time of
+issue. It is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when :attr:`WebSettings.secure_cookies`
+is set (do so behind HTTPS). The cookie proves *who logged in*; every service operation then
+re-checks the user against the ``users`` table (exists, active, same role and site), so a
+deactivated account loses access at its next request.
+
+CSRF: every state-changing request (POST) of a non-public endpoint must carry the session's token,
+as the form field ``csrf_token`` (pages) or the header ``X-CSRF-Token`` (JSON API). The login
+endpoints check the token of the anonymous session (login CSRF); ``GET /api/session`` hands an
+API client its token. The public calculator (``POST /calculator``, ``POST /api/tis``) changes
+nothing and needs no token.
+
+Access: :data:`myotrial.web.access.ROUTE_RULES` gives every endpoint a rule; the dependency
+:func:`enforce_rule`, installed on the whole application, refuses a request to an endpoint
+without a rule (fail closed), sends anonymous users to the login, refuses roles the rule does
+not allow (403) and checks CSRF tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fastapi import Request
+
+from myotrial.db.roles import Actor, Role
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SECRET_ENV",
+    "SECURE_COOKIES_ENV",
+    "SESSION_COOKIE",
+    "CsrfFailed",
+    "LoginRequired",
+    "Session",
+    "SessionCodec",
+    "WebSettings",
+    "enforce_rule",
+    "request_actor",
+    "request_session",
+]
+
+SESSION_COOKIE = "myotrial_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SECRET_ENV = "MYOTRIAL_SECRET_KEY"
+SECURE_COOKIES_ENV = "MYOTRIAL_SECURE_COOKIES"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Settings of the web application.
+
+    secret_key : signs the session cookies; default ``$MYOTRIAL_SECRET_KEY``, else a random key
+        per process (sessions then end when the server restarts).
+    secure_cookies : mark cookies ``Secure`` (sent over HTTPS only); default
+        ``$MYOTRIAL_SECURE_COOKIES`` = 1/true.
+    session_max_age : seconds a login lasts (default 8 hours).
+    """
+
+    secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV)
+                            or secrets.token_urlsafe(32))
+    secure_cookies: bool = field(default_factory=lambda: os.environ.get(
+        SECURE_COOKIES_ENV, "").strip().lower() in ("1", "true", "yes"))
+    session_max_age: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class Session:
+    """The content of a session cookie; ``username`` is None before login."""
+
+    csrf: str
+    issued: int
+    username: str | None = None
+    role: str | None = None
+    site_id: str | None = None
+    new: bool = False  # not yet sent to the browser
+
+    @classmethod
+    def anonymous(cls) -> Session:
+        return cls(csrf=secrets.token_urlsafe(24), issued=int(time.time()), new=True)
+
+    def login(self, actor: Actor) -> Session:
+        """A fresh session (new CSRF token) for ``actor``."""
+        return Session(csrf=secrets.token_urlsafe(24), issued=int(time.time()),
+                       username=actor.username, role=actor.role.value, site_id=actor.site_id,
+                       new=True)
+
+    @property
+    def actor(self) -> Actor | None:
+        if self.username is None or self.role is None:
+            return None
+        try:
+            return Actor(self.username, Role(self.role), self.site_id)
+        except ValueError:
+            return None
+
+
+class SessionCodec:
+    """Sign and verify session cookies (HMAC-SHA256, expiry checked on read)."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self._key = hashlib.sha256(b"myotrial-session\x00" + settings.secret_key.encode()
+                                   ).digest()
+        self.max_age = settings.session_max_age
+
+    def _sign(self, payload: bytes) -> str:
+        return base64.urlsafe_b64encode(
+            hmac.new(self._key, payload, hashlib.sha256).digest()).decode().rstrip("=")
+
+    def encode(self, session: Session) -> str:
+        data = {"c": session.csrf, "t": session.issued, "u": session.username,
+                "r": session.role, "s": session.site_id}
+        payload = base64.urlsafe_b64encode(
+            json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+        return f"{payload}.{self._sign(payload.encode())}"
+
+    def decode(self, cookie: str | None) -> Session | None:
+        """The session of a valid, unexpired cookie; None otherwise."""
+        if not cookie or "." not in cookie:
+            return None
+        payload, _, signature = cookie.rpartition(".")
+        if not hmac.compare_digest(signature, self._sign(payload.encode())):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            session = Session(csrf=str(data["c"]), issued=int(data["t"]), username=data["u"],
+                              role=data["r"], site_id=data["s"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if time.time() - session.issued > self.max_age:
+            return None
+        return session
+
+
+class LoginRequired(Exception):  # noqa: N818  (control flow, not an error)
+    """The endpoint needs a logged-in user (API: 401; pages: redirect to the login)."""
+
+
+class CsrfFailed(Exception):  # noqa: N818
+    """A state-changing request without the session's CSRF token (403)."""
+
+
+def request_session(request: Request) -> Session:
+    """The request's session (read from the cookie once; anonymous if none or invalid)."""
+    cached = getattr(request.state, "session", None)
+    if isinstance(cached, Session):
+        return cached
+    codec: SessionCodec = request.app.state.session_codec
+    session = codec.decode(request.cookies.get(SESSION_COOKIE)) or Session.anonymous()
+    request.state.session = session
+    return session
+
+
+def set_session(request: Request, session: Session) -> None:
+    """Replace the request's session; the response will carry the new cookie."""
+    request.state.session = replace(session, new=True)
+
+
+def request_actor(request: Request) -> Actor:
+    """The logged-in user (dependency for endpoints with an authenticated rule)."""
+    actor = request_session(request).actor
+    if actor is None:
+        raise LoginRequired
+    return actor
+
+
+async def _csrf_token_sent(request: Request) -> str | None:
+    token = request.headers.get(CSRF_HEADER)
+    if token:
+        return token
+    kind = request.headers.get("content-type", "")
+    if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def enforce_rule(request: Request) -> None:
+    """Application-wide dependency: apply the endpoint's rule from ``ROUTE_RULES``."""
+    from myotrial.web.access import ROUTE_RULES, Access
+
+    route: Any = request.scope.get("route")
+    method = "GET" if request.method == "HEAD" else request.method
+    rule = ROUTE_RULES.get((method, getattr(route, "path", "")))
+    if rule is None:  # fail closed: an endpoint without a rule is refused
+        from myotrial.db.roles import PermissionDenied
+
+        raise PermissionDenied("this endpoint has no access rule: refused")
+    if rule.access is Access.PUBLIC:
+        return
+    session = request_session(request)
+    if rule.access is Access.AUTH:
+        actor = session.actor
+        if actor is None:
+            raise LoginRequired
+        if actor.role not in rule.roles:
+            from myotrial.db.roles import PermissionDenied
+
+            raise PermissionDenied(f"role {actor.role.value} may not use this page")
+    if method not in ("GET", "OPTIONS"):
+        sent = await _csrf_token_sent(request)
+        if not sent or not hmac.compare_digest(sent, session.csrf):
+            raise CsrfFailed

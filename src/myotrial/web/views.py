@@ -1,0 +1,236 @@
+"""Read models of the pages and the JSON API, built from :class:`~myotrial.db.TrialService`
+results only (no SQL here).
+
+The service has no separate read of a subject's infusions and adverse events: the timeline and
+the dashboard take them from :meth:`~myotrial.db.TrialService.export_tables` (blinded for every
+role but the unblinded statistician), so each view of those pages is recorded in the audit
+trail as an export (docs/web.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from myotrial.db.roles import Actor, Role
+from myotrial.db.service import TrialService
+from myotrial.protocol import load_protocol
+from myotrial.scoring import score_visits
+
+__all__ = ["CORE_MEASURES", "dashboard", "jsonable", "records", "role_label", "timeline"]
+
+#: Core set measures shown on the timeline (visits-table names) and their labels.
+CORE_MEASURES: tuple[tuple[str, str], ...] = (
+    ("pga", "PGA"),
+    ("ptga", "PtGA"),
+    ("extramuscular", "Extramuscular"),
+    ("mmt8", "MMT-8"),
+    ("haq", "HAQ"),
+    ("ck", "CK"),
+)
+#: Days ahead in which a scheduled visit counts as due.
+DUE_AHEAD_DAYS = 14
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON value (NaN/NaT/NA -> None; timestamps -> ISO text; numpy -> Python)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-ready dicts."""
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    return [{str(k): jsonable(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
+
+
+_VISIT_COLUMNS = ("visit_week", *(m for m, _ in CORE_MEASURES), "ck_uln", "tis", "tis_category",
+                  "tis_missing_reason", "doi_met", "worsening", "worsening_clauses",
+                  "cd_confirmed")
+
+
+def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, Any]:
+    """One subject: details, scored visits, infusions, adverse events and corrections.
+
+    Blinded roles get no arm (the service's blinded export); the unblinded statistician also
+    gets ``arm``, ``crossover_to`` and the infusions' ``product``.
+    """
+    subject = service.get_subject(actor, subject_id)
+    sid = subject.subject_id
+    scored = service.score_subject(actor, sid)
+    tables = service.export_tables(actor, blinded=actor.blinded)
+    visits = records(scored, _VISIT_COLUMNS) if not scored.empty else []
+    dates = tables["visits"].loc[tables["visits"]["subject_id"] == sid,
+                                 ["visit_week", "visit_date"]]
+    by_week = {int(w): jsonable(d) for w, d in zip(dates["visit_week"], dates["visit_date"],
+                                                   strict=True)}
+    for visit in visits:
+        visit["visit_date"] = by_week.get(int(visit["visit_week"]))
+        clauses = visit.get("worsening_clauses")
+        visit["worsening_clauses"] = clauses.split(";") if isinstance(clauses, str) else []
+    infusions = tables["infusions"]
+    events = tables["adverse_events"]
+    out: dict[str, Any] = {
+        "subject": subject.as_dict(),
+        "visits": visits,
+        "infusions": records(infusions.loc[infusions["subject_id"] == sid]),
+        "adverse_events": records(events.loc[events["subject_id"] == sid]),
+        "corrections": _corrections(service, actor, sid),
+    }
+    if not actor.blinded:
+        subj = tables["subjects"].loc[tables["subjects"]["subject_id"] == sid]
+        out["unblinded"] = {"arm": jsonable(subj["arm"].iloc[0]),
+                            "crossover_to": jsonable(subj["crossover_to"].iloc[0])}
+    return out
+
+
+def _corrections(service: TrialService, actor: Actor, sid: str) -> list[dict[str, Any]]:
+    trail = service.audit_trail(actor, subject_id=sid)
+    fixes = trail.loc[(trail["action"] == "update")
+                      & ~trail["reason"].isin(["randomisation", "data entry", "re-screening"])]
+    return records(fixes, ("timestamp", "username", "table_name", "record_key", "field",
+                           "old_value", "new_value", "reason"))
+
+
+def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = None,
+              protocol: str = "proderm") -> dict[str, Any]:
+    """Enrolment by site, visits due, open deteriorations and adverse events.
+
+    Pooled for blinded roles; the unblinded statistician also gets each count by arm
+    (``by_arm``). Site investigators see their own site only (the service filters).
+    """
+    day = today or dt.datetime.now(dt.UTC).date()
+    proto = load_protocol(protocol)
+    subjects = service.list_subjects(actor)
+    tables = service.export_tables(actor, blinded=actor.blinded)
+    arms: dict[str, str] = {}
+    if not actor.blinded:
+        frame = tables["subjects"]
+        arms = {str(s): str(a) for s, a in zip(frame["subject_id"], frame["arm"], strict=True)
+                if isinstance(a, str)}
+    arm_codes = sorted(set(arms.values()))
+
+    enrolment: dict[str, dict[str, Any]] = {}
+    for subj in subjects:
+        row = enrolment.setdefault(subj.site_id, {"site_id": subj.site_id, "screened": 0,
+                                                  "eligible": 0, "randomised": 0,
+                                                  "crossovers": 0})
+        row["screened"] += 1
+        row["eligible"] += subj.screening_status == "eligible"
+        row["randomised"] += subj.randomised
+        row["crossovers"] += subj.crossover is not None
+        if arms:
+            by_arm = row.setdefault("randomised_by_arm", dict.fromkeys(arm_codes, 0))
+            if subj.subject_id in arms:
+                by_arm[arms[subj.subject_id]] += 1
+
+    visits = tables["visits"]
+    scored = _score_all(visits, service.population, service.earliest_week)
+    recorded: dict[str, set[int]] = {}
+    for sid, week in zip(visits["subject_id"], visits["visit_week"], strict=True):
+        recorded.setdefault(str(sid), set()).add(int(week))
+    due = []
+    for subj in subjects:
+        if not subj.randomised or subj.randomised_at is None or subj.discontinuation_reason:
+            continue
+        start = subj.randomised_at.date()
+        for week in proto.assessment_weeks:
+            if week in recorded.get(subj.subject_id, set()):
+                continue
+            when = start + dt.timedelta(weeks=week)
+            if when <= day + dt.timedelta(days=DUE_AHEAD_DAYS):
+                due.append({"subject_id": subj.subject_id, "site_id": subj.site_id,
+                            "visit_week": week, "due_date": when.isoformat(),
+                            "overdue": when < day})
+            break  # the next scheduled visit only
+    deteriorations = []
+    for subj in subjects:
+        if subj.crossover is not None:
+            deteriorations.append({
+                "subject_id": subj.subject_id, "site_id": subj.site_id,
+                "status": "confirmed", "visit_week": subj.crossover.confirmed_week,
+                "action": subj.crossover.description})
+    if not scored.empty:
+        last = scored.sort_values("visit_week").groupby("subject_id").tail(1)
+        crossed = {s.subject_id for s in subjects if s.crossover is not None}
+        site = {s.subject_id: s.site_id for s in subjects}
+        for rec in last.to_dict("records"):
+            if rec["worsening"] is True and not rec["cd_confirmed"] and \
+                    rec["subject_id"] not in crossed:
+                deteriorations.append({
+                    "subject_id": rec["subject_id"], "site_id": site.get(rec["subject_id"]),
+                    "status": "to confirm", "visit_week": int(rec["visit_week"]),
+                    "action": "worsening: confirm at the next visit"})
+    if arms:  # the unblinded side of the crossover workflow
+        for row in deteriorations:
+            arm = arms.get(str(row["subject_id"]))
+            row["arm"] = arm
+            row["crossover_to"] = (service.crossover_to if row["status"] == "confirmed"
+                                   and arm in service.crossover_from else None)
+    events = tables["adverse_events"]
+    safety = _safety_counts(events)
+    highlighted = events.loc[events["thromboembolic"].fillna(False).astype(bool)
+                             | events["serious"].fillna(False).astype(bool)]
+    out: dict[str, Any] = {
+        "view": "by arm" if arms else "pooled",
+        "today": day.isoformat(),
+        "enrolment": sorted(enrolment.values(), key=lambda r: r["site_id"]),
+        "totals": {"screened": len(subjects),
+                   "randomised": sum(s.randomised for s in subjects),
+                   "crossovers": sum(s.crossover is not None for s in subjects)},
+        "visits_due": sorted(due, key=lambda r: (r["due_date"], r["subject_id"])),
+        "deteriorations": deteriorations,
+        "adverse_events": safety,
+        "highlighted_adverse_events": records(highlighted, (
+            "subject_id", "term", "onset", "severity", "serious", "thromboembolic",
+            "infusion_related", "infusion_cycle")),
+    }
+    if arms:
+        out["by_arm"] = {
+            code: {"randomised": sum(1 for a in arms.values() if a == code),
+                   "crossovers": sum(1 for s in subjects if s.crossover is not None
+                                     and arms.get(s.subject_id) == code),
+                   "adverse_events": _safety_counts(events.loc[
+                       events["subject_id"].map(arms) == code])}
+            for code in arm_codes}
+    return out
+
+
+def _score_all(visits: pd.DataFrame, population: str, earliest_week: float | None
+               ) -> pd.DataFrame:
+    if visits.empty:
+        return visits
+    keep = [c for c in visits.columns if c != "visit_date"
+            and (c in ("subject_id", "visit_week", "pga", "ptga", "extramuscular", "mmt8", "haq",
+                       "ck", "ck_uln") or visits[c].notna().any())]
+    return score_visits(visits[keep], population=population, earliest_week=earliest_week)
+
+
+def _safety_counts(events: pd.DataFrame) -> dict[str, int]:
+    def count(column: str) -> int:
+        return int(events[column].fillna(False).astype(bool).sum())
+
+    return {"events": len(events), "patients": int(events["subject_id"].nunique()),
+            "serious": count("serious"), "thromboembolic": count("thromboembolic"),
+            "infusion_related": count("infusion_related")}
+
+
+def role_label(role: Role | str) -> str:
+    """``site_investigator`` -> ``site investigator``."""
+    return str(Role(role).value).replace("_", " ")

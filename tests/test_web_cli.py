@@ -1,0 +1,73 @@
+"""``myotrial serve`` (migrations, first administrator, the app factory) and
+``myotrial analyze --database`` (the live data through the service into the analysis)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from myotrial.cli import app
+from web_support import BASELINE, PASSWORD, candidate, make_web_trial
+
+BETTER = {**BASELINE, "pga": 1.0, "ptga": 1.5, "extramuscular": 0.5, "mmt8": 140.0,
+          "haq": 0.25, "ck": 150.0}
+
+
+def test_analyze_runs_on_the_live_database(tmp_path: Path) -> None:
+    trial = make_web_trial(tmp_path)
+    svc, inv = trial.service, trial.actors["inv1"]
+    for i in range(8):
+        sid = f"P{i:03d}"
+        trial.enrol(sid)
+        for week in (4, 8, 12, 16):
+            svc.record_visit(inv, sid, week, BETTER if i % 2 else BASELINE)
+    svc.record_screening(inv, candidate("X1", age=85))  # screened, not randomised: left out
+    runner = CliRunner()
+    env = {"MYOTRIAL_PASSWORD": PASSWORD}
+    r = runner.invoke(app, ["analyze", "--database", trial.url, "--user", "ustat", "--json"],
+                      env=env)
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.output)
+    assert payload["ok"] and payload["results"]
+    primary = payload["results"][0]
+    assert primary["n_treatment"] + primary["n_control"] == 8
+    r = runner.invoke(app, ["analyze", "--database", trial.url, "--user", "bstat"], env=env)
+    assert r.exit_code == 2 and "unblinded statistician" in r.output
+
+
+def test_serve_migrates_bootstraps_and_serves(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``myotrial serve`` migrates, creates the first administrator and hands uvicorn the app
+    factory (uvicorn itself is replaced: the browser tests run a live server)."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    calls: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.delenv("MYOTRIAL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MYOTRIAL_SECRET_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    env = {"MYOTRIAL_NEW_PASSWORD": PASSWORD}
+    r = runner.invoke(app, ["serve", "--port", "8123", "--init-admin", "admin"], env=env)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "myotrial.db").exists()  # the default: SQLite in the working directory
+    target, options = calls[0]
+    assert target == "myotrial.web.app:app_from_env" and options["factory"] is True
+    assert options["port"] == 8123 and options["host"] == "127.0.0.1"
+    assert os.environ["MYOTRIAL_SECRET_KEY"]  # one key for every worker
+    from myotrial.web.app import app_from_env
+
+    client = TestClient(app_from_env())
+    token = client.get("/api/session").json()["csrf_token"]
+    r2 = client.post("/api/login", json={"username": "admin", "password": PASSWORD},
+                     headers={"X-CSRF-Token": token})
+    assert r2.status_code == 200, r2.text
+    assert client.get("/admin").status_code == 200
+    # a second bootstrap is refused (exit 2), the server is not started
+    r = runner.invoke(app, ["serve", "--init-admin", "other"], env=env)
+    assert r.exit_code == 2 and "already has users" in r.output and len(calls) == 1
