@@ -150,4 +150,4 @@ def test_tis_rejects_out_of_range_value() -> None:
     result = runner.invoke(app, ["tis", "--pga", "6", "12", "--json"])
     assert result.exit_code == 2
     problem = json.loads(result.stdout)["problems"][0]
-    assert (problem["column"], problem["value"]) == ("pga", "12.0")
+    assert (problem["column"], problem["value"]) == ("pga", "12")

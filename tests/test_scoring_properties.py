@@ -144,3 +144,41 @@ def test_engine_agrees_with_exact_reference_scorer(frame: pd.DataFrame) -> None:
             [records[i]["visit_week"] for i in rows], worsening
         )
         assert out["cd_confirmed"].iloc[rows].tolist() == expected_cd, sid
+
+
+@SETTINGS
+@given(
+    measures(allow_missing=True),
+    measures(allow_missing=True),
+    st.sampled_from(["adult", "juvenile"]),
+)
+def test_single_patient_path_equals_table_engine(
+    base: dict[str, Any], follow: dict[str, Any], population: str
+) -> None:
+    """`score_patient` (no DataFrame) gives exactly what `score_visits` gives for two rows."""
+    from myotrial.scoring.single import score_patient
+
+    ulns = {"ck": base["ck_uln"], "aldolase": base["aldolase_uln"]}
+    b = {k: v for k, v in base.items() if not k.endswith("_uln")}
+    f = {k: v for k, v in follow.items() if not k.endswith("_uln")}
+    if population == "juvenile":
+        b["chaq"], f["chaq"] = b.pop("haq"), f.pop("haq")
+    fast = score_patient(b, f, ulns=ulns, population=population)
+    rows = pd.DataFrame(
+        [
+            {"subject_id": "p", "visit_week": 0, **b, **{f"{k}_uln": v for k, v in ulns.items()}},
+            {"subject_id": "p", "visit_week": 1, **f, **{f"{k}_uln": v for k, v in ulns.items()}},
+        ]
+    )
+    table = score_visits(rows, population=population, partial=True, details=True).iloc[1]
+    slots = [m["slot"] for m in fast["measures"]]
+    for m, slot in zip(fast["measures"], slots, strict=True):
+        expected = table[f"points_{slot}"]
+        assert (m["points"] is None) if pd.isna(expected) else m["points"] == expected
+    complete = not fast["missing_measures"]
+    assert fast["tis"] == (table["tis"] if complete else None)
+    assert fast["doi_met"] == (None if pd.isna(table["doi_met"]) else bool(table["doi_met"]))
+    assert fast["worsening"] == (None if pd.isna(table["worsening"]) else bool(table["worsening"]))
+    assert fast["worsening_clauses"] == (
+        "" if pd.isna(table["worsening_clauses"]) else table["worsening_clauses"]
+    )

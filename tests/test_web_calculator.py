@@ -45,7 +45,7 @@ def test_api_bad_value_is_located() -> None:
     assert detail == [
         {
             "loc": ["follow_up", "pga"],
-            "value": "12.0",
+            "value": "12",
             "msg": "Physician global activity (10 cm VAS) must be between 0 and 10",
         }
     ]

@@ -8,7 +8,7 @@ are never clipped and rows never dropped. Extra columns are kept unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ __all__ = [
     "ENZYME_COLUMNS",
     "NUMERIC_VISIT_COLUMNS",
     "ULN_COLUMNS",
+    "check_measure_ranges",
     "validate_visits",
 ]
 
@@ -96,6 +97,56 @@ def _range_rule(lo: float | None, hi: float | str | None, label: str) -> str:
         return f"{label} must be >= {lo:g}"
     hi_txt = hi if isinstance(hi, str) else f"{hi:g}"
     return f"{label} must be between {lo:g} and {hi_txt}"
+
+
+def check_measure_ranges(
+    numeric: Mapping[str, np.ndarray], add: Callable[[np.ndarray, str, str], None]
+) -> None:
+    """Apply the scale-range, enzyme and ULN rules of ``measures.toml`` to numeric columns.
+
+    ``numeric`` maps visits-table columns to float arrays (NaN = missing; ``mmt8_max`` filled
+    in); ``add(mask, column, rule)`` receives every violation. Shared by the table validator and
+    the single-patient calculator so both say exactly the same thing.
+    """
+    for name, scale in _SCALES.measures.items():
+        if name not in numeric:
+            continue
+        v = numeric[name]
+        lo = scale.min if scale.min is not None else -np.inf
+        if scale.max_column is not None:
+            hi_arr = numeric[scale.max_column]
+            hi_txt: float | str | None = scale.max_column
+        elif scale.max is not None:
+            hi_arr = np.full(len(v), scale.max)
+            hi_txt = scale.max
+        else:
+            hi_arr = np.full(len(v), np.inf)
+            hi_txt = None
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(v) & ((v < lo) | (v > hi_arr))
+        if scale.max_column is not None and bad.any():
+            for hi in np.unique(hi_arr[bad]):
+                add(
+                    bad & (hi_arr == hi),
+                    name,
+                    _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label),
+                )
+        else:
+            add(bad, name, _range_rule(lo, hi_txt, scale.label))
+
+    for enz, uln in zip(ENZYME_COLUMNS, ULN_COLUMNS, strict=True):
+        if enz in numeric:
+            v = numeric[enz]
+            add(~np.isnan(v) & (v < 0), enz, f"{enz} must be >= 0 (U/L)")
+            u = numeric[uln] if uln in numeric else np.full(len(v), np.nan)
+            add(
+                ~np.isnan(v) & np.isnan(u),
+                uln,
+                f"{uln} (upper limit of normal) is required when {enz} is given",
+            )
+        if uln in numeric:
+            u = numeric[uln]
+            add(~np.isnan(u) & (u <= 0), uln, f"{uln} must be > 0")
 
 
 def validate_visits(
@@ -195,45 +246,7 @@ def validate_visits(
     elif "mmt8" in numeric:
         numeric["mmt8_max"] = pd.Series(default_max, index=raw.index, dtype="float64")
 
-    for name, scale in _SCALES.measures.items():
-        if name not in numeric:
-            continue
-        v = numeric[name].to_numpy()
-        lo = scale.min if scale.min is not None else -np.inf
-        if scale.max_column is not None:
-            hi_arr = numeric[scale.max_column].to_numpy()
-            hi_txt: float | str | None = scale.max_column
-        elif scale.max is not None:
-            hi_arr = np.full(len(v), scale.max)
-            hi_txt = scale.max
-        else:
-            hi_arr = np.full(len(v), np.inf)
-            hi_txt = None
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(v) & ((v < lo) | (v > hi_arr))
-        if scale.max_column is not None and bad.any():
-            for hi in np.unique(hi_arr[bad]):
-                col.add(
-                    bad & (hi_arr == hi),
-                    name,
-                    _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label),
-                )
-        else:
-            col.add(bad, name, _range_rule(lo, hi_txt, scale.label))
-
-    for enz, uln in zip(ENZYME_COLUMNS, ULN_COLUMNS, strict=True):
-        if enz in numeric:
-            v = numeric[enz].to_numpy()
-            col.add(~np.isnan(v) & (v < 0), enz, f"{enz} must be >= 0 (U/L)")
-            u = numeric[uln].to_numpy() if uln in numeric else np.full(len(v), np.nan)
-            col.add(
-                ~np.isnan(v) & np.isnan(u),
-                uln,
-                f"{uln} (upper limit of normal) is required when {enz} is given",
-            )
-        if uln in numeric:
-            u = numeric[uln].to_numpy()
-            col.add(~np.isnan(u) & (u <= 0), uln, f"{uln} must be > 0")
+    check_measure_ranges({k: v.to_numpy() for k, v in numeric.items()}, col.add)
 
     if "visit_date" in raw:
         txt = raw["visit_date"].astype("string").str.strip()
