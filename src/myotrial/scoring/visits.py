@@ -6,6 +6,8 @@ input row, in input order, with every input column passed through.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -174,7 +176,7 @@ def score_visits(
         codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config, details=details
     )
 
-    out = v  # validate_visits returned a new frame
+    out: dict[str, Any] = {}  # new columns, added to the validated frame in one step
     out["tis"] = res["tis"]
     cat_codes = np.asarray(res["tis_category_code"])
     out["tis_category"] = pd.Categorical.from_codes(
@@ -215,7 +217,8 @@ def score_visits(
             out[f"pchg_{s}"] = res[f"improvement_{s}"]
             out[f"rchg_{s}"] = res[f"relative_{s}"]
         out["tis_partial"] = np.asarray(res["tis_partial"], dtype=bool)
-    return out
+    added = pd.DataFrame(out, index=v.index)
+    return pd.concat([v.drop(columns=[c for c in added.columns if c in v.columns]), added], axis=1)
 
 
 def _to_boolean(values: np.ndarray) -> pd.arrays.BooleanArray:

@@ -271,7 +271,6 @@ def validate_visits(
         )
 
     col.raise_if_any()
-    for name, series in numeric.items():
-        out[name] = series
-    out["visit_week"] = numeric["visit_week"].astype("int64")
+    numeric["visit_week"] = numeric["visit_week"].astype("int64")
+    out = out.assign(**numeric)
     return out
