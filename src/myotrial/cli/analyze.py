@@ -11,6 +11,14 @@ from rich.table import Table
 
 from myotrial.analysis import AnalysisResults, analyze
 from myotrial.cli._app import app
+from myotrial.cli._options import (
+    AdverseEventsOpt,
+    DerivedOpt,
+    InfusionsOpt,
+    ProtocolOpt,
+    SubjectsOpt,
+    VisitsOpt,
+)
 from myotrial.cli._output import (
     EXIT_BAD_INPUT,
     console,
@@ -57,18 +65,12 @@ def _typed_csv(path: Path) -> Any:
 
 @app.command("analyze")
 def analyze_command(
-    derived: Annotated[
-        Path | None, typer.Option("--derived", help="folder written by myotrial derive")
-    ] = None,
-    visits: Annotated[Path | None, typer.Option("--visits", help="raw visits table")] = None,
-    subjects: Annotated[Path | None, typer.Option("--subjects", help="raw subjects table")] = None,
-    adverse_events: Annotated[
-        Path | None, typer.Option("--adverse-events", help="adverse_events table (optional)")
-    ] = None,
-    infusions: Annotated[
-        Path | None, typer.Option("--infusions", help="infusions table (optional)")
-    ] = None,
-    protocol: Annotated[str, typer.Option(help="protocol name or .toml file")] = "proderm",
+    derived: DerivedOpt = None,
+    visits: VisitsOpt = None,
+    subjects: SubjectsOpt = None,
+    adverse_events: AdverseEventsOpt = None,
+    infusions: InfusionsOpt = None,
+    protocol: ProtocolOpt = "proderm",
     method: Annotated[
         str, typer.Option(help="risk-difference CI: wald, newcombe, miettinen_nurminen")
     ] = "wald",
@@ -80,13 +82,18 @@ def analyze_command(
     as_json: Annotated[bool, typer.Option("--json", help="result rows as JSON")] = False,
     database: Annotated[
         str | None,
-        typer.Option("--database", help="analyse the live trial database at this URL (export "
-                     "as --user, an unblinded statistician)"),
+        typer.Option(
+            "--database",
+            help="analyse the live trial database at this URL (export "
+            "as --user, an unblinded statistician)",
+        ),
     ] = None,
     user: Annotated[
         str | None,
-        typer.Option("--user", help="with --database: your user name (password from "
-                     "$MYOTRIAL_PASSWORD or a prompt)"),
+        typer.Option(
+            "--user",
+            help="with --database: your user name (password from $MYOTRIAL_PASSWORD or a prompt)",
+        ),
     ] = None,
 ) -> None:
     """Estimate every endpoint of the protocol (primary, secondary, time to event, subgroups).
@@ -100,10 +107,15 @@ def analyze_command(
         if database is not None:
             live = _export_database(database, user)
             tables = derive_all(live["visits"], live["subjects"], protocol)
-            results = analyze(tables, adverse_events=live["adverse_events"],
-                              infusions=live["infusions"], binary_method=method,
-                              binary_test=test, continuous_method=continuous,
-                              conf_level=conf_level)
+            results = analyze(
+                tables,
+                adverse_events=live["adverse_events"],
+                infusions=live["infusions"],
+                binary_method=method,
+                binary_test=test,
+                continuous_method=continuous,
+                conf_level=conf_level,
+            )
             _finish(results, as_json)
             return
         if derived is not None:
@@ -144,15 +156,18 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
     if not user:
         raise ValueError("--database needs --user (an unblinded statistician)")
     password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
-        f"Password for {user}", hide_input=True)
+        f"Password for {user}", hide_input=True
+    )
     engine = make_engine(url)
     try:
         svc = TrialService(engine)
         try:
             actor = svc.authenticate(user, password)
             if actor.blinded:
-                raise PermissionDenied(f"user {user!r} has role {actor.role.value}: the analysis "
-                                       "needs the arms, i.e. an unblinded statistician")
+                raise PermissionDenied(
+                    f"user {user!r} has role {actor.role.value}: the analysis "
+                    "needs the arms, i.e. an unblinded statistician"
+                )
             tables = svc.export_tables(actor, blinded=False)
         except PermissionDenied as exc:
             raise ValueError(f"permission denied: {exc}") from None

@@ -11,6 +11,14 @@ import typer
 
 from myotrial.analysis import analyze
 from myotrial.cli._app import app
+from myotrial.cli._options import (
+    AdverseEventsOpt,
+    DerivedOpt,
+    InfusionsOpt,
+    ProtocolOpt,
+    SubjectsOpt,
+    VisitsOpt,
+)
 from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
 from myotrial.cli.analyze import DERIVED, _read_derived
 from myotrial.derive import derive_all
@@ -44,18 +52,12 @@ def _looks_synthetic(*frames: pd.DataFrame | None) -> bool:
 @app.command("report")
 def report_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
-    derived: Annotated[
-        Path | None, typer.Option("--derived", help="folder written by myotrial derive")
-    ] = None,
-    visits: Annotated[Path | None, typer.Option("--visits", help="raw visits table")] = None,
-    subjects: Annotated[Path | None, typer.Option("--subjects", help="raw subjects table")] = None,
-    adverse_events: Annotated[
-        Path | None, typer.Option("--adverse-events", help="adverse_events table (safety)")
-    ] = None,
-    infusions: Annotated[
-        Path | None, typer.Option("--infusions", help="infusions table (safety)")
-    ] = None,
-    protocol: Annotated[str, typer.Option(help="protocol name or .toml file")] = "proderm",
+    derived: DerivedOpt = None,
+    visits: VisitsOpt = None,
+    subjects: SubjectsOpt = None,
+    adverse_events: AdverseEventsOpt = None,
+    infusions: InfusionsOpt = None,
+    protocol: ProtocolOpt = "proderm",
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="write the HTML only")] = False,
     synthetic: Annotated[
         bool,
