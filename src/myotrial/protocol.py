@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from myotrial.errors import RulesError
+from myotrial.rules import bundled_toml_names, resolve_toml
 
 __all__ = [
     "Arm",
@@ -135,21 +135,11 @@ class Protocol:
 
 def available_protocols() -> list[str]:
     """Names of the protocols shipped with myotrial."""
-    folder = resources.files("myotrial.protocols")
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return bundled_toml_names("myotrial.protocols")
 
 
 def _path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        return p
-    bundled = Path(str(resources.files("myotrial.protocols").joinpath(f"{name_or_path}.toml")))
-    if not bundled.exists():
-        raise RulesError(
-            f"unknown protocol {name_or_path!r}: give a .toml file or one of "
-            f"{', '.join(available_protocols())}"
-        )
-    return bundled
+    return resolve_toml(name_or_path, "myotrial.protocols", "protocol")
 
 
 class _Reader:

@@ -31,10 +31,12 @@ __all__ = [
     "Scales",
     "Slot",
     "TISRules",
+    "bundled_toml_names",
     "load_deterioration_rules",
     "load_doi_rules",
     "load_scales",
     "load_tis_rules",
+    "resolve_toml",
     "rules_path",
 ]
 
@@ -45,6 +47,29 @@ SLOTS: tuple[str, ...] = ("pga", "ptga", "mmt8", "haq", "enzyme", "extramuscular
 def rules_path(name: str) -> Path:
     """Path of a bundled rules file, e.g. ``rules_path("tis_2016.toml")``."""
     return Path(str(resources.files("myotrial.rules").joinpath(name)))
+
+
+def bundled_toml_names(package: str) -> list[str]:
+    """Names (without ``.toml``) of the TOML files shipped in ``package``."""
+    folder = resources.files(package)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_toml(name_or_path: str | Path, package: str, kind: str) -> Path:
+    """A ``.toml`` path as given, or the file of that name shipped in ``package``.
+
+    Raises :class:`RulesError` listing the bundled names when neither exists.
+    """
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    bundled = Path(str(resources.files(package).joinpath(f"{p}.toml")))
+    if not bundled.exists():
+        raise RulesError(
+            f"unknown {kind} {str(name_or_path)!r}: give a .toml file or one of "
+            f"{', '.join(bundled_toml_names(package))}"
+        )
+    return bundled
 
 
 def _read(path: Path | str | None, default: str) -> tuple[dict[str, Any], Path]:

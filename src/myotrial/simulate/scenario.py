@@ -16,11 +16,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from myotrial.errors import RulesError
+from myotrial.rules import bundled_toml_names, resolve_toml
 
 __all__ = [
     "PARAMETER_TABLES",
@@ -182,21 +182,11 @@ class Scenario:
 
 def available_scenarios() -> list[str]:
     """Names of the scenarios shipped with myotrial."""
-    folder = resources.files("myotrial.simulate.scenarios")
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return bundled_toml_names("myotrial.simulate.scenarios")
 
 
 def _path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        return p
-    bundled = Path(str(resources.files("myotrial.simulate.scenarios").joinpath(f"{p}.toml")))
-    if not bundled.exists():
-        raise RulesError(
-            f"unknown scenario {name_or_path!r}: give a .toml file or one of "
-            f"{', '.join(available_scenarios())}"
-        )
-    return bundled
+    return resolve_toml(name_or_path, "myotrial.simulate.scenarios", "scenario")
 
 
 def load_scenario(name_or_path: str | Path = "proderm") -> Scenario:
