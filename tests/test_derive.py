@@ -223,7 +223,7 @@ def test_protocol_loads_and_rejects_bad_files(tmp_path: Any) -> None:
     text = p.source.read_text()  # type: ignore[union-attr]
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('primary = "tis20_w16"', 'primary = "nope"'))
-    with pytest.raises(RulesError, match="primary 'nope'"):
+    with pytest.raises(RulesError, match="primary = 'nope'"):
         load_protocol(bad)
     bad.write_text(
         text.replace('control_on_deterioration = "switch"', 'control_on_deterioration = "jump"')

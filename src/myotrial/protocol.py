@@ -8,18 +8,22 @@ a copy of the file with other values is a new protocol (``load_protocol("path/to
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from myotrial.errors import RulesError
-from myotrial.rules import bundled_toml_names, resolve_toml
+from myotrial.rules import bundled_toml_names, load_deterioration_rules, resolve_toml, rules_path
+from myotrial.tomlfile import TomlTable, read_toml
+
+if TYPE_CHECKING:
+    from myotrial.policy import ProtocolPolicy
 
 __all__ = [
     "Arm",
     "BinaryEndpoint",
     "ContinuousEndpoint",
+    "Dosing",
     "Protocol",
     "TimeToEventEndpoint",
     "available_protocols",
@@ -77,6 +81,34 @@ class TimeToEventEndpoint:
 
 
 @dataclass(frozen=True)
+class Dosing:
+    """Dosing of the study product ([dosing] of the protocol file).
+
+    ``cycle_days`` is the (fewest, most) consecutive days one cycle may be split over; a cycle's
+    total dose may not exceed ``dose_g_per_kg`` (``reduced_dose_g_per_kg`` is allowed from
+    ``reduced_dose_from_week``); rates above ``max_rate_ml_per_kg_min`` are flagged.
+    """
+
+    dose_g_per_kg: float
+    interval_weeks: int
+    cycle_days: tuple[int, int]
+    cycles_randomised: int
+    cycles_extension: int
+    start_rate_ml_per_kg_min: float
+    max_rate_ml_per_kg_min: float
+    reduced_dose_g_per_kg: float | None = None
+    reduced_dose_from_week: int | None = None
+
+    @property
+    def total_cycles(self) -> int:
+        return self.cycles_randomised + self.cycles_extension
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dictionary-style access (older callers)."""
+        return getattr(self, key, default)
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A validated trial protocol. See ``myotrial/protocols/proderm.toml`` for each field."""
 
@@ -105,7 +137,10 @@ class Protocol:
     binary: tuple[BinaryEndpoint, ...]
     continuous: tuple[ContinuousEndpoint, ...]
     time_to_event: tuple[TimeToEventEndpoint, ...]
-    dosing: dict[str, Any] = field(default_factory=dict)
+    dosing: Dosing
+    visit_window_days: int = 7
+    infusion_related_window_hours: float = 72.0
+    deterioration_rules: Path | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -119,6 +154,13 @@ class Protocol:
     @property
     def arm_codes(self) -> tuple[str, ...]:
         return tuple(a.code for a in self.arms)
+
+    @property
+    def policy(self) -> ProtocolPolicy:
+        """The answers every consumer reads (:class:`myotrial.policy.ProtocolPolicy`)."""
+        from myotrial.policy import ProtocolPolicy
+
+        return ProtocolPolicy(self)
 
     def endpoint(self, name: str) -> BinaryEndpoint | ContinuousEndpoint | TimeToEventEndpoint:
         endpoints: tuple[BinaryEndpoint | ContinuousEndpoint | TimeToEventEndpoint, ...] = (
@@ -142,165 +184,199 @@ def _path(name_or_path: str | Path) -> Path:
     return resolve_toml(name_or_path, "myotrial.protocols", "protocol")
 
 
-class _Reader:
-    def __init__(self, source: Path, data: dict[str, Any]) -> None:
-        self.source = source
-        self.data = data
+def _binary(e: TomlTable) -> BinaryEndpoint:
+    return BinaryEndpoint(
+        name=e.str("name"),
+        label=e.str("label"),
+        threshold=e.float("threshold", min=0.0, max=100.0),
+        week=e.int("week", min=0),
+        population=e.str("population", choices=_POPULATIONS),
+        no_deterioration_through_week=e.int("no_deterioration_through_week", None, min=0),
+    )
 
-    def get(
-        self, table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]
-    ) -> Any:
-        if key not in table:
-            raise RulesError(f"{self.source}: [{where}] is missing {key!r}")
-        value = table[key]
-        if isinstance(value, bool) and kind is not bool:
-            raise RulesError(f"{self.source}: [{where}] {key} = {value!r} must be {kind}")
-        if not isinstance(value, kind):
-            raise RulesError(f"{self.source}: [{where}] {key} = {value!r} has the wrong type")
-        return value
 
-    def table(self, key: str) -> dict[str, Any]:
-        value = self.data.get(key)
-        if not isinstance(value, dict):
-            raise RulesError(f"{self.source}: missing table [{key}]")
-        return value
+def _continuous(e: TomlTable) -> ContinuousEndpoint:
+    return ContinuousEndpoint(
+        name=e.str("name"),
+        label=e.str("label"),
+        parameter=e.str("parameter"),
+        week=e.int("week", min=0),
+        population=e.str("population", choices=_POPULATIONS),
+        missing=e.str("missing", "observed", choices=("observed",)),
+    )
 
-    def choice(self, table: dict[str, Any], key: str, where: str, options: tuple[str, ...]) -> str:
-        value = str(self.get(table, key, where, str))
-        if value not in options:
-            raise RulesError(
-                f"{self.source}: [{where}] {key} = {value!r}; valid: {', '.join(options)}"
+
+def _time_to_event(e: TomlTable) -> TimeToEventEndpoint:
+    ep = TimeToEventEndpoint(
+        name=e.str("name"),
+        label=e.str("label"),
+        event=e.str("event", choices=("tis", "deterioration")),
+        through_week=e.int("through_week", min=1),
+        threshold=e.float("threshold", None, min=0.0, max=100.0),
+    )
+    if ep.event == "tis" and ep.threshold is None:
+        raise e.error("threshold", f"time-to-event endpoint {ep.name} (event = 'tis') needs one")
+    return ep
+
+
+def _dosing(d: TomlTable) -> Dosing:
+    days = d.int_list("cycle_days", min=1)
+    if len(days) != 2 or days[0] > days[1]:
+        raise d.error("cycle_days", f"must be [fewest, most] days per cycle, got {list(days)}")
+    start = d.float("start_rate_ml_per_kg_min", min=0.0, min_exclusive=True)
+    most = d.float("max_rate_ml_per_kg_min", min=0.0, min_exclusive=True)
+    if start > most:
+        raise d.error("start_rate_ml_per_kg_min", f"= {start:g} exceeds the maximum rate {most:g}")
+    dose = d.float("dose_g_per_kg", min=0.0, min_exclusive=True)
+    reduced = d.float("reduced_dose_g_per_kg", None, min=0.0, min_exclusive=True)
+    if reduced is not None and reduced > dose:
+        raise d.error("reduced_dose_g_per_kg", f"= {reduced:g} exceeds the dose {dose:g}")
+    return Dosing(
+        dose_g_per_kg=dose,
+        interval_weeks=d.int("interval_weeks", min=1),
+        cycle_days=(int(days[0]), int(days[1])),
+        cycles_randomised=d.int("cycles_randomised", min=0),
+        cycles_extension=d.int("cycles_extension", min=0),
+        start_rate_ml_per_kg_min=start,
+        max_rate_ml_per_kg_min=most,
+        reduced_dose_g_per_kg=reduced,
+        reduced_dose_from_week=d.int("reduced_dose_from_week", None, min=0),
+    )
+
+
+def _deterioration(det: TomlTable, source: Path) -> tuple[Path, int, float]:
+    """[deterioration] references the rules file whose [confirmation] it uses; values given
+    here too must agree with that file (one truth: loading fails otherwise)."""
+    name = det.str("rules", "proderm_deterioration")
+    rules_file = Path(name) if name.endswith(".toml") else rules_path(f"{name}.toml")
+    if not rules_file.is_absolute() and name.endswith(".toml"):
+        rules_file = source.parent / rules_file
+    rules = load_deterioration_rules(rules_file)
+    k = det.int("consecutive_visits", rules.consecutive_visits, min=1)
+    earliest = det.float("earliest_week", rules.earliest_week, min=0.0)
+    for key, mine, theirs in (
+        ("consecutive_visits", float(k), float(rules.consecutive_visits)),
+        ("earliest_week", float(earliest), float(rules.earliest_week)),
+    ):
+        if mine != theirs:
+            raise det.error(
+                key,
+                f"= {mine:g} disagrees with {theirs:g} in [confirmation] of {rules_file}; "
+                "change one, or reference a rules file with the value you want",
             )
-        return value
+    return rules_file, int(k), float(earliest)
 
 
 def load_protocol(name_or_path: str | Path = "proderm") -> Protocol:
     """Load and validate a protocol by bundled name (``"proderm"``) or TOML path.
 
+    Every key is read strictly (:mod:`myotrial.tomlfile`): an unknown or misspelt key is an
+    error naming the file, the key path and the key probably meant.
+
     Raises
     ------
     RulesError
-        Naming the file, the table and the field that is missing or invalid.
+        Naming the file, the table and the field that is missing, unknown or invalid.
     """
     source = _path(name_or_path)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RulesError(f"{source}: protocol file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source}: not valid TOML ({exc})") from exc
-    r = _Reader(source, data)
-    meta = r.table("protocol")
-    arms_t = r.table("arms")
-    arms = tuple(
-        Arm(
-            code,
-            r.choice(spec, "role", f"arms.{code}", ("treatment", "control")),  # type: ignore[arg-type]
-            str(r.get(spec, "label", f"arms.{code}", str)),
+    root = read_toml(source, "protocol file")
+    meta = root.table("protocol")
+    name, title = meta.str("name"), meta.str("title")
+    citation = meta.str("citation", "")
+    meta.documentation("doi")
+    arms: list[Arm] = []
+    for code, spec in root.table("arms").subtables():
+        arms.append(
+            Arm(code, spec.str("role", choices=("treatment", "control")), spec.str("label"))
         )
-        for code, spec in arms_t.items()
-    )
-    roles = sorted(a.role for a in arms)
-    if roles != ["control", "treatment"]:
+    if sorted(a.role for a in arms) != ["control", "treatment"]:
         raise RulesError(f"{source}: [arms] needs exactly one treatment and one control arm")
-    rnd = r.table("randomisation")
-    ratio = {str(k): int(v) for k, v in r.get(rnd, "ratio", "randomisation", dict).items()}
-    if set(ratio) != {a.code for a in arms} or any(v < 1 for v in ratio.values()):
-        raise RulesError(f"{source}: [randomisation] ratio must give a positive integer per arm")
-    periods, schedule = r.table("periods"), r.table("schedule")
-    rand_end = int(r.get(periods, "randomised_end_week", "periods", int))
-    ext_end = int(r.get(periods, "extension_end_week", "periods", int))
-    if not 0 < rand_end <= ext_end:
-        raise RulesError(f"{source}: [periods] need 0 < randomised_end_week <= extension_end_week")
-    ext_arm = str(r.get(periods, "extension_arm", "periods", str))
-    if ext_arm not in {a.code for a in arms}:
-        raise RulesError(f"{source}: [periods] extension_arm {ext_arm!r} is not an arm")
-    weeks = tuple(int(w) for w in r.get(schedule, "assessment_weeks", "schedule", list))
+    codes = {a.code for a in arms}
+    rnd = root.table("randomisation")
+    ratio_t = rnd.table("ratio")
+    ratio = {code: ratio_t.int(code, min=1) for code in sorted(codes)}
+    block_sizes = rnd.int_list("block_sizes", min=1)
+    if not block_sizes:
+        raise rnd.error("block_sizes", "needs at least one block size")
+    unit = sum(ratio.values())
+    if any(b % unit for b in block_sizes):
+        raise rnd.error("block_sizes", f"{list(block_sizes)}: each must be a multiple of {unit}")
+    strata = rnd.str_list("strata", ())
+    periods, schedule = root.table("periods"), root.table("schedule")
+    rand_end = periods.int("randomised_end_week", min=1)
+    ext_end = periods.int("extension_end_week", min=rand_end)
+    ext_arm = periods.str("extension_arm", choices=sorted(codes))
+    weeks = schedule.int_list("assessment_weeks", min=0)
     if not weeks or weeks[0] != 0 or list(weeks) != sorted(set(weeks)):
-        raise RulesError(f"{source}: [schedule] assessment_weeks must start at 0 and increase")
-    scoring, det, cross = r.table("scoring"), r.table("deterioration"), r.table("crossover")
-    endpoints = r.table("endpoints")
-    binary = tuple(
-        BinaryEndpoint(
-            name=str(r.get(e, "name", "endpoints.binary", str)),
-            label=str(r.get(e, "label", "endpoints.binary", str)),
-            threshold=float(r.get(e, "threshold", "endpoints.binary", (int, float))),
-            week=int(r.get(e, "week", "endpoints.binary", int)),
-            population=r.choice(e, "population", "endpoints.binary", _POPULATIONS),  # type: ignore[arg-type]
-            no_deterioration_through_week=(
-                None
-                if "no_deterioration_through_week" not in e
-                else int(e["no_deterioration_through_week"])
-            ),
-        )
-        for e in endpoints.get("binary", [])
-    )
-    continuous = tuple(
-        ContinuousEndpoint(
-            name=str(r.get(e, "name", "endpoints.continuous", str)),
-            label=str(r.get(e, "label", "endpoints.continuous", str)),
-            parameter=str(r.get(e, "parameter", "endpoints.continuous", str)),
-            week=int(r.get(e, "week", "endpoints.continuous", int)),
-            population=r.choice(e, "population", "endpoints.continuous", _POPULATIONS),  # type: ignore[arg-type]
-            missing=r.choice(e, "missing", "endpoints.continuous", ("observed",)),  # type: ignore[arg-type]
-        )
-        for e in endpoints.get("continuous", [])
-    )
-    tte = tuple(
-        TimeToEventEndpoint(
-            name=str(r.get(e, "name", "endpoints.time_to_event", str)),
-            label=str(r.get(e, "label", "endpoints.time_to_event", str)),
-            event=r.choice(e, "event", "endpoints.time_to_event", ("tis", "deterioration")),  # type: ignore[arg-type]
-            through_week=int(r.get(e, "through_week", "endpoints.time_to_event", int)),
-            threshold=None if "threshold" not in e else float(e["threshold"]),
-        )
-        for e in endpoints.get("time_to_event", [])
-    )
-    for e in tte:
-        if e.event == "tis" and e.threshold is None:
-            raise RulesError(f"{source}: time-to-event endpoint {e.name} needs a threshold")
+        raise schedule.error("assessment_weeks", "must start at 0 and increase")
+    if weeks[-1] > ext_end:
+        raise schedule.error("assessment_weeks", f"week {weeks[-1]} is after the extension end")
+    primary_week = schedule.int("primary_week", min=1, max=rand_end)
+    final_week = schedule.int("final_week", min=primary_week, max=ext_end)
+    for key, week in (("primary_week", primary_week), ("final_week", final_week)):
+        if week not in weeks:
+            raise schedule.error(key, f"week {week} is not an assessment week {list(weeks)}")
+    window = schedule.int("visit_window_days", 7, min=0)
+    dosing = _dosing(root.table("dosing"))
+    safety = root.optional_table("safety")
+    ir_window = safety.float("infusion_related_window_hours", 72.0, min=0.0)
+    scoring = root.table("scoring")
+    population = scoring.str("population", choices=("adult", "juvenile"))
+    measure_set = scoring.str("measure_set", choices=("imacs", "printo"))
+    mmt8_max = scoring.float("mmt8_max")
+    if mmt8_max not in (80.0, 150.0):
+        raise scoring.error("mmt8_max", f"= {mmt8_max:g}; valid: 80 (unilateral) or 150")
+    rules_file, k, earliest = _deterioration(root.table("deterioration"), source)
+    cross = root.table("crossover")
+    endpoints = root.table("endpoints")
+    binary = tuple(_binary(e) for e in endpoints.tables("binary", []))
+    continuous = tuple(_continuous(e) for e in endpoints.tables("continuous", []))
+    tte = tuple(_time_to_event(e) for e in endpoints.tables("time_to_event", []))
     names = [e.name for e in binary] + [e.name for e in continuous] + [e.name for e in tte]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise RulesError(f"{source}: endpoint names must be unique; repeated: {', '.join(dup)}")
-    primary = str(r.get(endpoints, "primary", "endpoints", str))
-    if primary not in {e.name for e in binary}:
-        raise RulesError(f"{source}: [endpoints] primary {primary!r} is not a binary endpoint")
+    for ep_name, ep_week in [(e.name, e.week) for e in binary] + [
+        (e.name, e.week) for e in continuous
+    ]:
+        if ep_week not in weeks:
+            raise RulesError(
+                f"{source}: endpoint {ep_name} week {ep_week} is not an assessment week"
+            )
+    primary = endpoints.str("primary", choices=[e.name for e in binary])
     proto = Protocol(
-        name=str(r.get(meta, "name", "protocol", str)),
-        title=str(r.get(meta, "title", "protocol", str)),
-        citation=str(meta.get("citation", "")),
-        arms=arms,
+        name=name,
+        title=title,
+        citation=citation,
+        arms=tuple(arms),
         ratio=ratio,
-        block_sizes=tuple(int(b) for b in rnd.get("block_sizes", [])),
-        strata=tuple(str(s) for s in rnd.get("strata", [])),
+        block_sizes=tuple(int(b) for b in block_sizes),
+        strata=tuple(strata),
         randomised_end_week=rand_end,
         extension_end_week=ext_end,
         extension_arm=ext_arm,
-        assessment_weeks=weeks,
-        primary_week=int(r.get(schedule, "primary_week", "schedule", int)),
-        final_week=int(r.get(schedule, "final_week", "schedule", int)),
-        population=r.choice(scoring, "population", "scoring", ("adult", "juvenile")),
-        measure_set=r.choice(scoring, "measure_set", "scoring", ("imacs", "printo")),
-        mmt8_max=float(r.get(scoring, "mmt8_max", "scoring", (int, float))),
-        consecutive_visits=int(r.get(det, "consecutive_visits", "deterioration", int)),
-        earliest_week=float(r.get(det, "earliest_week", "deterioration", (int, float))),
-        control_on_deterioration=r.choice(
-            cross, "control_on_deterioration", "crossover", _CONTROL_ACTIONS
+        assessment_weeks=tuple(int(w) for w in weeks),
+        primary_week=primary_week,
+        final_week=final_week,
+        population=population,
+        measure_set=measure_set,
+        mmt8_max=mmt8_max,
+        consecutive_visits=k,
+        earliest_week=earliest,
+        control_on_deterioration=cross.str("control_on_deterioration", choices=_CONTROL_ACTIONS),
+        treatment_on_deterioration=cross.str(
+            "treatment_on_deterioration", choices=_TREATMENT_ACTIONS
         ),
-        treatment_on_deterioration=r.choice(
-            cross, "treatment_on_deterioration", "crossover", _TREATMENT_ACTIONS
-        ),
-        after_switch_deterioration=r.choice(
-            cross, "after_switch_deterioration", "crossover", _AFTER_SWITCH
-        ),
+        after_switch_deterioration=cross.str("after_switch_deterioration", choices=_AFTER_SWITCH),
         primary=primary,
         binary=binary,
         continuous=continuous,
         time_to_event=tte,
-        dosing=dict(data.get("dosing", {})),
+        dosing=dosing,
+        visit_window_days=window,
+        infusion_related_window_hours=ir_window,
+        deterioration_rules=rules_file,
         source=source,
     )
-    if proto.consecutive_visits < 1:
-        raise RulesError(f"{source}: [deterioration] consecutive_visits must be >= 1")
+    root.finish()
     return proto

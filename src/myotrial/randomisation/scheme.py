@@ -108,6 +108,19 @@ class RandomisationScheme:
         if not isinstance(self.n_per_stratum, int) or self.n_per_stratum < 1:
             raise ValueError(f"n_per_stratum must be a positive integer, got {self.n_per_stratum}")
 
+    @classmethod
+    def from_protocol(
+        cls,
+        protocol: Any,
+        factors: tuple[StratumFactor, ...] = (),
+        n_per_stratum: int = 50,
+    ) -> RandomisationScheme:
+        """The scheme a :class:`~myotrial.protocol.Protocol` defines (arms, ratio, block
+        sizes, strata): see :meth:`myotrial.policy.ProtocolPolicy.randomisation_scheme`."""
+        return protocol.policy.randomisation_scheme(  # type: ignore[no-any-return]
+            factors=factors, n_per_stratum=n_per_stratum
+        )
+
     @property
     def ratio_sum(self) -> int:
         return sum(self.ratio)
