@@ -316,6 +316,27 @@ class ProtocolPolicy:
             n_per_stratum=n_per_stratum,
         )
 
+    # -- simulator (appended for myotrial.simulate) -------------------------------------------
+
+    @cached_property
+    def measure_columns(self) -> dict[str, str]:
+        """Visits-table column of each TIS slot under the protocol's population and measure set
+        (``rules/tis_2016.toml``; e.g. the ``haq`` slot is ``chaq`` for a juvenile protocol)."""
+        from myotrial.rules import load_tis_rules
+
+        ms = load_tis_rules().measure_set_for(self.population, self.measure_set)
+        return dict(ms.slots)
+
+    @property
+    def infusion_cycle_weeks(self) -> tuple[int, ...]:
+        """Target week of every infusion cycle, 1 .. :attr:`max_cycle`."""
+        return tuple(self.cycle_week(c) for c in range(1, self.max_cycle + 1))
+
+    def cycles_in_randomised_period(self) -> npt.NDArray[np.bool_]:
+        """Per cycle (as :attr:`infusion_cycle_weeks`): True for the randomised period's
+        ``cycles_randomised`` cycles, False for the extension's."""
+        return np.arange(self.max_cycle) < self.dosing.cycles_randomised
+
 
 def _isnan(value: float) -> bool:
     try:
