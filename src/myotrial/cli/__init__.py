@@ -4,6 +4,7 @@
 from myotrial.cli import analyze as _analyze  # noqa: F401  (registration)
 from myotrial.cli import db as _db  # noqa: F401  (registration)
 from myotrial.cli import derive as _derive  # noqa: F401  (registration)
+from myotrial.cli import interchange as _interchange  # noqa: F401  (registration)
 from myotrial.cli import randomize as _randomize  # noqa: F401  (registration)
 from myotrial.cli import report as _report  # noqa: F401  (registration)
 from myotrial.cli import score as _score  # noqa: F401  (registration)
