@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from myotrial.errors import RulesError
 from myotrial.rules import bundled_toml_names, load_deterioration_rules, resolve_toml, rules_path
+from myotrial.sap import StatisticalAnalysisPlan, default_sap, read_sap
 from myotrial.tomlfile import TomlTable, read_toml
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Protocol:
     visit_window_days: int = 7
     infusion_related_window_hours: float = 72.0
     deterioration_rules: Path | None = None
+    sap: StatisticalAnalysisPlan | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -344,6 +346,20 @@ def load_protocol(name_or_path: str | Path = "proderm") -> Protocol:
                 f"{source}: endpoint {ep_name} week {ep_week} is not an assessment week"
             )
     primary = endpoints.str("primary", choices=[e.name for e in binary])
+    kinds = {e.name: "binary" for e in binary}
+    kinds |= {e.name: "continuous" for e in continuous}
+    kinds |= {e.name: "time_to_event" for e in tte}
+    if "sap" in root:
+        sap = read_sap(
+            root.table("sap"), endpoints=kinds, primary=primary, randomisation_strata=tuple(strata)
+        )
+    else:
+        sap = default_sap(
+            [(e.name, "binary", e.week, e.population) for e in binary]
+            + [(e.name, "continuous", e.week, e.population) for e in continuous],
+            primary,
+            rand_end,
+        )
     proto = Protocol(
         name=name,
         title=title,
@@ -376,6 +392,7 @@ def load_protocol(name_or_path: str | Path = "proderm") -> Protocol:
         visit_window_days=window,
         infusion_related_window_hours=ir_window,
         deterioration_rules=rules_file,
+        sap=sap,
         source=source,
     )
     root.finish()
