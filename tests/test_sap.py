@@ -39,7 +39,11 @@ def test_proderm_sap_states_the_primary_estimand() -> None:
     assert sap.multiplicity.procedure == "fixed_sequence"
     assert sap.multiplicity.hypotheses[0] == "tis20_w16"
     assert {s.method for s in sap.sensitivity} == {
-        "bounded_tis", "multiple_imputation", "tipping_point", "population"}
+        "bounded_tis",
+        "multiple_imputation",
+        "tipping_point",
+        "population",
+    }
 
 
 def test_protocol_without_sap_gets_the_default_plan(tmp_path: Path) -> None:
@@ -57,21 +61,38 @@ def test_protocol_without_sap_gets_the_default_plan(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('procedure = "fixed_sequence"', 'procedur = "fixed_sequence"',
-         r"unknown key 'procedur'; did you mean 'procedure'\?"),
-        ('estimate = "wald"\ntest = "fisher"', 'estimate = "wlad"\ntest = "fisher"',
-         r"estimate = 'wlad'; valid: wald, newcombe"),
-        ('endpoint = "tis40_w40"\ncomparison = "descriptive"',
-         'endpoint = "tis40_w40"\ncomparison = "descriptive"\ntest = "fisher"',
-         "tis40_w40 is descriptive: a between-arm test is not planned"),
-        ('hypotheses = ["tis20_w16", "tis40_w16"', 'hypotheses = ["tis20_w16", "tis40_w40"',
-         "'tis40_w40' is descriptive"),
-        ('hypotheses = ["tis20_w16", ', 'hypotheses = [',
-         "the fixed sequence must start with the primary"),
+        (
+            'procedure = "fixed_sequence"',
+            'procedur = "fixed_sequence"',
+            r"unknown key 'procedur'; did you mean 'procedure'\?",
+        ),
+        (
+            'estimate = "wald"\ntest = "fisher"',
+            'estimate = "wlad"\ntest = "fisher"',
+            r"estimate = 'wlad'; valid: wald, newcombe",
+        ),
+        (
+            'endpoint = "tis40_w40"\ncomparison = "descriptive"',
+            'endpoint = "tis40_w40"\ncomparison = "descriptive"\ntest = "fisher"',
+            "tis40_w40 is descriptive: a between-arm test is not planned",
+        ),
+        (
+            'hypotheses = ["tis20_w16", "tis40_w16"',
+            'hypotheses = ["tis20_w16", "tis40_w40"',
+            "'tis40_w40' is descriptive",
+        ),
+        (
+            'hypotheses = ["tis20_w16", ',
+            "hypotheses = [",
+            "the fixed sequence must start with the primary",
+        ),
         ('strategy = "composite"', 'strategy = "compos"', "strategy = 'compos'; valid: composite"),
-        ('n_imputations = 50\n', '', "needs n_imputations"),
-        ('estimand = "primary"\ncomparison', 'estimand = "nope"\ncomparison',
-         "estimand = 'nope'; valid: primary, week40"),
+        ("n_imputations = 50\n", "", "needs n_imputations"),
+        (
+            'estimand = "primary"\ncomparison',
+            'estimand = "nope"\ncomparison',
+            "estimand = 'nope'; valid: primary, week40",
+        ),
     ],
 )
 def test_bad_sap_is_a_located_error(tmp_path: Path, old: str, new: str, message: str) -> None:
