@@ -1,6 +1,103 @@
-"""Canonical tables: reading, writing and boundary validation (``reference/data-format.md``)."""
+"""Canonical tables: reading, writing and boundary validation (``docs/data-format.md``).
 
+One table-contract layer for every canonical input table:
+
+- validators: :func:`validate_visits`, :func:`validate_subjects`, :func:`validate_screening`,
+  :func:`validate_infusions`, :func:`validate_adverse_events` — each returns a typed copy or
+  raises one :class:`~myotrial.errors.InputValidationError` listing every problem (table, row,
+  subject, visit, column, value, rule);
+- one set of value parsers (:mod:`myotrial.tables.values`): scalar ``parse_*`` (raise
+  :class:`ValueParseError`, return ``None`` when missing) and vectorised ``*_column``;
+- one problem collector (:class:`ProblemCollector`) and column contracts (:class:`Column`);
+- shared vocabularies (``vocabularies.toml``): :data:`MSA_GROUPS`, :data:`SEX_CODES`,
+  :data:`SEVERITIES`, :data:`PRODUCTS`.
+"""
+
+from myotrial.tables.contract import Column, check_columns, check_required_columns
 from myotrial.tables.io import read_table, write_table
+from myotrial.tables.problems import ProblemCollector, prepare_table
+from myotrial.tables.safety import (
+    ADVERSE_EVENT_COLUMNS,
+    INFUSION_COLUMNS,
+    validate_adverse_events,
+    validate_infusions,
+)
+from myotrial.tables.screening import validate_screening
+from myotrial.tables.subjects import SUBJECT_COLUMNS, validate_subjects
+from myotrial.tables.values import (
+    FALSE_WORDS,
+    MISSING_TOKENS,
+    TRUE_WORDS,
+    ParsedColumn,
+    ValueParseError,
+    boolean_column,
+    code_column,
+    date_column,
+    datetime_column,
+    integer_column,
+    is_missing,
+    number_column,
+    parse_bool,
+    parse_code,
+    parse_date,
+    parse_datetime,
+    parse_decimal,
+    parse_int,
+    parse_number,
+    parse_text,
+    text_column,
+)
 from myotrial.tables.visits import validate_visits
+from myotrial.tables.vocabularies import (
+    MSA_GROUPS,
+    PRODUCTS,
+    SEVERE_OR_WORSE,
+    SEVERITIES,
+    SEX_CODES,
+    VOCABULARIES,
+)
 
-__all__ = ["read_table", "validate_visits", "write_table"]
+__all__ = [
+    "ADVERSE_EVENT_COLUMNS",
+    "FALSE_WORDS",
+    "INFUSION_COLUMNS",
+    "MISSING_TOKENS",
+    "MSA_GROUPS",
+    "PRODUCTS",
+    "SEVERE_OR_WORSE",
+    "SEVERITIES",
+    "SEX_CODES",
+    "SUBJECT_COLUMNS",
+    "TRUE_WORDS",
+    "VOCABULARIES",
+    "Column",
+    "ParsedColumn",
+    "ProblemCollector",
+    "ValueParseError",
+    "boolean_column",
+    "check_columns",
+    "check_required_columns",
+    "code_column",
+    "date_column",
+    "datetime_column",
+    "integer_column",
+    "is_missing",
+    "number_column",
+    "parse_bool",
+    "parse_code",
+    "parse_date",
+    "parse_datetime",
+    "parse_decimal",
+    "parse_int",
+    "parse_number",
+    "parse_text",
+    "prepare_table",
+    "read_table",
+    "text_column",
+    "validate_adverse_events",
+    "validate_infusions",
+    "validate_screening",
+    "validate_subjects",
+    "validate_visits",
+    "write_table",
+]

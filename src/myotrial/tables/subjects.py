@@ -1,8 +1,8 @@
-"""The canonical ``subjects`` table: one row per subject (``reference/data-format.md``).
+"""The canonical ``subjects`` table: one row per subject (``docs/data-format.md``, subjects).
 
 Required: ``subject_id`` (unique) and ``arm`` (a protocol arm code for every randomised subject).
 Optional: ``randomised`` (true/false; default true when an arm is given), ``site_id``, ``age``,
-``sex``, ``msa_group``, stratum columns, disposition fields ``completed_week_16``,
+``sex`` (F/M/U), ``msa_group``, stratum columns, disposition fields ``completed_week_16``,
 ``entered_extension``, ``completed_week_40`` (true/false), ``discontinuation_reason`` and
 ``crossover_week`` (the recorded week of a crossover, checked against the protocol's rule).
 Every problem is reported at once, located; extra columns pass through.
@@ -15,132 +15,95 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from myotrial.errors import InputValidationError, Problem
+from myotrial.tables.contract import (
+    Column,
+    check_columns,
+    check_required_columns,
+    check_subject_ids,
+    cite,
+)
+from myotrial.tables.problems import ProblemCollector, prepare_table
+from myotrial.tables.values import parse_bool
+from myotrial.tables.vocabularies import MSA_GROUPS, SEX_CODES
 
-__all__ = ["BOOLEAN_SUBJECT_COLUMNS", "MSA_GROUPS", "parse_boolean", "validate_subjects"]
+__all__ = [
+    "BOOLEAN_SUBJECT_COLUMNS",
+    "MSA_GROUPS",
+    "SUBJECT_COLUMNS",
+    "parse_boolean",
+    "validate_subjects",
+]
 
-MSA_GROUPS = ("dm_specific", "antisynthetase", "imnm", "maa_only", "negative", "unknown")
 BOOLEAN_SUBJECT_COLUMNS = (
     "randomised",
     "completed_week_16",
     "entered_extension",
     "completed_week_40",
 )
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
+#: Columns of the subjects table (stratum columns are the protocol's and pass through).
+SUBJECT_COLUMNS: tuple[Column, ...] = (
+    Column("subject_id", "text", "subject identifier (unique)", required_column=True,
+           required_value=True),
+    Column("site_id", "text", "site identifier"),
+    Column("arm", "text", "protocol arm code as randomised", required_column=True),
+    Column("randomised", "boolean", "randomised (default: true when an arm is given)"),
+    Column("age", "number", "age at randomisation", unit="years", min=0.0, max=120.0),
+    Column("sex", "code", "sex", vocabulary=SEX_CODES),
+    Column("msa_group", "code", "antibody group (blank = unknown)", vocabulary=MSA_GROUPS),
+    Column("completed_week_16", "boolean", "completed the randomised period"),
+    Column("entered_extension", "boolean", "entered the open-label extension"),
+    Column("completed_week_40", "boolean", "completed the extension"),
+    Column("discontinuation_reason", "text", "reason for discontinuation", max_length=500),
+    Column("crossover_week", "number", "week of a recorded crossover", unit="weeks", min=0.0,
+           max=1000.0),
+)
 
-def parse_boolean(value: object) -> bool | None:
-    """``true/false/yes/no/y/n/1/0`` (any case) -> bool; blank -> None; else ValueError."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text == "":
-        return None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(value)
+#: Deprecated alias of :func:`myotrial.tables.parse_bool` (kept for callers of 0.x).
+parse_boolean = parse_bool
 
 
 def validate_subjects(subjects: pd.DataFrame, *, arms: Sequence[str]) -> pd.DataFrame:
     """Validate a subjects table against the protocol's arm codes; return a typed copy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same rows and order; booleans as pandas ``boolean``, ``age``/``crossover_week``
+        ``float64``, ``sex`` and ``msa_group`` as vocabulary codes (blank ``msa_group`` ->
+        ``unknown``), ``arm`` as text (None when not randomised).
 
     Raises
     ------
     InputValidationError
         Every problem, located by row, subject and column.
     """
-    if not isinstance(subjects, pd.DataFrame):
-        raise TypeError(f"subjects must be a pandas DataFrame, got {type(subjects).__name__}")
-    raw = subjects.copy(deep=False)
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    problems: list[Problem] = []
-
-    def add(i: int | None, sid: object, column: str | None, value: object, rule: str) -> None:
-        problems.append(
-            Problem(
-                "subjects",
-                None if i is None else i + 1,
-                None if sid is None else str(sid),
-                None,
-                column,
-                None if value is None else str(value),
-                rule,
-            )
-        )
-
-    for col in ("subject_id", "arm"):
-        if col not in raw:
-            add(None, None, col, None, "required column is missing")
-    if problems:
-        raise InputValidationError(problems, "subjects")
-    out = raw.copy(deep=False)
-    sid = raw["subject_id"].astype("string").str.strip()
-    out["subject_id"] = sid.astype(object)
-    for i, s in enumerate(sid.tolist()):
-        if pd.isna(s) or s == "":
-            add(i, None, "subject_id", "", "subject_id is required")
-    dup = sid.duplicated(keep=False) & sid.notna()
-    for i in np.flatnonzero(dup.to_numpy()).tolist():
-        add(i, sid.iloc[i], "subject_id", sid.iloc[i], "subject_id appears more than once")
-
-    for col in BOOLEAN_SUBJECT_COLUMNS:
-        if col not in raw:
-            continue
-        parsed: list[bool | None] = []
-        for i, v in enumerate(raw[col].tolist()):
-            try:
-                parsed.append(parse_boolean(v))
-            except ValueError:
-                add(i, sid.iloc[i], col, v, f"{col} must be true or false (blank = unknown)")
-                parsed.append(None)
-        out[col] = pd.array(parsed, dtype="boolean")
-
-    arm = raw["arm"].astype("string").str.strip()
-    arm = arm.mask(arm == "")
-    out["arm"] = arm.astype(object).where(arm.notna(), None)
-    has_arm = pd.Series(arm.notna().to_numpy(), index=out.index)
-    randomised = out["randomised"].fillna(has_arm) if "randomised" in out else has_arm
-    out["randomised"] = pd.array(np.asarray(randomised, dtype=bool), dtype="boolean")
-    valid_arms = set(arms)
-    for i, (a, r) in enumerate(zip(arm.tolist(), out["randomised"].tolist(), strict=True)):
-        if r and pd.isna(a):
-            add(i, sid.iloc[i], "arm", "", "a randomised subject needs its arm")
-        elif not pd.isna(a) and a not in valid_arms:
-            add(i, sid.iloc[i], "arm", a, f"arm must be one of {', '.join(sorted(valid_arms))}")
-
-    for col, lo, hi in (("age", 0, 120), ("crossover_week", 0, 1000)):
-        if col not in raw:
-            continue
-        text = raw[col].astype("string").str.strip()
-        blank = text.isna() | (text == "")
-        num = pd.to_numeric(text.where(~blank), errors="coerce")
-        bad = (~blank & (num.isna() | (num < lo) | (num > hi))).to_numpy()
-        for i in np.flatnonzero(bad).tolist():
-            add(
-                i,
-                sid.iloc[i],
-                col,
-                raw[col].iloc[i],
-                f"{col} must be a number between {lo} and {hi}",
-            )
-        out[col] = num.astype("float64")
-    if "msa_group" in raw:
-        grp = raw["msa_group"].astype("string").str.strip().str.lower()
-        for i, g in enumerate(grp.tolist()):
-            if not pd.isna(g) and g not in ("", *MSA_GROUPS):
-                add(
-                    i,
-                    sid.iloc[i],
-                    "msa_group",
-                    g,
-                    f"msa_group must be one of {', '.join(MSA_GROUPS)}",
-                )
-        out["msa_group"] = grp.where(grp.notna() & (grp != ""), "unknown").astype(object)
-    if problems:
-        raise InputValidationError(problems, "subjects")
+    raw = prepare_table(subjects, "subjects")
+    col = ProblemCollector("subjects", raw)
+    if not check_required_columns(raw, SUBJECT_COLUMNS, col):
+        col.raise_if_any()
+    sid = check_subject_ids(raw, col, None, unique=True)
+    typed = check_columns(raw, SUBJECT_COLUMNS[1:], col)
+    arm = typed.pop("arm")
+    has_arm = arm.notna().to_numpy()
+    randomised = typed["randomised"].fillna(pd.Series(has_arm, index=raw.index)) if (
+        "randomised" in typed
+    ) else pd.Series(has_arm, index=raw.index)
+    typed["randomised"] = pd.Series(
+        pd.array(np.asarray(randomised, dtype=bool), dtype="boolean"), index=raw.index
+    )
+    valid = sorted(set(arms))
+    r = typed["randomised"].to_numpy(dtype=bool)
+    col.add(r & ~has_arm, "arm", f"a randomised subject needs its arm {cite('subjects')}")
+    col.add(
+        has_arm & ~arm.isin(valid).to_numpy(),
+        "arm",
+        f"arm must be one of {', '.join(valid)} (the protocol's arms) {cite('subjects')}",
+    )
+    if "msa_group" in typed:
+        typed["msa_group"] = typed["msa_group"].where(typed["msa_group"].notna(), "unknown")
+    col.raise_if_any()
+    out = raw.assign(**typed)
+    out["subject_id"] = sid
+    out["arm"] = arm
     return out

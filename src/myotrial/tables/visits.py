@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from myotrial.errors import PROBLEM_COLUMNS, InputValidationError
 from myotrial.rules import load_scales
+from myotrial.tables.contract import cite
+from myotrial.tables.problems import ProblemCollector, prepare_table
+from myotrial.tables.values import DATE_RULE, NUMBER_RULE, date_column, number_column
 
 __all__ = [
     "ENZYME_COLUMNS",
+    "MAX_VISIT_WEEK",
     "NUMERIC_VISIT_COLUMNS",
     "ULN_COLUMNS",
     "check_measure_ranges",
@@ -35,61 +38,10 @@ NUMERIC_VISIT_COLUMNS: tuple[str, ...] = (
     *ULN_COLUMNS,
 )
 DEFAULT_MMT8_MAX = float(_SCALES.measures["mmt8"].default_max or 150.0)
-
-
-def _fmt(values: pd.Series) -> pd.Series:
-    return values.map(
-        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-    )
-
-
-class _Collector:
-    """Accumulates located problems as small frames (vectorised: one frame per rule)."""
-
-    def __init__(self, raw: pd.DataFrame, table: str) -> None:
-        self.raw = raw
-        self.table = table
-        self.parts: list[pd.DataFrame] = []
-
-    def _text(self, column: str, idx: np.ndarray) -> np.ndarray | None:
-        """Values of ``column`` at the problem rows only, as the user wrote them."""
-        if column not in self.raw:
-            return None
-        return _fmt(self.raw[column].iloc[idx]).to_numpy()
-
-    def add(
-        self,
-        mask: np.ndarray | pd.Series,
-        column: str | None,
-        rule: str,
-        values: pd.Series | None = None,
-    ) -> None:
-        m = np.asarray(mask, dtype=bool)
-        if not m.any():
-            return
-        idx = np.flatnonzero(m)
-        part = pd.DataFrame(
-            {
-                "table": self.table,
-                "row": idx + 1,
-                "subject_id": self._text("subject_id", idx),
-                "visit_week": self._text("visit_week", idx),
-                "column": column,
-                "value": (
-                    _fmt(values.iloc[idx]).to_numpy()
-                    if values is not None
-                    else (self._text(column, idx) if column is not None else None)
-                ),
-                "rule": rule,
-            }
-        )
-        self.parts.append(part)
-
-    def raise_if_any(self) -> None:
-        if self.parts:
-            frame = pd.concat(self.parts, ignore_index=True).reindex(columns=list(PROBLEM_COLUMNS))
-            frame = frame.sort_values(["row", "column"], kind="stable", na_position="first")
-            raise InputValidationError(frame.reindex(columns=list(PROBLEM_COLUMNS)), self.table)
+#: Largest accepted visit_week (plausibility bound: about 19 years of follow-up).
+MAX_VISIT_WEEK = 1000
+_WHERE = cite("visits")
+_BLANK_ID = ("", "NA", ".")
 
 
 def _range_rule(lo: float | None, hi: float | str | None, label: str) -> str:
@@ -175,73 +127,47 @@ def validate_visits(
     InputValidationError
         With every problem found, located by row, subject, visit and column.
     """
-    if not isinstance(visits, pd.DataFrame):
-        raise TypeError(f"visits must be a pandas DataFrame, got {type(visits).__name__}")
-    raw = visits.copy(deep=False)  # copy-on-write: the input is never modified
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    if raw.columns.duplicated().any():
-        dup = sorted(set(raw.columns[raw.columns.duplicated()]))
-        raise InputValidationError(
-            pd.DataFrame(
-                [
-                    {"table": "visits", "column": c, "rule": "column appears more than once"}
-                    for c in dup
-                ]
-            ),
-            "visits",
-        )
-    col = _Collector(raw, "visits")
-    missing_cols = [c for c in ("subject_id", "visit_week", *required_measures) if c not in raw]
-    for c in missing_cols:
-        col.parts.append(
-            pd.DataFrame([{"table": "visits", "column": c, "rule": "required column is missing"}])
-        )
+    raw = prepare_table(visits, "visits")
+    col = ProblemCollector("visits", raw)
+    for c in ("subject_id", "visit_week", *required_measures):
+        if c not in raw:
+            col.add_table(c, f"required column is missing {_WHERE}")
     if "subject_id" not in raw or "visit_week" not in raw:
         col.raise_if_any()
 
     out = raw.copy(deep=False)
-    subj = raw["subject_id"]
-    subj_txt = subj.astype("string").str.strip()
-    col.add(
-        subj_txt.isna().to_numpy() | (subj_txt == "").fillna(False).to_numpy(),
-        "subject_id",
-        "subject_id is required",
-    )
+    subj_txt = raw["subject_id"].astype("string").str.strip()
+    no_subject = (subj_txt.isna() | subj_txt.isin(_BLANK_ID)).to_numpy(dtype=bool)
+    col.add(no_subject, "subject_id", f"subject_id is required {_WHERE}")
+    subj_txt = subj_txt.mask(no_subject)
     out["subject_id"] = subj_txt.astype(object)
 
     numeric: dict[str, pd.Series] = {}
     for name in NUMERIC_VISIT_COLUMNS:
         if name not in raw:
             continue
-        series = raw[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            parsed = series.astype("float64")  # already numeric (Parquet, DataFrame API)
-            blank = parsed.isna()
-        else:
-            as_text = series.astype("string").str.strip()
-            blank = (as_text.isna() | (as_text == "")).fillna(True)
-            parsed = pd.to_numeric(as_text.where(~blank), errors="coerce").astype("float64")
-        bad = (~blank & parsed.isna()).to_numpy()
-        bad = bad | np.isinf(parsed.to_numpy())
-        col.add(bad, name, "must be a number (blank = missing)")
-        parsed = parsed.where(~bad)
-        numeric[name] = parsed
+        parsed = number_column(raw[name])
+        col.add(parsed.bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
+        numeric[name] = parsed.values
         if name == "visit_week":
-            col.add(blank.to_numpy(), name, "visit_week is required")
+            col.add(parsed.missing, name, f"visit_week is required {_WHERE}")
 
     week = numeric["visit_week"].to_numpy()
-    ok_week = ~np.isnan(week)
+    has_week = ~np.isnan(week)
+    with np.errstate(invalid="ignore"):
+        bad_week = has_week & ((week < 0) | (week > MAX_VISIT_WEEK) | (week != np.round(week)))
+    ok_week = has_week & ~bad_week
     col.add(
-        ok_week & ((week < 0) | (week != np.round(week))),
+        bad_week,
         "visit_week",
-        "visit_week must be a whole number >= 0 (0 = baseline)",
+        f"visit_week must be a whole number from 0 (baseline) to {MAX_VISIT_WEEK} {_WHERE}",
     )
 
     # mmt8_max: per row, else argument, else the rules default.
     default_max = float(mmt8_max) if mmt8_max is not None else DEFAULT_MMT8_MAX
     if "mmt8_max" in numeric:
         mx = numeric["mmt8_max"]
-        col.add((mx <= 0).to_numpy(), "mmt8_max", "mmt8_max must be > 0")
+        col.add((mx <= 0).to_numpy(), "mmt8_max", f"mmt8_max must be > 0 {_WHERE}")
         numeric["mmt8_max"] = mx.fillna(default_max)
     elif "mmt8" in numeric:
         numeric["mmt8_max"] = pd.Series(default_max, index=raw.index, dtype="float64")
@@ -249,25 +175,25 @@ def validate_visits(
     check_measure_ranges({k: v.to_numpy() for k, v in numeric.items()}, col.add)
 
     if "visit_date" in raw:
-        txt = raw["visit_date"].astype("string").str.strip()
-        blank = txt.isna() | (txt == "")
-        parsed_dates = pd.to_datetime(txt.where(~blank), format="%Y-%m-%d", errors="coerce")
-        col.add(
-            (~blank & parsed_dates.isna()).to_numpy(),
-            "visit_date",
-            "visit_date must be an ISO date YYYY-MM-DD",
-        )
+        dates = date_column(raw["visit_date"])
+        col.add(dates.bad, "visit_date", f"visit_date {DATE_RULE} {_WHERE}")
 
     # Duplicates and missing baselines (only where subject and week are usable).
-    usable = (subj_txt.notna() & (subj_txt != "")).fillna(False).to_numpy() & ok_week
-    keys = pd.DataFrame({"s": subj_txt, "w": week})
+    usable = ~no_subject & ok_week
+    keys = pd.DataFrame({"s": subj_txt.fillna(""), "w": week})
     dup = keys.duplicated(keep=False).to_numpy() & usable
-    col.add(dup, "visit_week", "duplicate subject_id + visit_week (each visit must appear once)")
+    col.add(
+        dup,
+        "visit_week",
+        f"duplicate subject_id + visit_week (each visit must appear once) {_WHERE}",
+    )
     if require_baseline:
-        has_base = pd.Series(week == 0).groupby(subj_txt.to_numpy()).transform("any").to_numpy()
+        has_base = pd.Series(week == 0).groupby(keys["s"].to_numpy()).transform("any").to_numpy()
         first = ~keys["s"].duplicated().to_numpy()
         col.add(
-            usable & ~has_base & first, "visit_week", "subject has no baseline visit (visit_week 0)"
+            usable & ~has_base & first,
+            "visit_week",
+            f"subject has no baseline visit (visit_week 0) {_WHERE}",
         )
 
     col.raise_if_any()
