@@ -85,10 +85,20 @@ def test_derive_all_reproduces_the_simulator_state(sims):
     switch = ~np.isnan(sim.cross_week)
     assert switch.any()
     np.testing.assert_array_equal(adsl["CD2WK"].to_numpy(dtype=float)[switch], sim.cd2_week[switch])
+    # flags: crossover, deterioration (randomised period and after the switch), week 16
+    np.testing.assert_array_equal(adsl["CROSSFL"].eq("Y").to_numpy(), switch)
+    np.testing.assert_array_equal(adsl["CDFL"].eq("Y").to_numpy(), ~np.isnan(sim.cd_week))
+    np.testing.assert_array_equal(adsl["CD2FL"].eq("Y").to_numpy(), ~np.isnan(sim.cd2_week))
+    np.testing.assert_array_equal(adsl["COMP16FL"].eq("Y").to_numpy(), sim.completed_primary)
+    # only arms the policy lets switch do so, at a week the policy allows
+    pol = sim.protocol.policy
+    crossed_arms = set(adsl.loc[adsl["CROSSFL"].eq("Y"), "ARMCD"])
+    assert crossed_arms == set(pol.switching_arms)
+    assert all(pol.may_switch_at(w) for w in sim.cross_week[switch])
     # responders of every binary endpoint: ADRS == the vectorised rule
     adrs = derived.adrs.set_index(["PARAMCD", "USUBJID"])
     ids = np.asarray(subjects["subject_id"])
-    for ep in derived.protocol.binary:
+    for ep in pol.binary_endpoints():
         mine = primary_responders(sim, ep.threshold, ep.week, ep.no_deterioration_through_week)
         if ep.population == "entered_extension":
             keep = sim.entered_extension

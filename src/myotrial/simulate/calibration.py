@@ -46,6 +46,10 @@ __all__ = [
 
 F = npt.NDArray[np.float64]
 
+#: Statistic-name stems of the minimal / moderate / major responder levels (the population's
+#: thresholds; the names are the adult ones, as the published targets are adult).
+_LEVEL_KEYS = ("resp20", "resp40", "resp60")
+
 #: A target is met when |expected - published| <= TOLERANCE_SD x between-trial SD ...
 TOLERANCE_SD = 1.0
 #: ... or EXTENSION_TOLERANCE_SD x SD for the groups in EXTENSION_GROUPS.
@@ -360,23 +364,27 @@ def trial_statistics(
             out[f"{key}_{name}"] = pg[:, a]
 
     n_rand = np.bincount(g, minlength=ng).astype(np.float64)
-    pw = proto.primary_week
-    for thr in (20, 40, 60):
+    pol = proto.policy
+    pw = pol.primary_week
+    # responder levels: the population's thresholds (adult 20/40/60, juvenile 30/45/70); keys
+    # name the adult levels' targets (resp20 = minimal, resp40 = moderate, resp60 = major)
+    levels = tuple(zip(_LEVEL_KEYS, pol.threshold_values, strict=True))
+    for name, thr in levels:
         r = primary_responders(sim, thr, pw, pw)
-        put(f"resp{thr}_w16", 100 * np.bincount(g, weights=r, minlength=ng) / n_rand)
+        put(f"{name}_w16", 100 * np.bincount(g, weights=r, minlength=ng) / n_rand)
     j16 = sim.visit_index(pw)
     tis16 = sim.scores["tis"][:, j16].astype(np.float64)
     has = sim.present[:, j16] & ~np.isnan(tis16)
     m, sd = _group_mean_sd(tis16, has, g, ng)
     put("tis_mean_w16", m)
     put("tis_sd_w16", sd)
-    fw = proto.final_week
+    fw = pol.final_week
     ext = sim.entered_extension
     n_ext = np.bincount(g, weights=ext, minlength=ng).astype(np.float64)
-    for thr in (20, 40, 60):
+    for name, thr in levels:
         r = primary_responders(sim, thr, fw, None) & ext
         with np.errstate(invalid="ignore", divide="ignore"):
-            put(f"resp{thr}_w40", 100 * np.bincount(g, weights=r, minlength=ng) / n_ext)
+            put(f"{name}_w40", 100 * np.bincount(g, weights=r, minlength=ng) / n_ext)
     j40 = sim.visit_index(fw)
     chg40 = sim.values["mmt8"][:, j40] - sim.values["mmt8"][:, 0]
     m, _ = _group_mean_sd(chg40, sim.present[:, j40], g, ng)
@@ -393,7 +401,7 @@ def trial_statistics(
     comp40 = np.bincount(g, weights=sim.completed_final & ext, minlength=ng)
     put("completed_w40", comp40.astype(np.float64))
     if time_to_event:
-        put("tt_minimal_median", _tt_median(sim, g, ng, 20.0))
+        put("tt_minimal_median", _tt_median(sim, g, ng, pol.threshold_values[0]))
     if safety is not None:
         out.update(_safety_statistics(sim, safety, t_idx, nt))
     return pd.DataFrame(out)
@@ -440,8 +448,7 @@ def km_median(time: F, event: npt.NDArray[np.bool_]) -> float:
 def _safety_statistics(
     sim: SimulatedTrials, sa: SafetyArrays, t_idx: npt.NDArray[np.int64], nt: int
 ) -> dict[str, F]:
-    rand_end = sim.protocol.randomised_end_week
-    in_rand = sa.cycle_weeks < rand_end
+    in_rand = sim.protocol.policy.cycles_in_randomised_period()
     ivig = sa.product == 2
     pbo = sa.product == 1
     c = sa.counts

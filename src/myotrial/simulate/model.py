@@ -32,10 +32,11 @@ import numpy as np
 import numpy.typing as npt
 
 from myotrial.eligibility import load_eligibility_rules
+from myotrial.policy import ProtocolPolicy
 from myotrial.protocol import Protocol, load_protocol
 from myotrial.scoring import ScoringConfig, score_arrays
 from myotrial.simulate._kernel import trajectories
-from myotrial.simulate.scenario import Scenario
+from myotrial.simulate.scenario import MSA_GROUPS, Scenario
 
 __all__ = [
     "MEASURES",
@@ -43,6 +44,7 @@ __all__ = [
     "SimulatedTrials",
     "simulate_trials",
     "trial_seed",
+    "visit_column",
 ]
 
 F = npt.NDArray[np.float64]
@@ -52,7 +54,7 @@ B = npt.NDArray[np.bool_]
 #: Response dimensions of the model, in the order of the random-effect columns.
 MEASURES = ("pga", "ptga", "extramuscular", "mmt8", "haq", "enzyme", "cdasi")
 #: Antibody groups (subjects.msa_group), in the order of the scenario's ``baseline.msa_*``.
-MSA_LEVELS = ("dm_specific", "antisynthetase", "imnm", "maa_only", "negative")
+MSA_LEVELS = MSA_GROUPS
 _CK_ULNS = np.array([170.0, 200.0, 308.0])  # laboratory upper limits of normal (U/L)
 _ALD_ULNS = np.array([7.6, 8.1])
 _N_BASE_Z = 10  # pga ptga ext mmt haq ck ald cdasi age weight
@@ -125,19 +127,40 @@ class SimulatedTrials:
         return int(hit[0])
 
 
+#: Eligibility-rule columns the model stores under another name (the functional measure).
+_MODEL_NAME = {"chaq": "haq"}
+
+
+@dataclass(frozen=True)
+class _Eligibility:
+    age_min: float
+    age_min_closed: bool
+    age_max: float
+    age_max_closed: bool
+    mmt8_below: float
+    csm: list[tuple[str, float, bool]]
+    enzyme_multiple: float
+    enzyme_closed: bool
+    min_count: int
+    bmi_max: float
+
+
 @cache
-def _eligibility_thresholds() -> tuple[
-    float, list[tuple[str, float, bool]], float, bool, int, float
-]:
-    r = load_eligibility_rules()
+def _eligibility_thresholds(path: str | None = None) -> _Eligibility:
+    """The simulated items of an eligibility rules file (None: the shipped ProDERM rules)."""
+    r = load_eligibility_rules(path)
     csm = [(t.column, float(t.threshold), t.edge == "closed") for t in r.csm_thresholds]
-    return (
-        float(r.mmt8_below),
-        csm,
-        float(r.enzyme_uln_multiple),
-        r.enzyme_edge == "closed",
-        r.other_csm_min_count,
-        float(r.bmi_exclude_at),
+    return _Eligibility(
+        age_min=float(r.age_min),
+        age_min_closed=r.age_min_edge == "closed",
+        age_max=float(r.age_max),
+        age_max_closed=r.age_max_edge == "closed",
+        mmt8_below=float(r.mmt8_below),
+        csm=csm,
+        enzyme_multiple=float(r.enzyme_uln_multiple),
+        enzyme_closed=r.enzyme_edge == "closed",
+        min_count=r.other_csm_min_count,
+        bmi_max=float(r.bmi_exclude_at),
     )
 
 
@@ -202,7 +225,9 @@ def _baseline_from_draws(s: Scenario, z: F, u: F) -> dict[str, F]:
     b["age"] = np.floor(s.p("baseline.age_mean") + s.p("baseline.age_sd") * z[:, 8])
     b["female"] = (u[:, 0] < s.p("baseline.female")).astype(np.float64)
     b["weight"] = np.clip(
-        np.round(s.p("baseline.weight_mean") + s.p("baseline.weight_sd") * z[:, 9], 1), 40.0, 180.0
+        np.round(s.p("baseline.weight_mean") + s.p("baseline.weight_sd") * z[:, 9], 1),
+        s.p("baseline.weight_min"),
+        s.p("baseline.weight_max"),
     )
     height = np.where(b["female"] > 0, 1.63, 1.77)
     b["bmi"] = np.round(b["weight"] / height**2, 1)
@@ -213,19 +238,26 @@ def _baseline_from_draws(s: Scenario, z: F, u: F) -> dict[str, F]:
     return b
 
 
-def eligible_mask(b: dict[str, F]) -> B:
-    """ProDERM eligibility of candidates on the simulated items (``eligibility_proderm.toml``).
+def eligible_mask(b: dict[str, F], rules: str | None = None) -> B:
+    """Eligibility of candidates on the simulated items (``rules``: an eligibility rules file;
+    default the shipped ``eligibility_proderm.toml``).
 
-    Age, MMT-8 < 142 (of 150), >= 2 other abnormal core set measures (PtGA, PGA, extramuscular
-    >= 2 cm, HAQ >= 0.25, an enzyme > 1.5 x ULN) and BMI < 40. Other criteria (Bohan and
-    Peter, therapy, exclusions) are met by construction. Tests check this agrees with
-    :func:`myotrial.eligibility.derive_screening` on the same candidates.
+    Age (the file's range and edges), MMT-8 < 142 (of 150), >= 2 other abnormal core set
+    measures (PtGA, PGA, extramuscular >= 2 cm, HAQ >= 0.25, an enzyme > 1.5 x ULN) and
+    BMI < 40. Other criteria (Bohan and Peter, therapy, exclusions) are met by construction.
+    Tests check this agrees with :func:`myotrial.eligibility.derive_screening`.
     """
-    below, csm, mult, enz_closed, min_count, bmi_max = _eligibility_thresholds()
-    ok = (b["age"] >= 18) & (b["age"] < 80) & (b["mmt8"] < below) & (b["bmi"] < bmi_max)
+    el = _eligibility_thresholds(rules)
+    below, csm, mult, enz_closed = el.mmt8_below, el.csm, el.enzyme_multiple, el.enzyme_closed
+    min_count, bmi_max = el.min_count, el.bmi_max
+    age = b["age"]
+    ok = (age >= el.age_min) if el.age_min_closed else (age > el.age_min)
+    ok &= (age <= el.age_max) if el.age_max_closed else (age < el.age_max)
+    ok &= (b["mmt8"] < below) & (b["bmi"] < bmi_max)
     count = np.zeros(b["mmt8"].shape, dtype=np.int64)
     for col, thr, closed in csm:
-        count += (b[col] >= thr - 1e-9) if closed else (b[col] > thr + 1e-9)
+        x = b[_MODEL_NAME.get(col, col)]
+        count += (x >= thr - 1e-9) if closed else (x > thr + 1e-9)
     enz = np.zeros(b["mmt8"].shape, dtype=bool)
     for e in ("ck", "aldolase"):
         # compare in hundredths: values are recorded to 0.1 U/L at most
@@ -271,7 +303,7 @@ def _select_patients(
 ) -> tuple[dict[str, F], I]:
     """The first ``n`` eligible candidates of each trial (extra candidates drawn if needed)."""
     cand = _baseline_from_draws(s, draws.z_base, draws.u_base)
-    ok = eligible_mask(cand)
+    ok = eligible_mask(cand, s.eligibility)
     trial = draws.cand_trial
     csum = np.cumsum(ok)
     start = np.searchsorted(trial, np.arange(n_trials))
@@ -289,7 +321,7 @@ def _select_patients(
             b = _baseline_from_draws(
                 s, rng.standard_normal((4 * n, _N_BASE_Z)), rng.random((4 * n, _N_BASE_U))
             )
-            m = eligible_mask(b)
+            m = eligible_mask(b, s.eligibility)
             got.append({k: v[m] for k, v in b.items()})
             have += int(m.sum())
         extra[t] = {k: np.concatenate([g[k] for g in got])[: n - int(n_ok[t])] for k in cand}
@@ -335,11 +367,13 @@ def simulate_trials(
         treatment first. Patients are exchangeable, so the order does not matter.
     """
     proto = protocol or load_protocol(scenario.protocol)
+    pol = proto.policy
+    _check_measure_set(pol)
     s = scenario
     key_t = tuple(int(k) for k in key)
-    weeks = np.asarray(proto.assessment_weeks, dtype=np.int64)
+    weeks = np.asarray(pol.assessment_weeks, dtype=np.int64)
     v = weeks.size
-    trt_code, ctl_code = proto.treatment.code, proto.control.code
+    trt_code, ctl_code = pol.treatment_arm, pol.control_arm
     if treatment_first is not None:
         if n_trials != 1:
             raise ValueError("treatment_first gives the arms of one trial: use n_trials=1")
@@ -382,8 +416,8 @@ def simulate_trials(
     enrol_day = np.floor(u[:, 3] * s.enrolment_weeks * 7).astype(np.int64)
 
     # ---- dropout (leave time, weeks; inf = stays) --------------------------------------------
-    rand_end = float(proto.randomised_end_week)
-    final = float(proto.final_week)
+    rand_end = float(pol.randomised_end_week)
+    final = float(pol.final_week)
     leave = np.full(p_total, np.inf)
     drop_r = u[:, 1] < s.p("dropout.randomised")
     # leaving time within the randomised period: uniform on (0, rand_end)
@@ -440,7 +474,7 @@ def simulate_trials(
     vals = values_for(all_rows, start0)
     present = weeks[None, :] < leave[:, None]
     present[:, 0] = True
-    sc = _score(vals, base, all_rows, weeks, proto)
+    sc = _score(vals, base, all_rows, weeks, pol)
     in_rand = weeks <= rand_end
     cdmask = np.asarray(sc["cd_confirmed"], dtype=bool) & present & in_rand[None, :]
     has_cd = cdmask.any(axis=1)
@@ -451,18 +485,19 @@ def simulate_trials(
     cd2_week = np.full(p_total, np.nan)
     reason = np.full(p_total, "", dtype=object)
     ctl_cd = ~treatment & has_cd
-    if proto.control_on_deterioration == "switch":
+    control_switches = pol.switches_on_deterioration(ctl_code)
+    if control_switches:
         cross_week[ctl_cd] = cd_week[ctl_cd]
-    # placebo patients reaching the extension start IVIG at its start
+    # control patients reaching the extension start the extension arm's treatment at its start
     ivig_start = np.where(~treatment, rand_end, ivig_start)
-    switchers = np.flatnonzero(ctl_cd & (proto.control_on_deterioration == "switch"))
+    switchers = np.flatnonzero(ctl_cd & control_switches)
     if switchers.size:
         ivig_start[switchers] = cd_week[switchers]
         new = values_for(switchers, ivig_start[switchers])
         after = weeks[None, :] > cd_week[switchers, None]
         for k in vals:
             vals[k][switchers] = np.where(after, new[k], vals[k][switchers])
-        sub = _score(vals, base, switchers, weeks, proto)
+        sub = _score(vals, base, switchers, weeks, pol)
         for k in sc:
             sc[k][switchers] = sub[k]
         # second deterioration: k consecutive worsening visits after the switch
@@ -471,23 +506,23 @@ def simulate_trials(
         hit = np.full(switchers.size, np.nan)
         for j in range(v):
             run = np.where(worse[:, j], run + 1, 0)
-            new_hit = np.isnan(hit) & (run >= proto.consecutive_visits)
+            new_hit = np.isnan(hit) & (run >= pol.consecutive_visits)
             hit[new_hit] = weeks[j]
         cd2_week[switchers] = hit
-        if proto.after_switch_deterioration == "discontinue":
+        if pol.after_switch_deterioration == "discontinue":
             stop = ~np.isnan(hit)
             rows = switchers[stop]
             leave[rows] = np.minimum(leave[rows], hit[stop] + 1e-6)
             reason[rows] = "deteriorated again after the switch to IVIG"
     # deterioration rules that end a patient's participation
     trt_cd = treatment & has_cd
-    if proto.treatment_on_deterioration == "no_extension":
+    if pol.on_deterioration(trt_code) == "no_extension":
         leave[trt_cd] = np.minimum(leave[trt_cd], rand_end + 1e-6)
         reason[trt_cd] = "confirmed deterioration on IVIG: no extension"
-    elif proto.treatment_on_deterioration == "discontinue":
+    elif pol.on_deterioration(trt_code) == "discontinue":
         leave[trt_cd] = np.minimum(leave[trt_cd], cd_week[trt_cd] + 1e-6)
         reason[trt_cd] = "confirmed deterioration on IVIG: discontinued"
-    if proto.control_on_deterioration == "discontinue":
+    if pol.on_deterioration(ctl_code) == "discontinue":
         leave[ctl_cd] = np.minimum(leave[ctl_cd], cd_week[ctl_cd] + 1e-6)
         reason[ctl_cd] = "confirmed deterioration on placebo: discontinued"
     random_drop = np.isfinite(leave) & (reason == "")
@@ -539,24 +574,56 @@ _OUT_COLUMNS = ("pga", "ptga", "extramuscular", "mmt8", "haq", "cdasi_activity",
 _SCORE_COLUMNS = ("pga", "ptga", "extramuscular", "mmt8", "haq", "ck", "aldolase")
 
 
+#: The model's measures that fill the IMACS TIS slots (model name -> slot).
+_SLOT_OF = {m: m for m in ("pga", "ptga", "extramuscular", "mmt8", "haq")}
+#: The MMT-8 scale of the model's baseline distribution and trajectories.
+MODEL_MMT8_MAX = 150.0
+
+
+def _check_measure_set(pol: ProtocolPolicy) -> None:
+    """The model simulates the IMACS core set (adult: HAQ, juvenile: CHAQ in the HAQ slot)."""
+    cols = pol.measure_columns
+    unsupported = {
+        slot: col
+        for slot, col in cols.items()
+        if slot != "enzyme" and col not in ("pga", "ptga", "extramuscular", "mmt8", "haq", "chaq")
+    }
+    if unsupported:
+        raise ValueError(
+            f"protocol {pol.protocol.name}: measure set {pol.measure_set!r} uses "
+            f"{', '.join(sorted(unsupported.values()))}, which the simulator does not model "
+            "(it simulates the IMACS core set; measure_set = 'imacs')"
+        )
+    if float(pol.scoring_options()["mmt8_max"]) != MODEL_MMT8_MAX:
+        raise ValueError(
+            f"protocol {pol.protocol.name}: mmt8_max = {pol.scoring_options()['mmt8_max']:g}; "
+            f"the simulator's MMT-8 is on the {MODEL_MMT8_MAX:g}-point scale"
+        )
+
+
+def visit_column(pol: ProtocolPolicy, measure: str) -> str:
+    """Visits-table column of a model measure under the protocol (``haq`` -> ``chaq`` for a
+    juvenile protocol); measures outside the TIS slots keep their name."""
+    slot = _SLOT_OF.get(measure)
+    return pol.measure_columns.get(slot, measure) if slot is not None else measure
+
+
 def _score(
-    vals: dict[str, F], base: dict[str, F], rows: I, weeks: I, proto: Protocol
+    vals: dict[str, F], base: dict[str, F], rows: I, weeks: I, pol: ProtocolPolicy
 ) -> dict[str, npt.NDArray[np.generic]]:
     """Score the visits of ``rows`` (all scheduled visits) with the engine, shaped (R, V)."""
     r, v = rows.size, weeks.size
-    cols = {k: np.ascontiguousarray(vals[k][rows].reshape(-1)) for k in _SCORE_COLUMNS}
-    cols["mmt8_max"] = np.full(r * v, proto.mmt8_max)
+    opts = pol.scoring_options()
+    cols = {
+        visit_column(pol, k): np.ascontiguousarray(vals[k][rows].reshape(-1))
+        for k in _SCORE_COLUMNS
+    }
+    cols["mmt8_max"] = np.full(r * v, float(opts["mmt8_max"]))
     cols["ck_uln"] = np.repeat(base["ck_uln"][rows], v)
     cols["aldolase_uln"] = np.repeat(base["aldolase_uln"][rows], v)
     codes = np.repeat(np.arange(r, dtype=np.int64), v)
     wk = np.tile(weeks.astype(np.float64), r)
-    cfg = ScoringConfig(
-        population=proto.population,
-        measure_set=proto.measure_set,
-        mmt8_max=proto.mmt8_max,
-        earliest_week=proto.earliest_week,
-        consecutive_visits=proto.consecutive_visits,
-    )
+    cfg = ScoringConfig(**opts)
     out = score_arrays(codes, wk, cols, cfg)
     keep = ("tis", "tis_category_code", "worsening", "cd_confirmed")
     return {k: np.asarray(out[k]).reshape(r, v).copy() for k in keep}

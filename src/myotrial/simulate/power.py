@@ -30,7 +30,6 @@ import json
 import math
 import os
 import tempfile
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -46,7 +45,8 @@ from myotrial.errors import RulesError
 from myotrial.protocol import BinaryEndpoint, load_protocol
 from myotrial.simulate.calibration import primary_responders
 from myotrial.simulate.model import simulate_trials, trial_seed
-from myotrial.simulate.scenario import Scenario, load_scenario
+from myotrial.simulate.scenario import Scenario, scenario_from_table
+from myotrial.tomlfile import read_toml
 
 __all__ = [
     "REPLICATE_COLUMNS",
@@ -163,53 +163,65 @@ class PowerDesign:
 
 
 def load_power_design(path: str | Path) -> PowerDesign:
-    """Read a power scenario TOML: ``[power]`` (design) and optional model overrides.
+    """Read a power design TOML strictly: ``[power]`` (the design) and optional model overrides.
 
-    The file may override the model like a scenario file (``[scenario] base = "proderm"`` plus
-    ``[dropout]``, ``[baseline]`` (e.g. the antibody mix), ``[effects]`` with
-    ``drug_effect_scale`` and ``[effects.subgroup]`` multipliers). ``[power]`` keys:
-    ``n_per_arm`` (list), ``allocation_ratio``, ``effect_scale`` (number or list),
-    ``replicates``, ``alpha``, ``test``, ``seed``, ``chunk_size``, ``kind``, ``p_treatment``,
-    ``p_control``; ``protocol`` replaces the scenario's protocol.
+    The file overrides the model like a scenario file (``[scenario] base = "proderm"``, the
+    default base, plus ``[design]``, ``[baseline]`` (e.g. the antibody mix), ``[response]``,
+    ``[flare]``, ``[dropout]``, ``[safety]``, ``[effects]`` with ``drug_effect_scale`` and
+    ``[effects.subgroup]`` multipliers). ``[power]`` keys: ``n_per_arm`` (list),
+    ``allocation_ratio``, ``effect_scale`` (number or list; the IVIG effect of each point,
+    default ``[effects] drug_effect_scale``; give the effect in one place only), ``replicates``,
+    ``alpha``, ``test``, ``seed``, ``chunk_size``, ``kind``, ``p_treatment``, ``p_control``;
+    ``protocol`` replaces the scenario's protocol. Every key is checked: an unknown or misspelt
+    key is an error naming the file, the key path and the key probably meant.
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesError(f"{p}: power scenario file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{p}: not valid TOML ({exc})") from None
-    pw = data.get("power")
-    if not isinstance(pw, dict):
+    root = read_toml(p, "power design file")
+    pw = root.table("power", None)
+    if pw is None:
         raise RulesError(f"{p}: missing table [power]")
-    scen = load_scenario(p) if "scenario" in data else load_scenario("proderm")
-    if "protocol" in pw:
-        proto = str(pw["protocol"])
+    protocol = pw.str("protocol", None)
+    scen = scenario_from_table(root, p, default_base="proderm")
+    if protocol is not None:
+        proto = protocol
         if not Path(proto).is_absolute() and (p.parent / proto).exists():
             proto = str(p.parent / proto)
-        load_protocol(proto)  # validate now
-        scen = scen.with_params(protocol=proto)
-    scales = pw.get("effect_scale", scen.drug_effect_scale)
-    try:
-        return PowerDesign(
-            scenario=scen,
-            n_per_arm=tuple(int(n) for n in pw.get("n_per_arm", [47])),
-            allocation_ratio=float(pw.get("allocation_ratio", 1.0)),
-            effect_scales=tuple(
-                float(e) for e in (scales if isinstance(scales, list) else [scales])
-            ),
-            replicates=int(pw.get("replicates", 1000)),
-            alpha=float(pw.get("alpha", 0.05)),
-            test=str(pw.get("test", "fisher")),  # type: ignore[arg-type]
-            seed=int(pw.get("seed", 0)),
-            kind=str(pw.get("kind", "model")),  # type: ignore[arg-type]
-            p_treatment=float(pw.get("p_treatment", 0.0)),
-            p_control=float(pw.get("p_control", 0.0)),
-            chunk_size=int(pw.get("chunk_size", 250)),
-            source=p,
+        try:
+            loaded = load_protocol(proto)  # validate now
+        except RulesError as exc:
+            raise pw.error("protocol", str(exc)) from None
+        # arm sizes of the scenario are replaced by each design point's; keep them valid
+        arms = {a: scen.n_per_arm.get(a, 1) for a in loaded.arm_codes}
+        scen = scen.with_params(protocol=proto, n_per_arm=arms)
+    effects = root.data.get("effects")
+    if "effect_scale" in pw and isinstance(effects, dict) and "drug_effect_scale" in effects:
+        raise pw.error(
+            "effect_scale",
+            "and [effects] drug_effect_scale both give the IVIG effect; "
+            "give it once (effect_scale lists the design points)",
         )
-    except (TypeError, ValueError) as exc:
-        raise RulesError(f"{p}: [power] {exc}") from None
+    scales = pw.raw("effect_scale", scen.drug_effect_scale)
+    scale_list = scales if isinstance(scales, list) else [scales]
+    for i, e in enumerate(scale_list):
+        if isinstance(e, bool) or not isinstance(e, int | float) or e != e or e < 0:
+            raise pw.error(f"effect_scale[{i}]", f"must be a number >= 0, got {e!r}")
+    design = PowerDesign(
+        scenario=scen.with_params(drug_effect_scale=1.0),
+        n_per_arm=pw.int_list("n_per_arm", (47,), min=1),
+        allocation_ratio=pw.float("allocation_ratio", 1.0, min=0.0, min_exclusive=True),
+        effect_scales=tuple(float(e) for e in scale_list),
+        replicates=pw.int("replicates", 1000, min=1),
+        alpha=pw.float("alpha", 0.05, min=0.0, max=1.0, min_exclusive=True),
+        test=pw.str("test", "fisher", choices=TESTS),
+        seed=pw.int("seed", 0, min=0),
+        kind=pw.str("kind", "model", choices=("model", "binary")),
+        p_treatment=pw.float("p_treatment", 0.0, min=0.0, max=1.0),
+        p_control=pw.float("p_control", 0.0, min=0.0, max=1.0),
+        chunk_size=pw.int("chunk_size", 250, min=1),
+        source=p,
+    )
+    root.finish()
+    return design
 
 
 # ---- vectorised tests ----------------------------------------------------------------------
@@ -289,12 +301,15 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
     else:
         scen = design.scenario
         proto = load_protocol(scen.protocol)
-        arms = {proto.treatment.code: n1, proto.control.code: n2}
+        pol = proto.policy
+        arms = {pol.treatment_arm: n1, pol.control_arm: n2}
+        # the point's effect scale times the scenario's (1 for a design read from a file:
+        # the file's drug_effect_scale became the points, so the effect is applied once)
         scen = scen.with_params(n_per_arm=arms, drug_effect_scale=scen.drug_effect_scale * scale)
         sim = simulate_trials(
             scen, count, design.seed, first_trial=first, key=(point,), protocol=proto
         )
-        ep = proto.endpoint(proto.primary)
+        ep = pol.endpoint(proto.primary)  # threshold as the population reads it
         if not isinstance(ep, BinaryEndpoint):
             raise ValueError(f"the primary endpoint {proto.primary!r} is not binary")
         resp = primary_responders(sim, ep.threshold, ep.week, ep.no_deterioration_through_week)
@@ -326,6 +341,21 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
             "dropouts": drop.astype(np.int64),
         }
     )
+
+
+def _protocol_summary(design: PowerDesign) -> dict[str, Any]:
+    """The protocol facts a reader of ``run.json`` needs (model designs only)."""
+    if design.kind != "model":
+        return {}
+    proto = load_protocol(design.scenario.protocol)
+    pol = proto.policy
+    ep = pol.endpoint(proto.primary)
+    return {
+        "protocol": proto.name,
+        "population": pol.population,
+        "tis_thresholds": dict(pol.categories),
+        "primary_endpoint": {"name": ep.name, "label": ep.label},
+    }
 
 
 def _chunks(design: PowerDesign) -> Iterator[tuple[int, int, int]]:
@@ -412,6 +442,10 @@ def run_power(
                         "kind": design.kind,
                         "scenario": design.scenario.name,
                         "data_source": design.scenario.data_source,
+                        "design_file": str(design.source) if design.source else None,
+                        "resolved_scenario": design.scenario.resolved(),
+                        **_protocol_summary(design),
+                        "overrides": list(design.scenario.overrides),
                     },
                     indent=1,
                 ),

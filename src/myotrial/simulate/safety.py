@@ -1,17 +1,19 @@
 """Infusions and adverse events of simulated trials (canonical ``infusions`` /
 ``adverse_events`` tables, ``reference/data-format.md``).
 
-Per patient and 4-weekly infusion cycle (``[dosing]`` of the protocol): the product is IVIG
-from the patient's IVIG start (week 0 on IVIG, the extension or the crossover on placebo), the
-dose 2 g/kg (1 g/kg from week 28 for some stable patients), the cycle is split over the
-patient's usual 2-5 days, and each day's maximum rate lies between the label's start and
-maximum rate (0.01-0.04 mL/kg/min). Events per cycle are Poisson with per-patient gamma
-frailty: infusion-related headache, pyrexia, nausea and other infusion-related events (onset
-during the cycle or within 72 h after it, so :func:`myotrial.stats.derive_infusion_related`
-classifies them as infusion-related), non-infusional background events (onset outside those
-windows), serious events, and rare thromboembolic events (IVIG at 2 g/kg only; risk grows with
-the infusion rate). Random numbers come from each trial's own stream
-(:func:`~myotrial.simulate.model.trial_seed` stream 1).
+Per patient and infusion cycle (``[dosing]`` of the protocol, read through its policy): the
+product is IVIG from the patient's IVIG start (week 0 on IVIG, the extension or the crossover
+on placebo), the protocol's dose (ProDERM 2 g/kg; the reduced dose from its week for some
+stable patients), the cycle is split over the patient's usual number of days within the
+protocol's ``cycle_days``, and each day's maximum rate lies between the label's start and
+maximum rate. Events per cycle are Poisson with per-patient gamma frailty: infusion-related
+headache, pyrexia, nausea and other infusion-related events (onset during the cycle or within
+the protocol's infusion-related window after it, ProDERM 72 h, so
+:func:`myotrial.stats.derive_infusion_related` classifies them as infusion-related),
+non-infusional background events (onset outside those windows), serious events, and rare
+thromboembolic events (IVIG at the full dose only; risk grows with the infusion rate). Random
+numbers come from each trial's own stream (:func:`~myotrial.simulate.model.trial_seed`
+stream 1).
 """
 
 from __future__ import annotations
@@ -65,8 +67,18 @@ _TE_TERMS = (
     ("Deep vein thrombosis", "Vascular disorders"),
     ("Pulmonary embolism", "Respiratory, thoracic and mediastinal disorders"),
 )
-_DAYS = np.array([2, 3, 4, 5])
+#: ASSUMED share of patients splitting a cycle over the fewest .. most days (4 options);
+#: another range of days is split uniformly.
 _DAYS_P = np.array([0.3, 0.3, 0.25, 0.15])
+
+
+def _cycle_days(days: tuple[int, int], u: F) -> I:
+    """Days per cycle of each patient within the protocol's ``cycle_days`` range."""
+    lo, hi = days
+    options = np.arange(lo, hi + 1, dtype=np.int64)
+    p = _DAYS_P if options.size == _DAYS_P.size else np.full(options.size, 1 / options.size)
+    pick = np.searchsorted(np.cumsum(p), u * 0.999999, side="right")
+    return options[np.minimum(pick, options.size - 1)]
 
 
 @dataclass(frozen=True)
@@ -102,12 +114,10 @@ def simulate_safety(sim: SimulatedTrials, scenario: Scenario | None = None) -> S
     ``scenario`` overrides ``sim.scenario``'s ``[safety]`` parameters (calibration reuses the
     simulated outcomes while it fits the safety rates).
     """
-    s, proto = scenario or sim.scenario, sim.protocol
-    dosing = proto.dosing
-    interval = int(dosing.get("interval_weeks", 4))
-    n_cycles = int(dosing.get("cycles_randomised", 4)) + int(dosing.get("cycles_extension", 6))
-    weeks = np.arange(n_cycles, dtype=np.int64) * interval
-    rand_end = float(proto.randomised_end_week)
+    s, pol = scenario or sim.scenario, sim.protocol.policy
+    dosing = pol.dosing
+    weeks = np.asarray(pol.infusion_cycle_weeks, dtype=np.int64)
+    in_randomised = pol.cycles_in_randomised_period()
     n = sim.n_patients // sim.n_trials
     k = weeks.size
     shape = s.p("safety.frailty_shape")
@@ -123,26 +133,24 @@ def simulate_safety(sim: SimulatedTrials, scenario: Scenario | None = None) -> S
     u = np.concatenate(uni)
     up = np.concatenate(pat)
     given = (weeks[None, :] < sim.leave_week[:, None] - 1e-3) & (
-        (weeks[None, :] < rand_end) | sim.entered_extension[:, None]
+        in_randomised[None, :] | sim.entered_extension[:, None]
     )
     on_ivig = weeks[None, :] >= sim.ivig_start[:, None]
     product = np.where(given, np.where(on_ivig, 2, 1), 0).astype(np.int8)
-    days = _DAYS[np.searchsorted(np.cumsum(_DAYS_P), up[:, 0] * 0.999999, side="right")]
-    max_rate = np.round(
-        float(dosing.get("start_rate_ml_per_kg_min", 0.01))
-        + up[:, 1] * (float(dosing.get("max_rate_ml_per_kg_min", 0.04)) - 0.01),
-        3,
-    )
-    max_rate = np.maximum(max_rate, 0.02)
-    dose = np.full((sim.n_patients, k), float(dosing.get("dose_g_per_kg", 2.0)))
-    red_week = int(dosing.get("reduced_dose_from_week", 28))
-    if red_week in sim.weeks.tolist():
+    days = _cycle_days(dosing.cycle_days, up[:, 0])
+    # each patient's maximum rate: uniform between the label's start and maximum rate, at
+    # least a third of the way up (ASSUMED: sites titrate up; ProDERM 0.02-0.04 mL/kg/min)
+    lo, hi = dosing.start_rate_ml_per_kg_min, dosing.max_rate_ml_per_kg_min
+    max_rate = np.maximum(np.round(lo + up[:, 1] * (hi - lo), 3), round(lo + (hi - lo) / 3, 3))
+    dose = np.full((sim.n_patients, k), dosing.dose_g_per_kg)
+    red_week, red_dose = dosing.reduced_dose_from_week, dosing.reduced_dose_g_per_kg
+    if red_week is not None and red_dose is not None and red_week in sim.weeks.tolist():
         j = sim.visit_index(red_week)
-        stable = sim.present[:, j] & (np.asarray(sim.scores["tis"][:, j], dtype=float) >= 20)
+        # "stable" patients: at least minimal improvement (the population's threshold)
+        minimal = pol.threshold_values[0]
+        stable = sim.present[:, j] & (np.asarray(sim.scores["tis"][:, j], dtype=float) >= minimal)
         reduce = stable & (up[:, 2] < s.p("safety.reduced_dose_prob"))
-        dose[reduce[:, None] & (weeks[None, :] >= red_week)] = float(
-            dosing.get("reduced_dose_g_per_kg", 1.0)
-        )
+        dose[reduce[:, None] & (weeks[None, :] >= red_week)] = red_dose
     ivig = product == 2
     pbo = product == 1
     rates = np.zeros((sim.n_patients, k, 7))
@@ -156,9 +164,9 @@ def simulate_safety(sim: SimulatedTrials, scenario: Scenario | None = None) -> S
     rates[:, :, 5] = np.where(on_study, s.p("safety.serious_background"), 0.0) + np.where(
         ivig, s.p("safety.serious_ivig_extra"), 0.0
     )
-    rate_max = float(dosing.get("max_rate_ml_per_kg_min", 0.04))
+    rate_max = dosing.max_rate_ml_per_kg_min
     te = np.where(
-        ivig & (dose >= 2.0),
+        ivig & (dose >= dosing.dose_g_per_kg),
         s.p("safety.thromboembolic_ivig")
         * (max_rate[:, None] / rate_max) ** s.p("safety.thromboembolic_rate_power"),
         0.0,
@@ -179,6 +187,7 @@ def safety_tables(
     """The canonical ``infusions`` and ``adverse_events`` tables (one row per infusion day /
     event), dated from each patient's randomisation day; ``data_source`` on every row."""
     start = dt.datetime.combine(sim.scenario.start_date, dt.time(8, 30))
+    window_h = sim.protocol.policy.infusion_related_window_hours
     label = sim.scenario.data_source
     inf_rows: list[dict[str, object]] = []
     ae_rows: list[dict[str, object]] = []
@@ -220,7 +229,7 @@ def safety_tables(
             next_start = (
                 cycle_first[c + 1] if c + 1 < len(cycle_first) else first + dt.timedelta(days=28)
             )
-            window = (last_end - first).total_seconds() / 3600 + 72.0
+            window = (last_end - first).total_seconds() / 3600 + window_h
             for j, etype in enumerate(
                 (
                     "headache",
@@ -234,7 +243,7 @@ def safety_tables(
             ):
                 for _ in range(int(safety.counts[p, c, j])):
                     if etype in ("background", "serious"):
-                        lo = window + 1.0  # after the 72-hour window, before the next cycle
+                        lo = window + 1.0  # after the infusion-related window, before the next
                         span = max((next_start - first).total_seconds() / 3600 - lo - 1.0, 1.0)
                         onset = first + dt.timedelta(hours=lo + rng.random() * span)
                     else:

@@ -20,15 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from myotrial.errors import RulesError
+from myotrial.protocol import load_protocol
 from myotrial.rules import bundled_toml_names, resolve_toml
+from myotrial.tomlfile import MISSING, TomlTable, read_toml
 
 __all__ = [
+    "MSA_GROUPS",
     "PARAMETER_TABLES",
     "Scenario",
     "available_scenarios",
     "load_scenario",
+    "scenario_from_table",
     "write_scenario_params",
 ]
+
+#: Antibody groups (``subjects.msa_group``), in the order of the scenario's ``baseline.msa_*``.
+MSA_GROUPS = ("dm_specific", "antisynthetase", "imnm", "maa_only", "negative")
 
 #: Tables whose entries are numeric model parameters.
 PARAMETER_TABLES = ("baseline", "response", "flare", "dropout", "safety")
@@ -41,6 +48,8 @@ REQUIRED: dict[str, list[str]] = {
         "female",
         "weight_mean",
         "weight_sd",
+        "weight_min",
+        "weight_max",
         "pga_mean",
         "pga_sd",
         "ptga_mean",
@@ -132,6 +141,9 @@ class Scenario:
     params : numeric model parameters keyed ``"table.key"``.
     drug_effect_scale : multiplies every IVIG effect (0 = the null hypothesis of no effect).
     subgroup_effect : multiplier of the IVIG effect per ``msa_group`` (absent = 1).
+    eligibility : eligibility rules file (None = the shipped ProDERM rules).
+    overrides : ``"file: [table] key"`` of every value a file changed from its base
+        (provenance, written to ``run.json``).
     """
 
     name: str
@@ -145,6 +157,8 @@ class Scenario:
     params: dict[str, float]
     drug_effect_scale: float = 1.0
     subgroup_effect: dict[str, float] = field(default_factory=dict)
+    eligibility: str | None = None
+    overrides: tuple[str, ...] = field(default=(), compare=False)
     source: Path | None = field(default=None, compare=False)
 
     def p(self, name: str) -> float:
@@ -165,35 +179,63 @@ class Scenario:
         _check(new, str(self.source or self.name))
         return new
 
-    def fingerprint(self) -> str:
-        """SHA-256 of everything that changes the simulated data (for resumable runs)."""
-        data = {
+    def resolved(self) -> dict[str, Any]:
+        """Everything that defines the simulated data, after every base and override (JSON)."""
+        return {
+            "name": self.name,
             "protocol": self.protocol,
-            "n_per_arm": self.n_per_arm,
+            "eligibility": self.eligibility,
+            "n_per_arm": dict(self.n_per_arm),
             "enrolment_weeks": self.enrolment_weeks,
             "start_date": self.start_date.isoformat(),
             "visit_jitter_days": self.visit_jitter_days,
-            "params": self.params,
+            "params": dict(sorted(self.params.items())),
             "drug_effect_scale": self.drug_effect_scale,
-            "subgroup_effect": self.subgroup_effect,
+            "subgroup_effect": dict(sorted(self.subgroup_effect.items())),
+            "data_source": self.data_source,
         }
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything that changes the simulated data (for resumable runs)."""
+        data = self.resolved()
+        for k in ("name", "data_source"):
+            data.pop(k)
+        if data["eligibility"] is None:
+            data.pop("eligibility")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def available_scenarios() -> list[str]:
-    """Names of the scenarios shipped with myotrial."""
-    return bundled_toml_names("myotrial.simulate.scenarios")
+    """Names of the scenarios shipped with myotrial (files with a ``[scenario]`` table; the
+    protocol and eligibility files a scenario names live beside it)."""
+    out = []
+    for name in bundled_toml_names("myotrial.simulate.scenarios"):
+        try:
+            if "scenario" in tomllib.loads(_path(name).read_text(encoding="utf-8")):
+                out.append(name)
+        except (OSError, tomllib.TOMLDecodeError):  # pragma: no cover - shipped files parse
+            continue
+    return out
 
 
 def _path(name_or_path: str | Path) -> Path:
     return resolve_toml(name_or_path, "myotrial.simulate.scenarios", "scenario")
 
 
+def _beside(value: str, source: Path) -> str:
+    """A file named in ``source`` (relative to its folder when it exists there)."""
+    if not Path(value).is_absolute() and (source.parent / value).exists():
+        return str(source.parent / value)
+    return value
+
+
 def load_scenario(name_or_path: str | Path = "proderm") -> Scenario:
-    """Load a scenario by bundled name (``"proderm"``) or TOML path.
+    """Load a scenario by bundled name (``"proderm"``) or TOML path, read strictly.
 
     A scenario file may start from another one with ``base = "proderm"`` in ``[scenario]``: the
-    base's tables are read first and the file's own entries replace them.
+    base is loaded first and the file's own entries replace its values. Every key is checked
+    (:mod:`myotrial.tomlfile`): an unknown or misspelt key is an error naming the file, the key
+    path and the key probably meant.
 
     Raises
     ------
@@ -201,60 +243,122 @@ def load_scenario(name_or_path: str | Path = "proderm") -> Scenario:
         Naming the file and the parameter that is missing, unknown or out of range.
     """
     source = _path(name_or_path)
-    data = _read(source)
-    base_name = data.get("scenario", {}).get("base")
-    if base_name is not None:
-        base_path = _path(str(base_name))
-        if base_path.resolve() == source.resolve():
-            raise RulesError(f"{source}: a scenario cannot be its own base")
-        base = _read(base_path)
-        for key, table in data.items():
-            if isinstance(table, dict):
-                base.setdefault(key, {}).update(table)
-        data = base
-    meta = data.get("scenario", {})
-    design = data.get("design", {})
-    try:
-        n_per_arm = {
-            "ivig": int(design["n_ivig"]),
-            "placebo": int(design["n_placebo"]),
-        }
-        scen = Scenario(
-            name=str(meta["name"]),
-            description=str(meta.get("description", "")),
-            protocol=str(meta.get("protocol", "proderm")),
-            data_source=str(meta["data_source"]),
-            n_per_arm=n_per_arm,
-            enrolment_weeks=float(design.get("enrolment_weeks", 104)),
-            start_date=dt.date.fromisoformat(str(design.get("start_date", "2017-02-01"))),
-            visit_jitter_days=int(design.get("visit_jitter_days", 3)),
-            params={
-                f"{t}.{k}": float(v)
-                for t in PARAMETER_TABLES
-                for k, v in data.get(t, {}).items()
-                if not isinstance(v, bool) and isinstance(v, int | float)
-            },
-            drug_effect_scale=float(data.get("effects", {}).get("drug_effect_scale", 1.0)),
-            subgroup_effect={
-                str(k): float(v) for k, v in data.get("effects", {}).get("subgroup", {}).items()
-            },
-            source=source,
-        )
-    except KeyError as exc:
-        raise RulesError(f"{source}: missing {exc.args[0]!r} in [scenario] or [design]") from None
-    except (TypeError, ValueError) as exc:
-        raise RulesError(f"{source}: {exc}") from None
-    _check(scen, str(source))
+    root = read_toml(source, "scenario file")
+    scen = scenario_from_table(root, source, default_base=None)
+    root.finish()
     return scen
 
 
-def _read(source: Path) -> dict[str, Any]:
+def scenario_from_table(
+    root: TomlTable, source: Path, *, default_base: str | None, _depth: int = 0
+) -> Scenario:
+    """The scenario of a parsed file's ``[scenario]``, ``[design]``, parameter and
+    ``[effects]`` tables (a power design file shares them). Keys read here count as read for
+    the caller's :meth:`~myotrial.tomlfile.TomlTable.finish`."""
+    meta = root.optional_table("scenario")
+    base_name = meta.str("base", default_base)
+    base: Scenario | None = None
+    if base_name is not None:
+        base_path = _path(_beside(str(base_name), source))
+        if base_path.resolve() == source.resolve():
+            raise meta.error("base", "a scenario cannot be its own base")
+        if _depth > 8:
+            raise meta.error("base", "bases nest more than 8 deep (a cycle?)")
+        base_root = read_toml(base_path, "scenario file")
+        base = scenario_from_table(base_root, base_path, default_base=None, _depth=_depth + 1)
+        base_root.finish()
+    overrides: list[str] = list(base.overrides) if base is not None else []
+
+    def note(table: TomlTable, key: str) -> None:
+        if key in table:
+            overrides.append(f"{table.where(key)} = {table.data[key]!r}")
+
+    def text(key: str, fallback: str | None) -> str:
+        value = meta.str(key, MISSING if fallback is None else fallback)
+        if base is not None:
+            note(meta, key)
+        return str(value)
+
+    name = text("name", base.name if base is not None else None)
+    description = text("description", base.description if base is not None else "")
+    protocol = _beside(text("protocol", base.protocol if base is not None else "proderm"), source)
+    data_source = text("data_source", base.data_source if base is not None else None)
+    elig = meta.str("eligibility", None)
+    eligibility = (
+        _beside(str(elig), source) if elig is not None else (base.eligibility if base else None)
+    )
+    if base is not None:
+        note(meta, "eligibility")
+    meta.documentation("notes")
     try:
-        return tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RulesError(f"{source}: scenario file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source}: not valid TOML ({exc})") from exc
+        proto = load_protocol(protocol)
+    except RulesError as exc:
+        raise meta.error("protocol", str(exc)) from None
+    arms = proto.arm_codes
+
+    design = root.optional_table("design")
+    n_per_arm = {
+        a: design.int(f"n_{a}", base.n_per_arm.get(a, MISSING) if base else MISSING, min=1)
+        for a in arms
+    }
+    enrolment_weeks = design.float(
+        "enrolment_weeks", base.enrolment_weeks if base else 104.0, min=0.0
+    )
+    start_raw = design.str("start_date", base.start_date.isoformat() if base else "2017-02-01")
+    try:
+        start_date = dt.date.fromisoformat(start_raw)
+    except ValueError:
+        raise design.error("start_date", f"= {start_raw!r} is not an ISO date") from None
+    jitter = design.int("visit_jitter_days", base.visit_jitter_days if base else 3, min=0)
+    if base is not None:
+        for key in list(design.data):
+            note(design, key)
+
+    params = dict(base.params) if base is not None else {}
+    for t in PARAMETER_TABLES:
+        tbl = root.optional_table(t)
+        for key in REQUIRED[t]:
+            got = tbl.float(key, None, allow_infinite=False)
+            if got is not None:
+                params[f"{t}.{key}"] = float(got)
+                if base is not None:
+                    note(tbl, key)
+            elif base is None:
+                raise tbl.error(None, f"missing required parameter {key!r}")
+
+    effects = root.optional_table("effects")
+    scale = effects.float("drug_effect_scale", base.drug_effect_scale if base else 1.0, min=0.0)
+    sub = effects.optional_table("subgroup")
+    subgroup = dict(base.subgroup_effect) if base is not None else {}
+    for g in MSA_GROUPS:
+        got = sub.float(g, None, min=0.0)
+        if got is not None:
+            subgroup[g] = float(got)
+    if base is not None:
+        for key in list(effects.data):
+            if key != "subgroup":
+                note(effects, key)
+        for key in list(sub.data):
+            note(sub, key)
+
+    scen = Scenario(
+        name=name,
+        description=description,
+        protocol=protocol,
+        data_source=data_source,
+        n_per_arm=n_per_arm,
+        enrolment_weeks=float(enrolment_weeks),
+        start_date=start_date,
+        visit_jitter_days=int(jitter),
+        params=params,
+        drug_effect_scale=float(scale),
+        subgroup_effect=subgroup,
+        eligibility=eligibility,
+        overrides=tuple(overrides),
+        source=source,
+    )
+    _check(scen, str(source))
+    return scen
 
 
 def _check(s: Scenario, where: str) -> None:
@@ -278,6 +382,9 @@ def _check(s: Scenario, where: str) -> None:
             raise RulesError(f"{where}: n_{arm} = {n} must be >= 1")
     if s.drug_effect_scale < 0:
         raise RulesError(f"{where}: drug_effect_scale must be >= 0")
+    bad = sorted(set(s.subgroup_effect) - set(MSA_GROUPS))
+    if bad:
+        raise RulesError(f"{where}: unknown subgroup(s) {bad}; valid: {', '.join(MSA_GROUPS)}")
     msa = sum(v for k, v in s.params.items() if k.startswith("baseline.msa_"))
     if abs(msa - 1.0) > 0.01:
         raise RulesError(f"{where}: the baseline.msa_* proportions sum to {msa:.3f}, not 1")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from myotrial.simulate.model import MSA_LEVELS, SimulatedTrials
+from myotrial.simulate.model import MSA_LEVELS, SimulatedTrials, visit_column
 
 __all__ = ["VISIT_COLUMNS", "screening_table", "subject_ids", "to_tables"]
 
@@ -61,14 +61,16 @@ def to_tables(sim: SimulatedTrials) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     for col in ("pga", "ptga", "extramuscular", "mmt8"):
         visits[col] = sim.values[col].reshape(-1)[rows]
-    visits["mmt8_max"] = float(sim.protocol.mmt8_max)
-    visits["haq"] = sim.values["haq"].reshape(-1)[rows]
+    pol = sim.protocol.policy
+    visits["mmt8_max"] = float(pol.scoring_options()["mmt8_max"])
+    # the functional measure goes in the measure set's column (HAQ adult, CHAQ juvenile)
+    visits[visit_column(pol, "haq")] = sim.values["haq"].reshape(-1)[rows]
     for e in ("ck", "aldolase"):
         visits[e] = sim.values[e].reshape(-1)[rows]
         visits[f"{e}_uln"] = np.repeat(sim.baseline[f"{e}_uln"], v)[rows]
     visits["cdasi_activity"] = sim.values["cdasi_activity"].reshape(-1)[rows]
     visits["data_source"] = sim.scenario.data_source
-    trt, ctl = sim.protocol.treatment.code, sim.protocol.control.code
+    trt, ctl = pol.treatment_arm, pol.control_arm
     site = (sim.index_in_trial * 7 + sim.trial) % 36 + 1
     subjects = pd.DataFrame(
         {
