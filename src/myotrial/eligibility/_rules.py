@@ -9,16 +9,15 @@ Numbers become :class:`~decimal.Decimal` (via their decimal text) or exact integ
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from myotrial.errors import RulesError
 from myotrial.rules import load_scales, rules_path
+from myotrial.tomlfile import TomlTable, read_toml
 
 __all__ = [
     "BohanPeterRules",
@@ -33,53 +32,45 @@ __all__ = [
 Edge = Literal["open", "closed"]
 
 
-def _read_toml(name: str, path: str | os.PathLike[str] | None) -> tuple[str, dict[str, Any]]:
-    p = rules_path(name) if path is None else Path(path)
-    label = f"myotrial/rules/{name}" if path is None else str(p)
-    if not p.exists():
-        raise RulesError(f"{label}: no such rules file")
-    try:
-        return label, tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{label}: not valid TOML: {exc}") from None
+def _read_toml(name: str, path: str | os.PathLike[str] | None, kind: str) -> TomlTable:
+    """The bundled rules file ``name`` (or ``path``), read strictly."""
+    return read_toml(rules_path(name) if path is None else Path(path), kind)
 
 
-def _get(data: Mapping[str, Any], key: str, label: str, where: str) -> Any:
-    if key not in data:
-        raise RulesError(f"{label}: [{where}] lacks required key {key!r}")
-    return data[key]
-
-
-def _dec(value: Any, label: str, where: str) -> Decimal:
+def _dec(t: TomlTable, key: str) -> Decimal:
+    """A finite number of table ``t`` as an exact decimal (via its decimal text)."""
+    value = t.raw(key)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RulesError(f"{label}: [{where}] must be a number, got {value!r}")
+        raise t.error(key, f"must be a number, got {value!r}")
     try:
         number = Decimal(str(value))
     except ArithmeticError:
-        raise RulesError(f"{label}: [{where}] must be a number, got {value!r}") from None
+        raise t.error(key, f"must be a number, got {value!r}") from None
     if not number.is_finite():
-        raise RulesError(f"{label}: [{where}] must be finite, got {value!r}")
+        raise t.error(key, f"must be finite, got {value!r}")
     return number
 
 
-def _tenths(value: Any, label: str, where: str) -> int:
-    number = _dec(value, label, where) * 10
+def _tenths(t: TomlTable, key: str) -> int:
+    number = _dec(t, key) * 10
     if number != number.to_integral_value():
-        raise RulesError(f"{label}: [{where}] = {value!r} is not a whole number of tenths")
+        raise t.error(key, f"= {t.data[key]!r} is not a whole number of tenths")
     return int(number)
 
 
-def _edge(value: Any, label: str, where: str) -> Edge:
+def _edge(t: TomlTable, key: str) -> Edge:
+    value = t.raw(key)
     if value == "open":
         return "open"
     if value == "closed":
         return "closed"
-    raise RulesError(f"{label}: [{where}] edge must be 'open' or 'closed', got {value!r}")
+    raise t.error(key, f"edge must be 'open' or 'closed', got {value!r}")
 
 
-def _str(value: Any, label: str, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RulesError(f"{label}: [{where}] must be non-empty text, got {value!r}")
+def _str(t: TomlTable, key: str) -> str:
+    value: str = t.str(key)
+    if not value.strip():
+        raise t.error(key, f"must be non-empty text, got {value!r}")
     return value
 
 
@@ -123,43 +114,49 @@ class BohanPeterRules:
         return next(c for c in self.criteria if c.key == "rash")
 
 
+_BP_KIND = "Bohan and Peter rules file"
+
+
 @cache
 def _bohan_peter_default() -> BohanPeterRules:
-    return _parse_bohan_peter(*_read_toml("bohan_peter_1975.toml", None))
+    return _parse_bohan_peter(_read_toml("bohan_peter_1975.toml", None, _BP_KIND))
 
 
 def load_bohan_peter_rules(path: str | os.PathLike[str] | None = None) -> BohanPeterRules:
     """Load Bohan and Peter rules (the shipped file when ``path`` is None)."""
     if path is None:
         return _bohan_peter_default()
-    return _parse_bohan_peter(*_read_toml("", path))
+    return _parse_bohan_peter(_read_toml("", path, _BP_KIND))
 
 
-def _parse_bohan_peter(label: str, data: dict[str, Any]) -> BohanPeterRules:
-    meta = _get(data, "meta", label, "")
-    criteria = tuple(
-        BohanPeterCriterion(
-            number=int(_get(c, "number", label, "criteria")),
-            key=_str(_get(c, "key", label, "criteria"), label, "criteria.key"),
-            column=_str(_get(c, "column", label, "criteria"), label, "criteria.column"),
-            words=_str(_get(c, "words", label, "criteria"), label, "criteria.words"),
+def _parse_bohan_peter(doc: TomlTable) -> BohanPeterRules:
+    label = str(doc.source)
+    meta = doc.table("meta")
+    meta.documentation("title", "wording_status", "version")
+    criteria = []
+    for c in doc.tables("criteria"):
+        criteria.append(
+            BohanPeterCriterion(
+                number=c.int("number", min=1),
+                key=_str(c, "key"),
+                column=_str(c, "column"),
+                words=_str(c, "words"),
+            )
         )
-        for c in _get(data, "criteria", label, "")
-    )
     keys = [c.key for c in criteria]
     expected = ["weakness", "biopsy", "enzymes", "emg", "rash"]
     if sorted(keys) != sorted(expected):
         raise RulesError(f"{label}: criteria keys must be {expected}, got {keys}")
     classes = []
-    for key, rule in _get(data, "classes", label, "").items():
-        min_count = int(_get(rule, "min_count", label, f"classes.{key}"))
+    for key, rule in doc.table("classes").subtables():
+        min_count = rule.int("min_count")
         if not 1 <= min_count <= 4:
             raise RulesError(f"{label}: [classes.{key}] min_count must be 1-4, got {min_count}")
         classes.append(
             BohanPeterClassRule(
                 key=key,
-                words=_str(_get(rule, "words", label, f"classes.{key}"), label, key),
-                requires_rash=bool(_get(rule, "requires_rash", label, f"classes.{key}")),
+                words=_str(rule, "words"),
+                requires_rash=rule.bool("requires_rash"),
                 min_count=min_count,
             )
         )
@@ -177,15 +174,17 @@ def _parse_bohan_peter(label: str, data: dict[str, Any]) -> BohanPeterRules:
         counts = [c.min_count for c in classes if c.requires_rash is rash]
         if len(set(counts)) != len(counts):
             raise RulesError(f"{label}: two classes share a min_count (overlap) for rash={rash}")
-    exclusions = _get(data, "exclusions", label, "")
-    return BohanPeterRules(
-        citation=_str(_get(meta, "citation", label, "meta"), label, "meta.citation"),
+    exclusions = doc.table("exclusions")
+    rules = BohanPeterRules(
+        citation=_str(meta, "citation"),
         criteria=tuple(sorted(criteria, key=lambda c: c.number)),
         # most certain first, so the first class met is the answer
         classes=tuple(sorted(classes, key=lambda c: (not c.requires_rash, -c.min_count))),
-        exclusion_column=_str(_get(exclusions, "column", label, "exclusions"), label, "column"),
-        exclusion_words=tuple(_get(exclusions, "words", label, "exclusions")),
+        exclusion_column=_str(exclusions, "column"),
+        exclusion_words=exclusions.str_list("words"),
     )
+    doc.finish()
+    return rules
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,68 +243,67 @@ class EularAcrRules:
         raise KeyError(key)
 
 
+_EA_KIND = "EULAR/ACR rules file"
+
+
 @cache
 def _eular_acr_default() -> EularAcrRules:
-    return _parse_eular_acr(*_read_toml("eular_acr_2017.toml", None))
+    return _parse_eular_acr(_read_toml("eular_acr_2017.toml", None, _EA_KIND))
 
 
 def load_eular_acr_rules(path: str | os.PathLike[str] | None = None) -> EularAcrRules:
     """Load 2017 EULAR/ACR rules (the shipped file when ``path`` is None)."""
     if path is None:
         return _eular_acr_default()
-    return _parse_eular_acr(*_read_toml("", path))
+    return _parse_eular_acr(_read_toml("", path, _EA_KIND))
 
 
-def _parse_eular_acr(label: str, data: dict[str, Any]) -> EularAcrRules:
-    meta = _get(data, "meta", label, "")
-    age = _get(data, "age_at_onset", label, "")
-    w = "age_at_onset"
+def _parse_eular_acr(doc: TomlTable) -> EularAcrRules:
+    label = str(doc.source)
+    meta = doc.table("meta")
+    meta.documentation("title", "wording_status", "version")
+    age = doc.table("age_at_onset")
     age_rule = EularAcrAgeRule(
-        column=_str(_get(age, "column", label, w), label, w),
-        young_min=_dec(_get(age, "young_min", label, w), label, w),
-        young_max=_dec(_get(age, "young_max", label, w), label, w),
-        older_min=_dec(_get(age, "older_min", label, w), label, w),
-        young_words=_str(_get(age, "young_words", label, w), label, w),
-        older_words=_str(_get(age, "older_words", label, w), label, w),
+        column=_str(age, "column"),
+        young_min=_dec(age, "young_min"),
+        young_max=_dec(age, "young_max"),
+        older_min=_dec(age, "older_min"),
+        young_words=_str(age, "young_words"),
+        older_words=_str(age, "older_words"),
         young_tenths=(
-            _tenths(_get(age, "young_points_without_biopsy", label, w), label, w),
-            _tenths(_get(age, "young_points_with_biopsy", label, w), label, w),
+            _tenths(age, "young_points_without_biopsy"),
+            _tenths(age, "young_points_with_biopsy"),
         ),
         older_tenths=(
-            _tenths(_get(age, "older_points_without_biopsy", label, w), label, w),
-            _tenths(_get(age, "older_points_with_biopsy", label, w), label, w),
+            _tenths(age, "older_points_without_biopsy"),
+            _tenths(age, "older_points_with_biopsy"),
         ),
     )
     if age_rule.young_max != age_rule.older_min:
         raise RulesError(f"{label}: [age_at_onset] young_max must equal older_min (gap/overlap)")
     items = []
-    for key, item in _get(data, "items", label, "").items():
-        where = f"items.{key}"
-        without = item.get("points_without_biopsy")
+    for key, item in doc.table("items").subtables():
         items.append(
             EularAcrItem(
                 key=key,
-                words=_str(_get(item, "words", label, where), label, where),
-                group=_str(_get(item, "group", label, where), label, where),
-                tenths_without_biopsy=None if without is None else _tenths(without, label, where),
-                tenths_with_biopsy=_tenths(
-                    _get(item, "points_with_biopsy", label, where), label, where
+                words=_str(item, "words"),
+                group=_str(item, "group"),
+                tenths_without_biopsy=(
+                    _tenths(item, "points_without_biopsy")
+                    if "points_without_biopsy" in item
+                    else None
                 ),
+                tenths_with_biopsy=_tenths(item, "points_with_biopsy"),
             )
         )
     classes = []
-    for key, rule in _get(data, "classes", label, "").items():
-        where = f"classes.{key}"
+    for key, rule in doc.table("classes").subtables():
         classes.append(
             EularAcrClassRule(
                 key=key,
-                words=_str(_get(rule, "words", label, where), label, where),
-                min_tenths_without_biopsy=_tenths(
-                    _get(rule, "min_without_biopsy", label, where), label, where
-                ),
-                min_tenths_with_biopsy=_tenths(
-                    _get(rule, "min_with_biopsy", label, where), label, where
-                ),
+                words=_str(rule, "words"),
+                min_tenths_without_biopsy=_tenths(rule, "min_without_biopsy"),
+                min_tenths_with_biopsy=_tenths(rule, "min_with_biopsy"),
             )
         )
     if [c.key for c in classes] != ["possible", "probable", "definite"]:
@@ -314,27 +312,31 @@ def _parse_eular_acr(label: str, data: dict[str, Any]) -> EularAcrRules:
         cuts = [getattr(c, attr) for c in classes]
         if cuts != sorted(set(cuts)):
             raise RulesError(f"{label}: class cut-offs must strictly increase, got {cuts}")
-    prob = _get(data, "probability", label, "")
-    sub = _get(data, "subclassification", label, "")
+    prob = doc.table("probability")
+    prob.documentation("formula")
+    sub = doc.table("subclassification")
+    sub.documentation("status")
     keys = {it.key for it in items}
-    skin = tuple(_get(sub, "skin_items", label, "subclassification"))
-    weak = tuple(_get(sub, "weakness_items", label, "subclassification"))
+    skin = sub.str_list("skin_items")
+    weak = sub.str_list("weakness_items")
     unknown = [k for k in (*skin, *weak) if k not in keys]
     if unknown:
         raise RulesError(f"{label}: [subclassification] names unknown items {unknown}")
-    return EularAcrRules(
-        citation=_str(_get(meta, "citation", label, "meta"), label, "meta.citation"),
+    rules = EularAcrRules(
+        citation=_str(meta, "citation"),
         age=age_rule,
         items=tuple(items),
         classes=tuple(classes),
-        c_without_biopsy=float(_dec(_get(prob, "c_without_biopsy", label, "p"), label, "p")),
-        c_with_biopsy=float(_dec(_get(prob, "c_with_biopsy", label, "p"), label, "p")),
-        probability_status=_str(_get(prob, "status", label, "probability"), label, "status"),
+        c_without_biopsy=float(_dec(prob, "c_without_biopsy")),
+        c_with_biopsy=float(_dec(prob, "c_with_biopsy")),
+        probability_status=_str(prob, "status"),
         skin_items=skin,
         weakness_items=weak,
-        ibm_columns=tuple(_get(sub, "ibm_columns", label, "subclassification")),
-        juvenile_below=_dec(_get(sub, "juvenile_below", label, "sub"), label, "sub"),
+        ibm_columns=sub.str_list("ibm_columns"),
+        juvenile_below=_dec(sub, "juvenile_below"),
     )
+    doc.finish()
+    return rules
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,43 +400,54 @@ class EligibilityRules:
     optional_inclusions: tuple[BooleanCriterion, ...]
 
 
+_EL_KIND = "eligibility rules file"
+
+
 @cache
 def _eligibility_default() -> EligibilityRules:
-    return _parse_eligibility(*_read_toml("eligibility_proderm.toml", None))
+    return _parse_eligibility(
+        _read_toml("eligibility_proderm.toml", None, _EL_KIND),
+        "myotrial/rules/eligibility_proderm.toml",
+    )
 
 
 def load_eligibility_rules(path: str | os.PathLike[str] | None = None) -> EligibilityRules:
     """Load eligibility rules: the shipped ProDERM file when ``path`` is None, else ``path``.
 
     A protocol with other thresholds (e.g. an MMT-8 cut-off on the 80-point scale) supplies its
-    own file with the same keys.
+    own file with the same keys. Unknown or misspelt keys are rejected (file, key path and a
+    "did you mean" suggestion).
     """
     if path is None:
         return _eligibility_default()
-    return _parse_eligibility(*_read_toml("", path))
+    return _parse_eligibility(_read_toml("", path, _EL_KIND), str(path))
 
 
-def _parse_eligibility(label: str, data: dict[str, Any]) -> EligibilityRules:
-    meta = _get(data, "meta", label, "")
-    age = _get(data, "age", label, "")
-    bp = _get(data, "bohan_peter", label, "")
-    therapy = _get(data, "therapy", label, "")
-    mmt8 = _get(data, "mmt8", label, "")
-    other = _get(data, "other_csm", label, "")
-    enz = _get(other, "enzymes", label, "other_csm")
-    bmi = _get(data, "bmi", label, "")
+def _parse_eligibility(doc: TomlTable, label: str) -> EligibilityRules:
+    meta = doc.table("meta")
+    meta.documentation("title", "registry", "version")
+    age = doc.table("age")
+    age.documentation("unit")
+    bp = doc.table("bohan_peter")
+    therapy = doc.table("therapy")
+    mmt8 = doc.table("mmt8")
+    other = doc.table("other_csm")
+    enz = other.table("enzymes")
+    enz.documentation("label")
+    bmi = doc.table("bmi")
+    bmi.documentation("unit")
     thresholds = tuple(
         CsmThreshold(
             key=key,
-            label=_str(_get(m, "label", label, f"other_csm.measures.{key}"), label, key),
-            column=_str(_get(m, "column", label, f"other_csm.measures.{key}"), label, key),
-            threshold=_dec(_get(m, "threshold", label, f"other_csm.measures.{key}"), label, key),
-            edge=_edge(_get(m, "edge", label, f"other_csm.measures.{key}"), label, key),
-            unit=str(m.get("unit", "")),
+            label=_str(m, "label"),
+            column=_str(m, "column"),
+            threshold=_dec(m, "threshold"),
+            edge=_edge(m, "edge"),
+            unit=m.str("unit", ""),
         )
-        for key, m in _get(other, "measures", label, "other_csm").items()
+        for key, m in other.table("measures").subtables()
     )
-    accepted = tuple(_get(bp, "accepted", label, "bohan_peter"))
+    accepted = bp.str_list("accepted")
     valid = {
         "definite_dm",
         "probable_dm",
@@ -445,54 +458,55 @@ def _parse_eligibility(label: str, data: dict[str, Any]) -> EligibilityRules:
     }
     if not accepted or not set(accepted) <= valid:
         raise RulesError(f"{label}: [bohan_peter] accepted must be among {sorted(valid)}")
-    min_count = int(_get(other, "min_count", label, "other_csm"))
+    min_count = other.int("min_count")
     if not 0 <= min_count <= len(thresholds) + 1:
         raise RulesError(f"{label}: [other_csm] min_count {min_count} is out of range")
 
     def booleans(key: str, default_required: bool) -> tuple[BooleanCriterion, ...]:
         return tuple(
             BooleanCriterion(
-                column=_str(_get(e, "column", label, key), label, key),
-                words=_str(_get(e, "words", label, key), label, key),
-                source=str(e.get("source", "primary")),
-                required=bool(e.get("required", default_required)),
+                column=_str(e, "column"),
+                words=_str(e, "words"),
+                source=e.str("source", "primary", choices=("primary", "secondary")),
+                required=e.bool("required", default_required),
             )
-            for e in data.get(key, [])
+            for e in doc.tables(key, [])
         )
 
     rules = EligibilityRules(
         source=label,
-        citation=_str(_get(meta, "citation", label, "meta"), label, "meta.citation"),
-        age_column=_str(_get(age, "column", label, "age"), label, "age"),
-        age_words=_str(_get(age, "words", label, "age"), label, "age"),
-        age_min=_dec(_get(age, "min", label, "age"), label, "age.min"),
-        age_min_edge=_edge(_get(age, "min_edge", label, "age"), label, "age.min_edge"),
-        age_max=_dec(_get(age, "max", label, "age"), label, "age.max"),
-        age_max_edge=_edge(_get(age, "max_edge", label, "age"), label, "age.max_edge"),
-        bohan_peter_words=_str(_get(bp, "words", label, "bohan_peter"), label, "bohan_peter"),
+        citation=_str(meta, "citation"),
+        age_column=_str(age, "column"),
+        age_words=_str(age, "words"),
+        age_min=_dec(age, "min"),
+        age_min_edge=_edge(age, "min_edge"),
+        age_max=_dec(age, "max"),
+        age_max_edge=_edge(age, "max_edge"),
+        bohan_peter_words=_str(bp, "words"),
         bohan_peter_accepted=accepted,
-        therapy_words=_str(_get(therapy, "words", label, "therapy"), label, "therapy"),
-        therapy_columns=tuple(_get(therapy, "columns", label, "therapy")),
-        mmt8_column=_str(_get(mmt8, "column", label, "mmt8"), label, "mmt8"),
-        mmt8_scale_column=_str(_get(mmt8, "scale_column", label, "mmt8"), label, "mmt8"),
-        mmt8_words=_str(_get(mmt8, "words", label, "mmt8"), label, "mmt8"),
-        mmt8_below=_dec(_get(mmt8, "below", label, "mmt8"), label, "mmt8.below"),
-        mmt8_edge=_edge(_get(mmt8, "edge", label, "mmt8"), label, "mmt8.edge"),
-        mmt8_scale_max=_dec(_get(mmt8, "scale_max", label, "mmt8"), label, "mmt8.scale_max"),
-        other_csm_words=_str(_get(other, "words", label, "other_csm"), label, "other_csm"),
+        therapy_words=_str(therapy, "words"),
+        therapy_columns=therapy.str_list("columns"),
+        mmt8_column=_str(mmt8, "column"),
+        mmt8_scale_column=_str(mmt8, "scale_column"),
+        mmt8_words=_str(mmt8, "words"),
+        mmt8_below=_dec(mmt8, "below"),
+        mmt8_edge=_edge(mmt8, "edge"),
+        mmt8_scale_max=_dec(mmt8, "scale_max"),
+        other_csm_words=_str(other, "words"),
         other_csm_min_count=min_count,
         csm_thresholds=thresholds,
-        enzyme_words=_str(_get(enz, "words", label, "other_csm.enzymes"), label, "enzymes"),
-        enzyme_names=tuple(_get(enz, "names", label, "other_csm.enzymes")),
-        enzyme_uln_multiple=_dec(_get(enz, "uln_multiple", label, "enzymes"), label, "enzymes"),
-        enzyme_edge=_edge(_get(enz, "edge", label, "other_csm.enzymes"), label, "enzymes"),
-        bmi_column=_str(_get(bmi, "column", label, "bmi"), label, "bmi"),
-        bmi_words=_str(_get(bmi, "words", label, "bmi"), label, "bmi"),
-        bmi_exclude_at=_dec(_get(bmi, "exclude_at_or_above", label, "bmi"), label, "bmi"),
-        bmi_edge=_edge(_get(bmi, "edge", label, "bmi"), label, "bmi.edge"),
+        enzyme_words=_str(enz, "words"),
+        enzyme_names=enz.str_list("names"),
+        enzyme_uln_multiple=_dec(enz, "uln_multiple"),
+        enzyme_edge=_edge(enz, "edge"),
+        bmi_column=_str(bmi, "column"),
+        bmi_words=_str(bmi, "words"),
+        bmi_exclude_at=_dec(bmi, "exclude_at_or_above"),
+        bmi_edge=_edge(bmi, "edge"),
         exclusions=booleans("exclusions", True),
         optional_inclusions=booleans("optional_inclusions", False),
     )
+    doc.finish()
     if rules.age_min >= rules.age_max:
         raise RulesError(f"{label}: [age] min must be below max")
     if not 0 < rules.mmt8_below <= rules.mmt8_scale_max:

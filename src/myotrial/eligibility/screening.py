@@ -63,6 +63,7 @@ __all__ = [
     "validate_screening",
 ]
 
+
 class ScreeningStatus(StrEnum):
     ELIGIBLE = "eligible"
     INELIGIBLE = "ineligible"

@@ -10,15 +10,14 @@ band gaps or overlaps, non-increasing edges, decreasing points, maxima not summi
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 from myotrial.errors import RulesError
+from myotrial.tomlfile import TomlTable, read_toml
 
 __all__ = [
     "SLOTS",
@@ -72,29 +71,20 @@ def resolve_toml(name_or_path: str | Path, package: str, kind: str) -> Path:
     return bundled
 
 
-def _read(path: Path | str | None, default: str) -> tuple[dict[str, Any], Path]:
-    p = Path(path) if path is not None else rules_path(default)
-    try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh), p
-    except FileNotFoundError as exc:
-        raise RulesError(f"{p}: rules file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{p}: not valid TOML ({exc})") from exc
+def _open(path: Path | str | None, default: str, kind: str) -> TomlTable:
+    """The rules file ``path`` (or the bundled ``default``), read strictly."""
+    return read_toml(Path(path) if path is not None else rules_path(default), kind)
 
 
-def _num(value: Any, where: str) -> float:
-    if isinstance(value, str) and value in ("-inf", "inf", "+inf"):
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RulesError(f"{where}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _get(table: dict[str, Any], key: str, where: str) -> Any:
-    if key not in table:
-        raise RulesError(f"{where}: missing required field {key!r}")
-    return table[key]
+def _edge_number(table: TomlTable, key: str) -> float:
+    """A band edge: a number, or the text ``"-inf"``/``"inf"`` (open ends of the scale)."""
+    value = table.raw(key)
+    if isinstance(value, str):
+        if value in ("-inf", "inf", "+inf"):
+            return float(value)
+        raise table.error(key, f"must be a number or '-inf'/'inf', got {value!r}")
+    number: float = table._number(key, value, None, None, allow_infinite=True)
+    return number
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,17 +165,15 @@ class TISRules:
         return self.measure_sets[key]
 
 
-def _validate_bands(raw: Any, where: str) -> tuple[Band, ...]:
-    if not isinstance(raw, list) or len(raw) < 2:
+def _validate_bands(doc: TomlTable, key: str) -> tuple[Band, ...]:
+    where = f"{doc.source} band_sets.{key}"
+    tables = doc.tables(key)
+    if len(tables) < 2:
         raise RulesError(f"{where}: expected a list of at least two bands")
-    bands = tuple(
-        Band(
-            criterion=str(_get(b, "criterion", f"{where}[{i}]")),
-            lower=_num(_get(b, "lower", f"{where}[{i}]"), f"{where}[{i}].lower"),
-            upper=_num(_get(b, "upper", f"{where}[{i}]"), f"{where}[{i}].upper"),
-        )
-        for i, b in enumerate(raw)
-    )
+    bands = []
+    for t in tables:
+        bands.append(Band(t.str("criterion"), _edge_number(t, "lower"), _edge_number(t, "upper")))
+        t.documentation("verbatim", "note")
     if bands[0].lower != -math.inf:
         raise RulesError(f"{where}: the first band must start at -inf (worsening scores 0)")
     if bands[-1].upper != math.inf:
@@ -199,36 +187,40 @@ def _validate_bands(raw: Any, where: str) -> tuple[Band, ...]:
                 f"{where}: {kind} between band {i - 1} (upper {bands[i - 1].upper}) and "
                 f"band {i} (lower {band.lower})"
             )
-    return bands
+    return tuple(bands)
 
 
 @cache
 def _load_tis_rules_cached(path: str | None) -> TISRules:
-    data, source = _read(path, "tis_2016.toml")
+    doc = _open(path, "tis_2016.toml", "TIS rules file")
+    source = doc.source
     where = str(source)
-    meta = _get(data, "meta", where)
-    if meta.get("edge_rule") != "lower_band":
+    meta = doc.table("meta")
+    meta.documentation("title", "version")
+    if meta.str("edge_rule") != "lower_band":
         raise RulesError(f"{where}: meta.edge_rule must be 'lower_band' (half-open (a, b] bands)")
-    tolerance = _num(_get(meta, "edge_tolerance", f"{where} meta"), f"{where} meta.edge_tolerance")
+    tolerance = meta.float("edge_tolerance")
     if not 0 <= tolerance < 1e-3:
         raise RulesError(f"{where}: meta.edge_tolerance must be in [0, 1e-3), got {tolerance}")
-    band_sets = {
-        name: _validate_bands(raw, f"{where} band_sets.{name}")
-        for name, raw in _get(data, "band_sets", where).items()
-    }
+    citation = meta.str("citation")
+    doi_raw = meta.raw("doi", [])
+    doi = tuple(doi_raw) if isinstance(doi_raw, list) else (str(doi_raw),)
+    band_table = doc.table("band_sets")
+    band_sets = {name: _validate_bands(band_table, name) for name in list(band_table.data)}
     slots: dict[str, Slot] = {}
-    raw_slots = _get(data, "slots", where)
-    if tuple(sorted(raw_slots)) != tuple(sorted(SLOTS)):
+    raw_slots = doc.table("slots")
+    if tuple(sorted(raw_slots.keys())) != tuple(sorted(SLOTS)):
         raise RulesError(
-            f"{where}: slots must be exactly {', '.join(SLOTS)}; got {sorted(raw_slots)}"
+            f"{where}: slots must be exactly {', '.join(SLOTS)}; got {sorted(raw_slots.keys())}"
         )
     for name in SLOTS:
-        raw = raw_slots[name]
+        raw = raw_slots.table(name)
+        raw.documentation("verbatim", "note")
         w = f"{where} slots.{name}"
-        band_set = str(_get(raw, "band_set", w))
+        band_set = raw.str("band_set")
         if band_set not in band_sets:
             raise RulesError(f"{w}: unknown band_set {band_set!r}")
-        points = tuple(_num(p, f"{w}.points") for p in _get(raw, "points", w))
+        points = raw.float_list("points")
         bands = band_sets[band_set]
         if len(points) != len(bands):
             raise RulesError(f"{w}: {len(points)} points for {len(bands)} bands")
@@ -236,41 +228,40 @@ def _load_tis_rules_cached(path: str | None) -> TISRules:
             raise RulesError(f"{w}: the worsening band must score 0, got {points[0]}")
         if any(b < a for a, b in pairwise(points)):
             raise RulesError(f"{w}: points must not decrease across bands: {points}")
-        slots[name] = Slot(name, str(_get(raw, "label", w)), band_set, bands, points)
+        slots[name] = Slot(name, raw.str("label"), band_set, bands, points)
     total = sum(s.max_points for s in slots.values())
     if not math.isclose(total, 100.0):
         raise RulesError(f"{where}: slot maxima must sum to 100, got {total}")
     measure_sets = {}
-    for name, raw in _get(data, "measure_sets", where).items():
+    for name, raw in doc.table("measure_sets").subtables():
         w = f"{where} measure_sets.{name}"
-        mapping = dict(_get(raw, "slots", w))
+        mapping_table = raw.table("slots")
+        mapping = {k: mapping_table.str(k) for k in list(mapping_table.data)}
         if tuple(sorted(mapping)) != tuple(sorted(SLOTS)):
             raise RulesError(f"{w}: must map every slot {SLOTS}")
-        measure_sets[name] = MeasureSet(
-            name, str(_get(raw, "label", w)), str(_get(raw, "population", w)), mapping
-        )
+        measure_sets[name] = MeasureSet(name, raw.str("label"), raw.str("population"), mapping)
     categories = {}
-    for pop, raw in _get(data, "categories", where).items():
+    for pop, raw in doc.table("categories").subtables():
         w = f"{where} categories.{pop}"
         cat = CategoryThresholds(
             pop,
-            _num(_get(raw, "minimal", w), w),
-            _num(_get(raw, "moderate", w), w),
-            _num(_get(raw, "major", w), w),
-            str(_get(raw, "citation", w)),
+            raw.float("minimal"),
+            raw.float("moderate"),
+            raw.float("major"),
+            raw.str("citation"),
         )
         if not 0 < cat.minimal < cat.moderate < cat.major <= 100:
             raise RulesError(f"{w}: thresholds must satisfy 0 < minimal < moderate < major <= 100")
         categories[pop] = cat
+    doc.finish()
     for ms in measure_sets.values():
         if ms.population not in categories:
             raise RulesError(
                 f"{where}: measure set {ms.name} has unknown population {ms.population}"
             )
-    doi = meta.get("doi", [])
     return TISRules(
-        citation=str(_get(meta, "citation", f"{where} meta")),
-        doi=tuple(doi) if isinstance(doi, list) else (str(doi),),
+        citation=citation,
+        doi=doi,
         edge_tolerance=tolerance,
         slots=slots,
         measure_sets=measure_sets,
@@ -319,36 +310,40 @@ class Scales:
 
 @cache
 def _load_scales_cached(path: str | None) -> Scales:
-    data, source = _read(path, "measures.toml")
-    where = str(source)
+    doc = _open(path, "measures.toml", "measure scales file")
+    where = str(doc.source)
+    doc.optional_table("meta").documentation("title", "version")
     measures = {}
-    for name, raw in _get(data, "measures", where).items():
+    for name, raw in doc.table("measures").subtables():
         w = f"{where} measures.{name}"
-        direction = str(_get(raw, "direction", w))
+        raw.documentation("unit")
+        direction = raw.str("direction")
         if direction not in ("lower_better", "higher_better"):
             raise RulesError(f"{w}: direction must be lower_better or higher_better")
-        lo = raw.get("min")
-        hi = raw.get("max")
         scale = MeasureScale(
             name=name,
-            label=str(_get(raw, "label", w)),
+            label=raw.str("label"),
             direction=direction,
-            min=None if lo is None else _num(lo, f"{w}.min"),
-            max=None if hi is None else _num(hi, f"{w}.max"),
-            max_column=raw.get("max_column"),
-            default_max=None if raw.get("default_max") is None else _num(raw["default_max"], w),
-            range_required_option=raw.get("range_required_option"),
+            min=raw.float("min", None),
+            max=raw.float("max", None),
+            max_column=raw.str("max_column", None),
+            default_max=raw.float("default_max", None, min=0.0, min_exclusive=True),
+            range_required_option=raw.str("range_required_option", None),
         )
         if scale.max is None and scale.max_column is None and scale.range_required_option is None:
             raise RulesError(f"{w}: needs max, max_column or range_required_option")
         if scale.min is not None and scale.max is not None and not scale.min < scale.max:
             raise RulesError(f"{w}: min must be below max")
         measures[name] = scale
-    enz = _get(data, "enzymes", where)
-    order = tuple(str(e) for e in _get(enz, "order", f"{where} enzymes"))
+    enz = doc.table("enzymes")
+    enz.documentation("unit")
+    order = enz.str_list("order")
     if len(set(order)) != len(order) or not order:
         raise RulesError(f"{where} enzymes.order: must list distinct enzymes")
-    return Scales(measures, order, dict(enz.get("labels", {})), source)
+    label_table = enz.optional_table("labels")
+    labels = {k: label_table.str(k) for k in list(label_table.data)}
+    doc.finish()
+    return Scales(measures, order, labels, doc.source)
 
 
 def load_scales(path: str | Path | None = None) -> Scales:
@@ -377,22 +372,24 @@ class DOIRules:
 
 @cache
 def _load_doi_cached(path: str | None) -> DOIRules:
-    data, source = _read(path, "imacs_doi_2004.toml")
-    where = str(source)
-    meta, rule = _get(data, "meta", where), _get(data, "rule", where)
-    measures = tuple(str(m) for m in _get(rule, "measures", where))
+    doc = _open(path, "imacs_doi_2004.toml", "DOI rules file")
+    where = str(doc.source)
+    meta, rule = doc.table("meta"), doc.table("rule")
+    meta.documentation("title", "verbatim")
+    measures = rule.str_list("measures")
     if not set(measures) <= set(SLOTS):
         raise RulesError(f"{where}: DOI measures must be TIS slots, got {measures}")
     out = DOIRules(
-        citation=str(_get(meta, "citation", where)),
-        doi=str(_get(meta, "doi", where)),
+        citation=meta.str("citation"),
+        doi=meta.str("doi"),
         measures=measures,
-        improved_pct=_num(_get(rule, "improved_pct", where), where),
-        min_improved=int(_get(rule, "min_improved", where)),
-        worse_pct=_num(_get(rule, "worse_pct", where), where),
-        max_worse=int(_get(rule, "max_worse", where)),
-        no_worse_measures=tuple(_get(rule, "no_worse_measures", where)),
+        improved_pct=rule.float("improved_pct"),
+        min_improved=rule.int("min_improved"),
+        worse_pct=rule.float("worse_pct"),
+        max_worse=rule.int("max_worse"),
+        no_worse_measures=rule.str_list("no_worse_measures"),
     )
+    doc.finish()
     if not 0 < out.min_improved <= len(measures) or not 0 <= out.max_worse <= len(measures):
         raise RulesError(f"{where}: counts out of range for {len(measures)} measures")
     return out
@@ -421,27 +418,31 @@ class DeteriorationRules:
 
 @cache
 def _load_deterioration_cached(path: str | None) -> DeteriorationRules:
-    data, source = _read(path, "proderm_deterioration.toml")
-    w = str(source)
-    a, b, c = _get(data, "clause_a", w), _get(data, "clause_b", w), _get(data, "clause_c", w)
-    conf = _get(data, "confirmation", w)
-    measures = tuple(str(m) for m in _get(c, "measures", w))
+    doc = _open(path, "proderm_deterioration.toml", "deterioration rules file")
+    w = str(doc.source)
+    meta = doc.table("meta")
+    meta.documentation("title")
+    a, b, c = doc.table("clause_a"), doc.table("clause_b"), doc.table("clause_c")
+    conf = doc.table("confirmation")
+    measures = c.str_list("measures")
     if not set(measures) <= set(SLOTS) or "enzyme" in measures:
         raise RulesError(f"{w}: clause C measures must be non-enzyme TIS slots, got {measures}")
     out = DeteriorationRules(
-        citation=str(_get(_get(data, "meta", w), "citation", w)),
-        pga_worse_cm=_num(_get(a, "pga_worse_cm", w), w),
-        mmt8_worse_pct=_num(_get(a, "mmt8_worse_pct", w), w),
-        extramuscular_worse_cm=_num(_get(b, "extramuscular_worse_cm", w), w),
+        citation=meta.str("citation"),
+        pga_worse_cm=a.float("pga_worse_cm"),
+        mmt8_worse_pct=a.float("mmt8_worse_pct"),
+        extramuscular_worse_cm=b.float("extramuscular_worse_cm"),
         clause_c_measures=measures,
-        clause_c_worse_pct=_num(_get(c, "worse_pct", w), w),
-        clause_c_min_worse=int(_get(c, "min_worse", w)),
-        consecutive_visits=int(_get(conf, "consecutive_visits", w)),
-        earliest_week=_num(_get(conf, "earliest_week", w), w),
+        clause_c_worse_pct=c.float("worse_pct"),
+        clause_c_min_worse=c.int("min_worse"),
+        consecutive_visits=conf.int("consecutive_visits"),
+        earliest_week=conf.float("earliest_week"),
         verbatim={
-            k: str(data[k].get("verbatim", "")) for k in ("clause_a", "clause_b", "clause_c")
+            name: str(t.str("verbatim", ""))
+            for name, t in zip(("clause_a", "clause_b", "clause_c"), (a, b, c), strict=True)
         },
     )
+    doc.finish()
     if out.consecutive_visits < 1:
         raise RulesError(f"{w}: consecutive_visits must be >= 1")
     if not 0 < out.clause_c_min_worse <= len(measures):

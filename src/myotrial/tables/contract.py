@@ -144,9 +144,7 @@ def check_subject_ids(
     where = cite(col.table)
     parsed = v.text_column(raw["subject_id"], max_length=64)
     col.add(parsed.missing, "subject_id", f"subject_id is required in every row {where}")
-    col.add(
-        parsed.bad, "subject_id", f"subject_id {v.TEXT_RULE} and at most 64 characters {where}"
-    )
+    col.add(parsed.bad, "subject_id", f"subject_id {v.TEXT_RULE} and at most 64 characters {where}")
     sid = parsed.values
     present = sid.notna().to_numpy()
     if unique:

@@ -72,9 +72,7 @@ def _check_csv_header(path: Path) -> None:
     if dups:
         col = ProblemCollector(path.name)
         for name in dups:
-            col.add_table(
-                name, "column appears more than once in the header (docs/data-format.md)"
-            )
+            col.add_table(name, "column appears more than once in the header (docs/data-format.md)")
         col.raise_if_any()
 
 

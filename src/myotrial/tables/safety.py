@@ -32,23 +32,37 @@ __all__ = [
 #: Columns of the infusions table (one row per infusion day).
 INFUSION_COLUMNS: tuple[Column, ...] = (
     Column("subject_id", "text", "subject identifier", required_column=True, required_value=True),
+    Column("start", "datetime", "start of the infusion", required_column=True, required_value=True),
     Column(
-        "start", "datetime", "start of the infusion", required_column=True, required_value=True
+        "end",
+        "datetime",
+        "end of the infusion (>= start)",
+        required_column=True,
+        required_value=True,
     ),
-    Column("end", "datetime", "end of the infusion (>= start)", required_column=True,
-           required_value=True),
     Column("product", "code", "infused product", vocabulary=PRODUCTS),
     Column("dose_g_per_kg", "number", "dose", unit="g/kg", min=0.0),
     Column("rate_ml_per_kg_min", "number", "maximum infusion rate", unit="mL/kg/min", min=0.0),
-    Column("cycle", "integer", "treatment cycle number (1 = first)", required_column=True,
-           required_value=True, min=1.0),
+    Column(
+        "cycle",
+        "integer",
+        "treatment cycle number (1 = first)",
+        required_column=True,
+        required_value=True,
+        min=1.0,
+    ),
 )
 
 #: Columns of the adverse_events table (one row per event).
 ADVERSE_EVENT_COLUMNS: tuple[Column, ...] = (
     Column("subject_id", "text", "subject identifier", required_column=True, required_value=True),
-    Column("term", "text", "event term (e.g. MedDRA preferred term)", required_column=True,
-           required_value=True),
+    Column(
+        "term",
+        "text",
+        "event term (e.g. MedDRA preferred term)",
+        required_column=True,
+        required_value=True,
+    ),
     Column("body_system", "text", "system organ class"),
     Column("onset", "datetime", "onset of the event", required_column=True, required_value=True),
     Column("end", "datetime", "end of the event (>= onset; blank = ongoing)"),
@@ -145,5 +159,3 @@ def validate_adverse_events(
         before = (typed["end"] < typed["onset"]).fillna(False).to_numpy(dtype=bool)
         col.add(before, "end", f"end must not be before onset {cite('adverse_events')}")
     return _finish(raw, typed, sid, col)
-
-

@@ -61,6 +61,7 @@ OUTPUT_COLUMNS = (
     "eular_acr_missing",
 )
 
+
 @dataclass(frozen=True)
 class EnzymeValue:
     """One recorded muscle enzyme with its upper limit of normal (U/L)."""
@@ -85,8 +86,6 @@ class Candidate:
     flags: Mapping[str, bool | None]
     age_at_onset: Decimal | None = None
     columns: frozenset[str] = field(default_factory=frozenset)
-
-
 
 
 def _fmt(number: Decimal) -> str:
@@ -341,5 +340,3 @@ def validate_screening(
         )
     collector.raise_if_any()
     return tuple(candidates)
-
-

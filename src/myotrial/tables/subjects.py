@@ -43,8 +43,13 @@ BOOLEAN_SUBJECT_COLUMNS = (
 
 #: Columns of the subjects table (stratum columns are the protocol's and pass through).
 SUBJECT_COLUMNS: tuple[Column, ...] = (
-    Column("subject_id", "text", "subject identifier (unique)", required_column=True,
-           required_value=True),
+    Column(
+        "subject_id",
+        "text",
+        "subject identifier (unique)",
+        required_column=True,
+        required_value=True,
+    ),
     Column("site_id", "text", "site identifier"),
     Column("arm", "text", "protocol arm code as randomised", required_column=True),
     Column("randomised", "boolean", "randomised (default: true when an arm is given)"),
@@ -55,8 +60,14 @@ SUBJECT_COLUMNS: tuple[Column, ...] = (
     Column("entered_extension", "boolean", "entered the open-label extension"),
     Column("completed_week_40", "boolean", "completed the extension"),
     Column("discontinuation_reason", "text", "reason for discontinuation", max_length=500),
-    Column("crossover_week", "number", "week of a recorded crossover", unit="weeks", min=0.0,
-           max=1000.0),
+    Column(
+        "crossover_week",
+        "number",
+        "week of a recorded crossover",
+        unit="weeks",
+        min=0.0,
+        max=1000.0,
+    ),
 )
 
 #: Deprecated alias of :func:`myotrial.tables.parse_bool` (kept for callers of 0.x).
@@ -86,9 +97,11 @@ def validate_subjects(subjects: pd.DataFrame, *, arms: Sequence[str]) -> pd.Data
     typed = check_columns(raw, SUBJECT_COLUMNS[1:], col)
     arm = typed.pop("arm")
     has_arm = arm.notna().to_numpy()
-    randomised = typed["randomised"].fillna(pd.Series(has_arm, index=raw.index)) if (
-        "randomised" in typed
-    ) else pd.Series(has_arm, index=raw.index)
+    randomised = (
+        typed["randomised"].fillna(pd.Series(has_arm, index=raw.index))
+        if ("randomised" in typed)
+        else pd.Series(has_arm, index=raw.index)
+    )
     typed["randomised"] = pd.Series(
         pd.array(np.asarray(randomised, dtype=bool), dtype="boolean"), index=raw.index
     )

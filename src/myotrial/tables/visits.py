@@ -138,8 +138,9 @@ def validate_visits(
     out = raw.copy(deep=False)
     subj_txt = raw["subject_id"].astype("string").str.strip()
     no_subject = (subj_txt.isna() | subj_txt.isin(_BLANK_ID)).to_numpy(dtype=bool)
-    col.add(no_subject, "subject_id", f"subject_id is required {_WHERE}")
-    subj_txt = subj_txt.mask(no_subject)
+    if no_subject.any():
+        col.add(no_subject, "subject_id", f"subject_id is required {_WHERE}")
+        subj_txt = subj_txt.mask(no_subject)
     out["subject_id"] = subj_txt.astype(object)
 
     numeric: dict[str, pd.Series] = {}
@@ -180,7 +181,7 @@ def validate_visits(
 
     # Duplicates and missing baselines (only where subject and week are usable).
     usable = ~no_subject & ok_week
-    keys = pd.DataFrame({"s": subj_txt.fillna(""), "w": week})
+    keys = pd.DataFrame({"s": subj_txt.fillna("") if no_subject.any() else subj_txt, "w": week})
     dup = keys.duplicated(keep=False).to_numpy() & usable
     col.add(
         dup,
