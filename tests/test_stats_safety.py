@@ -1,13 +1,16 @@
-"""Safety summaries: infusion-related window (72 h, proderm.md Safety), arm/period, rates."""
+"""Safety summaries: infusion-related window (the protocol's, 72 h in proderm.toml; proderm.md
+Safety), arm/period from ADSL, rates."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+import myotrial.derive
+import myotrial.stats
 from myotrial.errors import InputValidationError
+from myotrial.protocol import load_protocol
 from myotrial.stats import (
-    INFUSION_RELATED_WINDOW_HOURS,
     derive_arm_period,
     derive_infusion_related,
     summarise_adverse_events,
@@ -43,8 +46,24 @@ def _ae(subject: str, onset: str | None, term: str = "headache",
     return row
 
 
-def test_window_default_is_72_hours() -> None:
-    assert INFUSION_RELATED_WINDOW_HOURS == 72.0  # proderm.md, Safety
+def test_window_comes_from_the_protocol(tmp_path: pd.DataFrame) -> None:
+    # one implementation, re-exported; no window constant in code
+    assert myotrial.stats.derive_infusion_related is myotrial.derive.derive_infusion_related
+    assert not hasattr(myotrial.stats, "INFUSION_RELATED_WINDOW_HOURS")
+    assert load_protocol("proderm").infusion_related_window_hours == 72.0  # proderm.md, Safety
+    text = load_protocol("proderm").source.read_text()  # type: ignore[union-attr]
+    copy = tmp_path / "short_window.toml"  # type: ignore[operator]
+    copy.write_text(text.replace("infusion_related_window_hours = 72",
+                                 "infusion_related_window_hours = 24"))
+    short = load_protocol(copy)
+    ae = pd.DataFrame([_ae("S1", "2024-01-03T15:00"), _ae("S1", "2024-01-03T15:01")])
+    # 24 h after the cycle end: inside both windows; one minute later only inside 72 h
+    assert derive_infusion_related(ae, INFUSIONS)["infusion_related"].tolist() == [True, True]
+    assert derive_infusion_related(ae, INFUSIONS, short)["infusion_related"].tolist() == [
+        True, False]
+    out = summarise_adverse_events(ae, SUBJECTS, INFUSIONS, protocol=short)
+    row = out.set_index(["arm", "category"]).loc[("ivig", "infusion_related")]
+    assert row["n_events"] == 1
 
 
 @pytest.mark.parametrize(
@@ -96,15 +115,36 @@ def test_bad_datetime_reported_with_location() -> None:
         2, "S2", "onset", "not a date"]
 
 
-def test_arm_and_period() -> None:
+ADSL = pd.DataFrame({
+    "USUBJID": ["S1", "S2", "S3", "S4"],
+    "RANDFL": ["Y", "Y", "Y", "N"],
+    "ARMCD": ["ivig", "ivig", "placebo", None],
+    "TRT01A": ["ivig", "ivig", "placebo", None],
+    "TRT02A": [None, None, "ivig", None],
+    "TRT03A": ["ivig", None, "ivig", None],
+    "AP01SDT": ["2024-01-01", "2024-01-01", "2024-01-01", None],
+    "AP02SDT": [None, None, "2024-02-26", None],
+    "AP03SDT": ["2024-03-01", None, "2024-03-01", None],
+})
+
+
+def test_arm_and_period_from_adsl() -> None:
     ae = pd.DataFrame([_ae("S1", "2024-01-01T10:00"), _ae("S1", "2024-03-02T10:00"),
-                       _ae("S2", "2024-05-01T10:00"), _ae("S3", None)])
-    out = derive_arm_period(ae, SUBJECTS, period_start="extension_start")
-    assert out["arm"].tolist() == ["ivig", "ivig", "ivig", "placebo"]
-    # S2 has no extension start: stays in the randomised period
-    assert out["period"].tolist() == ["randomised", "extension", "randomised", "unknown"]
-    with pytest.raises(ValueError, match="not in subjects"):
-        derive_arm_period(pd.DataFrame([_ae("S9", None)]), SUBJECTS)
+                       _ae("S2", "2024-05-01T10:00"), _ae("S3", None),
+                       _ae("S3", "2024-02-25T23:59"), _ae("S3", "2024-02-26T00:00"),
+                       _ae("S3", "2024-03-01T00:00")])
+    out = derive_arm_period(ae, ADSL)
+    assert out["arm"].tolist() == ["ivig"] * 3 + ["placebo"] * 4
+    # S2 never entered the extension: stays in the randomised period; S3 switched on
+    # 2024-02-26 (that day belongs to the new period) and entered the extension on 03-01
+    assert out["period"].tolist() == ["randomised", "extension", "randomised", "unknown",
+                                      "randomised", "after_switch", "extension"]
+    assert out["APERIOD"].tolist()[4:] == [1, 2, 3]
+    assert out["TRTA"].tolist()[4:] == ["placebo", "ivig", "ivig"]
+    with pytest.raises(InputValidationError) as err:
+        derive_arm_period(pd.DataFrame([_ae("S9", None), _ae("S4", None)]), ADSL)
+    assert err.value.problems["subject_id"].tolist() == ["S9", "S4"]
+    assert err.value.problems["row"].tolist() == [1, 2]
 
 
 def test_summary_counts_denominators_and_rates() -> None:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from myotrial.derive import DerivedTables
+from myotrial.derive import DerivedTables, has_safety_periods, safety_subjects
 from myotrial.stats import (
     EstimateResult,
     KaplanMeierResult,
@@ -202,11 +202,14 @@ def analyze(
     subgroups : ADSL columns for the primary endpoint's subgroup analysis; ``AGEGR`` is derived
         as ``< age_cut`` / ``>= age_cut`` from ``AGE``. Columns absent or with one level are
         skipped.
-    adverse_events, infusions : canonical tables (data-format.md). Adverse events are summarised
-        by randomised arm and period (randomised / extension: the extension starts at the
-        week-16 visit date of patients who entered it, when visit dates exist); infusion-related
-        = onset during a cycle or within 72 h of its end (``derive_infusion_related``).
-        Crossovers are counted under their randomised arm here (as-randomised safety).
+    adverse_events, infusions : canonical tables (data-format.md). Adverse events and infusions
+        are summarised by randomised arm and by ADSL's periods, read and never recomputed
+        (:func:`myotrial.derive.safety_subjects`): ``randomised`` = ADSL period 1 (on the
+        randomised treatment), ``extension`` = open-label treatment with the extension arm's
+        product, from ``AP02SDT`` (a switch) or ``AP03SDT`` (the extension); one ``overall``
+        period when ADSL has no period dates. The report's safety section uses the same
+        subjects and periods. Infusion-related = onset during a cycle or within the protocol's
+        ``infusion_related_window_hours`` of its end (``derive_infusion_related``).
     """
     validate_method(binary_method, ("wald", "newcombe", "miettinen_nurminen"))
     validate_method(binary_test, ("fisher", "chisq", "chisq_yates"))
@@ -215,7 +218,8 @@ def analyze(
     trt, ctl = proto.treatment.code, proto.control.code
     results: list[EndpointResult] = []
     adrs, adeff, adtte = derived.adrs, derived.adeff, derived.adtte
-    for ep in proto.binary:
+    policy = proto.policy
+    for ep in policy.binary_endpoints():
         rows = adrs[adrs["PARAMCD"] == ep.name]
         x1 = int(rows.loc[rows["ARMCD"] == trt, "AVAL"].sum())
         n1 = int((rows["ARMCD"] == trt).sum())
@@ -310,7 +314,7 @@ def analyze(
                 () if adj is None else (adj,),
             )
         )
-    for tep in proto.time_to_event:
+    for tep in policy.time_to_event_endpoints():
         rows = adtte[adtte["PARAMCD"] == tep.name]
         rows = rows[rows["ARMCD"].isin([trt, ctl])]
         if rows.empty:
@@ -353,23 +357,14 @@ def _safety(
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     if adverse_events is None:
         return None, None
-    adsl = derived.adsl[derived.adsl["RANDFL"] == "Y"]
-    subjects = pd.DataFrame(
-        {"subject_id": adsl["USUBJID"].to_numpy(), "arm": adsl["ARMCD"].to_numpy()}
-    )
-    period_start = None
-    scored = derived.scored
-    if "visit_date" in scored:
-        week = derived.protocol.randomised_end_week
-        at = scored[scored["visit_week"] == week].set_index("subject_id")["visit_date"]
-        ext = adsl.set_index("USUBJID")["EXTFL"] == "Y"
-        starts = at.reindex(ext.index).where(ext)
-        subjects["period_start"] = starts.reindex(subjects["subject_id"]).to_numpy()
-        period_start = "period_start"
+    subjects = safety_subjects(derived.adsl, derived.protocol)
+    period_start = "ole_start" if has_safety_periods(subjects) else None
     overview = summarise_adverse_events(
-        adverse_events, subjects, infusions, period_start=period_start
+        adverse_events, subjects, infusions, period_start=period_start, protocol=derived.protocol
     )
-    terms = summarise_ae_terms(adverse_events, subjects, infusions, period_start=period_start)
+    terms = summarise_ae_terms(
+        adverse_events, subjects, infusions, period_start=period_start, protocol=derived.protocol
+    )
     return overview, terms
 
 

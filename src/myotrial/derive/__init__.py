@@ -1,9 +1,13 @@
 """Derivations: raw visits + subjects -> scored visits -> analysis tables (ADaM-like).
 
 Small named steps, each documented with its rule (pharmaverse admiral's style):
-:func:`derive_adsl` (one row per subject), :func:`derive_adrs` (responders),
-:func:`derive_adeff` (subject x visit x parameter), :func:`derive_adtte` (time to event).
-:func:`derive_all` runs them in order from the canonical tables.
+:func:`derive_adsl` (one row per subject, with the treatment periods of
+:mod:`myotrial.derive.periods`), :func:`derive_adrs` (responders), :func:`derive_adeff`
+(subject x visit x parameter), :func:`derive_adtte` (time to event); safety:
+:func:`derive_infusion_related` and :func:`derive_arm_period` (:mod:`myotrial.derive.safety`).
+:func:`derive_all` runs them in order from the canonical tables. Every protocol answer
+(periods, switching, thresholds, scoring options) comes from
+:class:`myotrial.policy.ProtocolPolicy`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ import pandas as pd
 
 from myotrial.derive.adsl import ADSL_COLUMNS, derive_adsl
 from myotrial.derive.endpoints import ADEFF_PARAMS, derive_adeff, derive_adrs, derive_adtte
+from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
+from myotrial.derive.safety import (
+    derive_arm_period,
+    derive_infusion_related,
+    has_safety_periods,
+    safety_subjects,
+)
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol, load_protocol
 from myotrial.scoring import score_visits
@@ -22,12 +33,18 @@ from myotrial.tables.subjects import validate_subjects
 __all__ = [
     "ADEFF_PARAMS",
     "ADSL_COLUMNS",
+    "PERIOD_COLUMNS",
     "DerivedTables",
     "derive_adeff",
     "derive_adrs",
     "derive_adsl",
     "derive_adtte",
     "derive_all",
+    "derive_arm_period",
+    "derive_infusion_related",
+    "derive_periods",
+    "has_safety_periods",
+    "safety_subjects",
 ]
 
 
@@ -58,11 +75,13 @@ def derive_all(
     protocol: Protocol | str = "proderm",
     *,
     tables: tuple[str, ...] = ("adrs", "adeff", "adtte"),
+    infusions: pd.DataFrame | None = None,
 ) -> DerivedTables:
     """Score the visits and derive ADSL, ADRS, ADEFF and ADTTE under ``protocol``.
 
     ``tables`` selects the tables after ADSL (which is always derived); a table left out is an
-    empty frame (simulations that need only responders skip the long ADEFF).
+    empty frame (simulations that need only responders skip the long ADEFF). ``infusions``
+    (optional) dates ADSL periods whose first visit has no date (:mod:`.periods`).
 
     Raises
     ------
@@ -72,14 +91,7 @@ def derive_all(
     """
     proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
     subj = validate_subjects(subjects, arms=proto.arm_codes)
-    scored = score_visits(
-        visits,
-        population=proto.population,
-        measure_set=proto.measure_set,
-        mmt8_max=proto.mmt8_max,
-        earliest_week=proto.earliest_week,
-        consecutive_visits=proto.consecutive_visits,
-    )
+    scored = score_visits(visits, **proto.policy.scoring_options())
     known = set(subj["subject_id"])
     orphans = scored.loc[~scored["subject_id"].isin(known)]
     if len(orphans):
@@ -98,7 +110,7 @@ def derive_all(
             ],
             "visits",
         )
-    adsl = derive_adsl(scored, subj, proto)
+    adsl = derive_adsl(scored, subj, proto, infusions=infusions)
     return DerivedTables(
         protocol=proto,
         scored=scored,

@@ -1,18 +1,26 @@
 """ADSL-like subject table: one row per subject, with arm, flags, deterioration, crossover,
-disposition and an explicit status and reason for every randomised patient.
+treatment periods, disposition and an explicit status and reason for every randomised patient.
 
-Rules (``myotrial/protocols/proderm.toml``, proderm.md):
+Rules (``myotrial/protocols/proderm.toml``, proderm.md; every protocol answer is read from
+:class:`myotrial.policy.ProtocolPolicy`):
 
-* confirmed deterioration (CD) in the randomised period: first visit with ``cd_confirmed`` at
-  or before the end of the randomised period (clauses and confirmation: scoring rules);
-* control arm with CD: switches to the extension arm at the confirming visit
-  (``control_on_deterioration = "switch"``, PROJECT RULE for the date);
+* confirmed deterioration (``CDFL``/``CDWK``) in the randomised period: the recorded
+  ``subjects.deterioration_week`` (the live trial records it for every arm) when not blank,
+  else the first visit with ``cd_confirmed``; counted when at or before the end of the
+  randomised period (clauses and confirmation: scoring rules);
+* switch (``CROSSFL``/``CROSSWK``), a separate variable: only a patient of an arm that switches
+  on deterioration (``policy.switches_on_deterioration``; ProDERM: placebo -> IVIG, never IVIG)
+  switches, at the confirming visit (PROJECT RULE for the date) or at a recorded
+  ``subjects.crossover_week``. A recorded ``crossover_week`` of an arm that does not switch, of a
+  patient not randomised, or outside ``[earliest_week, randomised_end_week]``
+  (``policy.may_switch_at``) is a located validation problem, never a switch;
 * treatment arm with CD: no extension (``treatment_on_deterioration = "no_extension"``);
 * a switcher who deteriorates again (two consecutive worsening visits after the switch, against
   the original baseline; PROJECT RULE) discontinues (``after_switch_deterioration``);
 * disposition from the subjects table when recorded, else derived from the visits: completed
   week W = has a visit at week W; entered the extension = has a visit after the randomised
-  period (or, when recorded, the ``entered_extension`` flag).
+  period (or, when recorded, the ``entered_extension`` flag);
+* periods ``TRT01P``, ``TRTxxA``, ``APxxSWK/EWK``, ``APxxSDT/EDT``: :mod:`myotrial.derive.periods`.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
+from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol
 
 __all__ = ["ADSL_COLUMNS", "derive_adsl"]
@@ -44,6 +54,7 @@ ADSL_COLUMNS = (
     "CROSSWK",
     "CD2FL",
     "CD2WK",
+    *PERIOD_COLUMNS,
     "COMP16FL",
     "EXTFL",
     "COMP40FL",
@@ -155,31 +166,113 @@ def _status(
     return status, text
 
 
-def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+def _recorded_weeks(
+    subjects: pd.DataFrame, column: str, ids: pd.Index, problems: list[Problem]
+) -> pd.Series:
+    """A recorded week column of ``subjects`` as floats (NaN = blank); non-numbers and
+    negative weeks are located problems."""
+    if column not in subjects.columns:
+        return pd.Series(np.nan, index=ids, dtype="float64")
+    raw = pd.Series(subjects[column].to_numpy(), index=ids)
+    text = raw.astype("string").str.strip()
+    blank = (text.isna() | (text == "")).to_numpy()
+    num = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
+    bad = ~blank & (num.isna() | (num < 0)).to_numpy()
+    for pos in np.flatnonzero(bad).tolist():
+        problems.append(
+            Problem(
+                "subjects",
+                pos + 1,
+                str(ids[pos]),
+                None,
+                column,
+                str(raw.iloc[pos]),
+                f"{column} must be a week number >= 0 (or blank)",
+            )
+        )
+    return num.where(~pd.Series(bad, index=ids))
+
+
+def _crossover_problems(
+    recorded: pd.Series,
+    arm: pd.Series,
+    randomised: pd.Series,
+    protocol: Protocol,
+    problems: list[Problem],
+) -> None:
+    """A recorded crossover week is a switch only where the protocol allows one."""
+    policy = protocol.policy
+    for pos, (sid, week) in enumerate(recorded.items()):
+        if pd.isna(week):
+            continue
+        a = arm.iloc[pos]
+        if not bool(randomised.iloc[pos]) or a not in policy.arm_codes:
+            rule = "a patient who was not randomised cannot cross over; leave it blank"
+        elif not policy.switches_on_deterioration(str(a)):
+            rule = (
+                f"arm {a} does not switch on deterioration (protocol {protocol.name}: "
+                f"{policy.on_deterioration(str(a))}); a crossover week is allowed only for "
+                f"{', '.join(policy.switching_arms) or 'no arm'}; leave it blank"
+            )
+        elif not policy.may_switch_at(float(week)):
+            rule = (
+                f"a switch must be at or after week {policy.earliest_week:g} and at or before "
+                f"week {policy.randomised_end_week} (protocol {protocol.name})"
+            )
+        else:
+            continue
+        problems.append(
+            Problem("subjects", pos + 1, str(sid), None, "crossover_week", f"{week:g}", rule)
+        )
+
+
+def derive_adsl(
+    scored: pd.DataFrame,
+    subjects: pd.DataFrame,
+    protocol: Protocol,
+    *,
+    infusions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per subject of ``subjects`` (validated), in the subjects table's order.
 
-    ``scored`` is the output of :func:`myotrial.scoring.score_visits` for the trial's visits.
+    ``scored`` is the output of :func:`myotrial.scoring.score_visits` for the trial's visits;
+    ``infusions`` (optional, canonical table) dates periods whose first visit has no date.
     Randomised subjects never disappear: each gets ``STATUS`` and a readable ``STATUS_REASON``.
+
+    Raises
+    ------
+    InputValidationError
+        A recorded ``crossover_week`` the protocol does not allow, or a recorded
+        ``deterioration_week``/``crossover_week`` that is not a week number; every problem
+        located (subject, column, value, rule).
     """
+    policy = protocol.policy
     ids = pd.Index(subjects["subject_id"], name="subject_id")
-    rand_end = protocol.randomised_end_week
+    rand_end = policy.randomised_end_week
     arm = pd.Series(subjects["arm"].to_numpy(), index=ids, dtype=object)
     randomised = pd.Series(subjects["randomised"].to_numpy(dtype=bool), index=ids)
     post = scored[scored["visit_week"] > 0]
     n_visits = scored.groupby("subject_id").size().reindex(ids).fillna(0).astype(int)
     last_week = post.groupby("subject_id")["visit_week"].max().reindex(ids).astype("float64")
     in_rand = scored["visit_week"] <= rand_end
-    cd_week = _first_week(scored, scored["cd_confirmed"] & in_rand, ids)
-    is_control = arm == protocol.control.code
-    is_treatment = arm == protocol.treatment.code
+    problems: list[Problem] = []
+    derived_cd = _first_week(scored, scored["cd_confirmed"] & in_rand, ids)
+    recorded_cd = _recorded_weeks(subjects, "deterioration_week", ids, problems)
+    recorded_cd = recorded_cd.where(recorded_cd <= rand_end)
+    cd_week = recorded_cd.where(recorded_cd.notna(), derived_cd)
+    switching = arm.map({a: policy.switches_on_deterioration(a) for a in policy.arm_codes})
+    switching = switching.fillna(False).astype(bool)
+    is_treatment = arm == policy.treatment_arm
     has_cd = cd_week.notna() & randomised
-    switch = has_cd & is_control & (protocol.control_on_deterioration == "switch")
-    cross_week = cd_week.where(switch)
-    if "crossover_week" in subjects:
-        recorded = pd.Series(subjects["crossover_week"].to_numpy(), index=ids, dtype="float64")
-        cross_week = recorded.where(recorded.notna(), cross_week)
-        switch = cross_week.notna() & randomised
-    cd2_week = _second_deterioration(scored, cross_week.dropna(), protocol.consecutive_visits)
+    cross_week = cd_week.where(has_cd & switching)
+    recorded_cross = _recorded_weeks(subjects, "crossover_week", ids, problems)
+    _crossover_problems(recorded_cross, arm, randomised, protocol, problems)
+    if problems:
+        raise InputValidationError(problems, "subjects")
+    cross_week = recorded_cross.where(recorded_cross.notna(), cross_week)
+    switch = cross_week.notna() & randomised & switching
+    cross_week = cross_week.where(switch)
+    cd2_week = _second_deterioration(scored, cross_week.dropna(), policy.consecutive_visits)
     cd2_week = cd2_week.reindex(ids)
 
     def recorded_flag(column: str, derived: pd.Series) -> pd.Series:
@@ -193,11 +286,22 @@ def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol
         at = scored.loc[scored["visit_week"] == week, "subject_id"].unique()
         return pd.Series(ids.isin(at), index=ids)
 
-    comp16 = recorded_flag("completed_week_16", has_week(protocol.primary_week) & randomised)
+    comp16 = recorded_flag("completed_week_16", has_week(policy.primary_week) & randomised)
     derived_ext = (last_week > rand_end).fillna(False) & randomised
-    blocked = has_cd & is_treatment & (protocol.treatment_on_deterioration != "continue")
-    ext = recorded_flag("entered_extension", derived_ext & ~blocked)
-    comp40 = recorded_flag("completed_week_40", has_week(protocol.final_week) & ext)
+    blocked = has_cd & is_treatment & (policy.on_deterioration(policy.treatment_arm) != "continue")
+    ext = recorded_flag("entered_extension", derived_ext & ~blocked) & randomised
+    comp40 = recorded_flag("completed_week_40", has_week(policy.final_week) & ext)
+    periods = derive_periods(
+        ids=ids,
+        arm=arm,
+        randomised=randomised,
+        switch_week=cross_week,
+        entered_extension=ext,
+        scored=scored,
+        subjects=subjects,
+        policy=policy,
+        infusions=infusions,
+    )
     reason = (
         pd.Series(subjects["discontinuation_reason"].to_numpy(), index=ids, dtype=object)
         if "discontinuation_reason" in subjects
@@ -256,6 +360,7 @@ def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol
             "CROSSWK": cross_week.to_numpy(),
             "CD2FL": _yn(cd2_week.notna()),
             "CD2WK": cd2_week.to_numpy(),
+            **{c: periods[c].to_numpy() for c in PERIOD_COLUMNS},
             "COMP16FL": _yn(comp16),
             "EXTFL": _yn(ext),
             "COMP40FL": _yn(comp40),
@@ -281,6 +386,7 @@ def derive_adsl(scored: pd.DataFrame, subjects: pd.DataFrame, protocol: Protocol
             "entered_extension",
             "completed_week_40",
             "crossover_week",
+            "deterioration_week",
         }
     ]
     for c in extra:  # strata and other columns pass through

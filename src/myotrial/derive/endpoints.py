@@ -3,6 +3,9 @@ efficacy table (ADEFF, BDS-like) and time-to-event rows (ADTTE-like).
 
 Rules (``protocols/proderm.toml``; proderm.md Endpoints):
 
+* thresholds: the endpoints of ``policy.binary_endpoints()`` / ``time_to_event_endpoints()``
+  (adult category cut-offs in the protocol file read as the population's categories: a
+  juvenile protocol uses 30/45/70, ``policy.resolve_threshold``);
 * binary responder: TIS >= threshold at the endpoint week, and no confirmed deterioration up to
   ``no_deterioration_through_week`` when the endpoint says so; every patient of the population
   is in the denominator; no TIS at that week (dropout, missing measure, no visit) makes a
@@ -19,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from myotrial.derive.safety import PERIOD_NUMBERS
 from myotrial.protocol import BinaryEndpoint, Protocol, TimeToEventEndpoint
 
 __all__ = ["ADEFF_PARAMS", "derive_adeff", "derive_adrs", "derive_adtte"]
@@ -63,7 +67,7 @@ def derive_adrs(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) ->
     """
     parts = []
     ids = adsl.set_index("USUBJID")
-    for ep in protocol.binary:
+    for ep in protocol.policy.binary_endpoints():
         parts.append(_responders(scored, ids, ep))
     if not parts:
         return pd.DataFrame()
@@ -129,9 +133,12 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     """Long BDS-like table: one row per subject x visit x parameter with a value.
 
     AVAL, BASE (week 0), CHG = AVAL - BASE, PCHG = 100 x CHG / BASE (blank when BASE is 0),
-    AVALC (TIS category), ABLFL (baseline), APERIOD (RANDOMISED / EXTENSION), TRTA (actual
-    treatment at the visit: the extension arm after a crossover or in the extension), WORSFL,
-    CDFL (confirmed deterioration at or before this visit), ENZYME (the TIS enzyme).
+    AVALC (TIS category of the protocol's population), ABLFL (baseline), APERIOD (ADSL period
+    number: 1 randomised, 2 after the switch, 3 extension) and APERIODC (its code), TRTA (actual
+    treatment at the visit) - both from ``policy.period_at_weeks`` / ``treatment_at_weeks`` with
+    ADSL's ``CROSSWK`` (a visit at the switch week is after the switch; the randomised period's
+    end week belongs to the randomised period) - WORSFL, CDFL (confirmed deterioration at or
+    before this visit), ENZYME (the TIS enzyme).
     """
     params = {k: v for k, v in ADEFF_PARAMS.items() if v[0] in scored.columns}
     keys = ["subject_id", "visit_week"]
@@ -157,11 +164,13 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     long["PCHG"] = pchg.where(long["BASE"] != 0)
     adsl_i = adsl.set_index("USUBJID")
     arm = long["subject_id"].map(adsl_i["ARMCD"])
-    cross = long["subject_id"].map(adsl_i["CROSSWK"])
-    in_ext = long["visit_week"] > protocol.randomised_end_week
-    switched = (long["visit_week"] >= cross).fillna(False)
-    long["APERIOD"] = np.where(in_ext, "EXTENSION", "RANDOMISED")
-    long["TRTA"] = np.where(in_ext | switched, protocol.extension_arm, arm)
+    cross = long["subject_id"].map(adsl_i["CROSSWK"]).astype("float64").to_numpy()
+    policy = protocol.policy
+    weeks = long["visit_week"].astype("float64").to_numpy()
+    code = policy.period_at_weeks(weeks, cross)
+    long["APERIODC"] = code
+    long["APERIOD"] = pd.Series(code).map(PERIOD_NUMBERS).to_numpy()
+    long["TRTA"] = policy.treatment_at_weeks(arm.to_numpy(dtype=object), weeks, cross)
     long["ARMCD"] = arm
     long["ABLFL"] = np.where(long["visit_week"] == 0, "Y", "")
     out = pd.DataFrame(
@@ -170,6 +179,7 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
             "ARMCD": long["ARMCD"].to_numpy(),
             "TRTA": long["TRTA"].to_numpy(),
             "APERIOD": long["APERIOD"].to_numpy(),
+            "APERIODC": long["APERIODC"].to_numpy(),
             "AVISITN": long["visit_week"].to_numpy(),
             "ADT": long["visit_date"].to_numpy() if "visit_date" in long else None,
             "PARAMCD": long["PARAMCD"].to_numpy(),
@@ -221,7 +231,7 @@ def derive_adtte(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     frame = frame[frame["visit_week"] > 0]
     cross = frame["subject_id"].map(rand["CROSSWK"])
     parts = []
-    for ep in protocol.time_to_event:
+    for ep in protocol.policy.time_to_event_endpoints():
         parts.append(_tte(frame, cross, rand, ep))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 

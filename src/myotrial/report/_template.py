@@ -181,7 +181,7 @@ TEMPLATE = r"""<!DOCTYPE html>
 <tbody>{% for cat, label, cells in safety.overview %}<tr data-category="{{ cat }}"><td>{{ label }}</td>{% for col in safety.columns %}<td class="num" data-col="{{ col.key }}" data-category="{{ cat }}">{{ cells[col.key][0] }}<br><span class="note">{{ cells[col.key][1] }} events{% if safety.has_infusions %}; {{ cells[col.key][2] }}/100 inf.{% endif %}</span></td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 <ol class="footnotes">{% for n in safety.notes %}<li>{{ n }}</li>{% endfor %}</ol>
-<h3>Infusion-related reactions (onset within 72 h of an infusion cycle)</h3>
+<h3>Infusion-related reactions (onset within {{ ir_window }} h of an infusion cycle)</h3>
 {% if safety.has_infusions %}
 <table id="table-irr">
 <caption>Table 8. Most frequent infusion-related reactions, patients n (%)</caption>

@@ -17,6 +17,7 @@ import pandas as pd
 
 from myotrial.analysis import AnalysisResults
 from myotrial.derive import DerivedTables
+from myotrial.protocol import Protocol
 from myotrial.rules import load_deterioration_rules, load_doi_rules, load_tis_rules
 from myotrial.stats import MethodInfo, get_method
 
@@ -27,6 +28,7 @@ __all__ = [
     "ScoringAppendix",
     "file_checksums",
     "methods_used",
+    "project_interpretations",
     "scoring_appendix",
     "software_versions",
     "table_checksums",
@@ -95,6 +97,50 @@ PROJECT_INTERPRETATIONS: tuple[tuple[str, str], ...] = (
         "tables of estimates come from the analysis result objects.",
     ),
 )
+
+
+def project_interpretations(protocol: Protocol) -> tuple[tuple[str, str], ...]:
+    """:data:`PROJECT_INTERPRETATIONS` with the protocol's own values written in (scales,
+    earliest confirming week, final week, population thresholds) and the period rules."""
+    policy = protocol.policy
+    cats = ", ".join(f"{name} \u2265 {thr:g}" for name, thr in policy.categories)
+    out: list[tuple[str, str]] = []
+    for key, text in PROJECT_INTERPRETATIONS:
+        if key == "Percent change of fixed-range measures":
+            text = text.replace("MMT-8: 150", f"MMT-8: {protocol.mmt8_max:g}")
+        elif key == "Confirmed deterioration":
+            text = (
+                "Percentages relative to baseline; "
+                f"{protocol.consecutive_visits} consecutive recorded post-baseline visits; "
+                "dated at the confirming visit, which must be at or after week "
+                f"{protocol.earliest_week:g}."
+            )
+        elif key == "Week-40 endpoints":
+            key = f"Week-{protocol.final_week} endpoints"
+            text = (
+                "By original arm among patients who entered the extension; TIS against the "
+                f"week-0 baseline; no week-{protocol.final_week} TIS is a non-responder."
+            )
+        out.append((key, text))
+    out.append(
+        (
+            "Endpoint thresholds",
+            f"{policy.population} population: {cats} (rules/tis_2016.toml). Endpoint thresholds "
+            "written as the adult category cut-offs in the protocol file name that category "
+            "and take the population's cut-off.",
+        )
+    )
+    out.append(
+        (
+            "Treatment periods",
+            "Read from the derived subject table (ADSL APxxSDT/APxxEDT, TRTxxA), by both the "
+            "analysis and this report: period 1 randomised treatment; period 2 after a "
+            f"switch to {policy.extension_arm} (switching arms only: "
+            f"{', '.join(policy.switching_arms) or 'none'}), from the confirming visit; "
+            f"period 3 the extension from week {policy.randomised_end_week}.",
+        )
+    )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -189,7 +235,7 @@ def scoring_appendix(derived: DerivedTables) -> ScoringAppendix:
     """TIS points table, categories, IMACS DOI and ProDERM deterioration with citations."""
     tis = load_tis_rules()
     doi = load_doi_rules()
-    det = load_deterioration_rules()
+    det = load_deterioration_rules(derived.protocol.deterioration_rules)
     proto = derived.protocol
     mset = tis.measure_set_for(proto.population, proto.measure_set)
     slots = []

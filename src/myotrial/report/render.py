@@ -37,9 +37,9 @@ from myotrial.report.formatting import (
     format_p_equals,
 )
 from myotrial.report.provenance import (
-    PROJECT_INTERPRETATIONS,
     file_checksums,
     methods_used,
+    project_interpretations,
     scoring_appendix,
     software_versions,
     table_checksums,
@@ -138,7 +138,12 @@ def _response_table(
 def _analysis_settings(derived: DerivedTables, results: AnalysisResults) -> list[tuple[str, str]]:
     proto = derived.protocol
     out = [
-        ("Primary endpoint", proto.endpoint(proto.primary).label),
+        ("Primary endpoint", proto.policy.endpoint(proto.primary).label),
+        (
+            "TIS categories",
+            f"{proto.policy.population} population: "
+            + ", ".join(f"{name} \u2265 {thr:g}" for name, thr in proto.policy.categories),
+        ),
         (
             "Population",
             "All randomised patients by randomised arm (week-40 endpoints: patients who entered "
@@ -287,7 +292,7 @@ def build_report(
         if proto_file is not None and proto_file.is_file()
         else MISSING
     )
-    thresholds = " / ".join(f"{t:g}" for t in sorted({ep.threshold for ep in proto.binary}))
+    thresholds = " / ".join(f"{thr:g}" for _, thr in proto.policy.categories)
     context = dict(
         version=_version(),
         title=title or f"{proto.name.upper()} trial report",
@@ -310,6 +315,7 @@ def build_report(
         footnotes_efficacy=notes_eff.items(),
         footnotes_other=notes_other.items(),
         thresholds=thresholds,
+        ir_window=f"{proto.infusion_related_window_hours:g}",
         response_weeks=weeks,
         response_table=response_tab,
         change_rows=change_rows,
@@ -319,7 +325,7 @@ def build_report(
         safety=safety,
         scoring=scoring_appendix(derived),
         analysis_settings=_analysis_settings(derived, results),
-        interpretations=PROJECT_INTERPRETATIONS,
+        interpretations=project_interpretations(proto),
         methods=methods_used(results),
         protocol_file=proto_file.name if proto_file is not None else "(in memory)",
         protocol_sha=proto_sha,

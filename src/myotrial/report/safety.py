@@ -1,21 +1,21 @@
-"""Safety section of the report: validated inputs, periods, overview, infusion-related reactions
-and thromboembolic events.
+"""Safety section of the report: validated inputs, overview, infusion-related reactions and
+thromboembolic events.
 
 Counts come from :func:`myotrial.stats.summarise_adverse_events` and
-:func:`myotrial.stats.summarise_ae_terms` (infusion-related = onset during a cycle or within
-72 h after its end, ``myotrial.stats.INFUSION_RELATED_WINDOW_HOURS``). This module decides the
-periods and lays out the tables. Period rules (documented in the report's methods appendix):
+:func:`myotrial.stats.summarise_ae_terms` (infusion-related: onset during a cycle or within the
+protocol's ``infusion_related_window_hours`` after its end,
+:func:`myotrial.derive.derive_infusion_related`). The periods are ADSL's, read and never
+recomputed here (:func:`myotrial.derive.safety_subjects`), exactly as ``myotrial analyze`` reads
+them, so the two give the same denominators, events and infusion counts:
 
-* **randomised period**: from randomisation until the start of open-label IVIG;
-* **open-label IVIG** starts, for a control-arm patient, at the first infusion of the extension
-  arm's product (``product`` column: a crossover after confirmed deterioration, or the
-  extension); for a treatment-arm patient who entered the extension, on the date of the
-  primary-week visit (else at the first infusion of a cycle after the randomised period's
-  cycles, protocol ``dosing.cycles_randomised``);
-* **all IVIG exposure**: every patient from the first IVIG infusion (treatment arm: first
-  infusion; control arm: the open-label start) — the ProDERM safety paper's third column.
+* **randomised period**: ADSL period 1, on the randomised treatment;
+* **open-label** (switch or extension): from ``AP02SDT`` (a switch after confirmed
+  deterioration), else ``AP03SDT`` (the extension);
+* **all extension-arm exposure**: every patient from the start of the first period whose
+  ``TRTxxA`` is the extension arm (treatment arm: ``AP01SDT``) - the ProDERM safety paper's
+  third column.
 
-Without infusions or visit dates the periods cannot be told apart and one ``overall`` period is
+Without period dates in ADSL the periods cannot be told apart and one ``overall`` period is
 shown per arm.
 """
 
@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from myotrial.derive import DerivedTables
+from myotrial.derive import (
+    DerivedTables,
+    derive_arm_period,
+    derive_infusion_related,
+    has_safety_periods,
+)
+from myotrial.derive import safety_subjects as _adsl_safety_subjects
 from myotrial.errors import InputValidationError, Problem
 from myotrial.report.figures import short_arm
 from myotrial.report.formatting import (
@@ -36,13 +42,7 @@ from myotrial.report.formatting import (
     format_number,
     format_pct,
 )
-from myotrial.stats import (
-    INFUSION_RELATED_WINDOW_HOURS,
-    derive_arm_period,
-    derive_infusion_related,
-    summarise_adverse_events,
-    summarise_ae_terms,
-)
+from myotrial.stats import summarise_adverse_events, summarise_ae_terms
 
 __all__ = [
     "AE_REQUIRED",
@@ -51,6 +51,7 @@ __all__ = [
     "SafetyColumn",
     "SafetySection",
     "build_safety",
+    "category_labels",
     "safety_subjects",
     "validate_safety_inputs",
 ]
@@ -76,8 +77,18 @@ CATEGORY_LABELS: dict[str, str] = {
     "related": "Related to study drug (investigator)",
     "severe_or_worse": "Severe, life-threatening or fatal",
     "thromboembolic": "Thromboembolic event",
-    "infusion_related": "Infusion-related (onset in a cycle or \u2264 72 h after)",
+    "infusion_related": "Infusion-related (onset in a cycle or shortly after)",
 }
+
+
+def category_labels(window_hours: float) -> dict[str, str]:
+    """:data:`CATEGORY_LABELS` with the protocol's infusion-related window written in."""
+    return {
+        **CATEGORY_LABELS,
+        "infusion_related": (
+            f"Infusion-related (onset in a cycle or \u2264 {window_hours:g} h after)"
+        ),
+    }
 
 
 def _blank(value: object) -> bool:
@@ -173,80 +184,11 @@ def validate_safety_inputs(
             raise InputValidationError(problems, name)
 
 
-def _visit_dates(derived: DerivedTables, week: int) -> pd.Series:
-    s = derived.scored
-    if "visit_date" not in s.columns:
-        return pd.Series(dtype="datetime64[ns]")
-    rows = s[s["visit_week"] == week]
-    return pd.Series(
-        pd.to_datetime(rows["visit_date"], errors="coerce").to_numpy(),
-        index=rows["subject_id"].astype(str).to_numpy(),
-    ).dropna()
-
-
-def safety_subjects(derived: DerivedTables, infusions: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per randomised patient: ``subject_id, arm, ole_start, ivig_start`` (see module).
-
-    ``ole_start`` and ``ivig_start`` are date-times or missing; both columns are all missing
-    when neither infusions nor visit dates tell the periods apart.
-    """
-    proto = derived.protocol
-    adsl = derived.adsl[derived.adsl["RANDFL"] == "Y"]
-    ids = adsl["USUBJID"].astype(str).to_numpy()
-    arm = pd.Series(adsl["ARMCD"].astype(str).to_numpy(), index=ids)
-    ext = pd.Series((adsl["EXTFL"].astype(str) == "Y").to_numpy(), index=ids)
-    ole = pd.Series(pd.NaT, index=ids, dtype="datetime64[ns]")
-    first_inf = pd.Series(pd.NaT, index=ids, dtype="datetime64[ns]")
-    w16 = _visit_dates(derived, proto.randomised_end_week)
-    is_trt = arm == proto.treatment.code
-    trt_ext = is_trt & ext
-    ole[trt_ext] = w16.reindex(ids[trt_ext.to_numpy()]).to_numpy()
-    if infusions is not None:
-        inf = pd.DataFrame(
-            {
-                "subject_id": infusions["subject_id"].astype(str).str.strip().to_numpy(),
-                "start": pd.to_datetime(infusions["start"], format="ISO8601").to_numpy(),
-                "cycle": pd.to_numeric(infusions["cycle"]).to_numpy(),
-                "product": (
-                    infusions["product"].astype(str).str.strip().str.lower().to_numpy()
-                    if "product" in infusions.columns
-                    else ""
-                ),
-            }
-        )
-        first_inf = inf.groupby("subject_id")["start"].min().reindex(ids)
-        if "product" in infusions.columns:
-            on_ext = inf[inf["product"] == proto.extension_arm.lower()]
-            ctl_start = on_ext.groupby("subject_id")["start"].min().reindex(ids)
-            ctl = (~is_trt).to_numpy()
-            ole[ctl] = ctl_start[ctl].to_numpy()
-        n_rand = proto.dosing.get("cycles_randomised")
-        if isinstance(n_rand, int):
-            late = inf[inf["cycle"] > n_rand].groupby("subject_id")["start"].min().reindex(ids)
-            fill = (trt_ext & ole.isna()).to_numpy()
-            ole[fill] = late[fill].to_numpy()
-    else:
-        for sid, wk in zip(ids, adsl["CROSSWK"].to_numpy(), strict=True):
-            if arm[sid] != proto.treatment.code and not pd.isna(wk):
-                dates = _visit_dates(derived, int(wk))
-                if sid in dates.index:
-                    ole[sid] = dates[sid]
-        ctl_ext = (~is_trt & ext & ole.isna()).to_numpy()
-        ole[ctl_ext] = w16.reindex(ids[ctl_ext]).to_numpy()
-        first_inf = _visit_dates(derived, 0).reindex(ids)
-    ivig = pd.Series(
-        np.where(is_trt.to_numpy(), first_inf.to_numpy(), ole.to_numpy()),
-        index=ids,
-        dtype="datetime64[ns]",
-    )
-    return pd.DataFrame(
-        {
-            "subject_id": ids,
-            "arm": arm.to_numpy(),
-            "ole_start": ole.to_numpy(),
-            "ivig_start": ivig.to_numpy(),
-        }
-    )
+def safety_subjects(derived: DerivedTables, infusions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per randomised patient: ``subject_id, arm, ole_start, ivig_start``, read from
+    ADSL's periods (:func:`myotrial.derive.safety_subjects`; ``infusions`` is not used: the
+    periods were dated when ADSL was derived)."""
+    return _adsl_safety_subjects(derived.adsl, derived.protocol)
 
 
 @dataclass(frozen=True)
@@ -327,8 +269,9 @@ def build_safety(
             available=False, has_infusions=infusions is not None, has_periods=False
         )
     proto = derived.protocol
-    subj = safety_subjects(derived, infusions)
-    has_periods = bool(subj["ole_start"].notna().any() or subj["ivig_start"].notna().any())
+    subj = safety_subjects(derived)
+    has_periods = has_safety_periods(subj)
+    window = proto.infusion_related_window_hours
     ae = adverse_events.copy()
     ae["subject_id"] = ae["subject_id"].astype(str).str.strip()
     inf = None
@@ -337,17 +280,26 @@ def build_safety(
         inf["subject_id"] = inf["subject_id"].astype(str).str.strip()
     subj_ivig = subj.assign(arm="all")
     period = "ole_start" if has_periods else None
-    frames = {"by_arm": summarise_adverse_events(ae, subj, inf, period_start=period)}
+    frames = {
+        "by_arm": summarise_adverse_events(ae, subj, inf, period_start=period, protocol=proto)
+    }
     terms = {}
     if inf is not None:
         terms["by_arm"] = summarise_ae_terms(
-            ae, subj, inf, period_start=period, infusion_related_only=True
+            ae, subj, inf, period_start=period, infusion_related_only=True, protocol=proto
         )
     if has_periods:
-        frames["ivig"] = summarise_adverse_events(ae, subj_ivig, inf, period_start="ivig_start")
+        frames["ivig"] = summarise_adverse_events(
+            ae, subj_ivig, inf, period_start="ivig_start", protocol=proto
+        )
         if inf is not None:
             terms["ivig"] = summarise_ae_terms(
-                ae, subj_ivig, inf, period_start="ivig_start", infusion_related_only=True
+                ae,
+                subj_ivig,
+                inf,
+                period_start="ivig_start",
+                infusion_related_only=True,
+                protocol=proto,
             )
     columns = _columns(derived, has_periods)
     denominators = {}
@@ -371,7 +323,7 @@ def build_safety(
                 str(int(r["n_events"])),
                 rate,
             )
-        overview.append((cat, CATEGORY_LABELS.get(cat, cat), cells))
+        overview.append((cat, category_labels(window).get(cat, cat), cells))
     irr: list[tuple[str, dict[str, str]]] = []
     if terms:
         rank_src = terms.get("ivig", terms["by_arm"])
@@ -404,18 +356,19 @@ def build_safety(
         "Patients with at least one event, n (%); events; events per 100 infusion days in the "
         "same arm and period (when the infusions table is given).",
         f"Infusion-related: onset from the start of a cycle's first infusion to "
-        f"{INFUSION_RELATED_WINDOW_HOURS:g} h after the end of its last infusion day "
-        "(ProDERM safety definition; Arthritis Res Ther 2024;26:27).",
+        f"{window:g} h after the end of its last infusion day "
+        f"(protocol {proto.name}; ProDERM safety definition, Arthritis Res Ther 2024;26:27).",
     ]
     if has_periods:
         notes.append(
-            "Periods as treated: the randomised period ends when open-label "
-            f"{proto.extension_arm} starts (extension, or crossover after confirmed "
-            "deterioration); 'All exposure' counts every patient from the first infusion of "
-            f"{proto.extension_arm}."
+            "Periods from the derived subject table (ADSL AP01SDT-AP03SDT, TRTxxA), as in the "
+            "analysis: the randomised period ends when open-label "
+            f"{proto.extension_arm} starts (crossover after confirmed deterioration, AP02SDT, "
+            "or the extension, AP03SDT); 'All exposure' counts every patient from the start "
+            f"of the first period on {proto.extension_arm}."
         )
     else:
-        notes.append("No infusions or visit dates: one period per arm (overall).")
+        notes.append("No period dates in the derived subject table: one period per arm (overall).")
     if inf is None:
         notes.append("No infusions table: infusion-related reactions and rates not available.")
     return SafetySection(
@@ -458,9 +411,13 @@ def _thromboembolic(
     te = ae[flag.to_numpy(dtype=bool)]
     if te.empty:
         return [], "No thromboembolic events were recorded."
-    te = derive_arm_period(te, subj, period_start="ole_start" if has_periods else None)
+    te = derive_arm_period(te, derived.adsl, when="onset")
+    if not has_periods:
+        te = te.assign(period="overall")
+    else:  # the report's two periods: randomised, then open-label (switch or extension)
+        te = te.assign(period=te["period"].replace({"after_switch": "extension"}))
     if inf is not None:
-        te = derive_infusion_related(te, inf)
+        te = derive_infusion_related(te, inf, derived.protocol)
         infs = pd.DataFrame(
             {
                 "subject_id": inf["subject_id"].astype(str).to_numpy(),
@@ -518,5 +475,6 @@ def _thromboembolic(
     n_pat = te["subject_id"].nunique()
     summary = f"{n_pat} patient(s) with {len(te)} thromboembolic event(s)"
     if inf is not None:
-        summary += f"; {n_related_inf} infusion-related (onset \u2264 72 h after a cycle)"
+        window = derived.protocol.infusion_related_window_hours
+        summary += f"; {n_related_inf} infusion-related (onset \u2264 {window:g} h after a cycle)"
     return rows, summary + "."

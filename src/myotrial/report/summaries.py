@@ -316,23 +316,23 @@ def by_visit_responses(derived: DerivedTables) -> pd.DataFrame:
 
     Columns ``arm, week, category, threshold, x, n, pct`` (observed cases: ``n`` patients of the
     arm with a TIS at that visit, ``x`` of them with TIS >= the category's threshold). The
-    thresholds are those of the protocol's binary endpoints at the primary week.
+    categories and thresholds are those of the protocol's population (``policy.categories``,
+    rules/tis_2016.toml: adult 20/40/60, juvenile 30/45/70).
     """
     proto = derived.protocol
-    thresholds = sorted({ep.threshold for ep in proto.binary})
-    names = {20.0: "minimal", 40.0: "moderate", 60.0: "major"}
+    categories = proto.policy.categories
     tis = _visit_rows(derived, "TIS", "AVAL")
     tis = tis[tis["AVISITN"] > 0]
     recs = []
     for (arm, week), grp in tis.groupby(["ARMCD", "AVISITN"], sort=True):
         week = int(str(week))
-        for thr in thresholds:
+        for name, thr in categories:
             x = int((grp["AVAL"] >= thr).sum())
             recs.append(
                 {
                     "arm": arm,
                     "week": week,
-                    "category": names.get(thr, f"TIS >= {thr:g}"),
+                    "category": name,
                     "threshold": thr,
                     "x": x,
                     "n": len(grp),

@@ -42,7 +42,6 @@ from myotrial.stats.results import (
 from myotrial.stats.safety import (
     AE_SUMMARY_COLUMNS,
     AE_TERM_COLUMNS,
-    INFUSION_RELATED_WINDOW_HOURS,
     derive_arm_period,
     derive_infusion_related,
     summarise_adverse_events,
@@ -56,7 +55,6 @@ __all__ = [
     "AE_TERM_COLUMNS",
     "ARD_COLUMNS",
     "FOREST_COLUMNS",
-    "INFUSION_RELATED_WINDOW_HOURS",
     "INTERACTION_COLUMNS",
     "MEAN_DIFFERENCE_METHODS",
     "METHODS",

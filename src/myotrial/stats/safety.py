@@ -11,20 +11,20 @@ Tables and columns are those of ``reference/data-format.md``:
 
 Rules (named arguments with documented defaults):
 
-* **Infusion-related** (:func:`derive_infusion_related`): onset during an infusion cycle - from
-  the start of the cycle's first infusion day to the end of its last infusion day, per
-  subject + cycle - or within ``window_hours`` (default :data:`INFUSION_RELATED_WINDOW_HOURS`
-  = 72) after that end. Source: ProDERM safety definition ("start during an infusion cycle or
-  within 72 hours after its end"), ``reference/proderm.md`` section Safety; Aggarwal R et al.
-  Arthritis Res Ther 2024;26:27, doi:10.1186/s13075-023-03232-2. Both ends are inclusive.
-  An event with a missing onset has ``infusion_related`` missing (<NA>) and is not counted as
-  infusion-related.
-* **Arm and period** (:func:`derive_arm_period`): the arm is taken from ``subjects`` (pass an
-  as-treated column, e.g. for the 5 ProDERM placebo->IVIG switchers, to summarise as
-  treated). Without ``period_start`` there is one period, ``overall``. With it, an event (or
-  infusion) is in ``extension`` when its onset (start) is at or after the subject's
+* **Infusion-related**: :func:`myotrial.derive.derive_infusion_related` (the one
+  implementation; re-exported here for compatibility): onset during an infusion cycle or within
+  the protocol's ``infusion_related_window_hours`` after its end (ProDERM: 72 h, written in the
+  protocol file only; Aggarwal R et al. Arthritis Res Ther 2024;26:27,
+  doi:10.1186/s13075-023-03232-2).
+* **Arm and period**: the arm is taken from ``subjects`` (pass an as-treated column to
+  summarise as treated). Without ``period_start`` there is one period, ``overall``. With it, an
+  event (or infusion) is in ``extension`` when its onset (start) is at or after the subject's
   ``period_start``, else in ``randomised``; subjects with no ``period_start`` never entered the
-  second period. Events with a missing onset are in period ``unknown``.
+  second period. Events with a missing onset are in period ``unknown``. Analysis and report
+  build ``subjects`` from ADSL's periods with :func:`myotrial.derive.safety_subjects`
+  (``period_start = "ole_start"``: the first of ``AP02SDT``/``AP03SDT``), so both count the
+  same patients, events and infusions; :func:`myotrial.derive.derive_arm_period` gives each
+  event its ADSL period and treatment received.
 * Boolean columns accept true/false, yes/no, 1/0 (any case); a missing value means "not
   recorded" and the event is not counted in that category.
 """
@@ -37,22 +37,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from myotrial.derive.safety import derive_arm_period, derive_infusion_related, parse_datetimes
 from myotrial.errors import InputValidationError, Problem
+from myotrial.protocol import Protocol
 from myotrial.stats._validate import check_columns
 
 __all__ = [
     "AE_SUMMARY_COLUMNS",
     "AE_TERM_COLUMNS",
-    "INFUSION_RELATED_WINDOW_HOURS",
     "derive_arm_period",
     "derive_infusion_related",
     "summarise_adverse_events",
     "summarise_ae_terms",
 ]
-
-#: Hours after the end of a cycle's last infusion day during which an adverse event that starts
-#: is still infusion-related (ProDERM safety definition; reference/proderm.md, Safety).
-INFUSION_RELATED_WINDOW_HOURS = 72.0
 
 #: Columns of :func:`summarise_adverse_events`.
 AE_SUMMARY_COLUMNS = (
@@ -81,28 +78,6 @@ AE_TERM_COLUMNS = (
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 _SEVERE = {"severe", "life-threatening", "fatal"}
-
-
-def _datetimes(frame: pd.DataFrame, table: str, column: str, *, required: bool) -> pd.Series:
-    """Parse an ISO datetime column; every unparseable (or missing required) value reported."""
-    raw = frame[column]
-    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-    bad = (parsed.isna() & raw.notna()) | (parsed.isna() if required else False)
-    if bool(np.any(bad)):
-        problems = [
-            Problem(
-                table=table,
-                row=int(pos) + 1,
-                subject_id=str(frame["subject_id"].iloc[pos]) if "subject_id" in frame else None,
-                visit_week=None,
-                column=column,
-                value=None if pd.isna(raw.iloc[pos]) else str(raw.iloc[pos]),
-                rule="ISO date-time required" if required else "ISO date-time or blank",
-            )
-            for pos in np.flatnonzero(np.asarray(bad))
-        ]
-        raise InputValidationError(problems, table=table)
-    return parsed
 
 
 def _booleans(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
@@ -136,99 +111,6 @@ def _booleans(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
     return pd.Series(values, index=frame.index, dtype="boolean")
 
 
-def derive_infusion_related(
-    adverse_events: pd.DataFrame,
-    infusions: pd.DataFrame,
-    *,
-    window_hours: float = INFUSION_RELATED_WINDOW_HOURS,
-) -> pd.DataFrame:
-    """Flag infusion-related adverse events (table in -> table out).
-
-    An event is infusion-related when its onset lies in ``[cycle start, cycle end +
-    window_hours]`` for any infusion cycle of the same subject, where cycle start is the earliest
-    ``start`` and cycle end the latest ``end`` of the subject's infusion days with that
-    ``cycle`` number. Default window: 72 h (ProDERM safety definition, reference/proderm.md,
-    Safety; doi:10.1186/s13075-023-03232-2).
-
-    Parameters
-    ----------
-    adverse_events : pandas.DataFrame
-        Canonical ``adverse_events`` table (needs ``subject_id``, ``onset``).
-    infusions : pandas.DataFrame
-        Canonical ``infusions`` table (needs ``subject_id``, ``start``, ``end``, ``cycle``).
-    window_hours : float
-        Hours after the end of the cycle's last infusion day, >= 0 (default 72).
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``adverse_events`` (all rows and columns kept) plus ``infusion_related``
-        (boolean; <NA> when onset is missing) and ``infusion_cycle`` (Int64: the latest cycle
-        whose window contains the onset, else <NA>).
-    """
-    if (
-        isinstance(window_hours, bool)
-        or not isinstance(window_hours, (int, float))
-        or not (np.isfinite(window_hours) and window_hours >= 0)
-    ):
-        raise ValueError(f"window_hours={window_hours!r} must be a finite number >= 0")
-    check_columns(adverse_events, "adverse_events", ["subject_id", "onset"])
-    check_columns(infusions, "infusions", ["subject_id", "start", "end", "cycle"])
-    onset = _datetimes(adverse_events, "adverse_events", "onset", required=False)
-    start = _datetimes(infusions, "infusions", "start", required=True)
-    end = _datetimes(infusions, "infusions", "end", required=True)
-    cycle = pd.to_numeric(infusions["cycle"], errors="coerce")
-    if cycle.isna().any():
-        pos = np.flatnonzero(cycle.isna().to_numpy())
-        raise InputValidationError(
-            [
-                Problem(
-                    "infusions",
-                    int(p) + 1,
-                    str(infusions["subject_id"].iloc[p]),
-                    None,
-                    "cycle",
-                    str(infusions["cycle"].iloc[p]),
-                    "integer cycle number required",
-                )
-                for p in pos
-            ],
-            table="infusions",
-        )
-    inf = pd.DataFrame(
-        {
-            "subject_id": infusions["subject_id"].astype(str).to_numpy(),
-            "cycle": cycle.astype(int).to_numpy(),
-            "start": start.to_numpy(),
-            "end": end.to_numpy(),
-        }
-    )
-    cycles = inf.groupby(["subject_id", "cycle"], as_index=False).agg(
-        cycle_start=("start", "min"), cycle_end=("end", "max")
-    )
-    cycles["window_end"] = cycles["cycle_end"] + pd.Timedelta(hours=float(window_hours))
-    ae = pd.DataFrame(
-        {
-            "_row": np.arange(len(adverse_events)),
-            "subject_id": adverse_events["subject_id"].astype(str).to_numpy(),
-            "onset": onset.to_numpy(),
-        }
-    )
-    pairs = ae.merge(cycles, on="subject_id", how="inner")
-    hit = pairs[(pairs["onset"] >= pairs["cycle_start"]) & (pairs["onset"] <= pairs["window_end"])]
-    latest = hit.groupby("_row")["cycle"].max()
-    out = adverse_events.copy()
-    related = np.zeros(len(out), dtype=bool)
-    related[latest.index.to_numpy(dtype=int)] = True
-    flag = pd.array(related, dtype="boolean")
-    flag[onset.isna().to_numpy()] = pd.NA
-    out["infusion_related"] = flag
-    cyc = pd.Series(pd.NA, index=range(len(out)), dtype="Int64")
-    cyc[latest.index] = latest.to_numpy()
-    out["infusion_cycle"] = cyc.to_numpy()
-    return out
-
-
 def _subject_frame(subjects: pd.DataFrame, arm: str, period_start: str | None) -> pd.DataFrame:
     cols = ["subject_id", arm] + ([period_start] if period_start else [])
     check_columns(subjects, "subjects", cols)
@@ -243,7 +125,7 @@ def _subject_frame(subjects: pd.DataFrame, arm: str, period_start: str | None) -
         {"subject_id": ids.to_numpy(), "arm": subjects[arm].astype(str).to_numpy()}
     )
     if period_start:
-        frame["period_start"] = _datetimes(
+        frame["period_start"] = parse_datetimes(
             subjects, "subjects", period_start, required=False
         ).to_numpy()
     return frame
@@ -268,37 +150,18 @@ def _assign(
     return pd.DataFrame({"arm": merged["arm"].to_numpy(), "period": period}, index=table.index)
 
 
-def derive_arm_period(
+def _split_periods(
     adverse_events: pd.DataFrame,
     subjects: pd.DataFrame,
     *,
     arm: str = "arm",
     period_start: str | None = None,
 ) -> pd.DataFrame:
-    """Attach the arm and the study period to each adverse event (table in -> table out).
-
-    Parameters
-    ----------
-    adverse_events : pandas.DataFrame
-        Canonical ``adverse_events`` table (needs ``subject_id``, ``onset``).
-    subjects : pandas.DataFrame
-        One row per subject: ``subject_id``, the ``arm`` column and optionally
-        ``period_start``.
-    arm : str
-        Column of ``subjects`` holding the arm to summarise by (as randomised by default).
-    period_start : str, optional
-        Column of ``subjects`` with the date-time the second period (open-label extension)
-        starts for that subject; see the module docstring for the rule.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``adverse_events`` with ``arm`` and ``period`` columns (overwritten if
-        present). Events of subjects missing from ``subjects`` are an error.
-    """
+    """A copy of ``adverse_events`` with ``arm`` and ``period`` (two-period split by the
+    subject's ``period_start``; module docstring)."""
     check_columns(adverse_events, "adverse_events", ["subject_id", "onset"])
     subj = _subject_frame(subjects, arm, period_start)
-    onset = _datetimes(adverse_events, "adverse_events", "onset", required=False)
+    onset = parse_datetimes(adverse_events, "adverse_events", "onset", required=False)
     assigned = _assign(adverse_events, "adverse_events", onset, subj, period_start is not None)
     out = adverse_events.copy()
     out["arm"] = assigned["arm"].to_numpy()
@@ -325,7 +188,8 @@ def _prepared(
     infusions: pd.DataFrame | None,
     arm: str,
     period_start: str | None,
-    window_hours: float,
+    window_hours: float | None,
+    protocol: Protocol | str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     check_columns(
         adverse_events,
@@ -342,16 +206,16 @@ def _prepared(
         ],
     )
     subj = _subject_frame(subjects, arm, period_start)
-    ae = derive_arm_period(adverse_events, subjects, arm=arm, period_start=period_start)
+    ae = _split_periods(adverse_events, subjects, arm=arm, period_start=period_start)
     if infusions is not None:
-        ae = derive_infusion_related(ae, infusions, window_hours=window_hours)
+        ae = derive_infusion_related(ae, infusions, protocol, window_hours=window_hours)
     ae["subject_id"] = ae["subject_id"].astype(str)
     for col in ("serious", "related", "thromboembolic"):
         ae[col] = _booleans(adverse_events, "adverse_events", col).to_numpy()
     ae["severe_or_worse"] = ae["severity"].astype(str).str.strip().str.lower().isin(_SEVERE)
     inf = None
     if infusions is not None:
-        start = _datetimes(infusions, "infusions", "start", required=True)
+        start = parse_datetimes(infusions, "infusions", "start", required=True)
         inf = _assign(infusions, "infusions", start, subj, period_start is not None)
     return ae, subj, inf
 
@@ -363,7 +227,8 @@ def summarise_adverse_events(
     *,
     arm: str = "arm",
     period_start: str | None = None,
-    window_hours: float = INFUSION_RELATED_WINDOW_HOURS,
+    window_hours: float | None = None,
+    protocol: Protocol | str = "proderm",
 ) -> pd.DataFrame:
     """Patients and events by arm, period and category; rates per 100 infusions.
 
@@ -385,8 +250,11 @@ def summarise_adverse_events(
         Arm column of ``subjects`` (default ``"arm"``).
     period_start : str, optional
         Column of ``subjects`` with the start of the second period (see module docstring).
-    window_hours : float
-        Infusion-related window after a cycle's end (default 72 h, ProDERM).
+    window_hours : float, optional
+        Infusion-related window after a cycle's end; default: the protocol's
+        ``infusion_related_window_hours``.
+    protocol : Protocol or str
+        The protocol whose infusion-related window applies (default ``proderm``).
 
     Returns
     -------
@@ -399,7 +267,9 @@ def summarise_adverse_events(
         One row per arm x period x category, including zero counts; period ``unknown`` rows
         appear only when some onset is missing.
     """
-    ae, subj, inf = _prepared(adverse_events, subjects, infusions, arm, period_start, window_hours)
+    ae, subj, inf = _prepared(
+        adverse_events, subjects, infusions, arm, period_start, window_hours, protocol
+    )
     has_period = period_start is not None
     den = _denominators(subj, has_period)
     categories = ["any", "serious", "related", "severe_or_worse", "thromboembolic"]
@@ -452,14 +322,15 @@ def summarise_ae_terms(
     arm: str = "arm",
     period_start: str | None = None,
     infusion_related_only: bool = False,
-    window_hours: float = INFUSION_RELATED_WINDOW_HOURS,
+    window_hours: float | None = None,
+    protocol: Protocol | str = "proderm",
     categories: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Patients and events by arm, period, body system and term.
 
     Parameters
     ----------
-    adverse_events, subjects, infusions, arm, period_start, window_hours
+    adverse_events, subjects, infusions, arm, period_start, window_hours, protocol
         As in :func:`summarise_adverse_events`.
     infusion_related_only : bool
         Count only infusion-related events (needs ``infusions``), e.g. for "most frequent
@@ -483,7 +354,9 @@ def summarise_ae_terms(
     bad = [c for c in categories if c not in allowed]
     if bad:
         raise ValueError(f"categories {bad} not valid; valid: {sorted(allowed)}")
-    ae, subj, _ = _prepared(adverse_events, subjects, infusions, arm, period_start, window_hours)
+    ae, subj, _ = _prepared(
+        adverse_events, subjects, infusions, arm, period_start, window_hours, protocol
+    )
     den = _denominators(subj, period_start is not None)
     mask = np.ones(len(ae), dtype=bool)
     if infusion_related_only:
