@@ -105,9 +105,25 @@ def simulate_command(
     scheduler: Annotated[
         str | None, typer.Option(help="address of a Dask scheduler, e.g. tcp://host:8786")
     ] = None,
+    solve: Annotated[
+        str | None,
+        typer.Option(
+            help="solve for the sample size: 'n' (smallest n per arm reaching the target)"
+        ),
+    ] = None,
+    target_power: Annotated[
+        str | None,
+        typer.Option("--target-power", help="target power(s) for --solve n, e.g. 0.8 or 0.8,0.9"),
+    ] = None,
+    n_max: Annotated[int, typer.Option("--n-max", help="largest n per arm searched")] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Power and sample size by simulation: tidy replicates (Parquet), power.csv, power_curve.svg.
+
+    With --solve n --target-power 0.8 it finds the smallest n per arm whose power reaches the
+    target (bisection, then a probit fit of power on sqrt(n) with a 95% Monte-Carlo interval
+    for n; the power at the answer is simulated again): sample_size.json and
+    sample_size_<target>.csv under OUT.
 
     Runs vectorised here by default, or on Dask (--workers N for a local cluster, --scheduler
     for a running one). Seeds come from numpy SeedSequence per replicate, so results are the
@@ -118,6 +134,23 @@ def simulate_command(
 
     if workers is not None and scheduler is not None:
         _fail("give --workers or --scheduler, not both", as_json)
+    targets: list[float] = []
+    if solve is not None and solve != "n":
+        _fail(f"--solve {solve!r}: valid: n (the sample size per arm)", as_json)
+    if target_power is not None and solve is None:
+        _fail("--target-power needs --solve n", as_json)
+    if solve is not None:
+        if target_power is None:
+            _fail("--solve n needs --target-power, e.g. 0.8", as_json)
+        assert target_power is not None
+        for item in target_power.split(","):
+            try:
+                value = float(item)
+            except ValueError:
+                _fail(f"--target-power {item!r}: not a number", as_json)
+            if not 0 < value < 1:
+                _fail(f"--target-power {item!r}: must lie in (0, 1)", as_json)
+            targets.append(value)
     try:
         design = load_power_design(design_file)
         changes: dict[str, Any] = {}
@@ -133,6 +166,9 @@ def simulate_command(
             changes["chunk_size"] = chunk_size
         if changes:
             design = design.with_options(**changes)
+        if targets:
+            _solve(design, targets, out, n_max, as_json)
+            return
         if as_json:
             run = run_power(design, out, workers=workers, scheduler=scheduler)
         else:
@@ -195,3 +231,61 @@ def simulate_command(
         f"{run.chunks_run} chunks run, {run.chunks_reused} reused; files in {out} "
         "(replicates.parquet, power.csv, power_curve.svg)"
     )
+
+
+def _solve(design: Any, targets: list[float], out: Path, n_max: int, as_json: bool) -> None:
+    """``--solve n``: the sample size for each target power, written under ``out``."""
+    from myotrial.simulate.power import power_curve_svg
+    from myotrial.simulate.sample_size import solve_sample_size
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for target in targets:
+        res = solve_sample_size(
+            design,
+            target,
+            n_max=n_max,
+            progress=None if as_json else (lambda msg: console.print(f"  {msg}")),
+        )
+        tag = f"{round(100 * target):d}"
+        ev = res.evaluations.copy()
+        ev.to_csv(out / f"sample_size_{tag}.csv", index=False)
+        lo = [
+            0.0 if k == 0 else float(_beta_ppf(0.025, k, r - k + 1))
+            for k, r in zip(ev["rejections"], ev["replicates"], strict=True)
+        ]
+        hi = [
+            1.0 if k == r else float(_beta_ppf(0.975, k + 1, r - k))
+            for k, r in zip(ev["rejections"], ev["replicates"], strict=True)
+        ]
+        curve = ev.assign(effect_scale=res.effect_scale, power_lower=lo, power_upper=hi)
+        (out / f"sample_size_{tag}.svg").write_text(
+            power_curve_svg(curve, design), encoding="utf-8"
+        )
+        results.append(res.as_dict())
+        if not as_json:
+            console.print(
+                f"[bold]target power {target:g}[/bold]: n = {res.n_per_arm} per arm "
+                f"(control {res.n_control}); fitted n* = {res.n_star:.1f} "
+                f"(95% Monte-Carlo interval {res.n_lower:.1f}-{res.n_upper:.1f}); "
+                f"simulated power at n: {res.power_at_n:.3f} "
+                f"(MC SE {res.power_mc_se:.3f}); {res.trials} trials - SYNTHETIC simulation"
+            )
+    info = {
+        "ok": True,
+        "out": str(out),
+        "test": design.test,
+        "alpha": design.alpha,
+        "replicates_per_point": design.replicates,
+        "sample_size": results,
+    }
+    text = json.dumps(info, indent=1)
+    (out / "sample_size.json").write_text(text, encoding="utf-8")
+    if as_json:
+        typer.echo(text)
+
+
+def _beta_ppf(q: float, a: float, b: float) -> float:
+    from scipy import stats
+
+    return float(stats.beta.ppf(q, a, b))

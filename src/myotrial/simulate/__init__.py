@@ -6,7 +6,8 @@
   and crossed over by the scoring engine; :func:`to_tables` gives the canonical tables and
   :func:`simulate_safety` / :func:`safety_tables` the infusions and adverse events.
 * :func:`trial_statistics` / :func:`calibration_table` - published vs simulated aggregates.
-* :func:`run_power` - power and sample size (vectorised, or on Dask), resumable.
+* :func:`run_power` - power (vectorised, or on Dask), resumable; :func:`solve_sample_size`
+  the smallest n per arm for a target power, :func:`fisher_exact_power` the exact oracle.
 * :func:`run_demo` / :func:`synthetic_trial` - one synthetic trial through the whole pipeline.
 
 Everything generated is SYNTHETIC and labelled so (``data_source`` column). See
@@ -44,6 +45,13 @@ from myotrial.simulate.power import (
     two_proportion_test,
 )
 from myotrial.simulate.safety import EVENT_TYPES, SafetyArrays, safety_tables, simulate_safety
+from myotrial.simulate.sample_size import (
+    SampleSizeResult,
+    exact_power,
+    exact_sample_size,
+    fisher_exact_power,
+    solve_sample_size,
+)
 from myotrial.simulate.scenario import Scenario, available_scenarios, load_scenario
 from myotrial.simulate.tables import screening_table, subject_ids, to_tables
 
@@ -58,6 +66,7 @@ __all__ = [
     "PowerDesign",
     "PowerRun",
     "SafetyArrays",
+    "SampleSizeResult",
     "Scenario",
     "SimulatedTrials",
     "SyntheticTrial",
@@ -65,6 +74,9 @@ __all__ = [
     "available_scenarios",
     "calibration_table",
     "eligible_mask",
+    "exact_power",
+    "exact_sample_size",
+    "fisher_exact_power",
     "fisher_two_sided",
     "load_power_design",
     "load_scenario",
@@ -78,6 +90,7 @@ __all__ = [
     "simulate_safety",
     "simulate_statistics",
     "simulate_trials",
+    "solve_sample_size",
     "subject_ids",
     "summarise_power",
     "synthetic_trial",
