@@ -690,11 +690,13 @@ def cmh_test(
 ) -> TestResult:
     r"""Cochran-Mantel-Haenszel test of no association between arm and response, given strata.
 
-    :math:`X^2_{CMH} = (|\sum_k (a_k - E a_k)| - c)^2 / \sum_k \mathrm{Var}(a_k)` with
-    hypergeometric :math:`E a_k = n_{1k} m_{1k}/N_k`,
-    :math:`\mathrm{Var}\, a_k = n_{1k} n_{2k} m_{1k} m_{2k} / (N_k^2 (N_k - 1))`, 1 df;
-    ``c = 0.5`` with ``correction=True``, else 0 (statsmodels
-    ``StratifiedTable.test_null_odds``).
+    :math:`X^2_{CMH} = (|\Delta| - c)^2 / \sum_k \mathrm{Var}(a_k)`,
+    :math:`\Delta = \sum_k (a_k - E a_k)`, with hypergeometric
+    :math:`E a_k = n_{1k} m_{1k}/N_k`,
+    :math:`\mathrm{Var}\, a_k = n_{1k} n_{2k} m_{1k} m_{2k} / (N_k^2 (N_k - 1))`, 1 df.
+    Continuity correction exactly as R's ``mantelhaen.test(correct = TRUE)``: ``c = 0.5``
+    when ``correction=True`` and :math:`|\Delta| \ge 0.5`, else ``c = 0`` (no correction
+    when :math:`|\Delta| < 0.5`; noted). :math:`\Delta` is in ``counts["sum_o_minus_e"]``.
 
     Parameters
     ----------
@@ -752,14 +754,23 @@ def cmh_test(
                 "no stratum has both responders and non-responders: statistic set to 0, p to 1",
             ),
         )
-    res = StratifiedTable(tab).test_null_odds(correction=correction)
+    expected = s.n1 * m1 / big_n
+    delta = float(np.sum(tab[0, 0] - expected))
+    # R's mantelhaen.test: YATES <- if (correct && abs(DELTA) >= .5) .5 else 0. statsmodels'
+    # test_null_odds subtracts 0.5 unconditionally, which is wrong when |DELTA| < 0.5.
+    yates = 0.5 if correction and abs(delta) >= 0.5 else 0.0
+    statistic = (abs(delta) - yates) ** 2 / float(var.sum())
+    notes = s.notes
+    if correction and yates == 0.0:
+        notes = (*notes, "|sum(O - E)| < 0.5: no continuity correction applied (as R)")
+    counts["sum_o_minus_e"] = delta
     return TestResult(
         method="cmh",
-        statistic=float(res.statistic),
-        p_value=float(res.pvalue),
+        statistic=statistic,
+        p_value=float(stats.chi2.sf(statistic, 1)),
         df=1.0,
         counts=counts,
-        notes=s.notes,
+        notes=notes,
     )
 
 

@@ -32,7 +32,8 @@ class MethodInfo:
         Machine name, e.g. ``"wald"``.
     family : str
         What the method produces: ``risk_difference``, ``odds_ratio``, ``test``,
-        ``mean_difference``, ``survival`` or ``interaction``.
+        ``mean_difference``, ``survival``, ``interaction``, ``proportion``, ``hazard_ratio``,
+        ``model_check``, ``multiplicity`` or ``missing_data``.
     label : str
         Short human label for tables and footnotes.
     description : str
@@ -257,8 +258,207 @@ _ENTRIES = (
     ),
 )
 
+_COX_1972 = (
+    "Cox DR. Regression models and life-tables. J R Stat Soc B 1972;34:187-220. "
+    "doi:10.1111/j.2517-6161.1972.tb00899.x"
+)
+_HOLM_1979 = (
+    "Holm S. A simple sequentially rejective multiple test procedure. Scand J Stat "
+    "1979;6:65-70. JSTOR 4615733"
+)
+_RUBIN_1987 = (
+    "Rubin DB. Multiple Imputation for Nonresponse in Surveys. New York: Wiley; 1987. "
+    "doi:10.1002/9780470316696"
+)
+
+# Methods added for the statistical analysis plan (issue 13).
+_SAP_ENTRIES = (
+    MethodInfo(
+        "clopper_pearson",
+        "proportion",
+        "Clopper-Pearson exact",
+        "Proportion x/n with the Clopper-Pearson exact interval (beta quantiles; inversion of "
+        "two one-sided binomial tests at alpha/2 each).",
+        "Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the "
+        "case of the binomial. Biometrika 1934;26:404-13. doi:10.1093/biomet/26.4.404",
+        "stats::binom.test(x, n)$conf.int",
+        "PROC FREQ / BINOMIAL(CL=EXACT)",
+    ),
+    MethodInfo(
+        "chan_zhang",
+        "risk_difference",
+        "Exact unconditional (Chan-Zhang score)",
+        "Risk difference with the exact unconditional tail-method interval: two one-sided exact "
+        "tests ordered by the score statistic with restricted-MLE variance, p-values maximised "
+        "over the nuisance proportion, each at alpha/2; p-value from the same tests at 0.",
+        "Chan ISF, Zhang Z. Test-based exact confidence intervals for the difference of two "
+        "binomial proportions. Biometrics 1999;55:1202-9. doi:10.1111/j.0006-341X.1999.01202.x",
+        "exact2x2::uncondExact2x2(method = 'score') (CRAN, not in Debian; not run)",
+        "PROC FREQ / EXACT RISKDIFF(METHOD=SCORE)",
+    ),
+    MethodInfo(
+        "santner_snell",
+        "risk_difference",
+        "Exact unconditional (Santner-Snell)",
+        "Risk difference with the exact unconditional tail-method interval ordered by the "
+        "unstandardised difference p1 - p2 (nuisance proportion maximised).",
+        "Santner TJ, Snell MK. Small-sample confidence intervals for p1 - p2 and p1/p2 in 2 x 2 "
+        "contingency tables. J Am Stat Assoc 1980;75:386-94. doi:10.1080/01621459.1980.10477482",
+        "tern::prop_diff_uncond_exact()",
+        "PROC FREQ / EXACT RISKDIFF(METHOD=NOSCORE)",
+    ),
+    MethodInfo(
+        "mn_score_test",
+        "risk_difference",
+        "Miettinen-Nurminen score interval and test",
+        "Risk difference with the Miettinen-Nurminen score interval paired with the score test "
+        "it inverts (at delta = 0: (N-1)/N times Pearson's chi-square), so the interval excludes "
+        "0 exactly when p < 1 - conf_level.",
+        "Miettinen O, Nurminen M. Comparative analysis of two rates. Stat Med 1985;4:213-26. "
+        "doi:10.1002/sim.4780040211",
+        "DescTools::BinomDiffCI(method = 'mn'); chisq.test(correct = FALSE)$statistic * (N-1)/N",
+        "PROC FREQ / RISKDIFF(CL=MN) with CMH (1 stratum) test",
+    ),
+    MethodInfo(
+        "logrank_strat",
+        "test",
+        "Stratified log-rank test",
+        "Two-sample log-rank test stratified by a factor: observed minus expected events and "
+        "hypergeometric variances computed within strata and summed, 1 df.",
+        "Peto R, Peto J. Asymptotically efficient rank invariant test procedures. J R Stat Soc "
+        "A 1972;135:185-207. doi:10.2307/2344317",
+        "survival::survdiff(Surv(time, event) ~ group + strata(s))",
+        "PROC LIFETEST / STRATA s / GROUP=group (Log-Rank)",
+    ),
+    MethodInfo(
+        "cox_efron",
+        "hazard_ratio",
+        "Cox model (Efron ties)",
+        "Cox proportional-hazards partial likelihood maximised by Newton-Raphson, Efron "
+        "approximation for tied event times, optional strata (separate baseline hazards); "
+        "hazard ratio exp(beta) with Wald CI; Wald, score and likelihood-ratio tests.",
+        _COX_1972 + "; Efron B. The efficiency of Cox's likelihood function for censored data. "
+        "J Am Stat Assoc 1977;72:557-65. doi:10.1080/01621459.1977.10480613",
+        "survival::coxph(Surv(time, event) ~ arm + strata(s), ties = 'efron')",
+        "PROC PHREG / MODEL time*event(0) = arm / TIES=EFRON RL; STRATA s",
+    ),
+    MethodInfo(
+        "cox_breslow",
+        "hazard_ratio",
+        "Cox model (Breslow ties)",
+        "Cox proportional-hazards partial likelihood maximised by Newton-Raphson, Breslow "
+        "approximation for tied event times, optional strata; hazard ratio exp(beta) with Wald "
+        "CI; Wald, score and likelihood-ratio tests.",
+        _COX_1972 + "; Breslow N. Covariance analysis of censored survival data. Biometrics "
+        "1974;30:89-99. doi:10.2307/2529620",
+        "survival::coxph(Surv(time, event) ~ arm + strata(s), ties = 'breslow')",
+        "PROC PHREG / MODEL time*event(0) = arm / TIES=BRESLOW RL; STRATA s",
+    ),
+    MethodInfo(
+        "cox_zph",
+        "model_check",
+        "Proportional-hazards test (Schoenfeld residuals)",
+        "Score test of beta(t) = beta + theta g(t) per covariate and globally, g = 1 - KM(t-) "
+        "centred at its mean over events (transform 'km'), at the fitted Cox coefficients, as "
+        "survival::cox.zph in survival >= 3.0.",
+        "Grambsch PM, Therneau TM. Proportional hazards tests and diagnostics based on weighted "
+        "residuals. Biometrika 1994;81:515-26. doi:10.1093/biomet/81.3.515",
+        "survival::cox.zph(fit, transform = 'km')",
+        "PROC PHREG / ASSESS PH (a different, resampling-based check)",
+    ),
+    MethodInfo(
+        "mmrm_us",
+        "mean_difference",
+        "MMRM, unstructured covariance (REML)",
+        "Mixed model for repeated measures fitted by GLS/REML: visit + treatment-by-visit fixed "
+        "effects with baseline (and baseline-by-visit) covariate, unstructured within-patient "
+        "covariance; per-visit treatment differences with t intervals on the residual df "
+        "N - p (as nlme::gls); observed visits only (missing at random).",
+        "Mallinckrodt CH, Lane PW, Schnell D, Peng Y, Mancuso JP. Recommendations for the "
+        "primary analysis of continuous endpoints in longitudinal clinical trials. Drug Inf J "
+        "2008;42:303-19. doi:10.1177/009286150804200402",
+        "nlme::gls(y ~ visit + visit:arm + base + base:visit, correlation = corSymm(form = ~ "
+        "t | id), weights = varIdent(form = ~ 1 | visit), method = 'REML')",
+        "PROC MIXED / REPEATED visit / SUBJECT=id TYPE=UN; LSMEANS arm*visit / DIFF (DDFM=RES)",
+    ),
+    MethodInfo(
+        "fixed_sequence",
+        "multiplicity",
+        "Fixed-sequence (hierarchical) testing",
+        "Hypotheses tested in a pre-specified order, each at the full alpha, until the first "
+        "non-rejection; later hypotheses are not tested. Adjusted p = running maximum.",
+        "Maurer W, Hothorn LA, Lehmacher W. Multiple comparisons in drug clinical trials and "
+        "preclinical assays: a-priori ordered hypotheses. In: Vollmar J (ed). Biometrie in der "
+        "chemisch-pharmazeutischen Industrie 6. Stuttgart: Fischer; 1995:3-18 (no DOI); "
+        "Westfall PH, Krishen A. J Stat Plan Inference 2001;99:25-40. "
+        "doi:10.1016/S0378-3758(01)00077-5",
+        "cummax(p) in the pre-specified order",
+        "PROC MULTTEST (no built-in; DATA step running maximum)",
+    ),
+    MethodInfo(
+        "holm",
+        "multiplicity",
+        "Holm step-down",
+        "Holm's step-down Bonferroni procedure: the k-th smallest p is compared with "
+        "alpha/(m - k + 1) until the first non-rejection; adjusted p as stats::p.adjust.",
+        _HOLM_1979,
+        "stats::p.adjust(p, method = 'holm')",
+        "PROC MULTTEST / STEPBON (Holm)",
+    ),
+    MethodInfo(
+        "hochberg",
+        "multiplicity",
+        "Hochberg step-up",
+        "Hochberg's step-up procedure: reject all hypotheses with p <= p_(k) for the largest k "
+        "with p_(k) <= alpha/(m - k + 1); adjusted p as stats::p.adjust. Valid under "
+        "independence or positive dependence (Simes).",
+        "Hochberg Y. A sharper Bonferroni procedure for multiple tests of significance. "
+        "Biometrika 1988;75:800-2. doi:10.1093/biomet/75.4.800",
+        "stats::p.adjust(p, method = 'hochberg')",
+        "PROC MULTTEST / HOCHBERG",
+    ),
+    MethodInfo(
+        "bounded_tis",
+        "missing_data",
+        "Bounded TIS",
+        "Missing core set measures: the lowest (missing measure 0 points) and highest (missing "
+        "measure its maximum points) achievable TIS; response is decided only when both bounds "
+        "fall on the same side of the threshold, otherwise undetermined.",
+        "Aggarwal R, Rider LG, Ruperto N, et al. 2016 ACR/EULAR criteria for minimal, moderate, "
+        "and major clinical response in adult dermatomyositis and polymyositis. Arthritis "
+        "Rheumatol 2017;69:898-910. doi:10.1002/art.40064 (points table); bounds: project rule",
+        "rowSums(points, na.rm = TRUE) and + max points of missing slots",
+        "DATA step (SUM of present points; plus maxima of missing)",
+    ),
+    MethodInfo(
+        "mi_rubin",
+        "risk_difference",
+        "Multiple imputation (chained equations, Rubin's rules)",
+        "Missing values imputed m times by chained equations with predictive mean matching, "
+        "separately by arm and seeded; the risk difference and its Wald variance per completed "
+        "data set pooled by Rubin's rules, t interval with Barnard-Rubin df.",
+        _RUBIN_1987 + "; van Buuren S, Groothuis-Oudshoorn K. mice: Multivariate imputation by "
+        "chained equations in R. J Stat Softw 2011;45(3):1-67. doi:10.18637/jss.v045.i03; "
+        "Barnard J, Rubin DB. Biometrika 1999;86:948-55. doi:10.1093/biomet/86.4.948",
+        "mice::mice(method = 'pmm') by arm; mice::pool.scalar(Q, U, n = dfcom + 1)",
+        "PROC MI (FCS REGPMM) by arm; PROC MIANALYZE",
+    ),
+    MethodInfo(
+        "tipping_point",
+        "missing_data",
+        "Tipping-point analysis",
+        "Missing binary outcomes imputed as responders in every possible number per arm; the "
+        "risk difference and p-value per cell of the grid, and the cells where the conclusion "
+        "(p < alpha) changes.",
+        "Yan X, Lee S, Li N. Missing data handling methods in medical device clinical trials. "
+        "J Biopharm Stat 2009;19:1085-98. doi:10.1080/10543400903243009",
+        "by hand: a loop over imputed responders per arm",
+        "DATA step loop + PROC FREQ",
+    ),
+)
+
 #: Registry: method key -> :class:`MethodInfo`.
-METHODS: dict[str, MethodInfo] = {m.key: m for m in _ENTRIES}
+METHODS: dict[str, MethodInfo] = {m.key: m for m in (*_ENTRIES, *_SAP_ENTRIES)}
 
 
 def validate_method(

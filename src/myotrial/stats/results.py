@@ -17,10 +17,15 @@ from myotrial.stats.methods import METHODS
 
 __all__ = [
     "ARD_COLUMNS",
+    "CoxResult",
     "EstimateResult",
     "KaplanMeierResult",
+    "MMRMResult",
+    "MultiplicityResult",
+    "PHTestResult",
     "SubgroupResult",
     "TestResult",
+    "TippingPointResult",
     "ard_frame",
 ]
 
@@ -276,6 +281,268 @@ class SubgroupResult:
                     )
                 )
         return rows
+
+    def as_ard(self, endpoint: str = "") -> pd.DataFrame:
+        """:meth:`to_rows` as a frame."""
+        return ard_frame(self.to_rows(endpoint))
+
+
+# ----------------------------------------------------------------------------------------------
+# Results added for the statistical analysis plan (issue 13)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class PHTestResult:
+    """Proportional-hazards check of a Cox model (``method="cox_zph"``).
+
+    Attributes
+    ----------
+    method : str
+        ``cox_zph``.
+    transform : str
+        Time transform g(t); ``km`` (1 - Kaplan-Meier, left-continuous), R's default.
+    table : pandas.DataFrame
+        One row per term plus ``GLOBAL``: ``term, chisq, df, p_value`` (as ``cox.zph()$table``).
+    """
+
+    method: str
+    transform: str
+    table: pd.DataFrame
+
+    @property
+    def global_p_value(self) -> float:
+        """p-value of the global test."""
+        return float(self.table.loc[self.table["term"] == "GLOBAL", "p_value"].iloc[0])
+
+    def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
+        """Rows ``chisq, df, p_value`` per term (``group`` = ``<group>:<term>`` or the term)."""
+        rows = []
+        for rec in self.table.to_dict("records"):
+            g = f"{group}:{rec['term']}" if group else str(rec["term"])
+            for name in ("chisq", "df", "p_value"):
+                rows.append(_row(endpoint, g, "ph_check", self.method, name, rec[name], None))
+        return rows
+
+    def as_ard(self, endpoint: str = "", group: str = "") -> pd.DataFrame:
+        """:meth:`to_rows` as a frame."""
+        return ard_frame(self.to_rows(endpoint, group))
+
+
+@dataclass(frozen=True, eq=False)
+class CoxResult:
+    """Cox proportional-hazards model.
+
+    Attributes
+    ----------
+    method : str
+        ``cox_efron`` or ``cox_breslow``.
+    coefficients : pandas.DataFrame
+        One row per term: ``term, coef, hazard_ratio, std_error, z, p_value, lower, upper``
+        (``lower``/``upper`` are the Wald limits of the hazard ratio).
+    hazard_ratio : EstimateResult
+        The first term (the treatment indicator for :func:`myotrial.stats.hazard_ratio`),
+        ``effect="hazard_ratio"``, Wald interval, Wald p-value, ``std_error`` of log HR.
+    wald, score, lrt : TestResult
+        Global Wald, score (log-rank when the only term is the arm) and likelihood-ratio tests,
+        df = number of terms.
+    loglik_null, loglik : float
+        Log partial likelihood at beta = 0 and at the estimate.
+    covariance : pandas.DataFrame
+        Inverse information at the estimate (terms x terms).
+    conf_level : float
+    n, n_events, n_strata, iterations : int
+    ph_test : PHTestResult
+        Proportional-hazards check (Schoenfeld residual score test, ``cox.zph``).
+    notes : tuple of str
+    """
+
+    method: str
+    coefficients: pd.DataFrame
+    hazard_ratio: EstimateResult
+    wald: TestResult
+    score: TestResult
+    lrt: TestResult
+    loglik_null: float
+    loglik: float
+    covariance: pd.DataFrame
+    conf_level: float
+    n: int
+    n_events: int
+    n_strata: int
+    iterations: int
+    ph_test: PHTestResult
+    notes: tuple[str, ...] = ()
+
+    def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
+        """Rows: the hazard ratio of every term, the three global tests, the PH check."""
+        rows: list[dict[str, Any]] = []
+        for rec in self.coefficients.to_dict("records"):
+            g = f"{group}:{rec['term']}" if group else str(rec["term"])
+            for name in ("hazard_ratio", "lower", "upper", "coef", "std_error", "p_value"):
+                rows.append(
+                    _row(endpoint, g, "hazard_ratio", self.method, name, rec[name],
+                         self.conf_level)
+                )
+        for label, test in (("wald", self.wald), ("score", self.score), ("lrt", self.lrt)):
+            for name, value in (("statistic", test.statistic), ("p_value", test.p_value),
+                                ("df", test.df)):
+                rows.append(_row(endpoint, group, f"{label}_test", self.method, name, value,
+                                 None))
+        for name, value in (("n", self.n), ("n_events", self.n_events),
+                            ("n_strata", self.n_strata)):
+            rows.append(_row(endpoint, group, "hazard_ratio", self.method, name, value, None))
+        rows.extend(self.ph_test.to_rows(endpoint, group))
+        return rows
+
+    def as_ard(self, endpoint: str = "", group: str = "") -> pd.DataFrame:
+        """:meth:`to_rows` as a frame."""
+        return ard_frame(self.to_rows(endpoint, group))
+
+
+@dataclass(frozen=True, eq=False)
+class MMRMResult:
+    """Mixed model for repeated measures (``method="mmrm_us"``).
+
+    Attributes
+    ----------
+    method : str
+        ``mmrm_us``.
+    differences : pandas.DataFrame
+        One row per visit: ``visit, estimate, std_error, df, statistic, p_value, lower,
+        upper, n1, n2`` (treatment minus control; ``n1``/``n2`` observed patients per arm).
+    estimates : mapping of str to EstimateResult
+        The same per visit as :class:`EstimateResult` (``effect="mean_difference"``).
+    fixed_effects : pandas.DataFrame
+        ``term, estimate, std_error`` of every fixed effect.
+    covariance : pandas.DataFrame
+        Estimated unstructured within-patient covariance (visits x visits).
+    reml_loglik : float
+        Restricted log-likelihood at the estimate (with the 2 pi constant, as nlme).
+    conf_level : float
+    n_subjects, n_observations : int
+    df_method : str
+        ``residual`` (N - p, as ``nlme::gls``).
+    notes : tuple of str
+    """
+
+    method: str
+    differences: pd.DataFrame
+    estimates: Mapping[str, EstimateResult]
+    fixed_effects: pd.DataFrame
+    covariance: pd.DataFrame
+    reml_loglik: float
+    conf_level: float
+    n_subjects: int
+    n_observations: int
+    df_method: str
+    notes: tuple[str, ...] = ()
+
+    def to_rows(self, endpoint: str = "") -> list[dict[str, Any]]:
+        """Rows of every per-visit difference (``group`` = ``visit=<v>``)."""
+        rows: list[dict[str, Any]] = []
+        for visit, est in self.estimates.items():
+            rows.extend(est.to_rows(endpoint, f"visit={visit}"))
+        return rows
+
+    def as_ard(self, endpoint: str = "") -> pd.DataFrame:
+        """:meth:`to_rows` as a frame."""
+        return ard_frame(self.to_rows(endpoint))
+
+
+@dataclass(frozen=True, eq=False)
+class MultiplicityResult:
+    """Multiple testing procedure applied to a family of hypotheses.
+
+    Attributes
+    ----------
+    method : str
+        ``fixed_sequence``, ``holm`` or ``hochberg``.
+    alpha : float
+        Family-wise significance level.
+    table : pandas.DataFrame
+        One row per hypothesis in the order given: ``hypothesis, p_value, adjusted_p,
+        step`` (position in the testing order, 1 = first), ``tested`` (compared with a
+        critical level by the procedure), ``alpha_at_test`` (that level; NaN if not tested),
+        ``rejected``.
+    """
+
+    method: str
+    alpha: float
+    table: pd.DataFrame
+
+    @property
+    def rejected(self) -> tuple[str, ...]:
+        """Names of the rejected hypotheses."""
+        return tuple(str(h) for h in self.table.loc[self.table["rejected"], "hypothesis"])
+
+    def to_rows(self, endpoint: str = "") -> list[dict[str, Any]]:
+        """Rows per hypothesis (``group`` = hypothesis)."""
+        rows: list[dict[str, Any]] = []
+        for rec in self.table.to_dict("records"):
+            for name in ("p_value", "adjusted_p", "step", "tested", "alpha_at_test", "rejected"):
+                rows.append(
+                    _row(endpoint, str(rec["hypothesis"]), "multiplicity", self.method, name,
+                         rec[name], None)
+                )
+        return rows
+
+    def as_ard(self, endpoint: str = "") -> pd.DataFrame:
+        """:meth:`to_rows` as a frame."""
+        return ard_frame(self.to_rows(endpoint))
+
+
+@dataclass(frozen=True, eq=False)
+class TippingPointResult:
+    """Tipping-point analysis of missing binary outcomes (``method="tipping_point"``).
+
+    Attributes
+    ----------
+    method : str
+        ``tipping_point``.
+    test_method : str
+        Test key used per cell (``fisher``, ``chisq`` or ``mn_score_test``).
+    estimate_method : str
+        Risk-difference method key used per cell.
+    alpha : float
+    conf_level : float
+    grid : pandas.DataFrame
+        One row per cell: ``k1, k2`` (missing patients imputed as responders in the treatment /
+        control arm), ``rate1, rate2`` (k / missing; NaN if none missing), ``x1, n1, x2, n2``,
+        ``estimate, lower, upper, p_value, significant``.
+    frontier : pandas.DataFrame
+        Per ``k1``: ``k2_tip``, the smallest ``k2`` whose conclusion (``p < alpha``) differs
+        from the reference cell (k1, k2) = (0, 0), i.e. all missing as non-responders; NaN if
+        none does.
+    counts : mapping
+        Observed data: ``x1_observed, n1_observed, missing1``, same for arm 2.
+    """
+
+    method: str
+    test_method: str
+    estimate_method: str
+    alpha: float
+    conf_level: float
+    grid: pd.DataFrame
+    frontier: pd.DataFrame
+    counts: Mapping[str, float | int] = field(default_factory=dict)
+
+    @property
+    def robust(self) -> bool:
+        """True if no cell of the grid changes the conclusion of the reference cell."""
+        return bool(self.frontier["k2_tip"].isna().all())
+
+    def to_rows(self, endpoint: str = "") -> list[dict[str, Any]]:
+        """Rows: observed counts, number of cells, cells changing the conclusion, frontier."""
+        ref = self.grid[(self.grid["k1"] == 0) & (self.grid["k2"] == 0)].iloc[0]
+        flips = int((self.grid["significant"] != ref["significant"]).sum())
+        stats: list[tuple[str, str, Any]] = [("", k, v) for k, v in self.counts.items()]
+        stats += [("", "n_cells", len(self.grid)), ("", "n_cells_changing", flips),
+                  ("", "robust", self.robust)]
+        for rec in self.frontier.to_dict("records"):
+            stats.append((f"k1={rec['k1']}", "k2_tip", rec["k2_tip"]))
+        return [
+            _row(endpoint, g, "tipping_point", self.method, name, value, self.conf_level)
+            for g, name, value in stats
+        ]
 
     def as_ard(self, endpoint: str = "") -> pd.DataFrame:
         """:meth:`to_rows` as a frame."""

@@ -222,8 +222,10 @@ def _check_group(group: ArrayLike, size: int) -> np.ndarray[Any, np.dtype[np.str
     return raw.astype(str).to_numpy(dtype=str)
 
 
-def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> TestResult:
-    r"""Two-sample log-rank (Mantel-Cox) test.
+def logrank_test(
+    time: ArrayLike, event: ArrayLike, group: ArrayLike, *, strata: ArrayLike | None = None
+) -> TestResult:
+    r"""Two-sample log-rank (Mantel-Cox) test, optionally stratified.
 
     :math:`X^2 = (O_1 - E_1)^2 / V` with, over distinct event times, :math:`E_1 = \sum d_j
     n_{1j}/n_j` and hypergeometric :math:`V = \sum d_j (n_{1j}/n_j)(1 - n_{1j}/n_j)(n_j -
@@ -238,17 +240,24 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> TestRes
         1 = event, 0 = right-censored.
     group : array-like
         Exactly two distinct labels; groups are ordered by their text (sorted).
+    strata : array-like, optional
+        Stratum label per patient (no missing values). With strata (``method="logrank_strat"``)
+        :math:`O_1 - E_1` and :math:`V` are computed within each stratum, over its own risk
+        sets, and summed: :math:`X^2 = (\sum_s (O_{1s} - E_{1s}))^2 / \sum_s V_s`, 1 df.
 
     Returns
     -------
     TestResult
-        ``method="logrank"``, ``df=1``; ``counts`` has ``observed_<g>``, ``expected_<g>``,
-        ``n_<g>``. With no event at all the statistic is 0 and p = 1 (noted).
+        ``method="logrank"`` (or ``"logrank_strat"``), ``df=1``; ``counts`` has
+        ``observed_<g>``, ``expected_<g>`` (summed over strata), ``n_<g>`` and, stratified,
+        ``n_strata``. With no event at all the statistic is 0 and p = 1 (noted).
 
     Notes
     -----
-    Assumes non-informative censoring; most powerful under proportional hazards.
-    R: ``survdiff(Surv(time, event) ~ group)``. SAS: ``PROC LIFETEST; STRATA group``.
+    Assumes non-informative censoring; most powerful under proportional hazards (within
+    strata). R: ``survdiff(Surv(time, event) ~ group)`` and
+    ``survdiff(Surv(time, event) ~ group + strata(s))``. SAS: ``PROC LIFETEST; STRATA group``
+    (``STRATA s / GROUP=group`` stratified).
 
     References
     ----------
@@ -259,6 +268,8 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> TestRes
     levels = sorted(set(g.tolist()))
     if len(levels) != 2:
         raise ValueError(f"group must have exactly 2 distinct values, got {levels}")
+    if strata is not None:
+        return _logrank_stratified(t, e, g, _check_group(strata, t.size), levels)
     counts: dict[str, float | int] = {}
     event_times = np.unique(t[e == 1])
     n_all = np.array([(t >= u).sum() for u in event_times], dtype=float)
@@ -287,6 +298,59 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> TestRes
         method="logrank",
         statistic=float(res.statistic) ** 2,
         p_value=float(res.pvalue),
+        df=1.0,
+        counts=counts,
+    )
+
+
+def _logrank_stratified(
+    t: FloatArray,
+    e: FloatArray,
+    g: np.ndarray[Any, np.dtype[np.str_]],
+    s: np.ndarray[Any, np.dtype[np.str_]],
+    levels: list[str],
+) -> TestResult:
+    """Stratified two-sample log-rank test (sums of O - E and V over strata)."""
+    o_minus_e = 0.0
+    var = 0.0
+    expected = dict.fromkeys(levels, 0.0)
+    strata_names = sorted(set(s.tolist()))
+    for name in strata_names:
+        sel = s == name
+        ts, es, gs = t[sel], e[sel], g[sel]
+        for u in np.unique(ts[es == 1]):
+            at_risk = ts >= u
+            n = float(at_risk.sum())
+            d = float(((ts == u) & (es == 1)).sum())
+            n_g = {lv: float((at_risk & (gs == lv)).sum()) for lv in levels}
+            for lv in levels:
+                expected[lv] += d * n_g[lv] / n
+            d1 = float(((ts == u) & (es == 1) & (gs == levels[0])).sum())
+            o_minus_e += d1 - d * n_g[levels[0]] / n
+            if n > 1:
+                frac = n_g[levels[0]] / n
+                var += d * frac * (1 - frac) * (n - d) / (n - 1)
+    counts: dict[str, float | int] = {}
+    for lv in levels:
+        sel = g == lv
+        counts[f"n_{lv}"] = int(sel.sum())
+        counts[f"observed_{lv}"] = int(e[sel].sum())
+        counts[f"expected_{lv}"] = expected[lv]
+    counts["n_strata"] = len(strata_names)
+    if var <= 0.0:
+        return TestResult(
+            method="logrank_strat",
+            statistic=0.0,
+            p_value=1.0,
+            df=1.0,
+            counts=counts,
+            notes=("no informative event (variance 0): statistic set to 0, p to 1",),
+        )
+    stat = o_minus_e**2 / var
+    return TestResult(
+        method="logrank_strat",
+        statistic=stat,
+        p_value=float(stats.chi2.sf(stat, 1)),
         df=1.0,
         counts=counts,
     )
