@@ -14,6 +14,9 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from myotrial.db import Actor, Role, TrialService, make_engine, schema, upgrade_database
-from myotrial.randomisation import RandomisationScheme
+from myotrial.protocol import load_protocol
 
 PG_ENV = "MYOTRIAL_TEST_POSTGRES_URL"
 PG_REQUIRED_ENV = "MYOTRIAL_TEST_POSTGRES_REQUIRED"
@@ -40,6 +43,48 @@ BASELINE = {"pga": 4.0, "ptga": 4.0, "extramuscular": 3.0, "mmt8": 120.0, "haq":
             "ck": 1000.0, "ck_uln": 200.0}
 
 _templates: dict[str, str] = {}
+_protocol_dir: list[Path] = []
+
+
+def protocol_copy(folder: Path, *, arms: tuple[str, str] | None = None,
+                  population: str | None = None, name: str | None = None) -> Path:
+    """A copy of the bundled proderm.toml with other arm codes (treatment, control), another
+    population or another protocol name; returns its path."""
+    source = load_protocol("proderm").source
+    assert source is not None
+    text = source.read_text(encoding="utf-8")
+    if arms is not None:
+        treatment, control = arms
+        for pattern, repl in ((r"(?m)^ivig = ", f"{treatment} = "),
+                              (r"(?m)^placebo = ", f"{control} = "),
+                              (r"ratio = \{ ivig = 1, placebo = 1 \}",
+                               f"ratio = {{ {treatment} = 1, {control} = 1 }}"),
+                              (r'extension_arm = "ivig"', f'extension_arm = "{treatment}"')):
+            text, n = re.subn(pattern, repl, text)
+            assert n == 1, pattern
+    if population is not None:
+        text, n = re.subn(r'(?m)^population = "adult"', f'population = "{population}"', text)
+        assert n == 1
+    if name is not None:
+        text, n = re.subn(r'(?m)^name = "proderm"', f'name = "{name}"', text)
+        assert n == 1
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name or 'proderm'}-{'-'.join(arms or ())}-{population or 'adult'}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def arms_protocol() -> Path:
+    """The test protocol of the database tests: proderm with the distinctive arm codes
+    :data:`ARMS` (treatment, control), written once per test session."""
+    if not _protocol_dir:
+        folder = Path(tempfile.mkdtemp(prefix="myotrial-test-protocol-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _protocol_dir.append(folder)
+    path = _protocol_dir[0] / "armzulu-armyankee.toml"
+    if not path.exists():
+        protocol_copy(_protocol_dir[0], arms=ARMS).rename(path)
+    return path
 
 
 def _pg_admin_url() -> str:
@@ -167,10 +212,13 @@ class Trial:
                 Role.UNBLINDED_STATISTICIAN: self.ustat}[role]
 
 
-def make_trial(url: str, *, n_per_stratum: int = 12, seed: int = 2022) -> Trial:
+def make_trial(url: str, *, n_per_stratum: int = 12, seed: int = 2022,
+               protocol: Path | None = None) -> Trial:
+    """Arms :data:`ARMS` (``ARMS[0]`` the treatment, ``ARMS[1]`` the control, which switches
+    to ``ARMS[0]`` on confirmed deterioration), the protocol's randomisation scheme."""
     engine = make_engine(url)
-    svc = TrialService(engine, password_hasher=FAST_HASHER, clock=Clock(),
-                       crossover_from=(ARMS[1],), crossover_to=ARMS[0])
+    svc = TrialService(engine, protocol or arms_protocol(), password_hasher=FAST_HASHER,
+                       clock=Clock())
     admin = svc.bootstrap_administrator("admin", PASSWORD)
     svc.create_site(admin, "01", "Site one", "DE")
     svc.create_site(admin, "02", "Site two", "US")
@@ -184,8 +232,7 @@ def make_trial(url: str, *, n_per_stratum: int = 12, seed: int = 2022) -> Trial:
         svc.create_user(admin, name, PASSWORD, role, site)
         actors[name] = Actor(name, role, site)
     svc.generate_randomisation_list(
-        actors["ustat"], RandomisationScheme(arms=ARMS, block_sizes=(2, 4),
-                                             n_per_stratum=n_per_stratum), seed=seed)
+        actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
     return Trial(url, engine, svc, admin, **actors)
 
 

@@ -77,7 +77,8 @@ def test_screen_randomise_visits_deterioration_crossover_and_safety(tmp_path: Pa
         assert page.inner_text("#visit-cd") == "yes"
         alert = page.inner_text("#deterioration-alert")
         assert "Confirmed clinical deterioration" in alert and "week 8" in alert
-        assert "crossover per protocol" in page.inner_text("#crossover-recorded")
+        assert "confirmed deterioration per protocol" in page.inner_text(
+            "#deterioration-recorded")
         assert page.locator("#timeline-plot circle").count() == 2  # weeks 4 and 8 (no TIS at 0)
         _blind(page, "deterioration")
         # an infusion, then an adverse event 30 h after it: infusion-related

@@ -27,7 +27,7 @@ def _ok(args: list[str], **env: str) -> str:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI uses argon2's production parameters; the tests do not need their cost."""
-    monkeypatch.setattr("myotrial.db.service.PasswordHasher", lambda: db_support.FAST_HASHER)
+    monkeypatch.setattr("myotrial.db.service._unit.PasswordHasher", lambda: db_support.FAST_HASHER)
 
 
 def test_db_commands_end_to_end(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_upgrade_empty_database_to_head_idempotently(empty_database_url: str) ->
     engine = make_engine(empty_database_url)
     try:
         assert current_revision(engine) is None
-        assert upgrade_database(empty_database_url) == head_revision() == "0001"
+        assert upgrade_database(empty_database_url) == head_revision() == "0002"
         tables = set(sa.inspect(engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= tables
         # running it again changes nothing
@@ -47,6 +47,30 @@ def test_downgrade_to_base_and_back(empty_database_url: str) -> None:
     finally:
         engine.dispose()
     assert upgrade_database(empty_database_url) == head_revision()
+
+
+def test_0001_database_upgrades_to_0002_and_the_protocol_is_fixed(
+        empty_database_url: str) -> None:
+    """A database of revision 0001 is refused by the service until upgraded; after the
+    upgrade the first service records the protocol, which UPDATE and DELETE cannot change."""
+    from myotrial.db import DatabaseNotReadyError, TrialService, schema
+
+    assert upgrade_database(empty_database_url, "0001") == "0001"
+    engine = make_engine(empty_database_url)
+    try:
+        with pytest.raises(DatabaseNotReadyError, match=r"revision 0001.*db init"):
+            TrialService(engine)
+        assert upgrade_database(engine) == "0002"
+        svc = TrialService(engine)  # records the default protocol
+        assert svc.protocol.name == "proderm"
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(
+                schema.trial_protocol)).scalar_one() == 1
+        for sql in ("UPDATE trial_protocol SET name = 'other'", "DELETE FROM trial_protocol"):
+            with pytest.raises(sa.exc.DBAPIError, match="fixed once recorded"):
+                db_support.raw_sql(engine, sql)
+    finally:
+        engine.dispose()
 
 
 def test_unsupported_database_url_is_refused() -> None:

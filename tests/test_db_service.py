@@ -13,9 +13,10 @@ import pytest
 
 import db_support
 from db_support import BASELINE, Trial, arm_of, candidate, enrol, snapshot
-from myotrial.db import CROSSOVER_DESCRIPTION, PermissionDenied, verify_audit_chain
-from myotrial.db.safety import derive_infusion_related
+from myotrial.db import DETERIORATION_DESCRIPTION, PermissionDenied, verify_audit_chain
+from myotrial.db.exports import flag_infusion_related
 from myotrial.errors import InputValidationError
+from myotrial.protocol import load_protocol
 from myotrial.randomisation import AllocationError
 from myotrial.scoring import score_visits
 
@@ -45,22 +46,23 @@ def test_full_flow_screen_randomise_visits_deterioration_crossover(trial: Trial)
     assert improved.worsening is False
     w8 = svc.record_visit(inv, "P001", 8, WORSE_B)
     assert w8.worsening is True and w8.worsening_clauses == ("B",) and not w8.cd_confirmed
-    assert w8.crossover is None
+    assert w8.deterioration is None
     w12 = svc.record_visit(inv, "P001", 12, WORSE_B)
     assert w12.cd_confirmed is True
-    assert w12.crossover is not None and w12.crossover.new
-    assert w12.crossover.confirmed_week == 12
-    assert w12.crossover.description == CROSSOVER_DESCRIPTION
+    assert w12.deterioration is not None and w12.deterioration.new
+    assert w12.deterioration.confirmed_week == 12
+    assert w12.deterioration.description == DETERIORATION_DESCRIPTION
     # a later visit reports the existing event, and no second one is recorded
     w16 = svc.record_visit(inv, "P001", 16, WORSE_B)
-    assert w16.crossover is not None and not w16.crossover.new
+    assert w16.deterioration is not None and not w16.deterioration.new
 
     view = svc.get_subject(inv, "P001")
     assert view.randomised and view.kit_code == rand.kit_code
-    assert view.crossover is not None and view.crossover.confirmed_week == 12
+    assert view.deterioration is not None and view.deterioration.confirmed_week == 12
     tables = svc.export_tables(trial.bstat)
     subjects = tables["subjects"]
-    assert subjects["crossover_week"].tolist() == [12]
+    assert subjects["deterioration_week"].tolist() == [12]
+    assert "crossover_week" not in subjects.columns  # blinded: no switch information
     assert tables["visits"]["visit_week"].tolist() == [0, 4, 8, 12, 16]
     scored = svc.score_subject(trial.monitor, "P001")
     assert scored["cd_confirmed"].tolist() == [False, False, False, True, True]
@@ -213,13 +215,21 @@ def test_adverse_events_within_72_hours_of_a_cycle_are_infusion_related(trial: T
     assert events["infusion_related"].tolist() == [False, True, True, True, True, False]
 
 
-def test_derive_infusion_related_is_pure_and_per_subject() -> None:
-    ae = pd.DataFrame({"subject_id": ["A", "B"], "onset": ["2024-01-02T12:00"] * 2})
+def test_infusion_related_flag_is_pure_per_subject_and_uses_the_protocol_window(
+        tmp_path: Any) -> None:
+    ae = pd.DataFrame({"subject_id": ["A", "B", "A"],
+                       "onset": pd.to_datetime(["2024-01-02T12:00"] * 2 + ["2024-01-05T15:00"])})
     inf = pd.DataFrame({"subject_id": ["A"], "cycle": [1], "start": ["2024-01-01T09:00"],
                         "end": ["2024-01-01T15:00"]})
-    out = derive_infusion_related(ae, inf)
-    assert out["infusion_related"].tolist() == [True, False]
+    out = flag_infusion_related(ae, inf, load_protocol("proderm").policy)  # 72 h
+    assert out["infusion_related"].tolist() == [True, False, False]  # 96 h after: no
     assert "infusion_related" not in ae.columns
+    text = load_protocol("proderm").source.read_text()  # type: ignore[union-attr]
+    longer = tmp_path / "window.toml"
+    longer.write_text(text.replace("infusion_related_window_hours = 72",
+                                   "infusion_related_window_hours = 96"))
+    out = flag_infusion_related(ae, inf, load_protocol(longer).policy)
+    assert out["infusion_related"].tolist() == [True, False, True]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -229,7 +239,7 @@ def test_infusion_warnings_for_rate_and_cycle_dose(trial: Trial) -> None:
     first = svc.record_infusion(inv, "P001", cycle=1, start="2024-03-02T09:00",
                                 end="2024-03-02T14:00", dose_g_per_kg=1.5,
                                 rate_ml_per_kg_min=0.06)
-    assert any("label maximum" in w for w in first.warnings)
+    assert any("protocol maximum 0.04" in w for w in first.warnings)
     second = svc.record_infusion(inv, "P001", cycle=1, start="2024-03-03T09:00",
                                  end="2024-03-03T14:00", dose_g_per_kg=1.0)
     assert any("2.5 g/kg" in w for w in second.warnings)
@@ -268,7 +278,7 @@ def test_correction_is_audited_with_old_new_and_reason_and_rescored(trial: Trial
     assert verify_audit_chain(trial.engine).ok
 
 
-def test_correction_that_confirms_deterioration_records_the_crossover(trial: Trial) -> None:
+def test_correction_that_confirms_deterioration_records_the_event(trial: Trial) -> None:
     svc, inv = trial.service, trial.inv1
     enrol(trial, "P001")
     svc.record_visit(inv, "P001", 4, WORSE_B)
@@ -276,7 +286,7 @@ def test_correction_that_confirms_deterioration_records_the_crossover(trial: Tri
     result = svc.correct_record(inv, "visits", {"subject_id": "P001", "visit_week": 8},
                                 "extramuscular", 5.5, "value entered in the wrong field")
     assert result.visit is not None and result.visit.cd_confirmed
-    assert result.visit.crossover is not None and result.visit.crossover.confirmed_week == 8
+    assert result.visit.deterioration is not None and result.visit.deterioration.confirmed_week == 8
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,7 +299,7 @@ def test_randomisation_rules(trial: Trial) -> None:
     with pytest.raises(AllocationError, match=f"already randomised \\(kit {kit}\\)"):
         svc.randomise_subject(inv, "P001")
     with pytest.raises(AllocationError, match="already loaded"):
-        svc.generate_randomisation_list(trial.ustat, db_support.RandomisationScheme(), seed=1)
+        svc.generate_randomisation_list(trial.ustat, svc.protocol_scheme(), seed=1)
     with pytest.raises(InputValidationError, match="unknown stratification factor"):
         svc.record_screening(inv, candidate("P002"))
         svc.randomise_subject(inv, "P002", {"sex": "female"})

@@ -39,35 +39,77 @@ def test_analyze_runs_on_the_live_database(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "unblinded statistician" in r.output
 
 
+def _login(client: object, username: str, password: str = PASSWORD) -> int:
+    from fastapi.testclient import TestClient
+
+    assert isinstance(client, TestClient)
+    token = client.get("/api/session").json()["csrf_token"]
+    r = client.post("/api/login", json={"username": username, "password": password},
+                    headers={"X-CSRF-Token": token})
+    return r.status_code
+
+
 def test_serve_migrates_bootstraps_and_serves(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """``myotrial serve`` migrates, creates the first administrator and hands uvicorn the app
-    factory (uvicorn itself is replaced: the browser tests run a live server)."""
+    """``myotrial serve`` migrates, records the protocol, creates the first administrator and
+    hands uvicorn the app built from its Settings (uvicorn itself is replaced: the browser
+    tests run a live server). Nothing is written into the environment for one worker."""
     import uvicorn
+    from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
     calls: list[tuple[object, dict[str, object]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
-    monkeypatch.delenv("MYOTRIAL_DATABASE_URL", raising=False)
-    monkeypatch.delenv("MYOTRIAL_SECRET_KEY", raising=False)
+    for name in ("MYOTRIAL_DATABASE_URL", "MYOTRIAL_SECRET_KEY", "MYOTRIAL_PROTOCOL",
+                 "MYOTRIAL_SERVE_SETTINGS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     env = {"MYOTRIAL_NEW_PASSWORD": PASSWORD}
     r = runner.invoke(app, ["serve", "--port", "8123", "--init-admin", "admin"], env=env)
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "myotrial.db").exists()  # the default: SQLite in the working directory
+    assert (tmp_path / "trial.db").exists()  # the one default: SQLite trial.db here
     target, options = calls[0]
-    assert target == "myotrial.web.app:app_from_env" and options["factory"] is True
+    assert isinstance(target, FastAPI)
     assert options["port"] == 8123 and options["host"] == "127.0.0.1"
-    assert os.environ["MYOTRIAL_SECRET_KEY"]  # one key for every worker
-    from myotrial.web.app import app_from_env
-
-    client = TestClient(app_from_env())
-    token = client.get("/api/session").json()["csrf_token"]
-    r2 = client.post("/api/login", json={"username": "admin", "password": PASSWORD},
-                     headers={"X-CSRF-Token": token})
-    assert r2.status_code == 200, r2.text
+    assert "MYOTRIAL_SECRET_KEY" not in os.environ and "MYOTRIAL_SERVE_SETTINGS" not in os.environ
+    client = TestClient(target)
+    assert _login(client, "admin") == 200
     assert client.get("/admin").status_code == 200
     # a second bootstrap is refused (exit 2), the server is not started
     r = runner.invoke(app, ["serve", "--init-admin", "other"], env=env)
     assert r.exit_code == 2 and "already has users" in r.output and len(calls) == 1
+
+
+def test_db_and_serve_share_one_default_database(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user created with ``myotrial db create-user`` (no --database) logs in to
+    ``myotrial serve`` (no --database) started in the same directory; several workers get the
+    Settings (one secret key) through the one variable the app factory reads."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from myotrial.web.app import app_from_env
+
+    calls: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    for name in ("MYOTRIAL_DATABASE_URL", "MYOTRIAL_SECRET_KEY", "MYOTRIAL_PROTOCOL",
+                 "MYOTRIAL_SERVE_SETTINGS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["db", "init"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["db", "create-user", "--username", "boss", "--role",
+                            "administrator"], env={"MYOTRIAL_NEW_PASSWORD": PASSWORD})
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["serve", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    target, options = calls[0]
+    assert target == "myotrial.web.app:app_from_env" and options["factory"] is True
+    assert options["workers"] == 2
+    text = os.environ.pop("MYOTRIAL_SERVE_SETTINGS")  # set by the command for its workers
+    monkeypatch.setenv("MYOTRIAL_SERVE_SETTINGS", text)  # (removed again after the test)
+    settings = json.loads(text)
+    assert settings["database_url"] == "sqlite:///trial.db" and settings["secret_key"]
+    assert _login(TestClient(app_from_env()), "boss") == 200

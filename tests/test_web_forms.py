@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from myotrial.web.security import SESSION_COOKIE, WebSettings
+from myotrial.db import DETERIORATION_DESCRIPTION as DESCRIPTION
+from myotrial.settings import Settings
+from myotrial.web.security import SESSION_COOKIE
 from web_support import BASELINE, WebTrial, candidate, make_web_trial, snapshot
 
 WORSE = {**BASELINE, "pga": 7.0, "ptga": 7.0, "extramuscular": 6.0, "mmt8": 100.0}
@@ -74,7 +76,10 @@ BAD_API = [
                                   "field": "pga", "value": 11, "reason": "typo"}, 422,
      "between 0 and 10"),
     ("ustat", "/api/randomisation-list", {"seed": 1}, 409, "already loaded"),
-    ("ustat", "/api/randomisation-list", {"seed": 1, "block_sizes": [3]}, 422, "block"),
+    # block sizes come from the protocol: a request cannot set them
+    ("ustat", "/api/randomisation-list", {"seed": 1, "block_sizes": [3]}, 422, "block_sizes"),
+    ("ustat", "/api/randomisation-list", {"seed": 1, "factors": {"site": ["01"]}}, 422,
+     "stratifies by nothing"),
     ("admin", "/api/sites", {"site_id": "01", "name": "again"}, 422, "already exists"),
     ("admin", "/api/sites", {"site_id": "", "name": ""}, 422, "site_id"),
     ("admin", "/api/users", {"username": "new", "password": "short", "role": "wizard"}, 422,
@@ -121,7 +126,9 @@ def test_visit_problems_are_located_by_subject_visit_field(trial: WebTrial) -> N
 
 BAD_FORMS = [
     ("inv1", "/subjects/P001/visits", {"visit_week": "4", "pga": "twelve", "mmt8": "120"},
-     "must be a number"),
+     "pga must be a finite number"),
+    ("inv1", "/subjects/P001/visits", {"visit_week": "41", "pga": "2"},
+     "from 0 to 40 (the end of protocol proderm)"),
     ("inv1", "/subjects/P001/visits", {"visit_week": "", "pga": "2"}, "visit_week"),
     ("inv1", "/subjects/P001/infusions", {"cycle": "1", "start": "2024-03-02T10:00",
                                          "end": "2024-03-02T09:00", "dose_g_per_kg": "1"},
@@ -187,14 +194,14 @@ def test_visit_entry_shows_instant_score_and_deterioration_alert(trial: WebTrial
     assert 'id="visit-tis">TIS 0<' in r.text and 'id="visit-clauses">B, C<' in r.text
     assert 'id="deterioration-alert"' not in r.text
     r = inv.post_form("/subjects/P010/visits", _form({"visit_week": 8, **WORSE}))
-    assert 'id="visit-cd">yes<' in r.text and 'id="crossover-recorded"' in r.text
-    assert 'id="deterioration-alert"' in r.text and "crossover per protocol" in r.text
+    assert 'id="visit-cd">yes<' in r.text and 'id="deterioration-recorded"' in r.text
+    assert 'id="deterioration-alert"' in r.text and DESCRIPTION in r.text
     dash = inv.get("/api/dashboard").json()
     assert any(d["subject_id"] == "P010" and d["status"] == "confirmed"
                for d in dash["deteriorations"])
     svg = inv.get("/subjects/P010/plot.svg")
     assert svg.headers["content-type"].startswith("image/svg+xml")
-    assert svg.text.startswith("<svg") and "crossover per protocol" in svg.text
+    assert svg.text.startswith("<svg") and DESCRIPTION in svg.text
 
 
 def test_adverse_event_within_72_hours_is_flagged(trial: WebTrial) -> None:
@@ -203,7 +210,7 @@ def test_adverse_event_within_72_hours_is_flagged(trial: WebTrial) -> None:
     r = inv.post_json("/api/subjects/P011/infusions", {
         "cycle": 1, "start": "2024-03-02T09:00", "end": "2024-03-02T14:00",
         "dose_g_per_kg": 1.0, "rate_ml_per_kg_min": 0.05})
-    assert r.status_code == 201 and "label maximum" in r.json()["warnings"][0]
+    assert r.status_code == 201 and "protocol maximum 0.04" in r.json()["warnings"][0]
     r = inv.post_json("/api/subjects/P011/adverse-events", {
         "term": "headache", "onset": "2024-03-05T14:00", "severity": "mild"})  # exactly 72 h
     assert r.json()["infusion_related"] is True and r.json()["infusion_cycle"] == 1
@@ -219,7 +226,7 @@ def test_adverse_event_within_72_hours_is_flagged(trial: WebTrial) -> None:
 
 
 def test_sessions_cookies_and_logout(tmp_path: Path) -> None:
-    t = make_web_trial(tmp_path, settings=WebSettings(secret_key="k", secure_cookies=True))
+    t = make_web_trial(tmp_path, settings=Settings(secret_key="k", secure_cookies=True))
     user = t.client()
     r = user.get("/api/session")
     cookie = r.headers["set-cookie"]

@@ -17,9 +17,8 @@ from fastapi.testclient import TestClient
 
 from db_support import BASELINE, FAST_HASHER, PASSWORD, Clock, candidate, snapshot
 from myotrial.db import Actor, Role, TrialService, make_engine, upgrade_database
-from myotrial.randomisation import RandomisationScheme
+from myotrial.settings import Settings
 from myotrial.web import create_app
-from myotrial.web.security import WebSettings
 
 __all__ = ["ARM_PATTERN", "BASELINE", "PASSWORD", "USERS", "WebTrial", "WebUser", "arm_leaks",
            "candidate", "make_web_trial", "snapshot"]
@@ -96,10 +95,13 @@ class WebUser:
 
 
 def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int = 2022,
-                   settings: WebSettings | None = None) -> WebTrial:
+                   settings: Settings | None = None, protocol: Path | str = "proderm"
+                   ) -> WebTrial:
+    """The bundled proderm protocol unless ``protocol`` names another (its randomisation
+    scheme; the service opens the database under it)."""
     url = f"sqlite:///{tmp_path / 'web.db'}"
     upgrade_database(url)
-    svc = TrialService(make_engine(url), password_hasher=FAST_HASHER, clock=Clock())
+    svc = TrialService(make_engine(url), protocol, password_hasher=FAST_HASHER, clock=Clock())
     admin = svc.bootstrap_administrator("admin", PASSWORD)
     svc.create_site(admin, "01", "Site one", "DE")
     svc.create_site(admin, "02", "Site two", "US")
@@ -109,7 +111,7 @@ def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int = 2022,
             svc.create_user(admin, name, PASSWORD, role, site)
             actors[name] = Actor(name, role, site)
     svc.generate_randomisation_list(
-        actors["ustat"], RandomisationScheme(block_sizes=(2, 4), n_per_stratum=n_per_stratum),
-        seed=seed)
-    app = create_app(service=svc, settings=settings or WebSettings(secret_key="test-secret"))
+        actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
+    app = create_app(settings or Settings(database_url=url, secret_key="test-secret"),
+                     service=svc)
     return WebTrial(url, svc, app, actors)

@@ -1,9 +1,13 @@
 """``myotrial db``: create/upgrade the trial database, verify its audit trail, export, users.
 
-The database URL comes from ``--database``, else ``$MYOTRIAL_DATABASE_URL``, else
-``sqlite:///trial.db``. Commands that act as a user authenticate like the web application:
-password from ``$MYOTRIAL_PASSWORD`` or a hidden prompt. Exit codes: 0 success, 2 bad input or
-permission denied (nothing changed), 3 audit verification failed.
+Settings come from one :class:`myotrial.settings.Settings`: the database URL from
+``--database``, else ``$MYOTRIAL_DATABASE_URL``, else ``sqlite:///trial.db`` (the same default
+as ``myotrial serve``); the protocol from ``db init --protocol``, else ``$MYOTRIAL_PROTOCOL``,
+else the protocol recorded in the database (a new database records ``proderm``). A database
+recorded under another protocol is refused (exit 2). Commands that act as a user authenticate
+like the web application: password from ``$MYOTRIAL_PASSWORD`` or a hidden prompt. Exit codes:
+0 success, 2 bad input, permission denied or another protocol (nothing changed), 3 audit
+verification failed.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from myotrial.cli._app import app
 from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
 from myotrial.db.roles import PermissionDenied, Role
-from myotrial.errors import InputValidationError
+from myotrial.errors import InputValidationError, RulesError
+from myotrial.settings import DEFAULT_DATABASE_URL, Settings
 
 if TYPE_CHECKING:
     from myotrial.db import TrialService
@@ -39,7 +44,13 @@ app.add_typer(db_app, name="db")
 DatabaseOption = Annotated[
     str | None,
     typer.Option("--database", "-d", help="Database URL (default $MYOTRIAL_DATABASE_URL, else "
-                 "sqlite:///trial.db); PostgreSQL: postgresql+psycopg://USER@HOST/DB."),
+                 f"{DEFAULT_DATABASE_URL}); PostgreSQL: postgresql+psycopg://USER@HOST/DB."),
+]
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option("--protocol", "-p", help="Protocol the database runs under: bundled name "
+                 "(proderm) or TOML file (default $MYOTRIAL_PROTOCOL, else the protocol recorded "
+                 "in the database; a new database records proderm)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -60,35 +71,68 @@ def _password(env: str, prompt: str, *, confirm: bool = False) -> str:
     return entered
 
 
-def _service(database: str | None) -> TrialService:
-    from myotrial.db import TrialService, database_url, make_engine
+def _settings(database: str | None, protocol: str | None = None) -> Settings:
+    return Settings.from_env(database_url=database, protocol=protocol)
 
-    url = database_url(database)
+
+def _engine(settings: Settings, as_json: bool = False) -> Any:
+    from myotrial.db import make_engine
+
     try:
-        engine = make_engine(url)
+        return make_engine(settings.database_url)
     except Exception as exc:  # any URL/driver problem is reported, not traced
-        _fail(f"cannot open database {url!r}: {exc}")
-    return TrialService(engine)
+        _fail(f"cannot open database {settings.safe_database_url!r}: {exc}", as_json)
+
+
+def _service(settings: Settings, as_json: bool = False) -> TrialService:
+    """The service on the settings' database, under its protocol (exit 2 when the database is
+    not initialised or runs under another protocol)."""
+    from myotrial.db import DatabaseNotReadyError, ProtocolMismatchError, TrialService
+
+    engine = _engine(settings, as_json)
+    try:
+        return TrialService(engine, settings.protocol)
+    except (DatabaseNotReadyError, ProtocolMismatchError, RulesError, OSError) as exc:
+        engine.dispose()
+        _fail(str(exc), as_json)
 
 
 @db_app.command("init")
-def init(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
-    """Create the database schema, or upgrade it to this version's newest revision."""
-    import sqlalchemy as sa
+def init(database: DatabaseOption = None, protocol: ProtocolOption = None,
+         as_json: JsonOption = False) -> None:
+    """Create the database schema (or upgrade it to the newest revision) and record the
+    protocol it runs under (name, file text, sha256). A database recorded under another
+    protocol is refused (exit 2, nothing changed)."""
+    from myotrial.db import head_revision, upgrade_database
+    from myotrial.db.protocol_store import read_stored_protocol
+    from myotrial.protocol import load_protocol
 
-    from myotrial.db import database_url, head_revision, upgrade_database
-
-    url = database_url(database)
+    settings = _settings(database, protocol)
+    url = settings.safe_database_url
+    if settings.protocol is not None:  # a bad protocol file stops before any change
+        try:
+            load_protocol(settings.protocol)
+        except (RulesError, OSError) as exc:
+            _fail(f"protocol {settings.protocol}: {exc}", as_json)
     try:
-        revision = upgrade_database(url)
+        revision = upgrade_database(settings.database_url)
     except Exception as exc:  # reported with the URL
         _fail(f"cannot initialise {url!r}: {exc}", as_json)
-    info = {"ok": True, "database": sa.make_url(url).render_as_string(hide_password=True),
-            "revision": revision, "head": head_revision()}
+    svc = _service(settings, as_json)
+    try:
+        with svc.engine.connect() as conn:
+            stored = read_stored_protocol(conn)
+    finally:
+        svc.engine.dispose()
+    assert stored is not None  # the service records the protocol of a new database
+    info: dict[str, Any] = {"ok": True, "database": url, "revision": revision,
+                            "head": head_revision(), "protocol": stored.name,
+                            "protocol_sha256": stored.sha256}
     if as_json:
         typer.echo(json.dumps(info, indent=2))
     else:
-        console.print(f"Database {info['database']} is at revision {revision} (newest).")
+        console.print(f"Database {url} is at revision {revision} (newest), protocol "
+                      f"{info['protocol']} (sha256 {info['protocol_sha256'][:12]}).")
 
 
 @db_app.command("verify-audit")
@@ -104,7 +148,7 @@ def verify_audit(
     """Verify the audit hash chain and replay it against the data. Exit 3 on any finding."""
     from myotrial.db import verify_audit_chain
 
-    engine = _service(database).engine
+    engine = _engine(_settings(database), as_json)  # reads only: no protocol needed
     try:
         report = verify_audit_chain(engine, expected_head=expect_head,
                                     check_data=not chain_only)
@@ -141,7 +185,7 @@ def export(
 
     if file_format not in ("csv", "parquet"):
         _fail(f"--format must be csv or parquet, not {file_format!r}", as_json)
-    svc = _service(database)
+    svc = _service(_settings(database), as_json)
     try:
         actor = svc.authenticate(user, _password(PASSWORD_ENV, f"Password for {user}"))
         if role is not None and actor.role is not role:
@@ -175,7 +219,7 @@ def create_site(
     database: DatabaseOption = None,
 ) -> None:
     """Create a trial site (administrators)."""
-    svc = _service(database)
+    svc = _service(_settings(database))
     try:
         actor = svc.authenticate(admin, _password(PASSWORD_ENV, f"Password for {admin}"))
         site = svc.create_site(actor, site_id, name, country)
@@ -200,7 +244,7 @@ def create_user(
     database: DatabaseOption = None,
 ) -> None:
     """Create a user; the new password comes from $MYOTRIAL_NEW_PASSWORD or a prompt."""
-    svc = _service(database)
+    svc = _service(_settings(database))
     try:
         if admin is None:
             if role is not Role.ADMINISTRATOR:

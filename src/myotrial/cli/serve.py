@@ -1,23 +1,26 @@
 """``myotrial serve``: run the web application (TIS calculator, trial pages, JSON API).
 
-The database (``--database``, else ``$MYOTRIAL_DATABASE_URL``, else ``sqlite:///myotrial.db`` in
-the working directory) is created or upgraded by the migrations before serving.
-``--init-admin USER`` creates the first user, an administrator, in an empty database (password
-from ``$MYOTRIAL_NEW_PASSWORD`` or a hidden prompt); it is refused once any user exists.
+One :class:`myotrial.settings.Settings` object: the database (``--database``, else
+``$MYOTRIAL_DATABASE_URL``, else ``sqlite:///trial.db`` in the working directory, the same
+default as ``myotrial db``) is created or upgraded by the migrations before serving, and opened
+under the protocol (``--protocol``, else ``$MYOTRIAL_PROTOCOL``, else the protocol recorded in
+the database; a new database records ``proderm``). A database recorded under another protocol
+is refused (exit 2). ``--init-admin USER`` creates the first user, an administrator, in an
+empty database (password from ``$MYOTRIAL_NEW_PASSWORD`` or a hidden prompt); it is refused
+once any user exists.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Annotated
 
 import typer
 
 from myotrial.cli._app import app
 from myotrial.cli._output import EXIT_BAD_INPUT, err_console
+from myotrial.settings import DEFAULT_DATABASE_URL, Settings
 
-DEFAULT_SERVE_URL = "sqlite:///myotrial.db"
 NEW_PASSWORD_ENV = "MYOTRIAL_NEW_PASSWORD"
 
 
@@ -27,9 +30,14 @@ def serve_command(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     database: Annotated[
         str | None,
-        typer.Option(help="database URL (default $MYOTRIAL_DATABASE_URL, else "
-                     "sqlite:///myotrial.db in the working directory; PostgreSQL: "
+        typer.Option("--database", "-d", help="database URL (default $MYOTRIAL_DATABASE_URL, "
+                     f"else {DEFAULT_DATABASE_URL} in the working directory; PostgreSQL: "
                      "postgresql+psycopg://USER@HOST/DB)"),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", "-p", help="protocol: bundled name (proderm) or TOML file "
+                     "(default $MYOTRIAL_PROTOCOL, else the protocol recorded in the database)"),
     ] = None,
     init_admin: Annotated[
         str | None,
@@ -49,41 +57,44 @@ def serve_command(
     """
     import uvicorn
 
-    from myotrial.db import upgrade_database
+    from myotrial.db import (
+        DatabaseNotReadyError,
+        ProtocolMismatchError,
+        TrialService,
+        make_engine,
+        upgrade_database,
+    )
     from myotrial.db.roles import PermissionDenied
-    from myotrial.errors import InputValidationError
-    from myotrial.web.app import DATABASE_URL_ENV
-    from myotrial.web.security import SECRET_ENV, SECURE_COOKIES_ENV
+    from myotrial.errors import InputValidationError, RulesError
+    from myotrial.web.app import SERVE_SETTINGS_ENV, create_app
 
-    url = database or os.environ.get(DATABASE_URL_ENV) or DEFAULT_SERVE_URL
+    settings = Settings.from_env(database_url=database, protocol=protocol,
+                                 secure_cookies=True if secure_cookies else None)
+    url = settings.safe_database_url
     try:
         if migrate:
-            upgrade_database(url)
+            upgrade_database(settings.database_url)
+        service = TrialService(make_engine(settings.database_url), settings.protocol)
         if init_admin is not None:
-            _bootstrap(url, init_admin)
-    except (InputValidationError, PermissionDenied) as exc:
+            password = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
+                f"New password for {init_admin}", hide_input=True, confirmation_prompt=True)
+            service.bootstrap_administrator(init_admin, password)
+            err_console.print(f"Created administrator {init_admin}.")
+    except (InputValidationError, PermissionDenied, ProtocolMismatchError, DatabaseNotReadyError,
+            RulesError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     except Exception as exc:  # a bad URL, an unreachable server: reported, not traced
         err_console.print(f"[bold red]error:[/] cannot open database {url!r}: {exc}")
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
-    # the workers (and the factory) read these; one secret shared by all workers
-    os.environ[DATABASE_URL_ENV] = url
-    os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
-    if secure_cookies:
-        os.environ[SECURE_COOKIES_ENV] = "1"
-    uvicorn.run("myotrial.web.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="info", timeout_keep_alive=30)
-
-
-def _bootstrap(url: str, username: str) -> None:
-    from myotrial.db import TrialService, make_engine
-
-    password = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
-        f"New password for {username}", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(url)
-    try:
-        TrialService(engine).bootstrap_administrator(username, password)
-    finally:
-        engine.dispose()
-    err_console.print(f"Created administrator {username}.")
+    err_console.print(f"Serving database {url} under protocol {service.protocol.name}.")
+    options = {"host": host, "port": port, "log_level": "info", "timeout_keep_alive": 30}
+    if workers == 1:
+        uvicorn.run(create_app(settings, service=service), **options)  # type: ignore[arg-type]
+        return
+    # uvicorn starts each worker from an import string: the settings (one secret key for all
+    # workers) travel as JSON in the one variable app_from_env reads
+    service.engine.dispose()
+    os.environ[SERVE_SETTINGS_ENV] = settings.to_json()
+    uvicorn.run("myotrial.web.app:app_from_env", factory=True, workers=workers,
+                **options)  # type: ignore[arg-type]

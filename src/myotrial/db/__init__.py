@@ -1,9 +1,11 @@
 """The trial database: schema and migrations, service layer, audit trail (issue 7, part 1).
 
-- :func:`make_engine` / :func:`upgrade_database`: SQLite file (default ``sqlite:///trial.db``)
-  or PostgreSQL (``postgresql+psycopg://``), schema by Alembic migrations shipped in the package.
+- :func:`make_engine` / :func:`upgrade_database`: SQLite file (default ``sqlite:///trial.db``,
+  :class:`myotrial.settings.Settings`) or PostgreSQL (``postgresql+psycopg://``), schema by
+  Alembic migrations shipped in the package.
 - :class:`TrialService`: every read and write, authorised by role and site
-  (:data:`PERMISSIONS`), validated, audited, one transaction per operation.
+  (:data:`PERMISSIONS`), validated, audited, one transaction per operation, under the protocol
+  recorded in the database (:func:`open_protocol`; another: :class:`ProtocolMismatchError`).
 - :func:`verify_audit_chain`: the tamper-evident, hash-chained audit trail and a replay of the
   data against it.
 
@@ -37,10 +39,15 @@ if TYPE_CHECKING:
         upgrade_database,
     )
     from myotrial.db.exports import EXPORT_TABLES
+    from myotrial.db.protocol_store import (
+        DatabaseNotReadyError,
+        ProtocolMismatchError,
+        open_protocol,
+    )
     from myotrial.db.results import (
         AdverseEventResult,
         CorrectionResult,
-        CrossoverEvent,
+        DeteriorationEvent,
         InfusionResult,
         ListSummary,
         RandomisationResult,
@@ -58,17 +65,20 @@ if TYPE_CHECKING:
         Role,
         authorise,
     )
-    from myotrial.db.safety import derive_infusion_related
     from myotrial.db.service import (
         CORRECTABLE_FIELDS,
-        CROSSOVER_DESCRIPTION,
+        DETERIORATION_DESCRIPTION,
         TrialService,
         service_operations,
     )
+    from myotrial.derive.safety import derive_infusion_related
 
 _EXPORTS: dict[str, str] = {
     "CORRECTABLE_FIELDS": "myotrial.db.service",
-    "CROSSOVER_DESCRIPTION": "myotrial.db.service",
+    "DETERIORATION_DESCRIPTION": "myotrial.db.service",
+    "DatabaseNotReadyError": "myotrial.db.protocol_store",
+    "ProtocolMismatchError": "myotrial.db.protocol_store",
+    "open_protocol": "myotrial.db.protocol_store",
     "TrialService": "myotrial.db.service",
     "service_operations": "myotrial.db.service",
     "Actor": "myotrial.db.roles",
@@ -77,7 +87,7 @@ _EXPORTS: dict[str, str] = {
     "AuditReport": "myotrial.db.audit",
     "BLINDED_ROLES": "myotrial.db.roles",
     "CorrectionResult": "myotrial.db.results",
-    "CrossoverEvent": "myotrial.db.results",
+    "DeteriorationEvent": "myotrial.db.results",
     "DATABASE_URL_ENV": "myotrial.db.engine",
     "DEFAULT_URL": "myotrial.db.engine",
     "EXPORT_TABLES": "myotrial.db.exports",
@@ -96,7 +106,7 @@ _EXPORTS: dict[str, str] = {
     "canonical_json": "myotrial.db.audit",
     "current_revision": "myotrial.db.engine",
     "database_url": "myotrial.db.engine",
-    "derive_infusion_related": "myotrial.db.safety",
+    "derive_infusion_related": "myotrial.derive.safety",
     "downgrade_database": "myotrial.db.engine",
     "head_revision": "myotrial.db.engine",
     "make_engine": "myotrial.db.engine",
@@ -108,9 +118,9 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "BLINDED_ROLES",
     "CORRECTABLE_FIELDS",
-    "CROSSOVER_DESCRIPTION",
     "DATABASE_URL_ENV",
     "DEFAULT_URL",
+    "DETERIORATION_DESCRIPTION",
     "EXPORT_TABLES",
     "PERMISSIONS",
     "Actor",
@@ -118,10 +128,12 @@ __all__ = [
     "AuditProblem",
     "AuditReport",
     "CorrectionResult",
-    "CrossoverEvent",
+    "DatabaseNotReadyError",
+    "DeteriorationEvent",
     "InfusionResult",
     "ListSummary",
     "PermissionDenied",
+    "ProtocolMismatchError",
     "RandomisationResult",
     "Role",
     "ScreeningResult",
@@ -138,6 +150,7 @@ __all__ = [
     "downgrade_database",
     "head_revision",
     "make_engine",
+    "open_protocol",
     "row_hash",
     "service_operations",
     "upgrade_database",

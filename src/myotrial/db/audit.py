@@ -108,6 +108,8 @@ AUDITED_TABLES: Mapping[str, AuditedTable] = {
         AuditedTable(s.infusions, ("infusion_id",)),
         AuditedTable(s.adverse_events, ("ae_id",)),
         AuditedTable(s.crossover_events, ("crossover_id",)),
+        # the protocol's text is covered by its audited sha256 (checked in the replay)
+        AuditedTable(s.trial_protocol, ("protocol_id",), secret=("text",)),
     )
 }
 
@@ -340,6 +342,19 @@ def _replay(conn: sa.Connection, rows: Iterable[Mapping[str, Any]]) -> list[Audi
                     "record_changed", f"{name} {key}: column(s) {', '.join(differ)} differ from "
                     "the audit trail (changed around the service)", None, name, key))
     problems += _check_lists(conn, expected["randomisation_lists"])
+    problems += _check_protocol(conn)
+    return problems
+
+
+def _check_protocol(conn: sa.Connection) -> list[AuditProblem]:
+    problems = []
+    for row in conn.execute(sa.select(s.trial_protocol)):
+        digest = hashlib.sha256(str(row.text).encode("utf-8")).hexdigest()
+        if digest != row.sha256:
+            problems.append(AuditProblem(
+                "protocol_changed", "the recorded protocol text does not match its audited "
+                "sha256 (edited)", None, "trial_protocol",
+                record_key("trial_protocol", dict(row._mapping))))
     return problems
 
 

@@ -1,4 +1,5 @@
-"""Engines and migrations: SQLite file by default, PostgreSQL by URL.
+"""Engines and migrations: SQLite file by default (``sqlite:///trial.db``, the one default of
+:class:`myotrial.settings.Settings`), PostgreSQL by URL.
 
 SQLite connections run in WAL mode with ``synchronous=FULL`` and foreign keys on, and every
 transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected): a
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from myotrial.settings import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -26,18 +29,26 @@ __all__ = [
     "database_url",
     "downgrade_database",
     "head_revision",
+    "lock_for_write",
     "make_engine",
     "upgrade_database",
 ]
 
-DEFAULT_URL = "sqlite:///trial.db"
-DATABASE_URL_ENV = "MYOTRIAL_DATABASE_URL"
+DEFAULT_URL = DEFAULT_DATABASE_URL
 _SQLITE_BUSY_MS = 30_000
+_PG_WRITE_LOCK = 0x6D796F74  # "myot": one writer at a time (audit chain stays linear)
 
 
 def database_url(url: str | None = None) -> str:
     """``url``, else ``$MYOTRIAL_DATABASE_URL``, else :data:`DEFAULT_URL`."""
     return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL
+
+
+def lock_for_write(conn: sa.Connection) -> None:
+    """Serialise writers (PostgreSQL: transaction-level advisory lock; SQLite transactions
+    already start with ``BEGIN IMMEDIATE``). Call first in a writing transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:

@@ -1,9 +1,15 @@
 """Live data -> the canonical analysis tables of ``shared/reference/data-format.md``.
 
 ``visits``, ``subjects``, ``infusions`` and ``adverse_events`` with the documented column names,
-so the export feeds ``myotrial score`` and the statistics unchanged. Blinded exports have no
-``arm`` (subjects) and no ``product`` (infusions); extra columns (kit codes, stratum, crossover
-week, infusion-related flag, record ids) follow the documented ones.
+so the export feeds ``myotrial score``, ``myotrial derive`` and the statistics unchanged.
+Everything protocol-ish comes from the protocol's :class:`~myotrial.policy.ProtocolPolicy`.
+
+Blinded exports contain nothing that differs by arm: no ``arm`` (subjects), no ``product``
+(infusions), and ``deterioration_week`` (the week a deterioration was confirmed in the
+randomised period) for every arm alike. Unblinded exports add ``arm``, ``crossover_week`` (the
+deterioration week, ONLY for arms the protocol switches on deterioration, e.g. placebo -> IVIG),
+``crossover_to`` and the infusions' ``product``. Extra columns (kit codes, stratum,
+deterioration week, infusion-related flag, record ids) follow the documented ones.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from myotrial.db import schema as s
-from myotrial.db.safety import derive_infusion_related
+from myotrial.derive.safety import derive_infusion_related
+from myotrial.policy import ProtocolPolicy
 
-__all__ = ["EXPORT_TABLES", "build_exports"]
+__all__ = ["EXPORT_TABLES", "build_exports", "flag_infusion_related"]
 
 EXPORT_TABLES = ("visits", "subjects", "infusions", "adverse_events")
 
@@ -31,23 +38,29 @@ def _bool(series: pd.Series) -> pd.Series:
     return series.astype("boolean")
 
 
+def flag_infusion_related(events: pd.DataFrame, infusions: pd.DataFrame,
+                          policy: ProtocolPolicy) -> pd.DataFrame:
+    """``events`` with ``infusion_related`` (and ``infusion_cycle``) added under the protocol's
+    infusion-related window: :func:`myotrial.derive.safety.derive_infusion_related`, the ONE
+    derivation, used by the exports and by the service's flag at entry."""
+    return derive_infusion_related(events, infusions, policy.protocol)
+
+
 def build_exports(
     conn: sa.Connection,
+    policy: ProtocolPolicy,
     *,
     blinded: bool,
     site_id: str | None = None,
-    crossover_from: tuple[str, ...] = ("placebo",),
-    crossover_to: str = "ivig",
-    randomised_period_cycles: int = 4,
-    window_hours: float = 72.0,
 ) -> dict[str, pd.DataFrame]:
     """Build the four canonical tables from the live database (see module docstring).
 
     Unblinded ``product`` of an infusion (PROJECT RULE, documented in docs/database.md): the
-    allocated arm during the randomised period's cycles (``cycle <= randomised_period_cycles``);
-    ``crossover_to`` for later (open-label extension) cycles and, for subjects of a
-    ``crossover_from`` arm with a crossover event, for cycles after the confirming visit's
-    date (or its recording time when the visit has no date).
+    allocated arm during the randomised period's cycles (``cycle <= [dosing]
+    cycles_randomised``); the protocol's extension arm for later (open-label extension) cycles
+    and, for subjects of an arm that switches on deterioration, the switch target for cycles
+    starting on or after the confirming visit's date (or its recording time when the visit has
+    no date).
     """
     su, a, sl, xo, vi = (s.subjects, s.allocations, s.randomisation_slots, s.crossover_events,
                          s.visits)
@@ -56,7 +69,7 @@ def build_exports(
     # -- subjects ------------------------------------------------------------------------------
     cols = ["subject_id", "site_id", "arm", "randomised", "age", "sex", "msa_group", "stratum",
             "kit_code", "randomised_at", "completed_week_16", "entered_extension",
-            "completed_week_40", "discontinuation_reason", "crossover_week"]
+            "completed_week_40", "discontinuation_reason", "deterioration_week"]
     query = (
         sa.select(su.c.subject_id, su.c.site_id, sl.c.arm, su.c.randomised, su.c.age, su.c.sex,
                   su.c.msa_group, a.c.stratum, a.c.kit_code, a.c.randomised_at,
@@ -71,16 +84,21 @@ def build_exports(
     arms: Mapping[str, Any] = dict(zip(subjects["subject_id"], subjects["arm"], strict=True))
     for col in ("randomised", "completed_week_16", "entered_extension", "completed_week_40"):
         subjects[col] = _bool(subjects[col])
-    subjects["crossover_week"] = subjects["crossover_week"].astype("Int64")
+    subjects["deterioration_week"] = subjects["deterioration_week"].astype("Int64")
     subjects["randomised_at"] = pd.to_datetime(subjects["randomised_at"])
     factors = _stratum_columns(subjects["stratum"])
     subjects = pd.concat([subjects, factors], axis=1)
     if blinded:
         subjects = subjects.drop(columns=["arm"])
     else:
+        switches = [isinstance(arm, str) and policy.switches_on_deterioration(arm)
+                    for arm in subjects["arm"]]
+        switched = pd.Series(switches, index=subjects.index) & subjects[
+            "deterioration_week"].notna()
+        subjects["crossover_week"] = subjects["deterioration_week"].where(switched)
         subjects["crossover_to"] = [
-            crossover_to if (pd.notna(w) and arm in crossover_from) else None
-            for w, arm in zip(subjects["crossover_week"], subjects["arm"], strict=True)]
+            policy.switch_target(arm) if moved else None
+            for arm, moved in zip(subjects["arm"], switched, strict=True)]
 
     # -- visits --------------------------------------------------------------------------------
     vcols = ["subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS]
@@ -102,14 +120,16 @@ def build_exports(
     infusions["end"] = pd.to_datetime(infusions["end"])
     infusions["cycle"] = infusions["cycle"].astype("int64")
     if not blinded:
-        switch = _switch_times(conn, cond, crossover_from, arms)
+        switch = _switch_times(conn, cond, policy, arms)
+        randomised_cycles = policy.dosing.cycles_randomised
         products: list[str | None] = []
         for sid, start, cycle in zip(infusions["subject_id"], infusions["start"],
                                      infusions["cycle"], strict=True):
             arm = arms.get(sid)
-            after_switch = sid in switch and start >= switch[sid]
-            if cycle > randomised_period_cycles or after_switch:
-                products.append(crossover_to)
+            if sid in switch and start >= switch[sid][0]:
+                products.append(switch[sid][1])
+            elif cycle > randomised_cycles:
+                products.append(policy.extension_arm)
             else:
                 products.append(arm)
         infusions.insert(3, "product", products)
@@ -125,7 +145,7 @@ def build_exports(
     events["end"] = pd.to_datetime(events["end"])
     for col in ("serious", "related", "thromboembolic"):
         events[col] = _bool(events[col])
-    events = derive_infusion_related(events, infusions, window_hours=window_hours)
+    events = flag_infusion_related(events, infusions, policy)
     return {"visits": visits, "subjects": subjects, "infusions": infusions,
             "adverse_events": events}
 
@@ -144,8 +164,9 @@ def _stratum_columns(strata: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(parsed, columns=names, index=strata.index, dtype=object)
 
 
-def _switch_times(conn: sa.Connection, cond: list[Any], crossover_from: tuple[str, ...],
-                  arms: Mapping[str, Any]) -> dict[str, pd.Timestamp]:
+def _switch_times(conn: sa.Connection, cond: list[Any], policy: ProtocolPolicy,
+                  arms: Mapping[str, Any]) -> dict[str, tuple[pd.Timestamp, str]]:
+    """Subject -> (time of the switch, treatment switched to), for switching arms only."""
     xo, vi, su = s.crossover_events, s.visits, s.subjects
     rows = conn.execute(
         sa.select(xo.c.subject_id, xo.c.recorded_at, vi.c.visit_date)
@@ -155,6 +176,8 @@ def _switch_times(conn: sa.Connection, cond: list[Any], crossover_from: tuple[st
         .where(*cond)).all()
     out = {}
     for sid, recorded, day in rows:
-        if arms.get(sid) in crossover_from:
-            out[sid] = pd.Timestamp(day) if day is not None else pd.Timestamp(recorded)
+        arm = arms.get(sid)
+        target = policy.switch_target(arm) if isinstance(arm, str) else None
+        if target is not None:
+            out[sid] = (pd.Timestamp(day) if day is not None else pd.Timestamp(recorded), target)
     return out

@@ -14,7 +14,7 @@ from typing import Any, cast
 __all__ = [
     "AdverseEventResult",
     "CorrectionResult",
-    "CrossoverEvent",
+    "DeteriorationEvent",
     "InfusionResult",
     "ListSummary",
     "RandomisationResult",
@@ -93,8 +93,11 @@ class ListSummary(_AsDict):
 
 
 @dataclass(frozen=True)
-class CrossoverEvent(_AsDict):
-    """A confirmed deterioration handled per protocol; blinded: no arm, no direction."""
+class DeteriorationEvent(_AsDict):
+    """A deterioration confirmed in the randomised period, recorded alike for every arm.
+
+    Blinded: no arm, no direction, and nothing says whether the patient switched treatment
+    (that follows from the arm and the protocol, in unblinded views only)."""
 
     subject_id: str
     confirmed_week: int
@@ -105,7 +108,8 @@ class CrossoverEvent(_AsDict):
 
 @dataclass(frozen=True)
 class VisitResult(_AsDict):
-    """The visit's instant score (``myotrial.scoring.score_visits``) and any crossover."""
+    """The visit's instant score (``myotrial.scoring.score_visits``) and any confirmed
+    deterioration event."""
 
     subject_id: str
     visit_week: int
@@ -116,7 +120,7 @@ class VisitResult(_AsDict):
     worsening: bool | None
     worsening_clauses: tuple[str, ...]
     cd_confirmed: bool
-    crossover: CrossoverEvent | None
+    deterioration: DeteriorationEvent | None
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ class SubjectView(_AsDict):
     stratum: str | None
     kit_code: str | None
     randomised_at: dt.datetime | None
-    crossover: CrossoverEvent | None
+    deterioration: DeteriorationEvent | None
     completed_week_16: bool | None
     entered_extension: bool | None
     completed_week_40: bool | None

@@ -3,11 +3,14 @@
 Clinical tables follow ``shared/reference/data-format.md`` (subjects, visits, infusions,
 adverse_events) plus the operational tables (sites, users, screenings, the randomisation list,
 allocations, crossover events) and the append-only audit trail. The first Alembic revision
-(``migrations/versions/0001_initial.py``) creates exactly these tables; a test compares them.
+(``migrations/versions/r0001_initial.py``) creates these tables, the second
+(``r0002_protocol.py``) adds ``trial_protocol``; a test compares the migrated schema with them.
 
 Arms are stored in one place only, ``randomisation_slots.arm``: allocations reference a slot,
-infusions carry a kit code, crossover events say "crossover per protocol". Nothing else (and
-no audit row) holds an arm, so a blinded view cannot leak one by accident.
+infusions carry a kit code, deterioration events (table ``crossover_events``, its historical
+name) are recorded alike for every arm. Nothing else (and no audit row) holds an arm, so a
+blinded view cannot leak one by accident. ``trial_protocol`` holds the one protocol the
+database runs under (name, full file text, sha256); it holds no allocation.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "screenings",
     "sites",
     "subjects",
+    "trial_protocol",
     "users",
     "visits",
 ]
@@ -219,6 +223,9 @@ adverse_events = sa.Table(
     sa.Column("thromboembolic", sa.Boolean(create_constraint=False), nullable=False),
 )
 
+#: One row per subject whose deterioration was confirmed in the randomised period, EVERY arm
+#: (the historical name is kept: audit rows name the table). Whether the event moved the
+#: patient to another treatment follows from the arm and the protocol, never stored here.
 crossover_events = sa.Table(
     "crossover_events",
     metadata,
@@ -261,4 +268,17 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_id", sa.Integer, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
+)
+
+#: The protocol the database runs under (one row; migration r0002). Fixed once recorded:
+#: triggers refuse UPDATE and DELETE.
+trial_protocol = sa.Table(
+    "trial_protocol",
+    metadata,
+    sa.Column("protocol_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("recorded_at", _TS, nullable=False),
+    sa.CheckConstraint("protocol_id = 1", name="single_row"),
 )

@@ -103,11 +103,14 @@ class CorrectionBody(_Strict):
 
 
 class ListBody(_Strict):
+    """Arms, ratio, block sizes and the strata's names come from the protocol; the request
+    gives the seed, the list length and the levels of the protocol's strata."""
+
     seed: int
     n_per_stratum: int = Field(50, ge=1, le=100_000)
-    block_sizes: list[int] = Field(default_factory=lambda: [4, 6])
     factors: dict[str, list[str]] = Field(
-        default_factory=dict, description="stratification factors, e.g. {'site': ['01', '02']}")
+        default_factory=dict, description="levels of the protocol's stratification factors, "
+        "e.g. {'site': ['01', '02']} (none for an unstratified protocol)")
 
 
 class SiteBody(_Strict):
@@ -127,12 +130,12 @@ class ReasonBody(_Strict):
     reason: str
 
 
-def scheme_from(body: ListBody) -> RandomisationScheme:
-    """The randomisation scheme of a list request (default arms and 1:1 ratio of the protocol);
-    a bad parameter raises ValueError with the reason."""
+def scheme_from(body: ListBody, service: TrialService) -> RandomisationScheme:
+    """The protocol's randomisation scheme (arms, ratio, block sizes:
+    ``RandomisationScheme.from_protocol``) with the request's strata levels and length; a bad
+    parameter raises ValueError with the reason."""
     factors = tuple(StratumFactor(name, tuple(levels)) for name, levels in body.factors.items())
-    return RandomisationScheme(block_sizes=tuple(body.block_sizes), factors=factors,
-                               n_per_stratum=body.n_per_stratum)
+    return service.protocol_scheme(factors, body.n_per_stratum)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +282,7 @@ def api_allocations(service: ServiceDep, actor: ActorDep) -> JSONResponse:
              summary="Generate and load the concealed randomisation list (once per trial)")
 def api_randomisation_list(body: ListBody, service: ServiceDep, actor: ActorDep) -> JSONResponse:
     try:
-        scheme = scheme_from(body)
+        scheme = scheme_from(body, service)
     except ValueError as exc:
         return JSONResponse({"detail": [{"loc": [None, None, "scheme"], "field": "scheme",
                                          "msg": str(exc)}]}, status_code=422)

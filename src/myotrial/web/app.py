@@ -1,4 +1,7 @@
-"""Application factory."""
+"""Application factory: :func:`create_app` takes the one :class:`~myotrial.settings.Settings`
+object (database URL, protocol, secret key, cookies); nothing is read from or written to the
+environment here, except by :func:`app_from_env`, the factory of ``myotrial serve --workers N``.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,22 @@ from fastapi import Depends, FastAPI
 from starlette.datastructures import MutableHeaders
 
 import myotrial
+from myotrial.settings import Settings
 from myotrial.web import api, calculator, pages
 from myotrial.web.errors import install_error_handlers
 from myotrial.web.security import (
     SESSION_COOKIE,
     Session,
     SessionCodec,
-    WebSettings,
     enforce_rule,
 )
 
-__all__ = ["DATABASE_URL_ENV", "app_from_env", "create_app"]
+__all__ = ["SERVE_SETTINGS_ENV", "app_from_env", "create_app"]
 
-#: Used by :func:`app_from_env` (the factory of ``myotrial serve --workers N``).
-DATABASE_URL_ENV = "MYOTRIAL_DATABASE_URL"
+#: How ``myotrial serve --workers N`` hands its :class:`Settings` to the worker processes
+#: (JSON; uvicorn starts workers from an import string, so the settings cannot be passed as
+#: an object). Read by :func:`app_from_env` only.
+SERVE_SETTINGS_ENV = "MYOTRIAL_SERVE_SETTINGS"
 
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
@@ -35,7 +40,7 @@ _ASGI = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 class SessionCookieMiddleware:
     """Send the session cookie when the request created or replaced its session."""
 
-    def __init__(self, app: _ASGI, codec: SessionCodec, settings: WebSettings) -> None:
+    def __init__(self, app: _ASGI, codec: SessionCodec, settings: Settings) -> None:
         self.app = app
         self.codec = codec
         flags = ["Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={settings.session_max_age}"]
@@ -60,24 +65,24 @@ class SessionCookieMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
-def create_app(database_url: str | None = None, *, service: Any = None,
-               settings: WebSettings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, service: Any = None) -> FastAPI:
     """Build the web application.
 
     Parameters
     ----------
-    database_url : the trial database (``sqlite:///file.db`` or a PostgreSQL URL), migrated
-        beforehand (``myotrial serve`` does it); None: only the public calculator works, trial
-        pages answer 503.
+    settings : the trial's :class:`~myotrial.settings.Settings`: its database (migrated
+        beforehand: ``myotrial db init`` or ``myotrial serve``) is opened under its protocol
+        (a database recorded under another protocol is refused:
+        :class:`~myotrial.db.ProtocolMismatchError`). None: only the public calculator works,
+        trial pages answer 503 (sessions then use a random key).
     service : a ready :class:`~myotrial.db.TrialService` (tests: a fast password hasher, a
-        fixed clock); overrides ``database_url``.
-    settings : :class:`~myotrial.web.security.WebSettings` (secret key, secure cookies).
+        fixed clock); used instead of opening ``settings.database_url``.
     """
-    settings = settings or WebSettings()
-    if service is None and database_url is not None:
+    if service is None and settings is not None:
         from myotrial.db import TrialService, make_engine
 
-        service = TrialService(make_engine(database_url))
+        service = TrialService(make_engine(settings.database_url), settings.protocol)
+    settings = settings or Settings()
     app = FastAPI(
         title="myotrial",
         version=myotrial.__version__,
@@ -90,7 +95,6 @@ def create_app(database_url: str | None = None, *, service: Any = None,
         dependencies=[Depends(enforce_rule)],
     )
     codec = SessionCodec(settings)
-    app.state.database_url = database_url
     app.state.service = service
     app.state.session_codec = codec
     app.state.settings = settings
@@ -103,6 +107,7 @@ def create_app(database_url: str | None = None, *, service: Any = None,
 
 
 def app_from_env() -> FastAPI:
-    """``create_app`` for ``$MYOTRIAL_DATABASE_URL`` (uvicorn factory for several workers; the
-    workers share ``$MYOTRIAL_SECRET_KEY``)."""
-    return create_app(os.environ.get(DATABASE_URL_ENV))
+    """``create_app`` for the settings ``myotrial serve --workers N`` handed over in
+    ``$MYOTRIAL_SERVE_SETTINGS`` (else :meth:`Settings.from_env`)."""
+    text = os.environ.get(SERVE_SETTINGS_ENV)
+    return create_app(Settings.from_json(text) if text else Settings.from_env())

@@ -198,7 +198,8 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
         "errors": errors or [], "values": values or {}, "visit_fields": VISIT_FIELDS,
         "severities": SEVERITIES, "correctable": CORRECTABLE_FIELDS,
         "can_enter": actor.role is Role.SITE_INVESTIGATOR,
-        "svg": render_timeline_svg(data),
+        "ir_hours": service.policy.infusion_related_window_hours,
+        "svg": render_timeline_svg(data, service.policy.threshold_values),
     }, status=status)
 
 
@@ -210,7 +211,8 @@ def subject_page(request: Request, subject_id: str, service: ServiceDep,
 
 @router.get("/subjects/{subject_id}/plot.svg")
 def subject_plot(subject_id: str, service: ServiceDep, actor: ActorDep) -> Response:
-    svg = render_timeline_svg(timeline(service, actor, subject_id))
+    svg = render_timeline_svg(timeline(service, actor, subject_id),
+                              service.policy.threshold_values)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -351,16 +353,25 @@ def allocations_page(request: Request, service: ServiceDep, actor: ActorDep) -> 
                   {"rows": records(service.list_allocations(actor))})
 
 
+def _scheme_facts(service: TrialService) -> dict[str, Any]:
+    protocol = service.protocol
+    return {"protocol": protocol.name, "arms": list(protocol.arm_codes),
+            "ratio": ":".join(str(protocol.ratio[a]) for a in protocol.arm_codes),
+            "block_sizes": list(protocol.block_sizes), "strata": list(protocol.strata)}
+
+
 @router.get("/randomisation", response_class=HTMLResponse)
-def randomisation_page(request: Request, actor: ActorDep) -> HTMLResponse:
-    return render(request, "randomisation.html", {"values": {}, "errors": [], "result": None})
+def randomisation_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
+    return render(request, "randomisation.html", {"values": {}, "errors": [], "result": None,
+                                                  "scheme": _scheme_facts(service)})
 
 
 @router.post("/randomisation", response_class=HTMLResponse)
 async def randomisation_submit(request: Request, service: ServiceDep,
                                actor: ActorDep) -> HTMLResponse:
     values = await _form(request)
-    context: dict[str, Any] = {"values": values, "errors": [], "result": None}
+    context: dict[str, Any] = {"values": values, "errors": [], "result": None,
+                               "scheme": _scheme_facts(service)}
     try:
         factors = {}
         for part in filter(None, (p.strip() for p in values.get("factors", "").split(";"))):
@@ -368,12 +379,10 @@ async def randomisation_submit(request: Request, service: ServiceDep,
             factors[name.strip()] = [x.strip() for x in levels.split(",") if x.strip()]
         raw: dict[str, Any] = {
             "seed": values.get("seed", ""), "n_per_stratum": values.get("n_per_stratum") or 50,
-            "block_sizes": [b for b in values.get("block_sizes", "4,6").replace(" ", "")
-                            .split(",") if b],
             "factors": factors}
         body = ListBody.model_validate(raw)
         context["result"] = service.generate_randomisation_list(
-            actor, scheme_from(body), body.seed).as_dict()
+            actor, scheme_from(body, service), body.seed).as_dict()
     except ValidationError as exc:
         context["errors"] = [{"field": ".".join(map(str, e["loc"])), "msg": e["msg"],
                               "value": None} for e in exc.errors()]

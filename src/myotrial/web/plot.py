@@ -1,10 +1,12 @@
 """The patient timeline plot as a server-rendered SVG (no JavaScript, no external assets).
 
-Top panel: TIS by visit week with the improvement thresholds; worsening visits in orange,
-confirmed deterioration in red, the crossover week as a vertical line. Bottom panel: each core
-set measure as percent change from baseline, signed so that up is better (MMT-8 up, the others
-down), clipped to +/-100 %; adverse events as triangles on the week axis (thromboembolic in red,
-infusion-related filled), infusion days as ticks.
+Top panel: TIS by visit week with the improvement thresholds of the protocol's population
+(adult 20/40/60, juvenile 30/45/70: passed in, from ``ProtocolPolicy.threshold_values``);
+worsening visits in orange, confirmed deterioration in red, the week of a confirmed
+deterioration as a vertical line (the same for every arm; the unblinded view adds the
+switch). Bottom panel: each core set measure as percent change from baseline, signed so that
+up is better (MMT-8 up, the others down), clipped to +/-100 %; adverse events as triangles on
+the week axis (thromboembolic in red, infusion-related filled), infusion days as ticks.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ def _week_of(when: Any, start: dt.datetime | None) -> float | None:
     return (moment - start).total_seconds() / (7 * 86400)
 
 
-def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...] = (20, 40, 60)
-                        ) -> str:
-    """SVG text of the timeline of :func:`myotrial.web.views.timeline` output ``data``."""
+def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...]) -> str:
+    """SVG text of the timeline of :func:`myotrial.web.views.timeline` output ``data``, with
+    dashed lines at the TIS category ``thresholds`` (minimal, moderate, major)."""
     visits = data.get("visits", [])
     subject = data["subject"]
     start = (dt.datetime.fromisoformat(subject["randomised_at"])
@@ -81,20 +83,26 @@ def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...] = (2
         out.append(f'<text x="{LEFT - 6}" y="{y_top(tis) + 4:.1f}" text-anchor="end">{tis}'
                    '</text>')
     for level in thresholds:
-        out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y_top(level):.1f}" '
-                   f'y2="{y_top(level):.1f}" stroke="#bbb" stroke-dasharray="4 3"/>')
+        out.append(f'<line class="tis-threshold" data-tis="{level:g}" x1="{LEFT}" '
+                   f'x2="{LEFT + plot_w}" y1="{y_top(level):.1f}" y2="{y_top(level):.1f}" '
+                   'stroke="#bbb" stroke-dasharray="4 3"/>')
+        out.append(f'<text x="{LEFT + plot_w + 4}" y="{y_top(level) + 4:.1f}" fill="#888">'
+                   f'TIS {level:g}</text>')
     for pct in (-100, -50, 0, 50, 100):
         out.append(f'<text x="{LEFT - 6}" y="{y_bot(pct) + 4:.1f}" text-anchor="end">{pct}'
                    '</text>')
     out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y_bot(0):.1f}" y2="{y_bot(0):.1f}" '
                'stroke="#bbb"/>')
-    crossover = subject.get("crossover")
-    if crossover:
-        cx = x(float(crossover["confirmed_week"]))
+    event = subject.get("deterioration")
+    if event:
+        cx = x(float(event["confirmed_week"]))
         out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{TOP_Y0}" y2="{BOT_Y0 + BOT_H}" '
                    'stroke="#a3262b" stroke-width="2" stroke-dasharray="6 3"/>')
-        out.append(f'<text x="{cx + 4:.1f}" y="{TOP_Y0 + 12}" fill="#a3262b">'
-                   'crossover per protocol</text>')
+        label = escape(str(event["description"]))
+        switch = (data.get("unblinded") or {}).get("crossover_to")
+        if switch:  # unblinded view only
+            label += f" (switch to {escape(str(switch))})"
+        out.append(f'<text x="{cx + 4:.1f}" y="{TOP_Y0 + 12}" fill="#a3262b">{label}</text>')
     # TIS line and points
     points = [(float(v["visit_week"]), float(v["tis"])) for v in visits if v["tis"] is not None]
     if len(points) > 1:

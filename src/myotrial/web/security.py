@@ -2,10 +2,10 @@
 
 Sessions are a signed cookie (HMAC-SHA256 over a small JSON payload, standard library only):
 ``myotrial_session`` holds the user name, role, site, a per-session CSRF token and the time of
-issue. It is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when :attr:`WebSettings.secure_cookies`
-is set (do so behind HTTPS). The cookie proves *who logged in*; every service operation then
-re-checks the user against the ``users`` table (exists, active, same role and site), so a
-deactivated account loses access at its next request.
+issue. It is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when ``secure_cookies`` of
+:class:`myotrial.settings.Settings` is set (do so behind HTTPS). The cookie proves *who logged
+in*; every service operation then re-checks the user against the ``users`` table (exists,
+active, same role and site), so a deactivated account loses access at its next request.
 
 CSRF: every state-changing request (POST) of a non-public endpoint must carry the session's token,
 as the form field ``csrf_token`` (pages) or the header ``X-CSRF-Token`` (JSON API). The login
@@ -25,15 +25,15 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Request
 
 from myotrial.db.roles import Actor, Role
+from myotrial.settings import SECRET_ENV, SECURE_COOKIES_ENV, Settings
 
 __all__ = [
     "CSRF_FIELD",
@@ -45,7 +45,6 @@ __all__ = [
     "LoginRequired",
     "Session",
     "SessionCodec",
-    "WebSettings",
     "enforce_rule",
     "request_actor",
     "request_session",
@@ -54,26 +53,6 @@ __all__ = [
 SESSION_COOKIE = "myotrial_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SECRET_ENV = "MYOTRIAL_SECRET_KEY"
-SECURE_COOKIES_ENV = "MYOTRIAL_SECURE_COOKIES"
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """Settings of the web application.
-
-    secret_key : signs the session cookies; default ``$MYOTRIAL_SECRET_KEY``, else a random key
-        per process (sessions then end when the server restarts).
-    secure_cookies : mark cookies ``Secure`` (sent over HTTPS only); default
-        ``$MYOTRIAL_SECURE_COOKIES`` = 1/true.
-    session_max_age : seconds a login lasts (default 8 hours).
-    """
-
-    secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV)
-                            or secrets.token_urlsafe(32))
-    secure_cookies: bool = field(default_factory=lambda: os.environ.get(
-        SECURE_COOKIES_ENV, "").strip().lower() in ("1", "true", "yes"))
-    session_max_age: int = 8 * 3600
 
 
 @dataclass(frozen=True)
@@ -110,7 +89,7 @@ class Session:
 class SessionCodec:
     """Sign and verify session cookies (HMAC-SHA256, expiry checked on read)."""
 
-    def __init__(self, settings: WebSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._key = hashlib.sha256(b"myotrial-session\x00" + settings.secret_key.encode()
                                    ).digest()
         self.max_age = settings.session_max_age

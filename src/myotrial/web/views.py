@@ -18,8 +18,6 @@ import pandas as pd
 
 from myotrial.db.roles import Actor, Role
 from myotrial.db.service import TrialService
-from myotrial.protocol import load_protocol
-from myotrial.scoring import score_visits
 
 __all__ = ["CORE_MEASURES", "dashboard", "jsonable", "records", "role_label", "timeline"]
 
@@ -66,7 +64,8 @@ _VISIT_COLUMNS = ("visit_week", *(m for m, _ in CORE_MEASURES), "ck_uln", "tis",
 
 
 def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, Any]:
-    """One subject: details, scored visits, infusions, adverse events and corrections.
+    """One subject: details, scored visits, infusions, adverse events and corrections, and
+    the protocol population's TIS thresholds (``tis_thresholds``) for the plot.
 
     Blinded roles get no arm (the service's blinded export); the unblinded statistician also
     gets ``arm``, ``crossover_to`` and the infusions' ``product``.
@@ -93,6 +92,8 @@ def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, 
         "adverse_events": records(events.loc[events["subject_id"] == sid]),
         "corrections": _corrections(service, actor, sid),
     }
+    out["tis_thresholds"] = list(service.policy.threshold_values)
+    out["population"] = service.policy.population
     if not actor.blinded:
         subj = tables["subjects"].loc[tables["subjects"]["subject_id"] == sid]
         out["unblinded"] = {"arm": jsonable(subj["arm"].iloc[0]),
@@ -108,15 +109,18 @@ def _corrections(service: TrialService, actor: Actor, sid: str) -> list[dict[str
                            "old_value", "new_value", "reason"))
 
 
-def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = None,
-              protocol: str = "proderm") -> dict[str, Any]:
-    """Enrolment by site, visits due, open deteriorations and adverse events.
+def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = None
+              ) -> dict[str, Any]:
+    """Enrolment by site, visits due, open deteriorations and adverse events, under the
+    service's protocol (schedule, scoring, who switches on deterioration).
 
-    Pooled for blinded roles; the unblinded statistician also gets each count by arm
-    (``by_arm``). Site investigators see their own site only (the service filters).
+    Pooled for blinded roles, identical whatever the arms (a confirmed deterioration counts
+    alike in every arm); the unblinded statistician also gets each count by arm (``by_arm``),
+    with the deteriorations that switched treatment (``crossovers``). Site investigators see
+    their own site only (the service filters).
     """
     day = today or dt.datetime.now(dt.UTC).date()
-    proto = load_protocol(protocol)
+    policy = service.policy
     subjects = service.list_subjects(actor)
     tables = service.export_tables(actor, blinded=actor.blinded)
     arms: dict[str, str] = {}
@@ -130,18 +134,18 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
     for subj in subjects:
         row = enrolment.setdefault(subj.site_id, {"site_id": subj.site_id, "screened": 0,
                                                   "eligible": 0, "randomised": 0,
-                                                  "crossovers": 0})
+                                                  "deteriorations": 0})
         row["screened"] += 1
         row["eligible"] += subj.screening_status == "eligible"
         row["randomised"] += subj.randomised
-        row["crossovers"] += subj.crossover is not None
+        row["deteriorations"] += subj.deterioration is not None
         if arms:
             by_arm = row.setdefault("randomised_by_arm", dict.fromkeys(arm_codes, 0))
             if subj.subject_id in arms:
                 by_arm[arms[subj.subject_id]] += 1
 
     visits = tables["visits"]
-    scored = _score_all(visits, service.population, service.earliest_week)
+    scored = service.score_table(visits)
     recorded: dict[str, set[int]] = {}
     for sid, week in zip(visits["subject_id"], visits["visit_week"], strict=True):
         recorded.setdefault(str(sid), set()).add(int(week))
@@ -150,7 +154,7 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
         if not subj.randomised or subj.randomised_at is None or subj.discontinuation_reason:
             continue
         start = subj.randomised_at.date()
-        for week in proto.assessment_weeks:
+        for week in policy.assessment_weeks:
             if week in recorded.get(subj.subject_id, set()):
                 continue
             when = start + dt.timedelta(weeks=week)
@@ -161,14 +165,14 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
             break  # the next scheduled visit only
     deteriorations = []
     for subj in subjects:
-        if subj.crossover is not None:
+        if subj.deterioration is not None:
             deteriorations.append({
                 "subject_id": subj.subject_id, "site_id": subj.site_id,
-                "status": "confirmed", "visit_week": subj.crossover.confirmed_week,
-                "action": subj.crossover.description})
+                "status": "confirmed", "visit_week": subj.deterioration.confirmed_week,
+                "action": subj.deterioration.description})
     if not scored.empty:
         last = scored.sort_values("visit_week").groupby("subject_id").tail(1)
-        crossed = {s.subject_id for s in subjects if s.crossover is not None}
+        crossed = {s.subject_id for s in subjects if s.deterioration is not None}
         site = {s.subject_id: s.site_id for s in subjects}
         for rec in last.to_dict("records"):
             if rec["worsening"] is True and not rec["cd_confirmed"] and \
@@ -181,8 +185,8 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
         for row in deteriorations:
             arm = arms.get(str(row["subject_id"]))
             row["arm"] = arm
-            row["crossover_to"] = (service.crossover_to if row["status"] == "confirmed"
-                                   and arm in service.crossover_from else None)
+            row["crossover_to"] = (policy.switch_target(arm) if row["status"] == "confirmed"
+                                   and arm is not None else None)
     events = tables["adverse_events"]
     safety = _safety_counts(events)
     highlighted = events.loc[events["thromboembolic"].fillna(False).astype(bool)
@@ -193,7 +197,7 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
         "enrolment": sorted(enrolment.values(), key=lambda r: r["site_id"]),
         "totals": {"screened": len(subjects),
                    "randomised": sum(s.randomised for s in subjects),
-                   "crossovers": sum(s.crossover is not None for s in subjects)},
+                   "deteriorations": sum(s.deterioration is not None for s in subjects)},
         "visits_due": sorted(due, key=lambda r: (r["due_date"], r["subject_id"])),
         "deteriorations": deteriorations,
         "adverse_events": safety,
@@ -204,22 +208,15 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
     if arms:
         out["by_arm"] = {
             code: {"randomised": sum(1 for a in arms.values() if a == code),
-                   "crossovers": sum(1 for s in subjects if s.crossover is not None
-                                     and arms.get(s.subject_id) == code),
+                   "deteriorations": sum(1 for s in subjects if s.deterioration is not None
+                                         and arms.get(s.subject_id) == code),
+                   "crossovers": sum(1 for s in subjects if s.deterioration is not None
+                                     and arms.get(s.subject_id) == code
+                                     and policy.switches_on_deterioration(code)),
                    "adverse_events": _safety_counts(events.loc[
                        events["subject_id"].map(arms) == code])}
             for code in arm_codes}
     return out
-
-
-def _score_all(visits: pd.DataFrame, population: str, earliest_week: float | None
-               ) -> pd.DataFrame:
-    if visits.empty:
-        return visits
-    keep = [c for c in visits.columns if c != "visit_date"
-            and (c in ("subject_id", "visit_week", "pga", "ptga", "extramuscular", "mmt8", "haq",
-                       "ck", "ck_uln") or visits[c].notna().any())]
-    return score_visits(visits[keep], population=population, earliest_week=earliest_week)
 
 
 def _safety_counts(events: pd.DataFrame) -> dict[str, int]:

@@ -1,0 +1,219 @@
+"""The shared unit of work of the service: one transaction per operation, audited writes.
+
+:class:`ServiceCore` holds what every aggregate of :class:`~myotrial.db.TrialService` needs:
+the engine, the protocol (its :class:`~myotrial.policy.ProtocolPolicy`), the clock, and
+:meth:`ServiceCore._transaction`, which yields a :class:`UnitOfWork` (connection, actor, time,
+audited insert/update, subject lookup with the site check).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from myotrial.db import _values as v
+from myotrial.db import audit as _audit
+from myotrial.db import schema as s
+from myotrial.db._values import Problems, fail
+from myotrial.db.engine import lock_for_write
+from myotrial.db.protocol_store import open_protocol
+from myotrial.db.roles import Actor, PermissionDenied, authorise
+from myotrial.policy import ProtocolPolicy
+from myotrial.protocol import Protocol
+
+__all__ = ["TABLES", "ServiceCore", "UnitOfWork", "json_safe", "parse_record", "parser_of"]
+
+TABLES: Mapping[str, sa.Table] = {t.name: t for t in s.metadata.sorted_tables}
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _naive_utc(when: dt.datetime) -> dt.datetime:
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def parser_of(column: sa.Column[Any]) -> Callable[[Any], Any]:
+    """The value parser of a column's type (located problems name the rule broken)."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return v.as_bool
+    if isinstance(kind, sa.Integer):
+        return v.as_int
+    if isinstance(kind, sa.Float):
+        return v.as_float
+    if isinstance(kind, sa.DateTime):
+        return v.as_datetime
+    if isinstance(kind, sa.Date):
+        return v.as_date
+    length = getattr(kind, "length", None) or 10_000
+    return lambda value: v.as_text(value, max_length=length)
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def parse_record(p: Problems, table: sa.Table, raw: Mapping[str, Any],
+                 check: Callable[[Problems, dict[str, Any]], None] | None = None
+                 ) -> dict[str, Any]:
+    """Parse each value by its column's type; run the table check; raise every problem."""
+    rec = {name: p.parse(name, value, parser_of(table.c[name])) for name, value in raw.items()}
+    for name in raw:
+        if not table.c[name].nullable and rec[name] is None and not any(
+                i.column == name for i in p.items):
+            p.add(name, None, f"{name} is required")
+    if check is not None and not p.items:
+        check(p, rec)
+    p.raise_if_any()
+    return rec
+
+
+class UnitOfWork:
+    """One operation's transaction: connection, actor, time, and audited writes."""
+
+    def __init__(self, conn: sa.Connection, actor: Actor, operation: str,
+                 now: dt.datetime) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.operation = operation
+        self.now = now  # aware UTC
+        self.stamp = _naive_utc(now)
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def audit(self, action: str, *, table: str | None = None, key: str | None = None,
+              field: str | None = None, old: Any = None, new: Any = None,
+              reason: str | None = None, site_id: str | None = None,
+              subject_id: str | None = None) -> None:
+        _audit.append_audit(
+            self.conn, username=self.actor.username, role=self.actor.role.value, action=action,
+            when=self.now, site_id=site_id, subject_id=subject_id, table_name=table,
+            record_key=key, field=field, old_value=old, new_value=new, reason=reason)
+
+    def insert(self, table: sa.Table, values: Mapping[str, Any], *, site_id: str | None,
+               subject_id: str | None, extra: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Insert a row, read it back as stored, audit it; return the stored row."""
+        result = self.conn.execute(sa.insert(table).values(**values))
+        pk = dict(zip([c.name for c in table.primary_key.columns],
+                      result.inserted_primary_key or (), strict=True))
+        cond = sa.and_(*(table.c[k] == val for k, val in pk.items()))
+        row = dict(self.conn.execute(sa.select(table).where(cond)).one()._mapping)
+        self.audit("insert", table=table.name, key=_audit.record_key(table.name, row),
+                   new={**_audit.record_values(table.name, row), **(extra or {})},
+                   site_id=site_id, subject_id=subject_id)
+        return row
+
+    def update(self, table: sa.Table, row: Mapping[str, Any], field: str, new: Any, *,
+               reason: str, site_id: str | None, subject_id: str | None) -> None:
+        """Change one field of one row and audit old value, new value and reason."""
+        key = _audit.record_key(table.name, row)
+        cond = sa.and_(*(table.c[k] == row[k] for k in _audit.AUDITED_TABLES[table.name].key))
+        self.conn.execute(sa.update(table).where(cond).values({field: new}))
+        stored = self.conn.execute(sa.select(table.c[field]).where(cond)).scalar_one()
+        self.audit("update", table=table.name, key=key, field=field,
+                   old=_audit.jsonable(row[field]), new=_audit.jsonable(stored), reason=reason,
+                   site_id=site_id, subject_id=subject_id)
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def subject(self, subject_id: Any) -> dict[str, Any]:
+        """The subject row; refuses a subject of another site for site investigators."""
+        sid = subject_id.strip() if isinstance(subject_id, str) else subject_id
+        row = self.conn.execute(sa.select(s.subjects).where(s.subjects.c.subject_id == sid)
+                                ).first()
+        if row is None:
+            raise fail("subjects", f"no subject {sid!r} in the trial database",
+                       subject_id=None if sid is None else str(sid), column="subject_id",
+                       value=sid)
+        subject = dict(row._mapping)
+        authorise(self.actor, self.operation, site_id=subject["site_id"])
+        return subject
+
+
+class ServiceCore:
+    """Engine, protocol policy, clock and the transaction of every operation.
+
+    Parameters
+    ----------
+    engine : from :func:`myotrial.db.make_engine`, schema at the newest revision
+        (``myotrial db init``).
+    protocol : a :class:`~myotrial.protocol.Protocol`, a bundled protocol name or a protocol
+        file; None = the protocol recorded in the database. A new database records the
+        protocol (None: the bundled ``proderm``); a database recorded under another protocol
+        is refused (:class:`~myotrial.db.ProtocolMismatchError`, nothing changed).
+    password_hasher : argon2 hasher (default: argon2-cffi's RFC 9106 low-memory profile).
+    clock : returns the current time (aware); default UTC now. Tests pass a fixed clock.
+    """
+
+    def __init__(self, engine: sa.Engine, protocol: Protocol | str | Path | None = None, *,
+                 password_hasher: PasswordHasher | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.engine = engine
+        self._hasher = password_hasher or PasswordHasher()
+        self._clock = clock or _utcnow
+        self.protocol: Protocol = open_protocol(engine, protocol, now=self._now())
+        self.policy: ProtocolPolicy = self.protocol.policy
+        self._dummy: str | None = None
+
+    @contextmanager
+    def _transaction(self, actor: Actor, operation: str, *, write: bool
+                     ) -> Iterator[UnitOfWork]:
+        if not isinstance(actor, Actor):
+            raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
+        authorise(actor, operation)  # role gate before the database is touched
+        with self.engine.connect() as conn:
+            if not write:
+                opts: dict[str, Any] = {"myotrial_readonly": True}
+                if conn.dialect.name == "postgresql":
+                    opts["isolation_level"] = "REPEATABLE READ"
+                conn.execution_options(**opts)
+            with conn.begin():
+                if write:
+                    lock_for_write(conn)
+                self._check_actor(conn, actor)
+                yield UnitOfWork(conn, actor, operation, self._now())
+
+    def _now(self) -> dt.datetime:
+        now = self._clock()
+        return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+
+    @staticmethod
+    def _check_actor(conn: sa.Connection, actor: Actor) -> None:
+        row = conn.execute(sa.select(s.users).where(s.users.c.username == actor.username)
+                           ).first()
+        if (row is None or not row.active or row.role != actor.role.value
+                or row.site_id != actor.site_id):
+            raise PermissionDenied(
+                f"user {actor.username!r} is not an active {actor.role.value}"
+                + (f" of site {actor.site_id}" if actor.site_id else "")
+                + " in this database")
+
+    @staticmethod
+    def _reason(table: str, reason: Any, subject_id: str | None = None,
+                visit_week: int | None = None) -> str:
+        try:
+            why = v.as_text(reason, max_length=2000)
+        except v.ValueRuleError:
+            why = None
+        if why is None:
+            raise fail(table, "a reason for the change is required", subject_id=subject_id,
+                       visit_week=visit_week, column="reason", value=reason)
+        return why

@@ -1,0 +1,193 @@
+"""Visits and deterioration: record and score visits; record confirmed deterioration.
+
+Scoring uses the protocol's options (:meth:`myotrial.policy.ProtocolPolicy.scoring_options`:
+population thresholds, measure set, MMT-8 maximum, confirmation rule). A deterioration
+confirmed in the randomised period records ONE deterioration event, the same for every arm
+(blinded users see "confirmed deterioration per protocol"). Whether it moves the patient to
+another treatment is the protocol's answer for the arm
+(:meth:`~myotrial.policy.ProtocolPolicy.switches_on_deterioration`), given in unblinded
+exports only (:mod:`myotrial.db.exports`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from myotrial.db import _values as v
+from myotrial.db import schema as s
+from myotrial.db._values import Problems, fail
+from myotrial.db.results import DeteriorationEvent, VisitResult
+from myotrial.db.roles import Actor
+from myotrial.db.service._unit import ServiceCore, UnitOfWork
+from myotrial.errors import InputValidationError
+from myotrial.scoring import score_visits
+
+__all__ = ["DETERIORATION_DESCRIPTION", "VisitOperations", "visit_result"]
+
+#: What every user sees of a confirmed deterioration, whatever the arm (issue 7): never the
+#: arm, the direction, or whether a switch follows.
+DETERIORATION_DESCRIPTION = "confirmed deterioration per protocol"
+_CORE_COLUMNS = ("subject_id", "visit_week", "pga", "ptga", "extramuscular", "mmt8", "haq", "ck",
+                 "ck_uln")
+
+
+class VisitOperations(ServiceCore):
+    """Visits, their instant score, and deterioration events."""
+
+    def record_visit(self, actor: Actor, subject_id: str, visit_week: int,
+                     measures: Mapping[str, Any], *, visit_date: Any = None) -> VisitResult:
+        """Record one assessment visit, validate and score it at once.
+
+        Validation: :func:`myotrial.tables.validate_visits` on the subject's visits with this
+        one added (ranges, ULNs, baseline present); the week must lie in the protocol (0 to the
+        end of the extension). Scoring: :func:`myotrial.scoring.score_visits` with the
+        protocol's options. Week 0 (baseline) may precede randomisation; later weeks may not.
+        A deterioration confirmed by this visit records the deterioration event in the same
+        transaction.
+        """
+        with self._transaction(actor, "record_visit", write=True) as tx:
+            subj = tx.subject(subject_id)
+            sid = subj["subject_id"]
+            p = Problems("visits", sid)
+            week = p.parse("visit_week", visit_week, v.as_int)
+            p.visit_week = week
+            last = self.policy.max_week
+            if week is None and not p.items:
+                p.add("visit_week", None, "visit_week is required")
+            elif week is not None and not 0 <= week <= last:
+                p.add("visit_week", visit_week, f"visit_week must be a whole number from 0 to "
+                      f"{last} (the end of protocol {self.protocol.name})")
+            for name, raw in measures.items():
+                if name not in s.MEASURE_COLUMNS:
+                    p.add(str(name), raw, "not a measure of the visits table; known: "
+                          + ", ".join(s.MEASURE_COLUMNS))
+            day = p.parse("visit_date", visit_date, v.as_date)
+            week_no = int(week or 0)
+            if not p.items and week_no > 0 and not subj["randomised"]:
+                raise fail("visits", f"subject {sid} is not randomised: only the baseline "
+                           "(week 0) may be recorded before randomisation", subject_id=sid,
+                           visit_week=week_no, column="visit_week", value=week_no)
+            if not p.items and tx.conn.execute(sa.select(s.visits.c.visit_id).where(
+                    s.visits.c.subject_id == sid, s.visits.c.visit_week == week_no)).first():
+                raise fail("visits", f"week {week_no} is already recorded for subject "
+                           f"{sid}: change it with correct_record and a reason", subject_id=sid,
+                           visit_week=week_no, column="visit_week", value=week_no)
+            # the measures are validated (all problems at once) by validate_visits in _score
+            raw_row = {"subject_id": sid, "visit_week": week_no if week is not None else None,
+                       **{c: measures.get(c) for c in s.MEASURE_COLUMNS}}
+            frame = visits_frame(tx.conn, sid).drop(columns=["visit_date"])
+            frame = pd.concat([frame, pd.DataFrame([raw_row], columns=frame.columns)],
+                              ignore_index=True)
+            scored = self._score(frame, p)
+            values = {c: p.parse(c, measures.get(c), v.as_float) for c in s.MEASURE_COLUMNS}
+            p.raise_if_any()
+            row = {"subject_id": sid, "visit_week": week_no, "visit_date": day, **values}
+            tx.insert(s.visits, row, site_id=subj["site_id"], subject_id=sid)
+            event = self._deterioration(tx, subj, scored)
+        return visit_result(scored, sid, week_no, event)
+
+    def score_subject(self, actor: Actor, subject_id: str) -> pd.DataFrame:
+        """The subject's visits scored now (``score_visits`` output, protocol options)."""
+        with self._transaction(actor, "score_subject", write=False) as tx:
+            subj = tx.subject(subject_id)
+            frame = visits_frame(tx.conn, subj["subject_id"])
+        if frame.empty:
+            return frame
+        return self._score(frame)
+
+    def score_table(self, visits: pd.DataFrame) -> pd.DataFrame:
+        """Score a visits table (an export) under the protocol's options; no database access
+        and no actor (the caller already holds the rows)."""
+        if visits.empty:
+            return visits
+        return score_visits(_compact(visits.drop(columns=["visit_date"], errors="ignore")),
+                            **self.policy.scoring_options())
+
+    def _score(self, frame: pd.DataFrame, earlier: Problems | None = None) -> pd.DataFrame:
+        """Validate and score a subject's visits; raise ``earlier`` problems with the new ones.
+
+        Row numbers of the assembled frame mean nothing to the caller: problems are located by
+        subject, week, column, value and rule (``row`` is left empty).
+        """
+        frame = _compact(frame)
+        found: list[pd.DataFrame] = []
+        if earlier is not None and earlier.items:
+            found.append(InputValidationError(earlier.items, "visits").problems)
+        try:
+            scored = score_visits(frame, **self.policy.scoring_options())
+        except InputValidationError as exc:
+            found.append(exc.problems)
+        if found:
+            problems = pd.concat(found, ignore_index=True).assign(row=None)
+            raise InputValidationError(problems, "visits") from None
+        return scored
+
+    def _deterioration(self, tx: UnitOfWork, subj: Mapping[str, Any], scored: pd.DataFrame
+                       ) -> DeteriorationEvent | None:
+        """Record the first deterioration confirmed in the randomised period (any arm: the
+        arm is not read here, so the write cannot differ by arm)."""
+        sid = subj["subject_id"]
+        existing = tx.conn.execute(sa.select(s.crossover_events).where(
+            s.crossover_events.c.subject_id == sid)).first()
+        if existing is not None:
+            return DeteriorationEvent(sid, existing.confirmed_week, existing.description,
+                                      existing.recorded_at, False)
+        confirmed = scored.loc[scored["cd_confirmed"].astype(bool), "visit_week"]
+        if confirmed.empty or not subj["randomised"]:
+            return None
+        week = int(confirmed.min())
+        if week > self.policy.randomised_end_week:
+            return None
+        tx.insert(s.crossover_events, {"subject_id": sid, "confirmed_week": week,
+                                       "recorded_at": tx.stamp,
+                                       "description": DETERIORATION_DESCRIPTION},
+                  site_id=subj["site_id"], subject_id=sid)
+        return DeteriorationEvent(sid, week, DETERIORATION_DESCRIPTION, tx.stamp, True)
+
+
+def visits_frame(conn: sa.Connection, subject_id: str) -> pd.DataFrame:
+    t = s.visits
+    cols = ["subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS]
+    rows = conn.execute(sa.select(*(t.c[c] for c in cols)).where(t.c.subject_id == subject_id)
+                        .order_by(t.c.visit_week)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop measure columns empty in every visit (except the core set, which scoring needs);
+    store all-numeric columns as float64 (the fast path of ``validate_visits``)."""
+    keep = {}
+    for name in frame.columns:
+        col = frame[name]
+        if name not in _CORE_COLUMNS and col.isna().all():
+            continue
+        if name not in ("subject_id", "visit_week") and all(
+                val is None or (isinstance(val, int | float) and not isinstance(val, bool))
+                for val in col.tolist()):
+            col = col.astype("float64")
+        keep[name] = col
+    return pd.DataFrame(keep)
+
+
+def visit_result(scored: pd.DataFrame, sid: str, week: int,
+                 event: DeteriorationEvent | None) -> VisitResult:
+    row = scored.loc[scored["visit_week"] == week].iloc[0]
+
+    def opt(value: Any) -> Any:
+        return None if pd.isna(value) else value
+
+    clauses = opt(row["worsening_clauses"])
+    tis = opt(row["tis"])
+    doi = opt(row["doi_met"])
+    worse = opt(row["worsening"])
+    return VisitResult(
+        sid, week, None if tis is None else float(tis),
+        None if opt(row["tis_category"]) is None else str(row["tis_category"]),
+        opt(row["tis_missing_reason"]),
+        None if doi is None else bool(doi), None if worse is None else bool(worse),
+        tuple(str(clauses).split(";")) if clauses else (), bool(row["cd_confirmed"]),
+        event)
