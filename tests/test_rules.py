@@ -100,3 +100,117 @@ def test_loader_rejects_malformed_tables(tmp_path: Path, old: str, new: str, mes
 def test_loader_reports_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="not found"):
         load_tis_rules(tmp_path / "nope.toml")
+
+
+# --- strict reading: a misspelt key in any rules file is an error naming file, key, suggestion ---
+
+_MISSPELLINGS = [
+    # (bundled file, loader, (original line, misspelt line), misspelt key, suggestion)
+    (
+        "tis_2016.toml",
+        "tis",
+        ("edge_tolerance = 1e-9", "edge_tolerence = 1e-9"),
+        "edge_tolerence",
+        "edge_tolerance",
+    ),
+    (
+        "measures.toml",
+        "scales",
+        (
+            'direction = "lower_better"\nmin = 0.0\nmax = 10.0',
+            'direction = "lower_better"\nminn = 0.0\nmax = 10.0',
+        ),
+        "minn",
+        "min",
+    ),
+    ("imacs_doi_2004.toml", "doi", ("max_worse = 2", "max_wrose = 2"), "max_wrose", "max_worse"),
+    (
+        "proderm_deterioration.toml",
+        "deterioration",
+        ("earliest_week = 8", "earliest_weeks = 8"),
+        "earliest_weeks",
+        "earliest_week",
+    ),
+    (
+        "eligibility_proderm.toml",
+        "eligibility",
+        ("min_count = 2", "min_cont = 2"),
+        "min_cont",
+        "min_count",
+    ),
+    (
+        "bohan_peter_1975.toml",
+        "bohan_peter",
+        ("requires_rash = true\nmin_count = 3", "requires_rash = true\nmin_counts = 3"),
+        "min_counts",
+        "min_count",
+    ),
+    (
+        "eular_acr_2017.toml",
+        "eular_acr",
+        ("c_with_biopsy = 6.49", "c_with_biopsi = 6.49"),
+        "c_with_biopsi",
+        "c_with_biopsy",
+    ),
+]
+
+
+def _loader(kind: str):  # type: ignore[no-untyped-def]
+    from myotrial.eligibility import (
+        load_bohan_peter_rules,
+        load_eligibility_rules,
+        load_eular_acr_rules,
+    )
+
+    return {
+        "tis": load_tis_rules,
+        "scales": load_scales,
+        "doi": load_doi_rules,
+        "deterioration": load_deterioration_rules,
+        "eligibility": load_eligibility_rules,
+        "bohan_peter": load_bohan_peter_rules,
+        "eular_acr": load_eular_acr_rules,
+    }[kind]
+
+
+@pytest.mark.parametrize(("name", "kind", "edit", "key", "hint"), _MISSPELLINGS)
+def test_misspelt_key_in_each_rules_file_is_rejected(
+    tmp_path: Path, name: str, kind: str, edit: tuple[str, str], key: str, hint: str
+) -> None:
+    text = rules_path(name).read_text(encoding="utf-8")
+    assert edit[0] in text, f"fixture line not found in {name}"
+    bad = tmp_path / name
+    bad.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(RulesError) as info:
+        _loader(kind)(bad)
+    message = str(info.value)
+    assert message.startswith(str(bad))
+    assert repr(key) in message
+    assert f"did you mean {hint!r}" in message
+
+
+@pytest.mark.parametrize(("name", "kind"), [(m[0], m[1]) for m in _MISSPELLINGS])
+def test_unmodified_copy_of_each_rules_file_loads(tmp_path: Path, name: str, kind: str) -> None:
+    """The control for the test above: the copy loads when nothing is misspelt."""
+    good = tmp_path / name
+    good.write_text(rules_path(name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert _loader(kind)(good) is not None
+
+
+def test_documentation_keys_stay_allowed_but_must_be_text(tmp_path: Path) -> None:
+    text = rules_path("proderm_deterioration.toml").read_text(encoding="utf-8")
+    ok = tmp_path / "ok.toml"
+    ok.write_text(text.replace("[clause_b]\n", '[clause_b]\nnote = "our reading"\n'), "utf-8")
+    assert load_deterioration_rules(ok).verbatim["clause_b"].startswith("global extramuscular")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("[clause_b]\n", "[clause_b]\nnote = 3\n"), "utf-8")
+    with pytest.raises(RulesError, match="note"):
+        load_deterioration_rules(bad)
+
+
+def test_band_edge_text_other_than_inf_is_rejected(tmp_path: Path) -> None:
+    text = rules_path("tis_2016.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "tis.toml"
+    bad.write_text(text.replace('upper = "inf"', 'upper = "infinity"', 1), "utf-8")
+    with pytest.raises(RulesError, match="'-inf'/'inf'"):
+        load_tis_rules(bad)

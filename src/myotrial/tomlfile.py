@@ -116,7 +116,12 @@ class TomlTable:
         self._used.add(key)
         if key not in self.data:
             if default is MISSING:
-                raise self.error(None, f"missing required key {key!r}")
+                message = f"missing required key {key!r}"
+                unread = [k for k in self.data if k not in self._used]
+                close = difflib.get_close_matches(key, unread, n=1, cutoff=0.6)
+                if close:  # a misspelling: name the key found and the one meant
+                    message = f"unknown key {close[0]!r}; did you mean {key!r}? ({message})"
+                raise self.error(None, message)
             return default
         return self.data[key]
 
