@@ -106,7 +106,9 @@ def analyze_command(
     try:
         if database is not None:
             live = _export_database(database, user)
-            tables = derive_all(live["visits"], live["subjects"], protocol)
+            tables = derive_all(
+                live["visits"], live["subjects"], protocol, infusions=live["infusions"]
+            )
             results = analyze(
                 tables,
                 adverse_events=live["adverse_events"],
@@ -118,16 +120,17 @@ def analyze_command(
             )
             _finish(results, as_json)
             return
+        inf = None if infusions is None else read_table(infusions)
         if derived is not None:
             tables = _read_derived(derived, protocol)
         elif visits is not None and subjects is not None:
-            tables = derive_all(read_table(visits), read_table(subjects), protocol)
+            tables = derive_all(read_table(visits), read_table(subjects), protocol, infusions=inf)
         else:
             raise ValueError("give --derived DIR, or both --visits and --subjects")
         results = analyze(
             tables,
             adverse_events=None if adverse_events is None else read_table(adverse_events),
-            infusions=None if infusions is None else read_table(infusions),
+            infusions=inf,
             binary_method=method,
             binary_test=test,
             continuous_method=continuous,

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from myotrial.cli._app import app
+from myotrial.cli._options import InfusionsOpt
 from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
 from myotrial.derive import derive_all
 from myotrial.errors import InputValidationError, RulesError
@@ -32,16 +33,24 @@ def derive_command(
         str, typer.Option(help="bundled protocol name or protocol .toml file")
     ] = "proderm",
     fmt: Annotated[TableFormat, typer.Option("--format", help="csv or parquet")] = TableFormat.csv,
+    infusions: InfusionsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Derive scored visits, ADSL, ADRS (responders), ADEFF (by visit) and ADTTE.
 
     Every randomised patient keeps a row with an explicit STATUS and STATUS_REASON; dropouts and
-    patients with confirmed deterioration are non-responders. Nothing is written on bad input.
+    patients with confirmed deterioration are non-responders. ADSL carries the treatment periods
+    (TRT01P, TRTxxA, APxxSDT/APxxEDT); --infusions dates periods whose visit has no date.
+    Nothing is written on bad input.
     """
     try:
         proto = load_protocol(protocol)
-        derived = derive_all(read_table(visits), read_table(subjects), proto)
+        derived = derive_all(
+            read_table(visits),
+            read_table(subjects),
+            proto,
+            infusions=None if infusions is None else read_table(infusions),
+        )
     except InputValidationError as exc:
         exit_with_problems(exc, as_json)
     except (RulesError, FileNotFoundError, ValueError) as exc:

@@ -90,7 +90,7 @@ def report_command(
             inputs.update(_derived_files(derived))
         elif visits is not None and subjects is not None:
             raw_visits, raw_subjects = read_table(visits), read_table(subjects)
-            tables = derive_all(raw_visits, raw_subjects, load_protocol(protocol))
+            tables = derive_all(raw_visits, raw_subjects, load_protocol(protocol), infusions=inf)
             inputs.update({"visits": visits, "subjects": subjects})
         else:
             raise ValueError("give --derived DIR, or both --visits and --subjects")

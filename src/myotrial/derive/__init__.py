@@ -28,6 +28,7 @@ from myotrial.derive.safety import (
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol, load_protocol
 from myotrial.scoring import score_visits
+from myotrial.tables import validate_infusions
 from myotrial.tables.subjects import validate_subjects
 
 __all__ = [
@@ -86,8 +87,8 @@ def derive_all(
     Raises
     ------
     InputValidationError
-        Bad visits or subjects, or visits of subjects absent from the subjects table (nothing is
-        silently dropped).
+        Bad visits, subjects or infusions, or visits (infusions) of subjects absent from the
+        subjects table (nothing is silently dropped).
     """
     proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
     subj = validate_subjects(subjects, arms=proto.arm_codes)
@@ -110,7 +111,12 @@ def derive_all(
             ],
             "visits",
         )
-    adsl = derive_adsl(scored, subj, proto, infusions=infusions)
+    inf = (
+        None
+        if infusions is None
+        else validate_infusions(infusions, subject_ids=subj["subject_id"].astype(str))
+    )
+    adsl = derive_adsl(scored, subj, proto, infusions=inf)
     return DerivedTables(
         protocol=proto,
         scored=scored,
