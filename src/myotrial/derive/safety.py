@@ -31,6 +31,7 @@ import pandas as pd
 
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol, load_protocol
+from myotrial.tables import datetime_column
 
 __all__ = [
     "PERIOD_NUMBERS",
@@ -58,14 +59,12 @@ def _check_columns(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
 
 
 def parse_datetimes(frame: pd.DataFrame, table: str, column: str, *, required: bool) -> pd.Series:
-    """Parse an ISO date-time column; every unparseable (or missing required) value reported
-    with its row, subject and column."""
+    """Parse an ISO date-time column with the shared parser
+    (:func:`myotrial.tables.datetime_column`: naive UTC); every unparseable (or missing
+    required) value reported with its row, subject and column."""
     raw = frame[column]
-    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-    if isinstance(parsed, pd.Series) and isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert(None)
-    blank = raw.isna() | raw.astype("string").str.strip().eq("").fillna(False)
-    bad = (parsed.isna() & ~blank) | (blank if required else False)
+    parsed = datetime_column(raw)
+    bad = parsed.bad | (parsed.missing if required else False)
     if bool(np.any(bad)):
         problems = [
             Problem(
@@ -80,7 +79,7 @@ def parse_datetimes(frame: pd.DataFrame, table: str, column: str, *, required: b
             for pos in np.flatnonzero(np.asarray(bad))
         ]
         raise InputValidationError(problems, table=table)
-    return pd.Series(parsed.to_numpy(dtype="datetime64[ns]"), index=frame.index)
+    return pd.Series(parsed.values.to_numpy(dtype="datetime64[ns]"), index=frame.index)
 
 
 def _protocol(protocol: Protocol | str) -> Protocol:

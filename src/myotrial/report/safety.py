@@ -43,6 +43,12 @@ from myotrial.report.formatting import (
     format_pct,
 )
 from myotrial.stats import summarise_adverse_events, summarise_ae_terms
+from myotrial.tables import (
+    boolean_column,
+    parse_bool,
+    validate_adverse_events,
+    validate_infusions,
+)
 
 __all__ = [
     "AE_REQUIRED",
@@ -67,9 +73,6 @@ AE_REQUIRED = (
     "thromboembolic",
 )
 INFUSION_REQUIRED = ("subject_id", "start", "end", "cycle")
-_SEVERITIES = {"mild", "moderate", "severe", "life-threatening", "fatal"}
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 CATEGORY_LABELS: dict[str, str] = {
     "any": "Any adverse event",
@@ -91,97 +94,38 @@ def category_labels(window_hours: float) -> dict[str, str]:
     }
 
 
-def _blank(value: object) -> bool:
-    return (
-        value is None
-        or value is pd.NA
-        or (isinstance(value, float) and np.isnan(value))
-        or (isinstance(value, str) and value.strip() == "")
-    )
-
-
 def validate_safety_inputs(
     adverse_events: pd.DataFrame | None,
     infusions: pd.DataFrame | None,
     subject_ids: Sequence[str],
 ) -> None:
-    """Check the adverse-event and infusion tables once, reporting every problem by location.
+    """Check the adverse-event and infusion tables once, reporting every problem by location,
+    with the shared table contracts (:func:`myotrial.tables.validate_adverse_events`,
+    :func:`myotrial.tables.validate_infusions`) plus the columns this report needs.
 
     Raises
     ------
     InputValidationError
-        Missing required columns, subjects absent from the trial, unparseable date-times
-        (``onset`` may be blank; ``start``/``end`` are required and ``end >= start``), booleans
-        other than true/false/yes/no/1/0, unknown severities, non-integer cycles and negative
-        or non-numeric doses or rates.
+        Missing required columns, subjects absent from the trial, unparseable date-times,
+        booleans other than true/false/yes/no/1/0, unknown severities, non-integer cycles and
+        negative or non-numeric doses or rates.
     """
-    known = {str(s) for s in subject_ids}
-    for name, frame, required in (
-        ("adverse_events", adverse_events, AE_REQUIRED),
-        ("infusions", infusions, INFUSION_REQUIRED),
-    ):
-        if frame is None:
-            continue
-        problems: list[Problem] = []
-
-        def add(i: int | None, sid: object, column: str, value: object, rule: str) -> None:
-            problems.append(  # noqa: B023 - called within this iteration only
-                Problem(
-                    name,  # noqa: B023
-                    None if i is None else i + 1,
-                    None if _blank(sid) else str(sid),
-                    None,
-                    column,
-                    None if _blank(value) else str(value),
-                    rule,
-                )
-            )
-
-        missing = [c for c in required if c not in frame.columns]
-        for col in missing:
-            add(None, None, col, None, "required column is missing")
+    known = [str(s) for s in subject_ids]
+    if adverse_events is not None:
+        missing = [c for c in AE_REQUIRED if c not in adverse_events.columns]
         if missing:
-            raise InputValidationError(problems, name)
-        sids = frame["subject_id"].tolist()
-        for i, sid in enumerate(sids):
-            if _blank(sid) or str(sid).strip() not in known:
-                add(i, sid, "subject_id", sid, "subject is not in the trial's subjects table")
-        times: dict[str, pd.Series] = {}
-        for col in ("onset",) if name == "adverse_events" else ("start", "end"):
-            raw = frame[col]
-            parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-            times[col] = parsed
-            for pos in np.flatnonzero(parsed.isna().to_numpy()).tolist():
-                value = raw.iloc[pos]
-                if _blank(value) and col == "onset":
-                    continue
-                add(pos, sids[pos], col, value, "ISO date-time required")
-        if name == "infusions":
-            bad = (times["end"] < times["start"]).fillna(False).to_numpy()
-            for pos in np.flatnonzero(bad).tolist():
-                add(pos, sids[pos], "end", frame["end"].iloc[pos], "end must not be before start")
-            cycle = pd.to_numeric(frame["cycle"], errors="coerce")
-            not_int = (cycle.isna() | (cycle != cycle.round())).to_numpy()
-            for pos in np.flatnonzero(not_int).tolist():
-                add(pos, sids[pos], "cycle", frame["cycle"].iloc[pos], "integer cycle number")
-            for col in ("dose_g_per_kg", "rate_ml_per_kg_min"):
-                if col not in frame.columns:
-                    continue
-                raw = frame[col]
-                num = pd.to_numeric(raw, errors="coerce")
-                bad_num = (num.isna() & ~raw.map(_blank)) | (num < 0)
-                for pos in np.flatnonzero(bad_num.to_numpy(dtype=bool)).tolist():
-                    add(pos, sids[pos], col, raw.iloc[pos], "number >= 0 (or blank)")
-        else:
-            for col in ("serious", "related", "thromboembolic"):
-                for i, v in enumerate(frame[col].tolist()):
-                    if not _blank(v) and str(v).strip().lower() not in _TRUE | _FALSE:
-                        add(i, sids[i], col, v, "true/false (or blank)")
-            for i, v in enumerate(frame["severity"].tolist()):
-                if not _blank(v) and str(v).strip().lower() not in _SEVERITIES:
-                    add(i, sids[i], "severity", v, f"one of {', '.join(sorted(_SEVERITIES))}")
-        if problems:
-            raise InputValidationError(problems, name)
+            raise InputValidationError(
+                [
+                    Problem(
+                        "adverse_events", None, None, None, c, None, "required column is missing"
+                    )
+                    for c in missing
+                ],
+                "adverse_events",
+            )
+        validate_adverse_events(adverse_events, subject_ids=known)
+    if infusions is not None:
+        validate_infusions(infusions, subject_ids=known)
 
 
 def safety_subjects(derived: DerivedTables, infusions: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -394,9 +338,10 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _yes_no(value: object) -> str:
-    if _blank(value):
+    flag = parse_bool(value)  # the shared parser (inputs were validated)
+    if flag is None:
         return MISSING
-    return "yes" if str(value).strip().lower() in _TRUE else "no"
+    return "yes" if flag else "no"
 
 
 def _thromboembolic(
@@ -407,7 +352,7 @@ def _thromboembolic(
     has_periods: bool,
 ) -> tuple[list[dict[str, str]], str]:
     """Listing of thromboembolic events with timing relative to infusion and infusion rate."""
-    flag = ae["thromboembolic"].map(lambda v: not _blank(v) and str(v).strip().lower() in _TRUE)
+    flag = boolean_column(ae["thromboembolic"]).values.fillna(False)
     te = ae[flag.to_numpy(dtype=bool)]
     if te.empty:
         return [], "No thromboembolic events were recorded."

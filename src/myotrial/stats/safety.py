@@ -32,7 +32,6 @@ Rules (named arguments with documented defaults):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +40,7 @@ from myotrial.derive.safety import derive_arm_period, derive_infusion_related, p
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol
 from myotrial.stats._validate import check_columns
+from myotrial.tables import SEVERE_OR_WORSE, boolean_column
 
 __all__ = [
     "AE_SUMMARY_COLUMNS",
@@ -75,40 +75,30 @@ AE_TERM_COLUMNS = (
     "n_events",
 )
 
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
-_SEVERE = {"severe", "life-threatening", "fatal"}
+_SEVERE = set(SEVERE_OR_WORSE)
 
 
 def _booleans(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
-    """true/false text, bools or 0/1 -> pandas boolean (missing stays <NA>)."""
-    values: list[Any] = []
-    problems = []
-    for pos, v in enumerate(frame[column].tolist()):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            values.append(pd.NA)
-            continue
-        key = str(v).strip().lower()
-        if key in _TRUE:
-            values.append(True)
-        elif key in _FALSE:
-            values.append(False)
-        else:
-            values.append(pd.NA)
-            problems.append(
+    """true/false text, bools or 0/1 -> pandas boolean (missing stays <NA>), with the shared
+    parser :func:`myotrial.tables.boolean_column`; every bad value located."""
+    parsed = boolean_column(frame[column])
+    if parsed.bad.any():
+        raise InputValidationError(
+            [
                 Problem(
                     table=table,
-                    row=pos + 1,
+                    row=int(pos) + 1,
                     subject_id=str(frame["subject_id"].iloc[pos]),
                     visit_week=None,
                     column=column,
-                    value=str(v),
+                    value=str(frame[column].iloc[pos]),
                     rule="true/false (or blank)",
                 )
-            )
-    if problems:
-        raise InputValidationError(problems, table=table)
-    return pd.Series(values, index=frame.index, dtype="boolean")
+                for pos in np.flatnonzero(parsed.bad)
+            ],
+            table=table,
+        )
+    return pd.Series(parsed.values.to_numpy(), index=frame.index, dtype="boolean")
 
 
 def _subject_frame(subjects: pd.DataFrame, arm: str, period_start: str | None) -> pd.DataFrame:
