@@ -3,6 +3,7 @@ verify-audit (exit 3 after a tamper). SQLite only: the commands are thin over th
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 import db_support
 from db_support import enrol
 from myotrial.cli import app
+from myotrial.protocol import load_protocol
 
 runner = CliRunner()
 ADMIN_PW = "admin password 1"
@@ -33,7 +35,11 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_db_commands_end_to_end(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     info = json.loads(_ok(["init", "--database", url, "--json"]))
-    assert info["revision"] == info["head"] == "0001"
+    assert info["revision"] == info["head"] == "0002"
+    proderm = load_protocol("proderm").source
+    assert proderm is not None
+    assert info["protocol"] == "proderm"  # the default protocol, recorded
+    assert info["protocol_sha256"] == hashlib.sha256(proderm.read_bytes()).hexdigest()
     _ok(["create-user", "-d", url, "--username", "admin", "--role", "administrator"],
         MYOTRIAL_NEW_PASSWORD=ADMIN_PW)
     refused = runner.invoke(app, ["db", "create-user", "-d", url, "--username", "x",
@@ -65,7 +71,8 @@ def test_db_commands_end_to_end(tmp_path: Path) -> None:
     assert wrong_pw.exit_code == 2
 
     report = json.loads(_ok(["verify-audit", "-d", url, "--json"]))
-    assert report["ok"] and report["n_rows"] == 5  # admin, site, 2 users, 1 export
+    # protocol, admin, site, 2 users, 1 export
+    assert report["ok"] and report["n_rows"] == 6
     head = report["head_hash"]
     _ok(["verify-audit", "-d", url, "--expect-head", head])
 
@@ -84,3 +91,48 @@ def test_verify_audit_exits_3_after_tampering(database_url: str) -> None:
 
 
 database_url = pytest.fixture(db_support.database_url)
+
+
+def test_init_records_the_protocol_and_refuses_another(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``db init --protocol P`` records P; ``db init``, ``db export`` and ``serve`` with another
+    protocol exit 2 and change nothing; a misspelt protocol file creates no database."""
+    import uvicorn
+
+    monkeypatch.delenv("MYOTRIAL_PROTOCOL", raising=False)
+    juvenile = db_support.protocol_copy(tmp_path / "protocols", population="juvenile",
+                                        name="jdm")
+    url = f"sqlite:///{tmp_path / 'jdm.db'}"
+    info = json.loads(_ok(["init", "-d", url, "--protocol", str(juvenile), "--json"]))
+    assert info["protocol"] == "jdm"
+    assert info["protocol_sha256"] == hashlib.sha256(juvenile.read_bytes()).hexdigest()
+    engine = db_support.make_engine(url)
+    before = db_support.snapshot(engine)
+    # again with the same protocol, or none: fine, nothing changes
+    _ok(["init", "-d", url, "--protocol", str(juvenile)])
+    assert json.loads(_ok(["init", "-d", url, "--json"]))["protocol"] == "jdm"
+    # another protocol: refused everywhere, exit 2, clear message, nothing changed
+    calls: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(a))
+    for args in (["db", "init", "-d", url, "--protocol", "proderm"],
+                 ["db", "create-site", "-d", url, "--site", "01", "--name", "x", "--admin",
+                  "nobody"],
+                 ["serve", "-d", url, "--protocol", "proderm"]):
+        env = {"MYOTRIAL_PASSWORD": ADMIN_PW}
+        if args[0] == "db" and args[1] == "create-site":
+            env["MYOTRIAL_PROTOCOL"] = "proderm"
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        text = " ".join(result.output.split())
+        assert "runs under protocol 'jdm'" in text and "not under protocol 'proderm'" in text
+        assert "Traceback" not in result.output
+    assert calls == []
+    assert db_support.snapshot(engine) == before
+    engine.dispose()
+    # a misspelt key in a protocol file: exit 2 naming file and key; no database is created
+    bad = tmp_path / "protocols" / "bad.toml"
+    bad.write_text(juvenile.read_text().replace("visit_window_days", "visit_windw_days"))
+    result = runner.invoke(app, ["db", "init", "-d", f"sqlite:///{tmp_path / 'bad.db'}",
+                                 "--protocol", str(bad)])
+    assert result.exit_code == 2 and "visit_windw_days" in result.output
+    assert not (tmp_path / "bad.db").exists()

@@ -26,7 +26,7 @@ from myotrial.web.security import Session, request_actor, request_session, set_s
 from myotrial.web.templating import templates
 from myotrial.web.views import dashboard, records, role_label, timeline
 
-__all__ = ["SCREENING_FIELDS", "VISIT_FIELDS", "router"]
+__all__ = ["SCREENING_FIELDS", "VISIT_FIELDS", "router", "visit_fields"]
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[TrialService, Depends(get_service)]
@@ -45,6 +45,22 @@ VISIT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("aldolase_uln", "Aldolase ULN", "U/L"),
     ("cdasi_activity", "CDASI activity", "0-100"),
 )
+#: The visits-table column of a TIS slot other than the slot's own name (juvenile: CHAQ).
+_SLOT_FIELDS: dict[str, tuple[str, str, str]] = {
+    "chaq": ("chaq", "CHAQ", "0-3"),
+}
+
+
+def visit_fields(service: TrialService) -> tuple[tuple[str, str, str], ...]:
+    """The visit form of the protocol's population and measure set: the HAQ slot is CHAQ for
+    a juvenile protocol (``ProtocolPolicy.measure_columns``)."""
+    column = service.policy.measure_columns.get("haq", "haq")
+    if column == "haq":
+        return VISIT_FIELDS
+    replacement = _SLOT_FIELDS.get(column, (column, column.upper(), ""))
+    return tuple(replacement if key == "haq" else (key, label, unit)
+                 for key, label, unit in VISIT_FIELDS)
+
 _B = "bool"
 _N = "number"
 _T = "text"
@@ -195,7 +211,8 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
     data = timeline(service, actor, subject_id)
     return render(request, "subject.html", {
         "t": data, "s": data["subject"], "notice": notice, "form": form,
-        "errors": errors or [], "values": values or {}, "visit_fields": VISIT_FIELDS,
+        "errors": errors or [], "values": values or {},
+        "visit_fields": visit_fields(service),
         "severities": SEVERITIES, "correctable": CORRECTABLE_FIELDS,
         "can_enter": actor.role is Role.SITE_INVESTIGATOR,
         "ir_hours": service.policy.infusion_related_window_hours,
@@ -243,7 +260,7 @@ async def randomise_submit(request: Request, subject_id: str, service: ServiceDe
 async def visit_submit(request: Request, subject_id: str, service: ServiceDep,
                        actor: ActorDep) -> HTMLResponse:
     def record(v: dict[str, Any]) -> Any:
-        measures = {k: v[k] for k, _, _ in VISIT_FIELDS if v.get(k) is not None}
+        measures = {k: v[k] for k, _, _ in visit_fields(service) if v.get(k) is not None}
         return service.record_visit(actor, subject_id, v["visit_week"], measures,
                                     visit_date=v["visit_date"])
 

@@ -22,9 +22,9 @@ LEFT, RIGHT = 56, 150
 TOP_Y0, TOP_H = 30, 190
 BOT_Y0, BOT_H = 270, 150
 COLOURS = {"pga": "#1f77b4", "ptga": "#2ca02c", "extramuscular": "#9467bd", "mmt8": "#8c564b",
-           "haq": "#e377c2", "ck": "#7f7f7f"}
+           "haq": "#e377c2", "chaq": "#e377c2", "ck": "#7f7f7f"}
 LABELS = {"pga": "PGA", "ptga": "PtGA", "extramuscular": "Extramuscular", "mmt8": "MMT-8",
-          "haq": "HAQ", "ck": "CK"}
+          "haq": "HAQ", "chaq": "CHAQ", "ck": "CK"}
 
 
 def _week_of(when: Any, start: dt.datetime | None) -> float | None:

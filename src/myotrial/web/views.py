@@ -58,7 +58,8 @@ def records(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> list[d
     return [{str(k): jsonable(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
-_VISIT_COLUMNS = ("visit_week", *(m for m, _ in CORE_MEASURES), "ck_uln", "tis", "tis_category",
+_VISIT_COLUMNS = ("visit_week", *(m for m, _ in CORE_MEASURES), "chaq", "ck_uln", "tis",
+                  "tis_category",
                   "tis_missing_reason", "doi_met", "worsening", "worsening_clauses",
                   "cd_confirmed")
 
