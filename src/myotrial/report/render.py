@@ -146,8 +146,9 @@ def _analysis_settings(derived: DerivedTables, results: AnalysisResults) -> list
         ),
         (
             "Population",
-            "All randomised patients by randomised arm (week-40 endpoints: patients who entered "
-            "the extension, by original arm); missing response = non-responder.",
+            "All randomised patients by randomised arm (week-"
+            f"{proto.final_week} endpoints: patients who entered the extension, by original "
+            "arm); missing response = non-responder.",
         ),
         ("Confidence level", f"{results.conf_level:.0%}, two-sided"),
         (
