@@ -91,7 +91,12 @@ def _fit(
     loglik, u_t, v_t = _contributions(beta, x, times, efron)
     info = v_t.sum(axis=0)
     for it in range(1, max_iter + 1):
-        step = linalg.solve(info, u_t.sum(axis=0), assume_a="pos")
+        try:
+            step = linalg.solve(info, u_t.sum(axis=0), assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            break
+        if float(np.max(np.abs(beta + step))) > 50.0:  # hazard ratio beyond e^50: diverging
+            break
         new = beta + step
         new_ll, new_u, new_v = _contributions(new, x, times, efron)
         halvings = 0
@@ -107,7 +112,7 @@ def _fit(
         if done:
             return beta, loglik, info, it
     raise ValueError(
-        f"Cox model did not converge in {max_iter} iterations (monotone likelihood: a covariate "
+        f"Cox model did not converge (monotone likelihood: a covariate "
         "separates events, e.g. no event in one arm); beta = "
         f"{np.array2string(beta, precision=4)}"
     )
