@@ -1,19 +1,13 @@
-"""Command-line interface. Each command lives in its own module and registers on ``app``."""
+"""Command-line interface. Each command lives in its own module and registers on ``app``.
 
-# Importing a command module registers its command(s) on ``app``.
-from myotrial.cli import analyze as _analyze  # noqa: F401  (registration)
-from myotrial.cli import db as _db  # noqa: F401  (registration)
-from myotrial.cli import derive as _derive  # noqa: F401  (registration)
-from myotrial.cli import interchange as _interchange  # noqa: F401  (registration)
-from myotrial.cli import randomize as _randomize  # noqa: F401  (registration)
-from myotrial.cli import report as _report  # noqa: F401  (registration)
-from myotrial.cli import score as _score  # noqa: F401  (registration)
-from myotrial.cli import screen as _screen  # noqa: F401  (registration)
-from myotrial.cli import serve as _serve  # noqa: F401  (registration)
-from myotrial.cli import simulate as _simulate  # noqa: F401  (registration)
-from myotrial.cli._app import app
+The root group is lazy (:class:`myotrial.cli._app.LazyGroup`): a command's module is imported
+only when that command runs or shows its help, so ``myotrial --help`` and ``myotrial tis`` do
+not pay for scipy, matplotlib, statsmodels, WeasyPrint, SQLAlchemy or FastAPI.
+"""
 
-__all__ = ["app", "main"]
+from myotrial.cli._app import COMMANDS, app
+
+__all__ = ["COMMANDS", "app", "main"]
 
 
 def main() -> None:

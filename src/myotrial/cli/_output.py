@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any, NoReturn
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,7 +22,10 @@ err_console = Console(stderr=True)
 
 def to_jsonable(value: Any) -> Any:
     """Convert numpy/pandas scalars and missing values to plain JSON values (NaN -> null)."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
+        return None
+    pd = sys.modules.get("pandas")  # no pandas value can exist unless pandas was imported
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return None
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}

@@ -20,10 +20,9 @@ from myotrial.cli._output import (
     to_jsonable,
 )
 from myotrial.errors import InputValidationError
-from myotrial.scoring import SCORED_COLUMNS, score_visits
-from myotrial.scoring.single import score_patient
-from myotrial.tables import read_table, write_table
-from myotrial.tables.io import check_table_path
+
+# The scoring engine and the table readers are imported inside the commands: ``myotrial tis``
+# (one patient) never loads the compiled engine, and ``--help`` loads neither.
 
 
 class Population(StrEnum):
@@ -75,6 +74,10 @@ def score_command(
     Writes one row per input row (input columns passed through) plus the scored columns of
     data-format.md. On bad input, lists every problem and writes nothing (exit code 2).
     """
+    from myotrial.scoring import SCORED_COLUMNS, score_visits
+    from myotrial.tables import read_table, write_table
+    from myotrial.tables.io import check_table_path
+
     try:
         check_table_path(out)
         frame = read_table(visits)
@@ -177,6 +180,8 @@ def tis_command(
     Example: myotrial tis --pga 6 2 --ptga 6 3 --extramuscular 4 1 --mmt8 120 138
     --haq 1.5 0.75 --ck 1200 300 --ck-uln 200
     """
+    from myotrial.scoring.single import score_patient
+
     pairs = {
         "pga": pga,
         "ptga": ptga,

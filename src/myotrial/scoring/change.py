@@ -19,11 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from myotrial.rules import Slot
-from myotrial.scoring._kernel import (
-    absolute_improvement_ufunc,
-    band_points_array,
-    relative_improvement_ufunc,
-)
 
 __all__ = [
     "compute_absolute_improvement",
@@ -42,6 +37,8 @@ def compute_absolute_improvement(
     higher_is_better: bool,
 ) -> FloatArray:
     """Improvement as a percentage of the scale range (positive = better)."""
+    from myotrial.scoring._kernel import absolute_improvement_ufunc  # numba: loaded on use
+
     return np.asarray(
         absolute_improvement_ufunc(
             np.asarray(baseline, dtype=np.float64),
@@ -58,6 +55,8 @@ def compute_relative_improvement(
 ) -> FloatArray:
     """Improvement as a percentage of the baseline (positive = better); zero baseline ->
     0 if unchanged, ``+inf`` if better, ``-inf`` if worse."""
+    from myotrial.scoring._kernel import relative_improvement_ufunc
+
     return np.asarray(
         relative_improvement_ufunc(
             np.asarray(baseline, dtype=np.float64),
@@ -74,6 +73,8 @@ def compute_band_points(improvement: npt.ArrayLike, slot: Slot, tolerance: float
     Bands are half-open ``(lower, upper]`` (edge rule ``lower_band``): a value within
     ``tolerance`` percentage points of an edge counts as on it, so it stays in the lower band.
     """
+    from myotrial.scoring._kernel import band_points_array
+
     return np.asarray(
         band_points_array(
             np.asarray(improvement, dtype=np.float64),

@@ -13,8 +13,9 @@ Rules (each from ``myotrial/rules/*.toml``, with their citations):
 * IMACS 2004 DOI (``imacs_doi_2004.toml``) and ProDERM worsening clauses A/B/C and confirmation
   (``proderm_deterioration.toml``).
 
-The per-visit arithmetic runs in compiled, branch-free passes (:mod:`myotrial.scoring._kernel`,
-numba); every rule parameter is read here from the rules files and passed in.
+The per-visit arithmetic is written once in :mod:`myotrial.scoring._rows` and runs compiled
+(:mod:`myotrial.scoring._kernel`, numba, imported on first use) or, for a few rows, uncompiled;
+every rule parameter is read here from the rules files and passed in.
 
 Missing values use three-valued logic for DOI and worsening: *true* when the rule is met by the
 measures present whatever the missing ones are, *false* when it cannot be met whatever they are,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,18 +43,14 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
-from myotrial.scoring._kernel import (
-    baseline_rows,
-    combine_clauses,
-    combine_doi,
-    combine_tis,
-    confirm_deterioration,
-    enzyme_ratio,
-    is_sorted_by_subject_week,
-    slot_scores,
-)
 
-__all__ = ["CATEGORY_LABELS", "CLAUSE_LABELS", "ScoringConfig", "score_arrays"]
+__all__ = [
+    "CATEGORY_LABELS",
+    "CLAUSE_LABELS",
+    "SMALL_INPUT_ROWS",
+    "ScoringConfig",
+    "score_arrays",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -102,6 +100,11 @@ class ScoringConfig:
         return ms, earliest, k
 
 
+#: Up to this many rows, :func:`score_arrays` runs the engine's source uncompiled (one patient:
+#: no numba import, no compiled-code load); above it, the compiled kernels. Same results.
+SMALL_INPUT_ROWS = 32
+
+
 def score_arrays(
     subject_codes: IntArray,
     weeks: npt.NDArray[np.integer] | FloatArray,
@@ -109,8 +112,10 @@ def score_arrays(
     config: ScoringConfig = ScoringConfig(),
     *,
     details: bool = False,
+    out: Mapping[str, npt.NDArray[np.generic]] | None = None,
+    compiled: bool | None = None,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """Score every visit of a trial from column arrays (compiled, see ``_kernel``).
+    """Score every visit of a trial from column arrays (one fused pass, see ``_rows``).
 
     Parameters
     ----------
@@ -121,15 +126,24 @@ def score_arrays(
     config : :class:`ScoringConfig`.
     details : also return ``improvement_<slot>`` (absolute % used for points) and
         ``relative_<slot>`` (relative %).
+    out : caller-provided output arrays by result name (each C-contiguous, writeable, of the
+        result's dtype and length), reused instead of allocating (saves first-touch page
+        faults when scoring many tables of the same size); any result not given is allocated.
+    compiled : run the compiled kernels (True) or the same source uncompiled (False); default:
+        uncompiled up to :data:`SMALL_INPUT_ROWS` rows. Both give identical results.
+
+    Rows grouped by subject with weeks increasing take one fused pass (parallel over blocks of
+    whole subjects where numba has threads; identical to serial); other orders take a general
+    path with the same results.
 
     Returns
     -------
-    dict of arrays, one value per row: ``tis``, ``tis_category_code`` (-1..3),
-    ``tis_missing_code`` (bit i: slot i missing at baseline; bit 6+i: at the visit; -1 at
-    baseline), ``points_<slot>``, ``enzyme_code`` (index into the enzyme order, -1 none),
-    ``doi_met``/``worsening`` (int8: 1 true, 0 false, -1 unknown), ``clause_code``
-    (bits A=1, B=2, C=4),
-    ``cd_confirmed`` (bool), ``is_baseline`` (bool), ``tis_partial`` (bool).
+    dict of arrays, one value per row: ``tis`` (float64), ``tis_category_code`` (int8, -1..3),
+    ``tis_missing_code`` (int16; bit i: slot i missing at baseline; bit 6+i: at the visit; -1
+    at baseline), ``points_<slot>`` (float64), ``enzyme_code`` (int8, index into the enzyme
+    order, -1 none), ``doi_met``/``worsening`` (int8: 1 true, 0 false, -1 unknown),
+    ``clause_code`` (int8, bits A=1, B=2, C=4), ``cd_confirmed``, ``is_baseline``,
+    ``tis_partial`` (bool).
     """
     tis_rules = load_tis_rules()
     det = load_deterioration_rules()
@@ -141,131 +155,204 @@ def score_arrays(
     n = codes.size
     if wk.size != n:
         raise ValueError(f"subject_codes has {n} rows but weeks has {wk.size}")
-    n_sub = int(codes.max()) + 1 if n else 0
-    has_base = np.zeros(n_sub, dtype=bool)
-    has_base[codes[wk == 0]] = True
-    if not has_base.all():
-        missing = np.flatnonzero(~has_base)[:5].tolist()
-        raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
-    slot_index = {s: i for i, s in enumerate(SLOTS)}
     tol = tis_rules.edge_tolerance
-    base_row = np.full(n_sub, -1, dtype=np.int64)
-    bi = np.empty(n, dtype=np.int64)
-    baseline_rows(codes, wk, base_row, bi)
-    n_slots = len(SLOTS)
-    points = np.empty((n_slots, n))
-    relative = np.empty((n_slots, n))
-    missing_flags = np.empty((n_slots, n), dtype=np.int8)
-    improvement = np.empty((n_slots, n if details else 0))
-    enzyme_code = np.full(n, -1, dtype=np.int64)
-    deltas: dict[str, FloatArray] = {}
-    for i, slot in enumerate(SLOTS):
+    empty = np.empty(0)
+    slot_params: list[tuple[float, ...]] = []
+    xs: list[FloatArray] = []
+    enzyme_slot = max_slot = -1
+    max_low = 0.0
+    max_col = empty
+    if len(scales.enzymes) > 5:
+        raise ValueError("the scoring kernel supports at most five enzymes")
+    ev, eu = [empty] * 5, [empty] * 5
+    for k, slot in enumerate(SLOTS):
         name = ms.slots[slot]
-        rule = tis_rules.slots[slot]
+        band = _band_parameters(tis_rules.slots[slot].edges, tis_rules.slots[slot].points, tol)
         if name == "enzyme":
-            if len(scales.enzymes) > 5:
-                raise ValueError("the scoring kernel supports at most five enzymes")
-            empty = np.empty(0)
-            pairs: list[FloatArray] = []
-            for e in (*scales.enzymes, *[""] * (5 - len(scales.enzymes))):
-                present = e in columns and f"{e}_uln" in columns
-                pairs += (
-                    [_column(columns, e, n), _column(columns, f"{e}_uln", n)]
-                    if present
-                    else [empty, empty]
-                )
-            x = np.empty(n)
-            enzyme_ratio(codes, base_row, *pairs, enzyme_code, x)
-            sign, inv_range = -1.0, np.empty(0)  # relative change of value / ULN, lower better
-        else:
-            scale = scales.measures[name]
-            x = _column(columns, name, n)
-            sign = 1.0 if scale.higher_is_better else -1.0
-            inv_range = _inverse_range(scale, columns, config, ms.name, n)
-        # raw cm changes of PGA and extramuscular: deterioration clauses A and B
-        deltas[slot] = np.empty(n if slot in ("pga", "extramuscular") else 0)
-        slot_scores(
-            wk,
-            bi,
-            x,
-            sign,
-            inv_range,
-            *_band_parameters(rule.edges, rule.points, tol),
-            points[i],
-            relative[i],
-            missing_flags[i],
-            deltas[slot],
-            improvement[i],
-        )
+            enzyme_slot = k
+            for j, e in enumerate(scales.enzymes):
+                if e in columns and f"{e}_uln" in columns:
+                    ev[j], eu[j] = _column(columns, e), _column(columns, f"{e}_uln")
+            xs.append(empty)
+            # relative change of value / ULN, lower is better
+            slot_params.append((-1.0, 1.0, 0.0, *band))
+            continue
+        scale = scales.measures[name]
+        xs.append(_column(columns, name) if name in columns else empty)
+        sign = 1.0 if scale.higher_is_better else -1.0
+        inv = _inverse_range(scale, columns, config, ms.name)
+        if isinstance(inv, np.ndarray):  # per-row maximum (MMT-8)
+            if max_slot >= 0:
+                raise ValueError("the scoring kernel supports one per-row scale maximum")
+            max_slot, max_col, max_low = k, inv, scale.min or 0.0
+            inv = 0.0
+        slot_params.append((sign, 0.0, inv, *band))
+    for arr in (*xs, *ev, *eu, max_col):
+        if arr.size not in (0, n):
+            raise ValueError(f"a column has {arr.size} rows, expected {n}")
+    slot_index = {s: i for i, s in enumerate(SLOTS)}
     th = tis_rules.categories[ms.population]
-    tis, category = np.empty(n), np.empty(n, dtype=np.int8)
-    partial_flag, missing = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.int64)
-    combine_tis(
-        wk,
-        points,
-        missing_flags,
-        config.partial,
+    rules = (
         th.minimal - tol,
         th.moderate - tol,
         th.major - tol,
-        tis,
-        category,
-        partial_flag,
-        missing,
-    )
-    doi_met = np.empty(n, dtype=np.int8)
-    combine_doi(
-        wk,
-        relative,
-        np.array([int(s in doi.measures) for s in SLOTS], dtype=np.int64),
-        np.array([int(s in doi.no_worse_measures) for s in SLOTS], dtype=np.int64),
+        1.0 if config.partial else 0.0,
         doi.improved_pct - tol,
         doi.min_improved,
         -doi.worse_pct + tol,
         doi.max_worse,
-        doi_met,
-    )
-    worsening, clause_code = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
-    combine_clauses(
-        wk,
-        relative,
-        deltas["pga"],
-        deltas["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else np.empty(0),
         det.pga_worse_cm - tol,
-        slot_index["mmt8"],
         -det.mmt8_worse_pct + tol,
         det.extramuscular_worse_cm - tol,
-        np.array([int(s in det.clause_c_measures) for s in SLOTS], dtype=np.int64),
         -det.clause_c_worse_pct + tol,
         det.clause_c_min_worse,
-        worsening,
-        clause_code,
+        k_consecutive,
+        earliest_week,
+        enzyme_slot,
+        max_slot,
+        max_low,
+        slot_index["pga"],
+        slot_index["mmt8"],
+        slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1,
     )
-    order = (
-        np.arange(n, dtype=np.int64)
-        if is_sorted_by_subject_week(codes, wk)
-        else np.lexsort((wk, codes))
+    weights = tuple(
+        tuple(int(s in group) for s in SLOTS)
+        for group in (doi.measures, doi.no_worse_measures, det.clause_c_measures)
     )
-    cd_confirmed = np.empty(n, dtype=np.bool_)
-    confirm_deterioration(codes, wk, order, worsening, k_consecutive, earliest_week, cd_confirmed)
-    out: dict[str, npt.NDArray[np.generic]] = {
+
+    given = out or {}
+    points = _block(given, [f"points_{s}" for s in SLOTS], n)
+    changes = _block(
+        given,
+        [f"improvement_{s}" for s in SLOTS] + [f"relative_{s}" for s in SLOTS],
+        n if details else 0,
+    )
+    flag_spec = (
+        ("tis_category_code", np.int8),
+        ("doi_met", np.int8),
+        ("worsening", np.int8),
+        ("clause_code", np.int8),
+        ("enzyme_code", np.int8),
+        ("tis_missing_code", np.int16),
+        ("tis_partial", np.bool_),
+        ("is_baseline", np.bool_),
+    )
+    flags = tuple(_buffer(given, key, n, dtype) for key, dtype in flag_spec)
+    tis = _buffer(given, "tis", n, np.float64)
+    confirmed = _buffer(given, "cd_confirmed", n, np.bool_)
+    args = (
+        tuple(xs),
+        tuple(ev),
+        tuple(eu),
+        max_col,
+        tuple(tuple(float(v) for v in p) for p in slot_params),
+        tuple(float(v) for v in rules),
+        weights,
+        tuple(points),
+        (tis, *changes),
+        flags,
+    )
+    use_compiled = n > SMALL_INPUT_ROWS if compiled is None else compiled
+    with np.errstate(all="ignore"):  # the uncompiled path: x / 0 -> inf, as compiled
+        status = _run(use_compiled, codes, wk, args, confirmed, k_consecutive, earliest_week)
+    if status == 2:
+        n_sub = int(codes.max()) + 1 if n else 0
+        has_base = np.zeros(n_sub, dtype=bool)
+        has_base[codes[wk == 0]] = True
+        missing = np.flatnonzero(~has_base)[:5].tolist()
+        raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
+    result: dict[str, npt.NDArray[np.generic]] = {
         "tis": tis,
-        "tis_category_code": category,
-        "tis_missing_code": missing,
-        "tis_partial": partial_flag,
-        "enzyme_code": enzyme_code,
-        "doi_met": doi_met,
-        "worsening": worsening,
-        "clause_code": clause_code,
-        "cd_confirmed": cd_confirmed,
-        "is_baseline": wk == 0,
+        "tis_category_code": flags[0],
+        "tis_missing_code": flags[5],
+        "tis_partial": flags[6],
+        "enzyme_code": flags[4],
+        "doi_met": flags[1],
+        "worsening": flags[2],
+        "clause_code": flags[3],
+        "cd_confirmed": confirmed,
+        "is_baseline": flags[7],
     }
     for i, s in enumerate(SLOTS):
-        out[f"points_{s}"] = points[i]
+        result[f"points_{s}"] = points[i]
         if details:
-            out[f"improvement_{s}"] = improvement[i]
-            out[f"relative_{s}"] = relative[i]
-    return out
+            result[f"improvement_{s}"] = changes[i]
+            result[f"relative_{s}"] = changes[6 + i]
+    return result
+
+
+def _run(
+    use_compiled: bool,
+    codes: IntArray,
+    wk: FloatArray,
+    args: tuple[Any, ...],
+    confirmed: npt.NDArray[np.bool_],
+    k_consecutive: int,
+    earliest_week: float,
+) -> int:
+    """Run the passes; 0 when done, 2 when a subject has no baseline row."""
+    if use_compiled:
+        from myotrial.scoring import _kernel as kern  # numba: loaded on first use
+
+        n_blocks = max(1, min(codes.size // 65536, 4 * kern.threads()))
+        bounds = kern.block_bounds(codes, n_blocks)
+        run_blocks = kern.run_blocks
+    else:
+        from myotrial.scoring import _rows as kern  # type: ignore[no-redef]
+
+        bounds = np.array([0, codes.size], dtype=np.int64)
+
+        def run_blocks(kernel: Any, bounds: np.ndarray, *a: Any) -> int:
+            return int(kernel(int(bounds[0]), int(bounds[1]), *a))
+
+    none = np.empty(0, dtype=np.int64)
+    status = run_blocks(kern.score_chunk, bounds, False, codes, wk, none, none, *args, confirmed)
+    if status != 1:
+        return status
+    # rows not grouped by subject with weeks increasing: the general path (same results)
+    n_sub = int(codes.max()) + 1
+    base_row = np.full(n_sub, -1, dtype=np.int64)
+    kern.baseline_rows(codes, wk, base_row)
+    if (base_row < 0).any():
+        return 2
+    chosen = np.empty(n_sub, dtype=np.int64)
+    kern.choose_enzymes(base_row, args[1], args[2], chosen)
+    bounds = np.linspace(0, codes.size, bounds.size, dtype=np.int64)
+    run_blocks(kern.score_chunk, bounds, True, codes, wk, base_row, chosen, *args, confirmed)
+    order = np.lexsort((wk, codes))
+    worsening = args[-1][2]
+    kern.confirm_deterioration(codes, wk, order, worsening, k_consecutive, earliest_week, confirmed)
+    return 0
+
+
+def _buffer(
+    given: Mapping[str, npt.NDArray[np.generic]], key: str, n: int, dtype: type[np.generic]
+) -> npt.NDArray[Any]:
+    """The caller's output array for ``key`` (checked), or a new one."""
+    arr = given.get(key)
+    if arr is None:
+        return np.empty(n, dtype=dtype)
+    if (
+        arr.shape != (n,)
+        or arr.dtype != np.dtype(dtype)
+        or not arr.flags.c_contiguous
+        or not arr.flags.writeable
+    ):
+        raise ValueError(
+            f"out[{key!r}] must be a writeable C-contiguous {np.dtype(dtype)} array of {n} rows"
+        )
+    return arr
+
+
+def _block(
+    given: Mapping[str, npt.NDArray[np.generic]], keys: list[str], n: int
+) -> list[FloatArray]:
+    """Float output rows for ``keys``: the caller's arrays, else rows of one new block."""
+    block = np.empty((len(keys), n)) if any(k not in given for k in keys) else None
+    return [
+        _buffer(given, k, n, np.float64) if k in given or block is None else block[i]
+        for i, k in enumerate(keys)
+    ]
 
 
 def _band_parameters(
@@ -288,29 +375,27 @@ def _inverse_range(
     columns: Mapping[str, FloatArray],
     config: ScoringConfig,
     measure_set: str,
-    n: int,
-) -> FloatArray:
-    """100 / scale range: one value, or one per row when the maximum is a column (MMT-8)."""
+) -> float | FloatArray:
+    """100 / scale range: one value, or the per-row maximum column (MMT-8; the kernel computes
+    ``100 / (maximum - minimum)`` row by row)."""
     low = scale.min or 0.0
     if scale.max_column is not None:
         mx = columns.get(scale.max_column)
         if mx is not None:
-            return np.asarray(100.0 / (np.asarray(mx, dtype=np.float64) - low))
+            return _column(columns, scale.max_column)
         default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
-        return np.array([100.0 / (float(default or np.nan) - low)])
+        return 100.0 / (float(default or np.nan) - low)
     if scale.range_required_option is not None:
         if config.chq_phs_range is None or not config.chq_phs_range > 0:
             raise ValueError(
                 f"measure set {measure_set} uses {scale.name}, whose scale range is not "
                 f"published: give it as {scale.range_required_option} (a positive number)"
             )
-        return np.array([100.0 / float(config.chq_phs_range)])
-    return np.array([100.0 / (float(scale.max or np.nan) - low)])
+        return 100.0 / float(config.chq_phs_range)
+    return 100.0 / (float(scale.max or np.nan) - low)
 
 
-def _column(columns: Mapping[str, FloatArray], name: str, n: int) -> FloatArray:
-    arr = columns.get(name)
-    if arr is None:
-        return np.full(n, np.nan)
+def _column(columns: Mapping[str, FloatArray], name: str) -> FloatArray:
+    arr = columns[name]
     # numba types read-only arrays differently: require writeable, C-contiguous float64
     return np.require(arr, np.float64, ["C", "W"])

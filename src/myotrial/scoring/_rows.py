@@ -1,0 +1,383 @@
+"""The per-visit scoring arithmetic, written once in plain Python (``math`` and numpy scalars).
+
+:mod:`myotrial.scoring._kernel` compiles these functions with numba (one fused pass over the
+visits; blocks of whole subjects run on threads); :func:`myotrial.scoring.engine.score_arrays` runs
+them uncompiled for a handful of rows (one patient: ``myotrial tis`` and the web calculator),
+so a single score never pays for importing numba, and both paths execute the same source
+(``tests/test_scoring_engine_paths.py`` checks they agree bit for bit).
+
+The rules are *not* written here: every edge, point value, threshold and clause parameter is
+passed in from the rules files by :mod:`myotrial.scoring.engine`. This module only holds the
+arithmetic of ``response-criteria.md`` (percent change formulas, half-open bands with an edge
+tolerance, three-valued DOI/worsening, consecutive-visit confirmation).
+
+Parameter tuples (built by the engine; tuples of floats stay in registers when compiled):
+
+* ``slots``: six tuples, one per TIS slot in ``SLOTS`` order, of twelve floats: sign (+1
+  higher is better), relative-points flag (1: points from the relative change, the enzyme),
+  100 / scale range, four band edges (+ tolerance; +inf pads), band-0 points and four
+  increments.
+* ``rules``: :data:`N_RULES` floats, indices ``R_*`` below.
+* ``weights``: three tuples of six ints: DOI measures, DOI no-worse measures, clause C measures.
+
+Missing values use three-valued logic for DOI and worsening: *true* when the rule is met by the
+measures present whatever the missing ones are, *false* when it cannot be met whatever they
+are, *unknown* otherwise. Comparisons with NaN are false, so missing values need no branch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "N_RULES",
+    "baseline_rows",
+    "block_bounds",
+    "choose_enzymes",
+    "confirm_deterioration",
+    "enzyme_choice",
+    "score_chunk",
+]
+
+# indices into the ``rules`` tuple
+R_CUT1, R_CUT2, R_CUT3 = 0, 1, 2  # category thresholds minus the tolerance
+R_PARTIAL = 3  # 1.0: score the measures present (partial TIS)
+R_IMPROVED_AT, R_MIN_IMPROVED, R_WORSE_AT, R_MAX_WORSE = 4, 5, 6, 7  # DOI
+R_PGA_AT, R_MMT_AT, R_EXTRA_AT, R_C_AT, R_C_MIN = 8, 9, 10, 11, 12  # worsening clauses
+R_K_CONSECUTIVE, R_EARLIEST_WEEK = 13, 14  # confirmation
+R_ENZYME_SLOT, R_MAX_SLOT, R_MAX_LOW = 15, 16, 17  # enzyme slot; slot with a per-row maximum
+R_PGA_SLOT, R_MMT_SLOT, R_EXTRA_SLOT = 18, 19, 20  # -1: clause B does not apply
+N_RULES = 21
+
+Arrays = Any  # a tuple of numpy arrays (typed by numba when compiled)
+
+
+def _slot(x: Any, xb: Any, base: bool, inv: Any, p: tuple[float, ...]) -> tuple[Any, Any, Any]:
+    """One TIS slot at one visit: (points, relative change, change used for points).
+
+    Absolute change: ``sign * (follow_up - baseline) * 100 / range``; relative change:
+    ``sign * (follow_up - baseline) * 100 / |baseline|`` (0 when unchanged, so a zero baseline
+    gives 0 or +/-inf). Points: band-0 points plus an increment for each edge passed (edges are
+    half-open upper bounds, already shifted by the tolerance); NaN change -> NaN points.
+    """
+    diff = p[0] * (x - xb)
+    rel = 0.0 if diff == 0.0 else diff / abs(xb) * 100.0
+    imp = rel if p[1] != 0.0 else diff * inv
+    pts = p[7] + (imp > p[3]) * p[8] + (imp > p[4]) * p[9] + (imp > p[5]) * p[10]
+    pts = pts + (imp > p[6]) * p[11]
+    return (math.nan if (math.isnan(imp) or base) else pts), rel, imp
+
+
+def _pick(k: int, v0: Any, v1: Any, v2: Any, v3: Any, v4: Any, v5: Any) -> Any:
+    """The ``k``-th of six values."""
+    if k == 0:
+        return v0
+    if k == 1:
+        return v1
+    if k == 2:
+        return v2
+    if k == 3:
+        return v3
+    if k == 4:
+        return v4
+    return v5
+
+
+def _ratio(k: int, i: int, v0: Any, u0: Any, v1: Any, u1: Any, v2: Any, u2: Any, v3: Any,
+           u3: Any, v4: Any, u4: Any) -> Any:  # fmt: skip
+    """Value / ULN of enzyme ``k`` at row ``i`` (NaN when ``k`` is -1)."""
+    if k == 0:
+        return v0[i] / u0[i]
+    if k == 1:
+        return v1[i] / u1[i]
+    if k == 2:
+        return v2[i] / u2[i]
+    if k == 3:
+        return v3[i] / u3[i]
+    if k == 4:
+        return v4[i] / u4[i]
+    return math.nan
+
+
+def enzyme_choice(b: int, ev: Arrays, eu: Arrays) -> int:
+    """Most abnormal enzyme at the baseline row ``b``: the highest value / ULN, first in rules
+    order on a tie (PROJECT RULE, response-criteria.md 1.3); -1 when none has both."""
+    best = -math.inf
+    chosen = -1
+    for k in range(5):
+        if ev[k].size and eu[k].size and ev[k][b] / eu[k][b] > best:  # NaN never wins
+            best = ev[k][b] / eu[k][b]
+            chosen = k
+    return chosen
+
+
+def score_chunk(
+    lo: int,
+    hi: int,
+    general: bool,
+    codes: Any,
+    weeks: Any,
+    base_row: Any,
+    chosen: Any,
+    xs: Arrays,
+    ev: Arrays,
+    eu: Arrays,
+    max_col: Any,
+    slots: Any,
+    rules: Any,
+    weights: Any,
+    points: Arrays,
+    scalars: Arrays,
+    flags: Arrays,
+    confirmed: Any,
+) -> int:
+    """Score rows ``lo:hi`` in one fused pass.
+
+    Sorted mode (``general`` False): rows grouped by subject with weeks increasing, ``lo:hi``
+    whole subjects; the baseline, enzyme and confirmation are found on the way. Returns 1 as
+    soon as the rows are not in that order or a subject has no baseline (week 0) row (the
+    caller then takes the general path, which checks baselines and overwrites everything),
+    else 0.
+
+    General mode: rows in any order; ``base_row`` and ``chosen`` give each subject code's
+    baseline row and enzyme; confirmation is a separate pass (:func:`confirm_deterioration`).
+
+    Outputs: ``points`` six float arrays; ``scalars`` thirteen float arrays: tis, then the six
+    absolute and six relative changes (empty arrays when details are not kept); ``flags``:
+    int8 category, DOI, worsening, clause bits, enzyme code; int16 missing code; bool partial
+    flag and baseline flag (see :func:`myotrial.scoring.engine.score_arrays`). Every array is
+    unpacked once here: array accesses inside the row loop then cost no reference counting.
+    """
+    xa0, xa1, xa2, xa3, xa4, xa5 = xs
+    n0, n1, n2 = xa0.size > 0, xa1.size > 0, xa2.size > 0
+    n3, n4, n5 = xa3.size > 0, xa4.size > 0, xa5.size > 0
+    v0, v1, v2, v3, v4 = ev
+    u0, u1, u2, u3, u4 = eu
+    pt0, pt1, pt2, pt3, pt4, pt5 = points
+    tis_out = scalars[0]
+    keep = scalars[1].size > 0
+    i0, i1, i2, i3, i4, i5 = scalars[1], scalars[2], scalars[3], scalars[4], scalars[5], scalars[6]
+    r0o, r1o, r2o = scalars[7], scalars[8], scalars[9]
+    r3o, r4o, r5o = scalars[10], scalars[11], scalars[12]
+    cat_out, doi_out, worse_out, clause_out, enz_out, miss_out, part_out, base_out = flags
+    s0, s1, s2, s3, s4, s5 = slots
+    cut1, cut2, cut3 = rules[R_CUT1], rules[R_CUT2], rules[R_CUT3]
+    partial = rules[R_PARTIAL] != 0.0
+    improved_at, min_improved = rules[R_IMPROVED_AT], rules[R_MIN_IMPROVED]
+    worse_at, max_worse = rules[R_WORSE_AT], rules[R_MAX_WORSE]
+    pga_at, mmt_at, extra_at = rules[R_PGA_AT], rules[R_MMT_AT], rules[R_EXTRA_AT]
+    c_at, c_min = rules[R_C_AT], rules[R_C_MIN]
+    k_consecutive, earliest = rules[R_K_CONSECUTIVE], rules[R_EARLIEST_WEEK]
+    es, ms, low = int(rules[R_ENZYME_SLOT]), int(rules[R_MAX_SLOT]), rules[R_MAX_LOW]
+    ps, mm, xsl = int(rules[R_PGA_SLOT]), int(rules[R_MMT_SLOT]), int(rules[R_EXTRA_SLOT])
+    has_b = xsl >= 0
+    w, v, c = weights
+    if not general and lo > 0 and lo < hi and codes[lo - 1] >= codes[lo]:
+        return 1
+    i = lo
+    while i < hi:
+        if general:
+            j = i + 1
+            b = base_row[codes[i]]
+            enz = chosen[codes[i]]
+        else:
+            cs = codes[i]
+            b = -1
+            j = i
+            while j < hi and codes[j] == cs:
+                if j > i and not weeks[j] > weeks[j - 1]:
+                    return 1
+                if weeks[j] == 0.0:
+                    b = j
+                j += 1
+            if j < hi and codes[j] < cs:
+                return 1
+            if b < 0:  # no baseline, or rows out of order: the general path decides
+                return 1
+            enz = enzyme_choice(b, ev, eu)
+        if es < 0:
+            enz = -1
+        run = 0
+        done = False
+        for r in range(i, j):
+            base = weeks[r] == 0.0
+            # values at the visit (x) and at baseline (y), slot by slot
+            x0, y0 = (xa0[r], xa0[b]) if n0 else (math.nan, math.nan)
+            x1, y1 = (xa1[r], xa1[b]) if n1 else (math.nan, math.nan)
+            x2, y2 = (xa2[r], xa2[b]) if n2 else (math.nan, math.nan)
+            x3, y3 = (xa3[r], xa3[b]) if n3 else (math.nan, math.nan)
+            x4, y4 = (xa4[r], xa4[b]) if n4 else (math.nan, math.nan)
+            x5, y5 = (xa5[r], xa5[b]) if n5 else (math.nan, math.nan)
+            if es >= 0:
+                xe = _ratio(enz, r, v0, u0, v1, u1, v2, u2, v3, u3, v4, u4)
+                ye = _ratio(enz, b, v0, u0, v1, u1, v2, u2, v3, u3, v4, u4)
+                if es == 0:
+                    x0, y0 = xe, ye
+                elif es == 1:
+                    x1, y1 = xe, ye
+                elif es == 2:
+                    x2, y2 = xe, ye
+                elif es == 3:
+                    x3, y3 = xe, ye
+                elif es == 4:
+                    x4, y4 = xe, ye
+                else:
+                    x5, y5 = xe, ye
+            row_inv = 100.0 / (max_col[r] - low) if ms >= 0 else 0.0
+            q0, r0, a0 = _slot(x0, y0, base, row_inv if ms == 0 else s0[2], s0)
+            q1, r1, a1 = _slot(x1, y1, base, row_inv if ms == 1 else s1[2], s1)
+            q2, r2, a2 = _slot(x2, y2, base, row_inv if ms == 2 else s2[2], s2)
+            q3, r3, a3 = _slot(x3, y3, base, row_inv if ms == 3 else s3[2], s3)
+            q4, r4, a4 = _slot(x4, y4, base, row_inv if ms == 4 else s4[2], s4)
+            q5, r5, a5 = _slot(x5, y5, base, row_inv if ms == 5 else s5[2], s5)
+            pt0[r], pt1[r], pt2[r], pt3[r], pt4[r], pt5[r] = q0, q1, q2, q3, q4, q5
+            if keep:
+                i0[r], i1[r], i2[r], i3[r], i4[r], i5[r] = a0, a1, a2, a3, a4, a5
+                r0o[r], r1o[r], r2o[r], r3o[r], r4o[r], r5o[r] = r0, r1, r2, r3, r4, r5
+
+            # TIS (sum of six points), category, partial flag, missing code
+            present = (
+                int(q0 == q0) + int(q1 == q1) + int(q2 == q2) + int(q3 == q3) + int(q4 == q4)
+                + int(q5 == q5)
+            )  # fmt: skip
+            total = (
+                (q0 if q0 == q0 else 0.0)
+                + (q1 if q1 == q1 else 0.0)
+                + (q2 if q2 == q2 else 0.0)
+                + (q3 if q3 == q3 else 0.0)
+                + (q4 if q4 == q4 else 0.0)
+                + (q5 if q5 == q5 else 0.0)
+            )
+            ok = (present == 6) | (partial & (present > 0))
+            t = math.nan if (base or not ok) else total
+            tis_out[r] = t
+            cat_out[r] = -1 if t != t else int(t >= cut1) + int(t >= cut2) + int(t >= cut3)
+            at_base = (
+                int(y0 != y0) | int(y1 != y1) << 1 | int(y2 != y2) << 2 | int(y3 != y3) << 3
+                | int(y4 != y4) << 4 | int(y5 != y5) << 5
+            )  # fmt: skip
+            at_visit = (
+                int(x0 != x0) | int(x1 != x1) << 1 | int(x2 != x2) << 2 | int(x3 != x3) << 3
+                | int(x4 != x4) << 4 | int(x5 != x5) << 5
+            )  # fmt: skip
+            miss_out[r] = -1 if base else at_base | at_visit << 6
+            part_out[r] = ok & (present < 6) & (not base)
+            base_out[r] = base
+            enz_out[r] = enz
+
+            # IMACS 2004 DOI: 1 met, 0 not met, -1 unknown or baseline
+            m0, m1, m2 = int(r0 != r0), int(r1 != r1), int(r2 != r2)
+            m3, m4, m5 = int(r3 != r3), int(r4 != r4), int(r5 != r5)
+            improved = (
+                w[0] * int(r0 >= improved_at) + w[1] * int(r1 >= improved_at)
+                + w[2] * int(r2 >= improved_at) + w[3] * int(r3 >= improved_at)
+                + w[4] * int(r4 >= improved_at) + w[5] * int(r5 >= improved_at)
+            )  # fmt: skip
+            z0, z1, z2 = int(r0 <= worse_at), int(r1 <= worse_at), int(r2 <= worse_at)
+            z3, z4, z5 = int(r3 <= worse_at), int(r4 <= worse_at), int(r5 <= worse_at)
+            worse = w[0] * z0 + w[1] * z1 + w[2] * z2 + w[3] * z3 + w[4] * z4 + w[5] * z5
+            unknown = w[0] * m0 + w[1] * m1 + w[2] * m2 + w[3] * m3 + w[4] * m4 + w[5] * m5
+            nw_def = v[0] * z0 + v[1] * z1 + v[2] * z2 + v[3] * z3 + v[4] * z4 + v[5] * z5
+            nw_pos = nw_def + v[0] * m0 + v[1] * m1 + v[2] * m2 + v[3] * m3 + v[4] * m4
+            nw_pos = nw_pos + v[5] * m5
+            met = (improved >= min_improved) & (worse + unknown <= max_worse) & (nw_pos == 0)
+            possible = (improved + unknown >= min_improved) & (worse <= max_worse) & (nw_def == 0)
+            doi_out[r] = -1 if base else (1 if met else (-1 if possible else 0))
+
+            # ProDERM worsening (1 / 0 / -1 unknown; baseline 0), clause bits A=1, B=2, C=4
+            d = _pick(ps, x0, x1, x2, x3, x4, x5) - _pick(ps, y0, y1, y2, y3, y4, y5)
+            rm = _pick(mm, r0, r1, r2, r3, r4, r5)
+            a_def = (d >= pga_at) & (rm <= mmt_at)
+            a_pos = ((d >= pga_at) | (d != d)) & ((rm <= mmt_at) | (rm != rm))
+            e = (
+                _pick(xsl, x0, x1, x2, x3, x4, x5) - _pick(xsl, y0, y1, y2, y3, y4, y5)
+                if has_b
+                else 0.0
+            )
+            b_def = has_b & (e >= extra_at)
+            b_pos = b_def | (has_b & (e != e))
+            hit = (
+                c[0] * int(r0 <= c_at) + c[1] * int(r1 <= c_at) + c[2] * int(r2 <= c_at)
+                + c[3] * int(r3 <= c_at) + c[4] * int(r4 <= c_at) + c[5] * int(r5 <= c_at)
+            )  # fmt: skip
+            unknown_c = c[0] * m0 + c[1] * m1 + c[2] * m2 + c[3] * m3 + c[4] * m4 + c[5] * m5
+            c_def = hit >= c_min
+            c_pos = hit + unknown_c >= c_min
+            w_def = a_def | b_def | c_def
+            w_pos = a_pos | b_pos | c_pos
+            worsening = 0 if base else (1 if w_def else (-1 if w_pos else 0))
+            worse_out[r] = worsening
+            clause_out[r] = 0 if base else (int(a_def) | (int(b_def) << 1) | (int(c_def) << 2))
+
+            if not general:  # confirmation, in subject/week order
+                if not base and worsening == 1:
+                    run += 1
+                else:
+                    run = 0
+                if run >= k_consecutive and weeks[r] >= earliest:
+                    done = True
+                confirmed[r] = done
+        i = j
+    return 0
+
+
+def choose_enzymes(base_row: Any, ev: Arrays, eu: Arrays, chosen: Any) -> None:
+    """The enzyme of each subject (``base_row``: its baseline row, -1 none)."""
+    for s in range(base_row.size):
+        chosen[s] = enzyme_choice(base_row[s], ev, eu) if base_row[s] >= 0 else -1
+
+
+def block_bounds(codes: Any, n_blocks: int) -> Any:
+    """Block starts for :func:`score_chunk`: about equal blocks, each start moved forward to the
+    next change of subject (so no subject is split), then ``n``."""
+    n = codes.size
+    bounds = np.empty(n_blocks + 1, dtype=np.int64)
+    bounds[0] = 0
+    for k in range(1, n_blocks):
+        pos = max(k * n // n_blocks, bounds[k - 1])
+        while 0 < pos < n and codes[pos] == codes[pos - 1]:
+            pos += 1
+        bounds[k] = pos
+    bounds[n_blocks] = n
+    return bounds
+
+
+def baseline_rows(codes: Any, weeks: Any, rows: Any) -> None:
+    """Fill ``rows`` (one per subject, preset to -1) with the row of each subject's baseline
+    (week 0) visit (the last one if several)."""
+    for i in range(codes.size):
+        if weeks[i] == 0.0:
+            rows[codes[i]] = i
+
+
+def confirm_deterioration(
+    codes: Any,
+    weeks: Any,
+    order: Any,
+    worsening: Any,
+    k_consecutive: int,
+    earliest_week: float,
+    confirmed: Any,
+) -> None:
+    """True from the visit confirming deterioration onwards: ``k_consecutive`` consecutive
+    post-baseline worsening visits (unknown breaks the run), the last at or after
+    ``earliest_week``. ``order`` lists the rows sorted by subject, then week."""
+    current = -1
+    run = 0
+    done = False
+    for j in range(codes.size):
+        i = order[j]
+        if codes[i] != current:
+            current = codes[i]
+            run = 0
+            done = False
+        if weeks[i] != 0.0 and worsening[i] == 1:
+            run += 1
+        else:
+            run = 0
+        if run >= k_consecutive and weeks[i] >= earliest_week:
+            done = True
+        confirmed[i] = done
