@@ -599,9 +599,16 @@ def write_xpt(ds: AdamDataset, path: str | Path) -> Path:
     import pyreadstat
 
     frame = ds.data.copy()
-    for v in ds.variables:
-        if v.type == "datetime":
-            frame[v.name] = pd.to_datetime(frame[v.name])
+    sas_epoch = dt.datetime(1960, 1, 1)
+    for v in ds.variables:  # SAS numeric dates (days) and date-times (seconds) since 1960-01-01
+        if v.type == "date":
+            frame[v.name] = [
+                np.nan if d is None else float((d - sas_epoch.date()).days) for d in frame[v.name]
+            ]
+        elif v.type == "datetime":
+            frame[v.name] = [
+                np.nan if d is None else (d - sas_epoch).total_seconds() for d in frame[v.name]
+            ]
     p = Path(path)
     pyreadstat.write_xport(
         frame,
