@@ -37,7 +37,7 @@ def _text(value: Any) -> str:
 
 
 def _run_trial(t: Trial, seen: list[Any]) -> None:
-    """Enrol four subjects (both arms, both sites); deterioration with crossover in each arm;
+    """Enrol four subjects (both arms, both sites); confirmed deterioration in each arm;
     infusions, adverse events, a correction. Everything returned to a blinded user is kept."""
     svc = t.service
     for i, inv in enumerate([t.inv1, t.inv1, t.inv2, t.inv2]):
@@ -56,6 +56,65 @@ def _run_trial(t: Trial, seen: list[Any]) -> None:
                                              onset="2024-04-28T10:00", severity="mild"))
         seen.append(svc.correct_record(inv, "visits", {"subject_id": sid, "visit_week": 4},
                                        "pga", 4.5, "source verification"))
+
+
+_KEYS = {"subject_id", "site_id", "kit_code", "randomised_at", "stratum", "recorded_at",
+         "infusion_id", "ae_id", "crossover_id", "visit_id", "screening_id", "timestamp",
+         "record_key", "id", "hash", "prev_hash", "username", "screened_at", "sequence",
+         "slot_id"}
+
+
+def _strip(value: Any) -> Any:
+    """A view without the keys that name a subject, a record or a time (never an arm)."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items()
+                if k not in _KEYS and not str(k).startswith("stratum")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    if isinstance(value, str) and value.startswith("{"):
+        return _strip(json.loads(value))
+    return value
+
+
+def _rows(frame: pd.DataFrame, sid: str) -> list[Any]:
+    part = frame.loc[frame["subject_id"] == sid]
+    return _strip(json.loads(part.to_json(orient="records", date_format="iso")))
+
+
+def test_deterioration_looks_the_same_in_every_arm_to_blinded_users(database_url: str) -> None:
+    """Four subjects with the same data, in both arms, all with a confirmed deterioration at
+    week 8 (the control arm switches, the treatment arm does not): every blinded view, export
+    and audit row of an arm-A subject equals that of an arm-B subject once subject ids, record
+    ids and times are taken out. Whether a crossover happened shows in no blinded view."""
+    t = db_support.make_trial(database_url, n_per_stratum=4)
+    try:
+        _run_trial(t, [])
+        svc = t.service
+        by_arm: dict[str, list[str]] = {}
+        for i in range(4):
+            by_arm.setdefault(arm_of(t, f"B{i}"), []).append(f"B{i}")
+        assert set(by_arm) == set(ARMS)
+        a, b = by_arm[ARMS[0]][0], by_arm[ARMS[1]][0]
+        for actor in (t.monitor, t.bstat):
+            va, vb = (svc.get_subject(actor, s).as_dict() for s in (a, b))
+            assert va["deterioration"]["description"] == "confirmed deterioration per protocol"
+            assert _strip(va) == _strip(vb)
+            tables = svc.export_tables(actor)
+            assert "crossover_week" not in tables["subjects"].columns
+            assert tables["subjects"]["deterioration_week"].tolist() == [8, 8, 8, 8]
+            for name, frame in tables.items():
+                assert _rows(frame, a) == _rows(frame, b), name
+            trail = svc.audit_trail(actor)
+            assert _rows(trail.drop(columns=["site_id", "role"]), a) == \
+                _rows(trail.drop(columns=["site_id", "role"]), b)
+        # the unblinded view tells them apart: only the control arm switched
+        unblinded = svc.export_tables(t.ustat, blinded=False)["subjects"].set_index("subject_id")
+        assert unblinded.loc[b, "crossover_week"] == 8 and unblinded.loc[b, "crossover_to"] == \
+            ARMS[0]
+        assert pd.isna(unblinded.loc[a, "crossover_week"])
+        assert pd.isna(unblinded.loc[a, "crossover_to"])
+    finally:
+        t.engine.dispose()
 
 
 def test_blinded_roles_never_see_allocations(database_url: str) -> None:
@@ -108,7 +167,9 @@ def test_blinded_roles_never_see_allocations(database_url: str) -> None:
         unblinded = svc.export_tables(t.ustat, blinded=False)
         subjects = unblinded["subjects"]
         assert set(subjects["arm"].dropna()) == set(ARMS)
-        assert set(subjects["crossover_week"].dropna()) == {8}
+        assert set(subjects["deterioration_week"].dropna()) == {8}  # every arm
+        assert set(subjects["crossover_week"].dropna()) == {8}  # the switching arm only
+        assert subjects.loc[subjects["arm"] == ARMS[0], "crossover_week"].isna().all()
         switched = subjects.loc[subjects["arm"] == ARMS[1], "crossover_to"]
         assert set(switched) == {ARMS[0]}
         assert subjects.loc[subjects["arm"] == ARMS[0], "crossover_to"].isna().all()
