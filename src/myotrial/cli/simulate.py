@@ -191,6 +191,14 @@ def simulate_command(
     except (RulesError, FileNotFoundError, ValueError, OSError) as exc:
         _fail(str(exc), as_json)
     rows = [{k: to_jsonable(v) for k, v in r.items()} for r in run.summary.to_dict("records")]
+    gsd_rows: list[dict[str, Any]] = []
+    if design.group_sequential is not None and (out / "gsd_power.csv").exists():
+        import pandas as pd
+
+        gsd_frame = pd.read_csv(out / "gsd_power.csv")
+        gsd_rows = [
+            {str(k): to_jsonable(v) for k, v in r.items()} for r in gsd_frame.to_dict("records")
+        ]
     if as_json:
         typer.echo(
             json.dumps(
@@ -200,6 +208,7 @@ def simulate_command(
                     "chunks_run": run.chunks_run,
                     "chunks_reused": run.chunks_reused,
                     "power": rows,
+                    "group_sequential": gsd_rows,
                 },
                 indent=2,
             )
@@ -227,6 +236,13 @@ def simulate_command(
             f"{r.mean_treatment_rate:.3f}",
         )
     console.print(table)
+    for g in gsd_rows:
+        console.print(
+            f"group-sequential, n {g['n_treatment']}/{g['n_control']}, "
+            f"effect {g['effect_scale']:g}: power "
+            f"{g['power']:.3f} (MC SE {g['mc_se']:.3f}), expected patients "
+            f"{g['expected_patients']:.1f} of {g['max_patients']} (gsd_*.csv)"
+        )
     console.print(
         f"{run.chunks_run} chunks run, {run.chunks_reused} reused; files in {out} "
         "(replicates.parquet, power.csv, power_curve.svg)"

@@ -44,9 +44,15 @@ from scipy import special, stats
 from myotrial.errors import RulesError
 from myotrial.protocol import BinaryEndpoint, load_protocol
 from myotrial.simulate.calibration import primary_responders
-from myotrial.simulate.model import simulate_trials, trial_seed
+from myotrial.simulate.gsd import (
+    SPENDING_FUNCTIONS,
+    GroupSequentialDesign,
+    group_sequential_design,
+    simulate_group_sequential,
+)
+from myotrial.simulate.model import SimulatedTrials, simulate_trials, trial_seed
 from myotrial.simulate.scenario import Scenario, scenario_from_table
-from myotrial.tomlfile import read_toml
+from myotrial.tomlfile import TomlTable, read_toml
 
 __all__ = [
     "REPLICATE_COLUMNS",
@@ -57,6 +63,7 @@ __all__ = [
     "load_power_design",
     "power_curve_svg",
     "run_chunk",
+    "run_chunk_responders",
     "run_power",
     "summarise_power",
     "two_proportion_test",
@@ -114,6 +121,7 @@ class PowerDesign:
     p_treatment: float = 0.0
     p_control: float = 0.0
     chunk_size: int = 250
+    group_sequential: GroupSequentialDesign | None = None
     source: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -155,6 +163,13 @@ class PowerDesign:
             "seed": self.seed,
             "kind": self.kind,
             "p": [self.p_treatment, self.p_control],
+            "group_sequential": None
+            if self.group_sequential is None
+            else [
+                self.group_sequential.information_rates,
+                self.group_sequential.spending,
+                self.group_sequential.futility_bounds,
+            ],
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -205,23 +220,40 @@ def load_power_design(path: str | Path) -> PowerDesign:
     for i, e in enumerate(scale_list):
         if isinstance(e, bool) or not isinstance(e, int | float) or e != e or e < 0:
             raise pw.error(f"effect_scale[{i}]", f"must be a number >= 0, got {e!r}")
+    design_alpha = pw.float("alpha", 0.05, min=0.0, max=1.0, min_exclusive=True)
     design = PowerDesign(
         scenario=scen.with_params(drug_effect_scale=1.0),
         n_per_arm=pw.int_list("n_per_arm", (47,), min=1),
         allocation_ratio=pw.float("allocation_ratio", 1.0, min=0.0, min_exclusive=True),
         effect_scales=tuple(float(e) for e in scale_list),
         replicates=pw.int("replicates", 1000, min=1),
-        alpha=pw.float("alpha", 0.05, min=0.0, max=1.0, min_exclusive=True),
+        alpha=design_alpha,
         test=pw.str("test", "fisher", choices=TESTS),
         seed=pw.int("seed", 0, min=0),
         kind=pw.str("kind", "model", choices=("model", "binary")),
         p_treatment=pw.float("p_treatment", 0.0, min=0.0, max=1.0),
         p_control=pw.float("p_control", 0.0, min=0.0, max=1.0),
         chunk_size=pw.int("chunk_size", 250, min=1),
+        group_sequential=_group_sequential(pw.table("group_sequential", None), design_alpha),
         source=p,
     )
     root.finish()
     return design
+
+
+def _group_sequential(gs: TomlTable | None, alpha: float) -> GroupSequentialDesign | None:
+    """``[power.group_sequential]``: ``information_rates`` (ending at 1), ``spending``
+    (obrien_fleming or pocock), optional ``futility_z`` (one non-binding z bound per interim).
+    The efficacy boundaries are one-sided at ``alpha / 2`` (the design's two-sided alpha)."""
+    if gs is None:
+        return None
+    rates = gs.float_list("information_rates", min=0.0, max=1.0)
+    spending = gs.str("spending", "obrien_fleming", choices=SPENDING_FUNCTIONS)
+    futility = gs.float_list("futility_z", None)
+    try:
+        return group_sequential_design(rates, alpha / 2, spending, futility)
+    except ValueError as exc:
+        raise gs.error(None, str(exc)) from None
 
 
 # ---- vectorised tests ----------------------------------------------------------------------
@@ -299,20 +331,7 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
         cross: F = np.zeros(count)
         drop: F = np.zeros(count)
     else:
-        scen = design.scenario
-        proto = load_protocol(scen.protocol)
-        pol = proto.policy
-        arms = {pol.treatment_arm: n1, pol.control_arm: n2}
-        # the point's effect scale times the scenario's (1 for a design read from a file:
-        # the file's drug_effect_scale became the points, so the effect is applied once)
-        scen = scen.with_params(n_per_arm=arms, drug_effect_scale=scen.drug_effect_scale * scale)
-        sim = simulate_trials(
-            scen, count, design.seed, first_trial=first, key=(point,), protocol=proto
-        )
-        ep = pol.endpoint(proto.primary)  # threshold as the population reads it
-        if not isinstance(ep, BinaryEndpoint):
-            raise ValueError(f"the primary endpoint {proto.primary!r} is not binary")
-        resp = primary_responders(sim, ep.threshold, ep.week, ep.no_deterioration_through_week)
+        sim, resp = _simulate_point(design, point, first, count)
         t = sim.trial - first
         x1 = np.bincount(t[sim.treatment], weights=resp[sim.treatment], minlength=count).astype(
             np.int64
@@ -341,6 +360,50 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
             "dropouts": drop.astype(np.int64),
         }
     )
+
+
+def run_chunk_responders(
+    design: PowerDesign, point: int, first: int, count: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Primary-endpoint responder flags of every patient of replicates ``first ..
+    first + count - 1`` of design point ``point``, in enrolment order: ``(treatment (count,
+    n1), control (count, n2))``. Model designs: the same trials as :func:`run_chunk`; binary
+    designs: one Bernoulli draw per patient from the replicate's seed (group-sequential
+    analyses need patients, not totals)."""
+    n1, n2, scale = design.points[point]
+    if design.kind == "binary":
+        p2 = design.p_control
+        p1 = p2 + scale * (design.p_treatment - p2)
+        a = np.empty((count, n1), dtype=bool)
+        b = np.empty((count, n2), dtype=bool)
+        for k in range(count):
+            rng = np.random.default_rng(trial_seed(design.seed, first + k, (point,), 0))
+            a[k] = rng.random(n1) < p1
+            b[k] = rng.random(n2) < p2
+        return a, b
+    sim, resp = _simulate_point(design, point, first, count)
+    per_trial = resp.reshape(count, n1 + n2)
+    trt = sim.treatment.reshape(count, n1 + n2)[0]
+    return per_trial[:, trt], per_trial[:, ~trt]
+
+
+def _simulate_point(
+    design: PowerDesign, point: int, first: int, count: int
+) -> tuple[SimulatedTrials, npt.NDArray[np.bool_]]:
+    n1, n2, scale = design.points[point]
+    scen = design.scenario
+    proto = load_protocol(scen.protocol)
+    pol = proto.policy
+    arms = {pol.treatment_arm: n1, pol.control_arm: n2}
+    # the point's effect scale times the scenario's (1 for a design read from a file:
+    # the file's drug_effect_scale became the points, so the effect is applied once)
+    scen = scen.with_params(n_per_arm=arms, drug_effect_scale=scen.drug_effect_scale * scale)
+    sim = simulate_trials(scen, count, design.seed, first_trial=first, key=(point,), protocol=proto)
+    ep = pol.endpoint(proto.primary)  # threshold as the population reads it
+    if not isinstance(ep, BinaryEndpoint):
+        raise ValueError(f"the primary endpoint {proto.primary!r} is not binary")
+    resp = primary_responders(sim, ep.threshold, ep.week, ep.no_deterioration_through_week)
+    return sim, resp
 
 
 def _protocol_summary(design: PowerDesign) -> dict[str, Any]:
@@ -514,6 +577,12 @@ def run_power(
         else pd.DataFrame({c: [] for c in REPLICATE_COLUMNS})
     )
     summary = summarise_power(reps, design)
+    if folder is not None and complete and design.group_sequential is not None:
+        gsd = design.group_sequential
+        gsd.table().to_csv(folder / "gsd_boundaries.csv", index=False)
+        oc, stages = simulate_group_sequential(design, gsd)
+        oc.to_csv(folder / "gsd_power.csv", index=False)
+        stages.to_csv(folder / "gsd_stages.csv", index=False)
     if folder is not None and complete:
         _atomic_parquet(reps, folder / "replicates.parquet")
         summary.to_csv(folder / "power.csv", index=False)
