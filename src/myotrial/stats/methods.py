@@ -182,7 +182,8 @@ _ENTRIES = (
         "test",
         "Cochran-Mantel-Haenszel test",
         "Cochran-Mantel-Haenszel test of conditional independence across strata of 2x2 tables, "
-        "1 df, hypergeometric variance; optional continuity correction.",
+        "1 df, hypergeometric variance; optional continuity correction of 0.5, applied only "
+        "when |sum(O - E)| >= 0.5 (as R's mantelhaen.test).",
         _MH_1959 + "; Cochran WG. Some methods for strengthening the common chi-square tests. "
         "Biometrics 1954;10:417-51. doi:10.2307/3001616",
         "stats::mantelhaen.test(correct = FALSE)",
