@@ -67,7 +67,7 @@ def proportion_exact(*, x: int, n: int, conf_level: float = 0.95) -> EstimateRes
     --------
     >>> r = proportion_exact(x=37, n=47)
     >>> round(r.lower, 4), round(r.upper, 4)
-    (0.6434, 0.8929)
+    (0.6434, 0.893)
     """
     level = check_conf_level(conf_level)
     xi, ni = check_binomial("x", x, "n", n)
