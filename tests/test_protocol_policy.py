@@ -82,10 +82,10 @@ def test_reader_allows_documentation_keys_only_as_text() -> None:
             "infusion_related_window_hours",
         ),
         (
-            "threshold = 20.0\nweek = 16",
-            "treshold = 20.0\nthreshold = 20.0\nweek = 16",
-            "treshold",
-            "threshold",
+            'category = "minimal"\nweek = 16',
+            'categroy = "minimal"\ncategory = "minimal"\nweek = 16',
+            "categroy",
+            "category",
         ),
     ],
 )
@@ -111,7 +111,7 @@ def test_protocol_rejects_bad_mmt8_max_and_off_schedule_endpoint(tmp_path: Path)
         load_protocol(_variant(tmp_path, "mmt8_max = 150", "mmt8_max = 100"))
     with pytest.raises(RulesError, match="endpoint tis20_w16 week 10 is not an assessment week"):
         load_protocol(
-            _variant(tmp_path, "threshold = 20.0\nweek = 16", "threshold = 20.0\nweek = 10")
+            _variant(tmp_path, 'category = "minimal"\nweek = 16', 'category = "minimal"\nweek = 10')
         )
 
 
@@ -184,6 +184,31 @@ def test_juvenile_protocol_gives_juvenile_thresholds(tmp_path: Path) -> None:
     proto = load_protocol(_variant(tmp_path, 'population = "adult"', 'population = "juvenile"'))
     assert proto.policy.threshold_values == (30.0, 45.0, 70.0)
     assert proto.policy.scoring_options()["population"] == "juvenile"
+
+
+def test_endpoint_names_a_category_or_gives_a_threshold(tmp_path: Path) -> None:
+    assert [(e.name, e.threshold, e.category) for e in PRODERM.binary[:3]] == [
+        ("tis20_w16", 20.0, "minimal"),
+        ("tis40_w16", 40.0, "moderate"),
+        ("tis60_w16", 60.0, "major"),
+    ]
+    assert PRODERM.binary[0].label.startswith("At least minimal improvement (TIS >= 20)")
+    juvenile = load_protocol(_variant(tmp_path, 'population = "adult"', 'population = "juvenile"'))
+    assert [e.threshold for e in juvenile.binary] == [30.0, 45.0, 70.0, 30.0, 45.0, 70.0]
+    assert [e.threshold for e in juvenile.time_to_event] == [30.0, 45.0, 70.0, None]
+    assert "TIS >= 30" in juvenile.binary[0].label
+    literal = load_protocol(
+        _variant(tmp_path, 'category = "minimal"\nweek = 16', "threshold = 35.0\nweek = 16")
+    )
+    assert literal.binary[0].threshold == 35.0 and "TIS >= 35" in literal.binary[0].label
+    with pytest.raises(RulesError, match="either category or threshold, not both"):
+        load_protocol(
+            _variant(
+                tmp_path,
+                'category = "minimal"\nweek = 16',
+                'category = "minimal"\nthreshold = 20.0\nweek = 16',
+            )
+        )
 
 
 def test_randomisation_scheme_from_protocol() -> None:

@@ -353,67 +353,19 @@ class ProtocolPolicy:
         t = self.thresholds
         return (("minimal", t.minimal), ("moderate", t.moderate), ("major", t.major))
 
-    def resolve_threshold(self, threshold: float) -> float:
-        """An endpoint's TIS threshold as the protocol's population reads it.
-
-        PROJECT RULE: the protocol's endpoints name the 2016 ACR/EULAR categories by their
-        adult cut-offs (proderm.toml: "minimal improvement (TIS >= 20)"); a threshold equal to
-        an adult cut-off is that category, so under a juvenile population it is the juvenile
-        cut-off of the same category (20/40/60 -> 30/45/70, rules/tis_2016.toml). Any other
-        threshold is kept as written.
-        """
-        from myotrial.rules import load_tis_rules
-
-        adult = load_tis_rules().categories["adult"]
-        for name, mine in self.categories:
-            if math.isclose(float(threshold), float(getattr(adult, name))):
-                return float(mine)
-        return float(threshold)
-
-    @staticmethod
-    def _relabel(label: str, old: float | None, new: float | None) -> str:
-        """``TIS >= old`` in an endpoint label rewritten as ``TIS >= new``."""
-        if old is None or new is None or old == new:
-            return label
-        import re
-
-        pattern = re.compile(r"(TIS\s*(?:>=|\u2265)\s*)" + re.escape(f"{old:g}") + r"(?![\d.])")
-        return pattern.sub(lambda m: m.group(1) + f"{new:g}", label)
-
     def binary_endpoints(self) -> tuple[BinaryEndpoint, ...]:
-        """The protocol's binary endpoints, thresholds (and the ``TIS >= x`` in their labels)
-        resolved for the population (:meth:`resolve_threshold`)."""
-        from dataclasses import replace
-
-        out = []
-        for ep in self.protocol.binary:
-            new = self.resolve_threshold(ep.threshold)
-            out.append(replace(ep, threshold=new, label=self._relabel(ep.label, ep.threshold, new)))
-        return tuple(out)
+        """The protocol's binary endpoints. Their thresholds are already those of the
+        population: an endpoint names a category (``category = "minimal"``), resolved on load
+        from rules/tis_2016.toml (adult 20/40/60, juvenile 30/45/70), or gives a literal
+        threshold."""
+        return self.protocol.binary
 
     def time_to_event_endpoints(self) -> tuple[TimeToEventEndpoint, ...]:
-        """The protocol's time-to-event endpoints, thresholds resolved as in
-        :meth:`binary_endpoints`."""
-        from dataclasses import replace
-
-        out = []
-        for ep in self.protocol.time_to_event:
-            if ep.threshold is None:
-                out.append(ep)
-                continue
-            new = self.resolve_threshold(ep.threshold)
-            out.append(replace(ep, threshold=new, label=self._relabel(ep.label, ep.threshold, new)))
-        return tuple(out)
+        """The protocol's time-to-event endpoints (thresholds as in :meth:`binary_endpoints`)."""
+        return self.protocol.time_to_event
 
     def endpoint(self, name: str) -> BinaryEndpoint | ContinuousEndpoint | TimeToEventEndpoint:
-        """One endpoint by name, thresholds resolved (continuous endpoints as written)."""
-        resolved: tuple[BinaryEndpoint | TimeToEventEndpoint, ...] = (
-            *self.binary_endpoints(),
-            *self.time_to_event_endpoints(),
-        )
-        for ep in resolved:
-            if ep.name == name:
-                return ep
+        """One endpoint by name."""
         return self.protocol.endpoint(name)
 
 

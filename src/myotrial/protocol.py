@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from myotrial.errors import RulesError
-from myotrial.rules import bundled_toml_names, load_deterioration_rules, resolve_toml, rules_path
+from myotrial.rules import (
+    bundled_toml_names,
+    load_deterioration_rules,
+    load_tis_rules,
+    resolve_toml,
+    rules_path,
+)
 from myotrial.sap import StatisticalAnalysisPlan, default_sap, read_sap
 from myotrial.tomlfile import TomlTable, read_toml
 
@@ -56,6 +62,7 @@ class BinaryEndpoint:
     week: int
     population: Population
     no_deterioration_through_week: int | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class TimeToEventEndpoint:
     event: Literal["tis", "deterioration"]
     through_week: int
     threshold: float | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,14 +194,47 @@ def _path(name_or_path: str | Path) -> Path:
     return resolve_toml(name_or_path, "myotrial.protocols", "protocol")
 
 
-def _binary(e: TomlTable) -> BinaryEndpoint:
+_CATEGORIES = ("minimal", "moderate", "major")
+
+
+def _threshold(
+    e: TomlTable, cutoffs: dict[str, float], required: bool
+) -> tuple[float | None, str | None]:
+    """An endpoint's TIS threshold: ``category`` (the population's cut-off, rules/tis_2016.toml)
+    or a literal ``threshold`` — exactly one of them."""
+    category = e.str("category", None, choices=_CATEGORIES)
+    threshold = e.float("threshold", None, min=0.0, max=100.0)
+    if category is not None and threshold is not None:
+        raise e.error("threshold", "give either category or threshold, not both")
+    if category is not None:
+        return cutoffs[category], category
+    if threshold is None and required:
+        raise e.error(
+            None, "missing required key 'category' (minimal/moderate/major) or 'threshold'"
+        )
+    return threshold, None
+
+
+def _label(e: TomlTable, threshold: float | None) -> str:
+    label: str = e.str("label")
+    if "{threshold}" in label:
+        if threshold is None:
+            raise e.error("label", "uses {threshold} but the endpoint has no threshold")
+        label = label.replace("{threshold}", f"{threshold:g}")
+    return label
+
+
+def _binary(e: TomlTable, cutoffs: dict[str, float]) -> BinaryEndpoint:
+    threshold, category = _threshold(e, cutoffs, required=True)
+    assert threshold is not None
     return BinaryEndpoint(
         name=e.str("name"),
-        label=e.str("label"),
-        threshold=e.float("threshold", min=0.0, max=100.0),
+        label=_label(e, threshold),
+        threshold=threshold,
         week=e.int("week", min=0),
         population=e.str("population", choices=_POPULATIONS),
         no_deterioration_through_week=e.int("no_deterioration_through_week", None, min=0),
+        category=category,
     )
 
 
@@ -208,14 +249,19 @@ def _continuous(e: TomlTable) -> ContinuousEndpoint:
     )
 
 
-def _time_to_event(e: TomlTable) -> TimeToEventEndpoint:
+def _time_to_event(e: TomlTable, cutoffs: dict[str, float]) -> TimeToEventEndpoint:
+    event = e.str("event", choices=("tis", "deterioration"))
+    threshold, category = _threshold(e, cutoffs, required=False)
     ep = TimeToEventEndpoint(
         name=e.str("name"),
-        label=e.str("label"),
-        event=e.str("event", choices=("tis", "deterioration")),
+        label=_label(e, threshold),
+        event=event,
         through_week=e.int("through_week", min=1),
-        threshold=e.float("threshold", None, min=0.0, max=100.0),
+        threshold=threshold,
+        category=category,
     )
+    if ep.event == "deterioration" and ep.threshold is not None:
+        raise e.error("threshold", f"endpoint {ep.name} (event = 'deterioration') takes none")
     if ep.event == "tis" and ep.threshold is None:
         raise e.error("threshold", f"time-to-event endpoint {ep.name} (event = 'tis') needs one")
     return ep
@@ -331,9 +377,11 @@ def load_protocol(name_or_path: str | Path = "proderm") -> Protocol:
     rules_file, k, earliest = _deterioration(root.table("deterioration"), source)
     cross = root.table("crossover")
     endpoints = root.table("endpoints")
-    binary = tuple(_binary(e) for e in endpoints.tables("binary", []))
+    cut = load_tis_rules().categories[population]
+    cutoffs = {"minimal": cut.minimal, "moderate": cut.moderate, "major": cut.major}
+    binary = tuple(_binary(e, cutoffs) for e in endpoints.tables("binary", []))
     continuous = tuple(_continuous(e) for e in endpoints.tables("continuous", []))
-    tte = tuple(_time_to_event(e) for e in endpoints.tables("time_to_event", []))
+    tte = tuple(_time_to_event(e, cutoffs) for e in endpoints.tables("time_to_event", []))
     names = [e.name for e in binary] + [e.name for e in continuous] + [e.name for e in tte]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -5,7 +5,7 @@ Rules (``protocols/proderm.toml``; proderm.md Endpoints):
 
 * thresholds: the endpoints of ``policy.binary_endpoints()`` / ``time_to_event_endpoints()``
   (adult category cut-offs in the protocol file read as the population's categories: a
-  juvenile protocol uses 30/45/70, ``policy.resolve_threshold``);
+  juvenile protocol uses 30/45/70: endpoints name a category resolved on load);
 * binary responder: TIS >= threshold at the endpoint week, and no confirmed deterioration up to
   ``no_deterioration_through_week`` when the endpoint says so; every patient of the population
   is in the denominator; no TIS at that week (dropout, missing measure, no visit) makes a
