@@ -339,7 +339,6 @@ def import_odm(path: str | Path, protocol: Protocol | Catalogue) -> dict[str, pd
                                          "assessment events do not repeat (one per week)")
                             continue
                         entries.append(Entry("odm", line, sid, ev, form, instance, values))
-    problems.raise_if_any()
     return assemble(entries, cat, problems, field_names=shown)
 
 

@@ -494,7 +494,6 @@ def import_records(
                                  f"{unique_event_name(event)}")
                 continue
             entries.append(Entry("redcap", i, record, event, form_name, None, vals))
-    problems.raise_if_any()
     return assemble(entries, cat, problems)
 
 
@@ -600,7 +599,7 @@ def records_from_tables(
             rows.append(row)
     problems.raise_if_any()
     event_rank = {unique_event_name(e.name): k for k, e in enumerate(cat.events)}
-    out = pd.DataFrame(rows, columns=columns).fillna("")
+    out = pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
     out["_o"] = out[cat.record_id].map(order)
     out["_e"] = out["redcap_event_name"].map(event_rank)
     out = out.sort_values(["_o", "_e"], kind="stable").drop(columns=["_o", "_e"])
