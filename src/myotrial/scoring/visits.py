@@ -38,20 +38,23 @@ def _missing_reasons(
     slot_columns: list[str],
     enzymes: tuple[str, ...],
     partial: bool,
-) -> np.ndarray:
-    """Text for each (missing bit code, enzyme) pair; computed once per distinct pair."""
+    show: np.ndarray | None,
+) -> pd.arrays.ArrowStringArray:
+    """``tis_missing_reason``: text for each (missing bit code, enzyme) pair, composed once per
+    distinct pair; rows where ``show`` is False (and empty texts) are missing."""
+    width = len(enzymes) + 1
+    key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
+    present = np.flatnonzero(np.bincount(key)) if key.size else np.empty(0, dtype=np.int64)
+    texts: list[str | None] = []
     k = len(slot_columns)
-    key = codes * (len(enzymes) + 2) + (enzyme_code + 1)
-    uniq, inverse = np.unique(key, return_inverse=True)
-    texts = []
-    for u in uniq:
-        code, enz = divmod(int(u), len(enzymes) + 2)
-        if code == -1 or (code < 0):
+    for u in present.tolist():
+        code, enz = u // width - 1, u % width
+        if code < 0:
             texts.append("baseline visit")
             continue
         enz_name = enzymes[enz - 1] if enz > 0 else None
 
-        def names(bits: int, at_visit: bool, enz_name: str | None = enz_name) -> list[str]:
+        def names(bits: int, enz_name: str | None = enz_name) -> list[str]:
             out = []
             for i, c in enumerate(slot_columns):
                 if bits >> i & 1:
@@ -64,10 +67,10 @@ def _missing_reasons(
                         out.append(c)
             return out
 
-        at_base = names(code & ((1 << k) - 1), False)
-        at_visit = names(code >> k, True)
+        at_base = names(code & ((1 << k) - 1))
+        at_visit = names(code >> k)
         if not at_base and not at_visit:
-            texts.append("")
+            texts.append(None)
             continue
         parts = []
         if at_base:
@@ -76,7 +79,22 @@ def _missing_reasons(
             parts.append("missing at this visit: " + ", ".join(at_visit))
         text = "; ".join(parts)
         texts.append(f"partial TIS, {text}" if partial else text)
-    return np.asarray(texts, dtype=object)[inverse.reshape(-1)]
+    lookup = np.zeros(int(key.max()) + 1 if key.size else 1, dtype=np.int32)
+    lookup[present] = np.arange(present.size, dtype=np.int32)
+    index = lookup[key]
+    if show is not None:
+        index[~show] = len(texts)  # -> None
+    return _strings(index, [*texts, None])
+
+
+def _strings(index: np.ndarray, labels: list[str | None]) -> pd.arrays.ArrowStringArray:
+    """The ``string`` column whose row i is ``labels[index[i]]`` (None = missing), decoded from
+    a dictionary in Arrow (no Python string per row)."""
+    import pyarrow as pa
+
+    dictionary = pa.array(labels, type=pa.large_string())
+    decoded = pa.DictionaryArray.from_arrays(pa.array(index), dictionary).dictionary_decode()
+    return pd.arrays.ArrowStringArray(decoded)
 
 
 def score_visits(
@@ -183,18 +201,16 @@ def score_visits(
         cat_codes, categories=pd.Index(list(CATEGORY_LABELS))
     )
     slot_cols = [ms.slots[s] for s in SLOTS]
-    reasons = _missing_reasons(
+    show = None
+    if partial:
+        show = np.asarray(res["tis_partial"]) | np.isnan(np.asarray(res["tis"]))
+    out["tis_missing_reason"] = _missing_reasons(
         np.asarray(res["tis_missing_code"]),
         np.asarray(res["enzyme_code"]),
         slot_cols,
         scales.enzymes,
         partial,
-    )
-    tis_blank = np.isnan(np.asarray(res["tis"], dtype=np.float64))
-    if partial:
-        reasons = np.where(np.asarray(res["tis_partial"]) | tis_blank, reasons, "")
-    out["tis_missing_reason"] = pd.array(
-        [None if r == "" else r for r in reasons.tolist()], dtype="string"
+        show,
     )
     for s in SLOTS:
         out[f"points_{s}"] = res[f"points_{s}"]
@@ -207,10 +223,7 @@ def score_visits(
     out["doi_met"] = _to_boolean(np.asarray(res["doi_met"]))
     out["worsening"] = _to_boolean(np.asarray(res["worsening"]))
     # clause code 0 (no clause met) -> missing; otherwise e.g. "A;C"
-    labels = [None, *CLAUSE_LABELS[1:]]
-    out["worsening_clauses"] = pd.array(
-        np.asarray(labels, dtype=object)[np.asarray(res["clause_code"])].tolist(), dtype="string"
-    )
+    out["worsening_clauses"] = _strings(np.asarray(res["clause_code"]), [None, *CLAUSE_LABELS[1:]])
     out["cd_confirmed"] = np.asarray(res["cd_confirmed"], dtype=bool)
     if details:
         for s in SLOTS:
