@@ -154,3 +154,37 @@ def test_blinded_dashboard_is_pooled(trial: WebTrial) -> None:
                                             "action"} for d in confirmed)
     site2 = trial.client("inv2").get("/api/dashboard").json()
     assert [r["site_id"] for r in site2["enrolment"]] == ["02"]
+
+
+def test_blinded_deterioration_is_the_same_in_both_arms(trial: WebTrial) -> None:
+    """The placebo patient switches and the IVIG patient does not, but every blinded view
+    shows the same deterioration event for both (no 'switch', no crossover week)."""
+    import re
+
+    arms = {sid: trial.arm_of(sid) for sid in ("P001", "P002", "P003", "P004")}
+    placebo = next(s for s, a in arms.items() if a == "placebo")
+    ivig = next(s for s, a in arms.items() if a == "ivig")
+    for name in ("monitor", "bstat", "inv1"):
+        user = trial.client(name)
+        events = [user.get(f"/api/subjects/{sid}").json()["subject"]["deterioration"]
+                  for sid in (placebo, ivig)]
+        for event in events:
+            event.pop("subject_id")
+            event.pop("recorded_at")
+        assert events[0] == events[1] == {"confirmed_week": 8, "new": False,
+                                          "description": "confirmed deterioration per protocol"}
+        alerts = [re.sub(r"Recorded [0-9: -]+ UTC", "", re.search(
+            r'id="deterioration-alert"[^>]*>(.*?)</div>', user.get(f"/subjects/{sid}").text,
+            re.S).group(1)) for sid in (placebo, ivig)]
+        assert alerts[0] == alerts[1]
+        dash = user.get("/api/dashboard").json()
+        rows = [{k: v for k, v in d.items() if k not in ("subject_id", "site_id")}
+                for d in dash["deteriorations"] if d["subject_id"] in (placebo, ivig)]
+        assert len(rows) == 2 and rows[0] == rows[1]
+        for sid in (placebo, ivig):
+            text = user.get(f"/subjects/{sid}").text + user.get(f"/subjects/{sid}/plot.svg").text
+            assert "switch" not in text.lower()
+        subjects = user.get("/api/exports/subjects?format=json").json()
+        assert all("crossover_week" not in row for row in subjects)
+        weeks = {row["subject_id"]: row["deterioration_week"] for row in subjects}
+        assert weeks.get(placebo, 8) == weeks.get(ivig, 8) == 8
