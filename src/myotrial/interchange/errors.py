@@ -61,6 +61,7 @@ class InterchangeError(ValueError):
         self.problems: pd.DataFrame = pd.DataFrame(
             [p.as_dict() for p in items], columns=list(LOCATION_COLUMNS)
         )
+        self.problems["row"] = self.problems["row"].astype("Int64")
         self.what = what
         lines = []
         for p in items[:20]:

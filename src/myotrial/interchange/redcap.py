@@ -428,7 +428,8 @@ def import_records(
     if "redcap_event_name" not in mapped:
         problems.add("redcap", None, None, None, "redcap_event_name", None,
                      "the export has no event column (a longitudinal export is expected)")
-    problems.raise_if_any()
+    if cat.record_id not in mapped or "redcap_event_name" not in mapped:
+        problems.raise_if_any()
     forms = {f.name: f for f in cat.forms}
     form_labels = {f.label: f.name for f in cat.forms}
     field_form = {f.name: f.form for f in cat.fields}
