@@ -44,8 +44,9 @@ class ProtocolMismatchError(ValueError):
     """The database was set up under another protocol. Nothing was changed."""
 
 
-class DatabaseNotReadyError(RuntimeError):
-    """The database has no schema, or an older one: run ``myotrial db init``."""
+class DatabaseNotReadyError(ValueError):
+    """The database has no schema, or an older one: run ``myotrial db init``. Nothing was
+    changed. (A ValueError: callers report it as bad input, exit 2.)"""
 
 
 @dataclass(frozen=True)

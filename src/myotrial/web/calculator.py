@@ -121,8 +121,18 @@ def calculator_page(request: Request) -> HTMLResponse:
             "errors": [],
             "population": "adult",
             "mmt8_max": 150,
+            "thresholds": _threshold_labels(),
         },
     )
+
+
+def _threshold_labels() -> dict[str, str]:
+    """``{"adult": "20 / 40 / 60", "juvenile": "30 / 45 / 70"}`` from rules/tis_2016.toml."""
+    from myotrial.rules import load_tis_rules
+
+    categories = load_tis_rules().categories
+    return {pop: " / ".join(f"{v:g}" for v in (c.minimal, c.moderate, c.major))
+            for pop, c in categories.items()}
 
 
 @router.post("/calculator", response_class=HTMLResponse, tags=["pages"])
@@ -183,6 +193,7 @@ async def calculator_submit(
             "errors": errors,
             "population": population,
             "mmt8_max": mmt8_max,
+            "thresholds": _threshold_labels(),
         },
         status_code=status,
     )
