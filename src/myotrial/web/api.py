@@ -221,8 +221,8 @@ def api_infusion(subject_id: str, body: InfusionBody, service: ServiceDep,
 
 
 @router.post("/subjects/{subject_id}/adverse-events", tags=["subjects"], status_code=201,
-             summary="Record an adverse event (72-hour infusion-related flag, thromboembolic "
-             "highlight)")
+             summary="Record an adverse event (infusion-related flag by the protocol's window, "
+             "thromboembolic highlight)")
 def api_adverse_event(subject_id: str, body: AdverseEventBody, service: ServiceDep,
                       actor: ActorDep) -> JSONResponse:
     result = service.record_adverse_event(actor, subject_id, **body.model_dump())
