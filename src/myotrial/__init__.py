@@ -3,11 +3,40 @@
 Data flow: raw visits -> :func:`myotrial.tables.validate_visits` -> :mod:`myotrial.scoring`
 (TIS, categories, IMACS DOI, worsening, confirmed deterioration) -> derived endpoints ->
 :mod:`myotrial.stats` -> reports. Rules live as data in ``myotrial/rules/*.toml``.
+
+The public names below are imported on first use (PEP 562), so ``import myotrial`` and the
+command-line start-up do not pay for pandas and the compiled scoring engine.
 """
 
-from myotrial.scoring import score_visits
-from myotrial.tables import read_table, validate_visits, write_table
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from myotrial.scoring import score_visits
+    from myotrial.tables import read_table, validate_visits, write_table
 
 __all__ = ["__version__", "read_table", "score_visits", "validate_visits", "write_table"]
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "score_visits": "myotrial.scoring",
+    "read_table": "myotrial.tables",
+    "validate_visits": "myotrial.tables",
+    "write_table": "myotrial.tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'myotrial' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
