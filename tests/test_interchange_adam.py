@@ -234,4 +234,4 @@ def test_cards_ard_and_demo_writer(tmp_path: Path) -> None:
                 "ard/ard.json", "redcap/dictionary.csv", "odm/study.xml"):
         assert files[key].exists(), key
     back = pd.read_csv(files["ard/ard.csv"])
-    assert back["stat"].iloc[0] == pytest.approx(cards["stat"].iloc[0])
+    assert float(back["stat"].iloc[0]) == pytest.approx(float(cards["stat"].iloc[0]))
