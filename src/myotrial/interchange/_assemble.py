@@ -11,7 +11,6 @@ their problems in the source. Nothing is returned while any problem exists.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -23,7 +22,11 @@ from myotrial.eligibility import validate_screening
 from myotrial.errors import InputValidationError
 from myotrial.interchange.catalogue import Catalogue, Field
 from myotrial.interchange.errors import Problems
-from myotrial.tables import validate_visits
+from myotrial.tables import (
+    validate_adverse_events,
+    validate_infusions,
+    validate_visits,
+)
 from myotrial.tables.subjects import validate_subjects
 
 __all__ = ["TABLE_ORDER", "Entry", "assemble", "parse_value"]
@@ -124,13 +127,6 @@ def parse_value(f: Field, raw: str) -> tuple[str | None, str | None]:
 class _Built:
     rows: list[dict[str, str | None]] = field(default_factory=list)
     where: list[tuple[str, int | None, str, str]] = field(default_factory=list)
-
-
-def _optional_validator(name: str) -> Callable[[pd.DataFrame], object] | None:
-    """``myotrial.tables.<name>`` when that validator exists in this installation."""
-    module = importlib.import_module("myotrial.tables")
-    found = getattr(module, name, None)
-    return found if callable(found) else None
 
 
 def assemble(
@@ -267,12 +263,9 @@ def _validate(
         ("visits", lambda f: validate_visits(f, mmt8_max=protocol.mmt8_max,
                                              require_baseline=False)),
         ("screening", validate_screening),
+        ("infusions", validate_infusions),
+        ("adverse_events", validate_adverse_events),
     ]
-    for table, name in (("infusions", "validate_infusions"),
-                        ("adverse_events", "validate_adverse_events")):
-        fn = _optional_validator(name)
-        if fn is not None:
-            checks.append((table, fn))
     for table, check in checks:
         if tables[table].empty:
             continue

@@ -22,7 +22,6 @@ Events: ``screening`` (enrolment, screening), ``week_<N>`` for each assessment w
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +32,8 @@ from myotrial.eligibility import (
 )
 from myotrial.protocol import Protocol
 from myotrial.rules import load_scales, load_tis_rules
-from myotrial.tables.subjects import BOOLEAN_SUBJECT_COLUMNS, MSA_GROUPS
+from myotrial.tables.subjects import BOOLEAN_SUBJECT_COLUMNS
+from myotrial.tables.vocabularies import VOCABULARIES
 
 __all__ = [
     "EVENT_LOGS",
@@ -141,21 +141,11 @@ class Catalogue:
         raise KeyError(table)
 
 
-def _vocabulary(name: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
-    """Codes of a shared vocabulary (``myotrial.tables.vocabularies`` when installed), else the
-    codes of data-format.md given by the caller."""
-    try:
-        module = importlib.import_module("myotrial.tables.vocabularies")
-    except ImportError:
-        return fallback
-    vocab = getattr(module, "VOCABULARIES", {})
-    if name in vocab:
-        return tuple(str(c) for c in vocab[name].codes)
-    return fallback
+def _vocabulary(name: str) -> tuple[str, ...]:
+    """Codes of a shared vocabulary (``myotrial/tables/vocabularies.toml``)."""
+    return VOCABULARIES[name].codes
 
 
-_SEVERITY_FALLBACK = ("mild", "moderate", "severe", "life-threatening", "fatal")  # data-format.md
-_SEX_FALLBACK = ("F", "M", "U")  # CDISC CT SEX (C66731)
 _SEX_LABELS = {"F": "Female", "M": "Male", "U": "Unknown"}
 
 
@@ -234,7 +224,7 @@ def _build(protocol: Protocol) -> Catalogue:
     arms = tuple((a.code, a.label) for a in protocol.arms)
     policy = protocol.policy
     yes_no: FieldKind = "boolean"
-    sex = _codes(_vocabulary("sex", _SEX_FALLBACK), _SEX_LABELS)
+    sex = _codes(_vocabulary("sex"), _SEX_LABELS)
     record_id = "subject_id"
 
     enrolment: list[Field] = [
@@ -249,7 +239,7 @@ def _build(protocol: Protocol) -> Catalogue:
         Field("age", "age", "enrolment", "integer", "Age (years)", 0.0, unit="years"),
         Field("sex", "sex", "enrolment", "choice", "Sex", choices=sex),
         Field("msa_group", "msa_group", "enrolment", "choice", "Antibody group",
-              choices=_codes(_vocabulary("msa_group", MSA_GROUPS))),
+              choices=_codes(_vocabulary("msa_group"))),
     ]
     switching = policy.switching_arms
     enrolment.append(
@@ -311,7 +301,7 @@ def _build(protocol: Protocol) -> Catalogue:
         Field(f"{i}start", "start", "infusions", "datetime", "Infusion start", required=True),
         Field(f"{i}end", "end", "infusions", "datetime", "Infusion end"),
         Field(f"{i}product", "product", "infusions", "choice", "Product infused",
-              choices=_codes(_vocabulary("product", protocol.arm_codes),
+              choices=_codes(_vocabulary("product"),
                              {a.code: a.label for a in protocol.arms})),
         Field(f"{i}dose_g_per_kg", "dose_g_per_kg", "infusions", "number",
               "Dose this day (g/kg)", 0.0, d.dose_g_per_kg, unit="g/kg"),
@@ -330,7 +320,7 @@ def _build(protocol: Protocol) -> Catalogue:
         Field(f"{a}end", "end", "adverse_events", "datetime", "End"),
         Field(f"{a}serious", "serious", "adverse_events", yes_no, "Serious?"),
         Field(f"{a}severity", "severity", "adverse_events", "choice", "Severity",
-              choices=_codes(_vocabulary("severity", _SEVERITY_FALLBACK))),
+              choices=_codes(_vocabulary("severity"))),
         Field(f"{a}related", "related", "adverse_events", yes_no, "Related to study product?"),
         Field(f"{a}thromboembolic", "thromboembolic", "adverse_events", yes_no,
               "Thromboembolic event?"),
