@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from myotrial.tomlfile import TomlTable
 
 __all__ = [
+    "ANALYSIS_METHODS",
     "INTERCURRENT_EVENTS",
     "POPULATION_RULES",
     "SENSITIVITY_METHODS",
@@ -68,6 +69,36 @@ SENSITIVITY_METHODS = (
 )
 MULTIPLICITY_PROCEDURES = ("fixed_sequence", "holm", "hochberg", "none")
 
+#: Method keys (of :data:`myotrial.stats.METHODS`) an analysis may name, by endpoint kind and
+#: role. ``analyze`` runs exactly these; the SAP reader and the CLI overrides check against them.
+ANALYSIS_METHODS: dict[str, dict[str, tuple[str, ...]]] = {
+    "binary": {
+        "estimate": (
+            "wald",
+            "newcombe",
+            "miettinen_nurminen",
+            "mn_score_test",
+            "chan_zhang",
+            "santner_snell",
+        ),
+        "test": ("fisher", "chisq", "chisq_yates"),
+        "stratified_estimate": ("mh_sato", "strat_newcombe"),
+        "stratified_test": ("cmh",),
+    },
+    "continuous": {
+        "estimate": ("pooled_t", "welch"),
+        "test": (),
+        "stratified_estimate": (),
+        "stratified_test": (),
+    },
+    "time_to_event": {
+        "estimate": ("cox_efron", "cox_breslow"),
+        "test": ("logrank",),
+        "stratified_estimate": ("cox_efron", "cox_breslow"),
+        "stratified_test": ("logrank_strat",),
+    },
+}
+
 
 @dataclass(frozen=True)
 class AnalysisPopulation:
@@ -75,9 +106,12 @@ class AnalysisPopulation:
 
     ``rule``: ``randomised`` (ITT: every randomised patient, as randomised);
     ``entered_extension``; ``completed_primary_week`` (completers: a visit at the primary week);
-    ``per_protocol`` (PROJECT RULE: randomised, completed the primary week, never switched
-    treatment and no confirmed deterioration before the primary week — the patients who
-    followed the randomised treatment to the primary assessment).
+    ``per_protocol`` (PROJECT RULE: randomised, completed the primary week (ADSL ``COMP16FL``),
+    received the randomised treatment (``TRT01A = TRT01P``), never switched (``CROSSFL`` not
+    ``Y``) and no confirmed deterioration up to the primary week (``CDWK`` missing or later) —
+    the patients who followed the randomised treatment to the primary assessment).
+    ``completed_primary_week`` reads ADSL ``COMP16FL``, ``entered_extension`` ``EXTFL`` and
+    ``randomised`` ``RANDFL`` (:func:`myotrial.analysis.population_ids`).
     """
 
     name: str
@@ -184,15 +218,15 @@ class StatisticalAnalysisPlan:
         raise KeyError(f"no estimand {name!r}")
 
 
-def _method(table: TomlTable, key: str, families: tuple[str, ...]) -> str | None:
-    from myotrial.stats.methods import METHODS
-
+def _method(table: TomlTable, key: str, kind: str) -> str | None:
     value: str | None = table.str(key, None)
     if value is None:
         return None
-    valid = [k for k, m in METHODS.items() if m.family in families]
+    valid = ANALYSIS_METHODS[kind][key]
     if value not in valid:
-        raise table.error(key, f"= {value!r}; valid: {', '.join(valid)}")
+        raise table.error(
+            key, f"= {value!r}; valid: {', '.join(valid) or f'none for a {kind} endpoint'}"
+        )
     return value
 
 
@@ -292,20 +326,15 @@ def read_sap(
         ep = endpoint_of(a)
         kind = endpoints[ep]
         comparison = a.str("comparison", "randomised", choices=("randomised", "descriptive"))
-        est_families = {
-            "binary": ("risk_difference",),
-            "continuous": ("mean_difference",),
-            "time_to_event": ("hazard_ratio", "survival"),
-        }[kind]
         analysis = Analysis(
             endpoint=ep,
             role=a.str("role", "secondary", choices=("primary", "secondary", "exploratory")),
             comparison=comparison,
             estimand=a.str("estimand", None, choices=est_names) if est_names else None,
-            estimate=_method(a, "estimate", est_families),
-            test=_method(a, "test", ("test",)),
-            stratified_estimate=_method(a, "stratified_estimate", est_families),
-            stratified_test=_method(a, "stratified_test", ("test",)),
+            estimate=_method(a, "estimate", kind),
+            test=_method(a, "test", kind),
+            stratified_estimate=_method(a, "stratified_estimate", kind),
+            stratified_test=_method(a, "stratified_test", kind),
         )
         if comparison == "descriptive" and (analysis.test or analysis.stratified_test):
             raise a.error(

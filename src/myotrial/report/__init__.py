@@ -11,6 +11,8 @@ and formatted by :mod:`myotrial.report.formatting`; the same input gives byte-id
 and SVG. See ``docs/report.md``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from myotrial.report.formatting import (
     format_ci,
     format_count_pct,
@@ -22,14 +24,34 @@ from myotrial.report.formatting import (
     format_p_value,
     parse_number,
 )
-from myotrial.report.render import (
-    RenderedReport,
-    ReportPaths,
-    build_report,
-    html_to_pdf,
-    render_report,
-)
-from myotrial.report.safety import validate_safety_inputs
+
+if TYPE_CHECKING:
+    from myotrial.report.render import (
+        RenderedReport,
+        ReportPaths,
+        build_report,
+        html_to_pdf,
+        render_report,
+    )
+    from myotrial.report.safety import validate_safety_inputs
+
+#: Imported on first use (matplotlib, jinja2 and WeasyPrint are not needed to format a number).
+_LAZY = {
+    "RenderedReport": "myotrial.report.render",
+    "ReportPaths": "myotrial.report.render",
+    "build_report": "myotrial.report.render",
+    "html_to_pdf": "myotrial.report.render",
+    "render_report": "myotrial.report.render",
+    "validate_safety_inputs": "myotrial.report.safety",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'myotrial.report' has no attribute {name!r}")
 
 __all__ = [
     "RenderedReport",

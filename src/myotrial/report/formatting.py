@@ -10,7 +10,8 @@ result object it came from. Conventions:
 * confidence intervals as ``lower to upper`` (no hyphen that could be read as a minus sign);
 * negative numbers with a true minus sign (U+2212);
 * p-values: ``<0.0001``, four decimals below 0.001, three otherwise, ``>0.999`` at the top;
-* a median that was not reached is ``NR``; any other missing value is an en dash.
+* a median that was not reached is ``NR``; any other missing value is an en dash;
+* an empty group is ``no patients`` (never ``0/0 (0.0%)``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "MINUS",
     "MISSING",
     "NOT_REACHED",
+    "NO_PATIENTS",
     "estimate_scale",
     "format_ci",
     "format_count_pct",
@@ -128,8 +130,14 @@ def format_pct(x: int | float, n: int | float, digits: int = 1) -> str:
     return f"{format_number(100.0 * x / n, digits)}%"
 
 
+#: Text for a count of an empty group (never ``0/0 (0.0%)``).
+NO_PATIENTS = "no patients"
+
+
 def format_count_pct(x: int | float, n: int | float, digits: int = 1) -> str:
-    """``x/n (p%)``, e.g. ``37/47 (78.7%)``."""
+    """``x/n (p%)``, e.g. ``37/47 (78.7%)``; ``no patients`` when n = 0."""
+    if not n:
+        return NO_PATIENTS
     return f"{int(x)}/{int(n)} ({format_pct(x, n, digits)})"
 
 

@@ -227,12 +227,12 @@ def forest_table(results: AnalysisResults, notes: Footnotes) -> tuple[list[Resul
                 row.label,
                 (
                     Cell(
-                        format_count_pct(rec["x1"], rec["n1"]) if rec["n1"] else "0/0",
+                        format_count_pct(rec["x1"], rec["n1"]),
                         key,
                         "treatment",
                     ),
                     Cell(
-                        format_count_pct(rec["x2"], rec["n2"]) if rec["n2"] else "0/0",
+                        format_count_pct(rec["x2"], rec["n2"]),
                         key,
                         "control",
                     ),
