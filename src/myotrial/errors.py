@@ -2,20 +2,37 @@
 
 Validation never stops at the first problem: every bad value is collected and reported at once,
 each located by subject, visit and column, with the value found and the rule it breaks
-(style guide item 9; ``reference/data-format.md``).
+(``docs/data-format.md``, "Bad input").
+
+An :class:`InputValidationError` may carry millions of problems (a whole file of bad rows): the
+message shows the first :data:`SHOWN_PROBLEMS`; the full list is built only when asked for
+(:attr:`InputValidationError.problems`, :meth:`~InputValidationError.problems_frame`) and can be
+written as CSV (:meth:`~InputValidationError.write_problems`).
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-__all__ = ["PROBLEM_COLUMNS", "InputValidationError", "Problem", "RulesError"]
+__all__ = [
+    "PROBLEM_COLUMNS",
+    "SHOWN_PROBLEMS",
+    "InputValidationError",
+    "Problem",
+    "ProblemSource",
+    "RulesError",
+]
 
 PROBLEM_COLUMNS = ("table", "row", "subject_id", "visit_week", "column", "value", "rule")
+#: How many problems the message of an :class:`InputValidationError` lists.
+SHOWN_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -38,28 +55,120 @@ class Problem:
         return {name: getattr(self, name) for name in PROBLEM_COLUMNS}
 
 
+@runtime_checkable
+class ProblemSource(Protocol):
+    """Problems that are counted at once but built as a table only when asked for (see
+    :class:`myotrial.tables.ProblemCollector`): ``count``, the first ``n`` in order
+    (``head``) and all of them (``frame``), each a frame of :data:`PROBLEM_COLUMNS`."""
+
+    @property
+    def count(self) -> int: ...
+
+    def head(self, n: int) -> pd.DataFrame: ...
+
+    def frame(self) -> pd.DataFrame: ...
+
+
+class _FrameSource:
+    """A :class:`ProblemSource` over an already built frame."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame.reindex(columns=list(PROBLEM_COLUMNS)).reset_index(drop=True)
+
+    @property
+    def count(self) -> int:
+        return len(self._frame)
+
+    def head(self, n: int) -> pd.DataFrame:
+        return self._frame.head(n)
+
+    def frame(self) -> pd.DataFrame:
+        return self._frame
+
+
+def _as_source(problems: Iterable[Problem] | pd.DataFrame | ProblemSource) -> ProblemSource:
+    if isinstance(problems, pd.DataFrame):
+        return _FrameSource(problems)
+    if isinstance(problems, ProblemSource):
+        return problems
+    return _FrameSource(
+        pd.DataFrame([p.as_dict() for p in problems], columns=list(PROBLEM_COLUMNS))
+    )
+
+
 class InputValidationError(ValueError):
-    """Input data broke one or more rules; ``problems`` lists every one of them.
+    """Input data broke one or more rules; every one of them is kept.
 
     Attributes
     ----------
     problems : pandas.DataFrame
-        Columns ``table, row, subject_id, visit_week, column, value, rule``, one row per problem.
+        Columns ``table, row, subject_id, visit_week, column, value, rule``, one row per problem,
+        ordered by row then column (problems of the whole table first). Built on first access.
+    count : int
+        How many problems there are (without building the table).
+    table : str
+        The table (or file) the problems are in.
+
+    The message lists the first :data:`SHOWN_PROBLEMS` problems and says how many more there
+    are; :meth:`write_problems` writes every one of them as CSV (``problems.csv``).
     """
 
-    def __init__(self, problems: Iterable[Problem] | pd.DataFrame, table: str = "input") -> None:
-        if isinstance(problems, pd.DataFrame):
-            frame = problems.reindex(columns=list(PROBLEM_COLUMNS))
-        else:
-            frame = pd.DataFrame([p.as_dict() for p in problems], columns=list(PROBLEM_COLUMNS))
-        self.problems: pd.DataFrame = frame.reset_index(drop=True)
+    def __init__(
+        self, problems: Iterable[Problem] | pd.DataFrame | ProblemSource, table: str = "input"
+    ) -> None:
+        self._source = _as_source(problems)
+        self._frame: pd.DataFrame | None = None
         self.table = table
-        n = len(self.problems)
-        shown = "\n".join(
-            f"  - {_describe(rec)}" for rec in self.problems.head(20).to_dict("records")
-        )
-        more = f"\n  ... and {n - 20} more" if n > 20 else ""
+        self.count: int = int(self._source.count)
+        head = self._source.head(SHOWN_PROBLEMS)
+        shown = "\n".join(f"  - {_describe(rec)}" for rec in head.to_dict("records"))
+        n = self.count
+        more = f"\n  ... and {n - len(head)} more" if n > len(head) else ""
         super().__init__(f"{n} problem(s) in the {table} table:\n{shown}{more}")
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """Every problem as a table (built once, on first access)."""
+        if self._frame is None:
+            frame = self._source.frame().reindex(columns=list(PROBLEM_COLUMNS))
+            self._frame = frame.reset_index(drop=True)
+        return self._frame
+
+    @problems.setter
+    def problems(self, frame: pd.DataFrame) -> None:
+        self._frame = frame.reindex(columns=list(PROBLEM_COLUMNS)).reset_index(drop=True)
+        self._source = _FrameSource(self._frame)
+        self.count = len(self._frame)
+
+    def problems_frame(self) -> pd.DataFrame:
+        """Every problem as a table: the same frame as :attr:`problems`."""
+        return self.problems
+
+    def head(self, n: int = SHOWN_PROBLEMS) -> pd.DataFrame:
+        """The first ``n`` problems in order (cheap, whatever :attr:`count` is)."""
+        if self._frame is not None:
+            return self._frame.head(n)
+        return self._source.head(n).reindex(columns=list(PROBLEM_COLUMNS)).reset_index(drop=True)
+
+    def write_problems(self, path: str | os.PathLike[str]) -> Path:
+        """Write every problem as CSV (columns :data:`PROBLEM_COLUMNS`, UTF-8, header row) to
+        ``path``, atomically (a temporary file in the same folder, then renamed); returns it."""
+        p = Path(path)
+        # created with mode 0o666 so the user's umask applies (a shareable file, not private)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                self.problems.to_csv(fh, index=False, lineterminator="\n")
+            os.replace(tmp, p)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return p
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable (e.g. raised in a worker process): rebuilt from the full table
+        return (type(self), (self.problems, self.table))
 
 
 def _describe(rec: Mapping[Any, Any]) -> str:

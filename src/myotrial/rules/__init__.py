@@ -292,6 +292,8 @@ class MeasureScale:
     max_column: str | None = None
     default_max: float | None = None
     range_required_option: str | None = None
+    #: the only maxima accepted in ``max_column`` (e.g. MMT-8: 80 or 150); empty: any > 0
+    allowed_max: tuple[float, ...] = ()
 
     @property
     def higher_is_better(self) -> bool:
@@ -329,7 +331,18 @@ def _load_scales_cached(path: str | None) -> Scales:
             max_column=raw.str("max_column", None),
             default_max=raw.float("default_max", None, min=0.0, min_exclusive=True),
             range_required_option=raw.str("range_required_option", None),
+            allowed_max=raw.float_list("allowed_max", (), min=0.0),
         )
+        if scale.allowed_max and scale.max_column is None:
+            raise RulesError(f"{w}: allowed_max needs max_column")
+        if scale.allowed_max and any(m <= 0 for m in scale.allowed_max):
+            raise RulesError(f"{w}: allowed_max must be > 0")
+        if (
+            scale.allowed_max
+            and scale.default_max is not None
+            and scale.default_max not in scale.allowed_max
+        ):
+            raise RulesError(f"{w}: default_max must be one of allowed_max")
         if scale.max is None and scale.max_column is None and scale.range_required_option is None:
             raise RulesError(f"{w}: needs max, max_column or range_required_option")
         if scale.min is not None and scale.max is not None and not scale.min < scale.max:

@@ -47,6 +47,8 @@ __all__ = [
     "is_missing",
     "missing_mask",
     "number_column",
+    "number_values",
+    "number_values_range",
     "parse_bool",
     "parse_code",
     "parse_date",
@@ -299,27 +301,162 @@ def missing_mask(series: pd.Series) -> np.ndarray:
     return np.asarray((txt.isna() | txt.isin(_BLANK_OR_TOKEN)).to_numpy(), dtype=bool)
 
 
+#: A plain decimal literal (what both pandas and Arrow parse to the same float): optional sign,
+#: ASCII digits, optional point, optional exponent. Anything else takes the general parser.
+_DECIMAL_LITERAL: Final = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_ASCII_SPACE: Final = " \t\n\r\x0b\x0c"
+
+
+Numbers = tuple[np.ndarray, np.ndarray | None, float, float]
+
+
+def _range(arr: np.ndarray) -> tuple[float, float]:
+    """NaN-ignoring (min, max); (nan, nan) when every value is missing or there is none."""
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(np.fmin.reduce(arr)), float(np.fmax.reduce(arr))
+
+
+def _finite(arr: np.ndarray) -> Numbers:
+    """``arr`` (float64, NaN = missing) with infinities marked bad (``None`` when none is), and
+    the range of the finite values. One NaN-ignoring min and max decide the common case without
+    a per-row mask."""
+    lo, hi = _range(arr)
+    if not (math.isinf(lo) or math.isinf(hi)):
+        return arr, None, lo, hi
+    bad = np.isinf(arr)
+    clean = np.where(bad, np.nan, arr)
+    return (clean, bad, *_range(clean))
+
+
+def _numbers_general(series: pd.Series) -> Numbers:
+    """The reference parser: text stripped, then ``pandas.to_numeric``; ``NA``/``.`` missing."""
+    txt = _text(series)
+    blank = (txt.isna() | (txt == "")).fillna(True).to_numpy(dtype=bool)
+    parsed = pd.to_numeric(txt.where(~blank), errors="coerce").astype("float64")
+    arr = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~blank & (np.isnan(arr) | np.isinf(arr))
+    if bad.any():  # only the (few) unparsed cells are looked at for NA / "."
+        idx = np.flatnonzero(bad)
+        token = txt.iloc[idx].isin(MISSING_TOKENS).to_numpy(dtype=bool)
+        bad[idx[token]] = False
+        clean = np.where(bad | np.isinf(arr), np.nan, arr)
+        return (clean, bad, *_range(clean))
+    return (arr, None, *_range(arr))
+
+
+def _arrow(series: pd.Series) -> Any:
+    """``series`` as an Arrow array when that is cheap and exact (text, numbers, all-missing),
+    else ``None``."""
+    import pyarrow as pa
+
+    try:
+        if isinstance(series.dtype, pd.StringDtype):
+            arr = pa.array(series.array)
+        elif series.dtype == object:
+            arr = pa.array(series.to_numpy(), from_pandas=True)
+        else:
+            return None
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None  # mixed types: the general parser
+    t = arr.type
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_null(t)
+    ):
+        return arr
+    return None
+
+
+def _numbers_text(arr: Any, series: pd.Series) -> Numbers:
+    """Numbers from an Arrow text array, exactly as :func:`_numbers_general` would parse them:
+    plain decimal literals vectorised, the rest (spaces, tokens, words) by the general parser."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    try:  # every cell a literal (or missing): one cast
+        vals = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    except pa.ArrowInvalid:
+        pass
+    else:
+        vals, bad, lo, hi = _finite(vals)
+        nan_text = np.isnan(vals) & ~null  # "nan" parses but is not a number
+        if bad is not None:
+            nan_text &= ~bad
+        if nan_text.any():
+            bad = nan_text if bad is None else bad | nan_text
+        return vals, bad, lo, hi
+    trimmed = pc.utf8_trim(arr, characters=_ASCII_SPACE)
+    literal = np.asarray(
+        pc.match_substring_regex(trimmed, _DECIMAL_LITERAL)
+        .fill_null(False)
+        .to_numpy(zero_copy_only=False),
+        bool,
+    )
+    token = np.asarray(
+        pc.is_in(trimmed, value_set=pa.array(list(_BLANK_OR_TOKEN)))
+        .fill_null(False)
+        .to_numpy(zero_copy_only=False),
+        bool,
+    )
+    cast = pc.cast(pc.if_else(pa.array(literal), trimmed, None), pa.float64())
+    vals = np.array(cast.to_numpy(zero_copy_only=False), dtype=np.float64)  # writable
+    bad = literal & ~np.isfinite(vals)
+    other = np.flatnonzero(~literal & ~token & ~null)
+    if other.size:
+        sub_vals, sub_bad, _, _ = _numbers_general(series.iloc[other])
+        vals[other] = sub_vals
+        if sub_bad is not None:
+            bad[other] = sub_bad
+    if bad.any():
+        vals[bad] = np.nan
+        return (vals, bad, *_range(vals))
+    return (vals, None, *_range(vals))
+
+
+def number_values_range(series: pd.Series) -> Numbers:
+    """Finite numbers of ``series`` as a float64 array (missing and bad cells NaN), the mask
+    of bad cells (``None`` when there is none) and the NaN-ignoring min and max of the values
+    (NaN when none is given): the fast core of :func:`number_column`.
+
+    Missing cells are ``isnan(values) & ~bad``. The array may be the column's own memory
+    (read-only): never write into it.
+    """
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return _finite(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    arr = _arrow(series)
+    if arr is None:
+        return _numbers_general(series)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = arr.type
+    if pa.types.is_null(t):
+        return np.full(len(series), np.nan), None, math.nan, math.nan
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        vals = pc.cast(arr, pa.float64(), safe=False)
+        return _finite(np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.float64))
+    return _numbers_text(arr, series)
+
+
+def number_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """Finite numbers of ``series`` (float64, missing and bad cells NaN) and the mask of bad
+    cells (``None`` when there is none); see :func:`number_values_range`."""
+    values, bad, _, _ = number_values_range(series)
+    return values, bad
+
+
 def number_column(series: pd.Series) -> ParsedColumn:
     """Finite numbers as float64 (vectorised). Text is parsed as typed; ``inf``/``nan`` are bad."""
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        parsed = series.astype("float64")
-        missing = parsed.isna().to_numpy()
-        bad = np.isinf(parsed.to_numpy())
-    else:
-        txt = _text(series)
-        blank = (txt.isna() | (txt == "")).fillna(True).to_numpy()
-        parsed = pd.to_numeric(txt.where(~blank), errors="coerce").astype("float64")
-        arr = parsed.to_numpy()
-        bad = ~blank & (np.isnan(arr) | np.isinf(arr))
-        missing = blank
-        if bad.any():  # only the (few) unparsed cells are looked at for NA / "."
-            idx = np.flatnonzero(bad)
-            token = txt.iloc[idx].isin(MISSING_TOKENS).to_numpy(dtype=bool)
-            missing = missing.copy()
-            missing[idx[token]] = True
-            bad[idx[token]] = False
-    parsed = parsed.where(~bad)
-    return ParsedColumn(parsed, np.asarray(missing, dtype=bool), np.asarray(bad, dtype=bool))
+    vals, bad, _, _ = number_values_range(series)
+    if bad is None:
+        bad = np.zeros(len(vals), dtype=bool)
+    missing = np.isnan(vals) & ~bad
+    return ParsedColumn(pd.Series(vals, index=series.index, copy=False), missing, bad)
 
 
 def integer_column(series: pd.Series) -> ParsedColumn:

@@ -1,14 +1,23 @@
 """The canonical ``visits`` table: column contract and boundary validation.
 
-Contract: ``shared/reference/data-format.md`` (visits). Ranges come from
-``myotrial/rules/measures.toml``. Every problem is collected and raised at once as an
-:class:`~myotrial.errors.InputValidationError` (row, subject, visit, column, value, rule); values
-are never clipped and rows never dropped. Extra columns are kept unchanged.
+Contract: ``docs/data-format.md`` (visits). Ranges come from ``myotrial/rules/measures.toml``.
+Every problem is collected and raised at once as an :class:`~myotrial.errors.InputValidationError`
+(row, subject, visit, column, value, rule); values are never clipped and rows never dropped.
+Extra columns are kept unchanged.
+
+Speed (``benchmarks/bench_validation.py``): subject ids are factorised once (each distinct id is
+stripped and checked once, no per-row string work) and the codes serve the duplicate and
+baseline checks and the scoring engine (:func:`prepare_visits`); each numeric column is checked
+with one NaN-ignoring min and max, and a per-row mask is computed only for a column that fails;
+columns that need no conversion are passed through without a copy.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -16,14 +25,27 @@ import pandas as pd
 from myotrial.rules import load_scales
 from myotrial.tables.contract import cite
 from myotrial.tables.problems import ProblemCollector, prepare_table
-from myotrial.tables.values import DATE_RULE, NUMBER_RULE, date_column, number_column
+from myotrial.tables.values import (
+    _BLANK_OR_TOKEN,
+    _CONTROL,
+    DATE_RULE,
+    NUMBER_RULE,
+    TEXT_RULE,
+    _range,
+    date_column,
+    number_values_range,
+)
 
 __all__ = [
     "ENZYME_COLUMNS",
     "MAX_VISIT_WEEK",
+    "MMT8_ALLOWED_MAX",
     "NUMERIC_VISIT_COLUMNS",
     "ULN_COLUMNS",
+    "PreparedVisits",
+    "VisitsIndex",
     "check_measure_ranges",
+    "prepare_visits",
     "validate_visits",
 ]
 
@@ -38,10 +60,48 @@ NUMERIC_VISIT_COLUMNS: tuple[str, ...] = (
     *ULN_COLUMNS,
 )
 DEFAULT_MMT8_MAX = float(_SCALES.measures["mmt8"].default_max or 150.0)
-#: Largest accepted visit_week (plausibility bound: about 19 years of follow-up).
+#: The MMT-8 maxima accepted (``measures.toml``, ``allowed_max``: 80 unilateral, 150 bilateral).
+MMT8_ALLOWED_MAX: tuple[float, ...] = _SCALES.measures["mmt8"].allowed_max
+#: Largest accepted visit_week (plausibility bound: about 19 years of follow-up); a caller that
+#: knows the protocol passes its own, smaller ``max_week``.
 MAX_VISIT_WEEK = 1000
+#: Longest subject_id (data-format.md, conventions).
+MAX_SUBJECT_ID_LENGTH = 64
 _WHERE = cite("visits")
-_BLANK_ID = ("", "NA", ".")
+
+
+@dataclass(frozen=True)
+class VisitsIndex:
+    """The row structure of a validated visits table, computed once by validation.
+
+    Attributes
+    ----------
+    codes : int64 array, the subject of each row as ``0..n_subjects-1`` in order of first
+        appearance (what ``pandas.factorize(subject_id)`` gives; the engine's
+        ``subject_codes``).
+    n_subjects : number of distinct subjects.
+    weeks : float64 array, ``visit_week`` of each row (the engine's ``weeks``).
+    grouped : rows are grouped by subject with weeks increasing (the engine's fast order).
+    order : stable order of the rows by subject then week (``None`` when ``grouped``: the
+        identity).
+    baseline_row : int64 array, the row of each subject's week-0 visit (-1: none, possible only
+        with ``require_baseline=False``).
+    """
+
+    codes: np.ndarray
+    n_subjects: int
+    weeks: np.ndarray
+    grouped: bool
+    order: np.ndarray | None
+    baseline_row: np.ndarray
+
+
+@dataclass(frozen=True)
+class PreparedVisits:
+    """A validated visits table and its :class:`VisitsIndex` (see :func:`prepare_visits`)."""
+
+    table: pd.DataFrame
+    index: VisitsIndex
 
 
 def _range_rule(lo: float | None, hi: float | str | None, label: str) -> str:
@@ -51,76 +111,233 @@ def _range_rule(lo: float | None, hi: float | str | None, label: str) -> str:
     return f"{label} must be between {lo:g} and {hi_txt}"
 
 
+def _allowed_words(values: Sequence[float]) -> str:
+    words = [f"{v:g}" for v in values]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def mmt8_max_rule(column: str = "mmt8_max") -> str:
+    """The rule broken by an MMT-8 maximum that is not one of :data:`MMT8_ALLOWED_MAX`."""
+    return (
+        f"{column} must be {_allowed_words(MMT8_ALLOWED_MAX)} (the MMT-8 scale: 80 unilateral, "
+        "150 bilateral + axial; measures.toml)"
+    )
+
+
 def check_measure_ranges(
-    numeric: Mapping[str, np.ndarray], add: Callable[[np.ndarray, str, str], None]
+    numeric: Mapping[str, np.ndarray],
+    add: Callable[[np.ndarray, str, str], None],
+    bad: Mapping[str, np.ndarray | None] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
-    """Apply the scale-range, enzyme and ULN rules of ``measures.toml`` to numeric columns.
+    """Apply the scale-range, MMT-8 maximum, enzyme and ULN rules of ``measures.toml`` to
+    numeric columns.
 
     ``numeric`` maps visits-table columns to float arrays (NaN = missing; ``mmt8_max`` filled
-    in); ``add(mask, column, rule)`` receives every violation. Shared by the table validator and
-    the single-patient calculator so both say exactly the same thing.
+    in); ``add(mask, column, rule)`` receives every violation (only non-empty masks);
+    ``bad`` optionally gives, per column, the cells already reported as unparseable (so a bad
+    ULN is not also reported as missing) and ``ranges`` the NaN-ignoring (min, max) of columns
+    already known. Shared by the table validator and the single-patient calculator so both say
+    exactly the same thing. Each column is first checked with its min and max; a per-row mask is
+    computed only when that fails.
     """
+    already = bad or {}
+    known = dict(ranges or {})
+
+    def _lo_hi(name: str) -> tuple[float, float]:
+        if name not in known:
+            known[name] = _range(numeric[name])
+        return known[name]
+
     for name, scale in _SCALES.measures.items():
+        if scale.max_column is not None and scale.allowed_max and scale.max_column in numeric:
+            mx = numeric[scale.max_column]
+            lo_m, hi_m = _lo_hi(scale.max_column)
+            if not (math.isnan(lo_m) or (lo_m == hi_m and lo_m in scale.allowed_max)):
+                wrong = ~np.isnan(mx) & ~np.isin(mx, scale.allowed_max)
+                if wrong.any():
+                    add(wrong, scale.max_column, f"{mmt8_max_rule(scale.max_column)} {_WHERE}")
         if name not in numeric:
             continue
         v = numeric[name]
+        vmin, vmax = _lo_hi(name)
+        if math.isnan(vmin):
+            continue  # every value missing
         lo = scale.min if scale.min is not None else -np.inf
         if scale.max_column is not None:
             hi_arr = numeric[scale.max_column]
-            hi_txt: float | str | None = scale.max_column
-        elif scale.max is not None:
-            hi_arr = np.full(len(v), scale.max)
-            hi_txt = scale.max
-        else:
-            hi_arr = np.full(len(v), np.inf)
-            hi_txt = None
+            if vmin >= lo and vmax <= _lo_hi(scale.max_column)[0]:
+                continue
+            with np.errstate(invalid="ignore"):
+                out = ~np.isnan(v) & ((v < lo) | (v > hi_arr))
+            for hi in np.unique(hi_arr[out]):
+                same = out & (hi_arr == hi) if not np.isnan(hi) else out & np.isnan(hi_arr)
+                add(same, name, _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label))
+            continue
+        hi = scale.max if scale.max is not None else np.inf
+        if vmin >= lo and vmax <= hi:
+            continue
         with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(v) & ((v < lo) | (v > hi_arr))
-        if scale.max_column is not None and bad.any():
-            for hi in np.unique(hi_arr[bad]):
-                add(
-                    bad & (hi_arr == hi),
-                    name,
-                    _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label),
-                )
-        else:
-            add(bad, name, _range_rule(lo, hi_txt, scale.label))
+            out = ~np.isnan(v) & ((v < lo) | (v > hi))
+        add(out, name, _range_rule(lo, scale.max, scale.label))
 
     for enz, uln in zip(ENZYME_COLUMNS, ULN_COLUMNS, strict=True):
+        u = numeric.get(uln)
         if enz in numeric:
             v = numeric[enz]
-            add(~np.isnan(v) & (v < 0), enz, f"{enz} must be >= 0 (U/L)")
-            u = numeric[uln] if uln in numeric else np.full(len(v), np.nan)
-            add(
-                ~np.isnan(v) & np.isnan(u),
-                uln,
-                f"{uln} (upper limit of normal) is required when {enz} is given",
-            )
-        if uln in numeric:
-            u = numeric[uln]
-            add(~np.isnan(u) & (u <= 0), uln, f"{uln} must be > 0")
+            vmin, vmax = _lo_hi(enz)
+            if vmin < 0 or math.isinf(vmax):
+                add(
+                    ~np.isnan(v) & ((v < 0) | np.isinf(v)),
+                    enz,
+                    f"{enz} must be a finite number >= 0 (U/L)",
+                )
+            if not math.isnan(vmin):  # some enzyme value is given
+                if u is None:
+                    given = ~np.isnan(v)
+                    no_uln = given
+                elif np.isnan(u).any():
+                    no_uln = ~np.isnan(v) & np.isnan(u)
+                    was_bad = already.get(uln)
+                    if was_bad is not None:
+                        no_uln &= ~was_bad
+                else:
+                    no_uln = None
+                if no_uln is not None and no_uln.any():
+                    add(
+                        no_uln,
+                        uln,
+                        f"{uln} (upper limit of normal) is required when {enz} is given",
+                    )
+        if u is not None:
+            umin, umax = _lo_hi(uln)
+            if umin <= 0 or math.isinf(umax):
+                add(
+                    ~np.isnan(u) & ((u <= 0) | np.isinf(u)),
+                    uln,
+                    f"{uln} must be a finite number > 0",
+                )
 
 
-def validate_visits(
+def _whole_in(value: object, lo: float, hi: float) -> bool:
+    return (
+        isinstance(value, Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+        and float(value) == math.floor(float(value))
+        and lo <= float(value) <= hi
+    )
+
+
+def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """Factorise ``subject_id`` once: per-row codes (-1 = missing; 0.. in order of first
+    appearance), a flag per code for ids breaking the text rules (control characters, longer
+    than 64), and the output column (``None``: the input column is already the stripped text
+    and is passed through unchanged).
+
+    Each distinct id is stripped and checked once (Arrow string kernels, the same stripping as
+    ``Series.str.strip``); rows grouped by subject are factorised by comparing neighbours.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text_kind = isinstance(series.dtype, pd.StringDtype) or (
+        series.dtype == object
+        and pd.api.types.infer_dtype(series.to_numpy(), skipna=True) in ("string", "empty")
+    )
+    # anything else (numbers, mixed objects) is converted to text first, as the table says
+    txt = series if text_kind else series.astype("string")
+    n = len(txt)
+    codes: np.ndarray
+    if txt.dtype == object:
+        values = txt.to_numpy()
+        if n:
+            with np.errstate(all="ignore"):
+                change = np.empty(n, dtype=bool)
+                change[0] = True
+                change[1:] = values[1:] != values[:-1]
+            heads = np.flatnonzero(change)
+            head_codes, uniq = pd.factorize(values[heads], use_na_sentinel=True)
+            codes = np.repeat(head_codes.astype(np.int64), np.diff(np.append(heads, n)))
+        else:
+            codes, uniq = np.empty(0, np.int64), np.empty(0, object)
+        dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
+    elif isinstance(txt.dtype, pd.StringDtype) and txt.dtype.storage == "pyarrow":
+        enc = pc.dictionary_encode(pa.array(txt.array))
+        codes = np.asarray(
+            pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        dictionary = enc.dictionary
+    else:
+        c, uniq = pd.factorize(txt.to_numpy(dtype=object), use_na_sentinel=True)
+        codes = np.asarray(c, dtype=np.int64)
+        dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
+    stripped = pc.utf8_trim_whitespace(dictionary)
+    blank = _np_bool(pc.is_in(stripped, value_set=pa.array(list(_BLANK_OR_TOKEN))))
+    bad_text = _np_bool(pc.match_substring_regex(stripped, _CONTROL.pattern)) | (
+        np.asarray(pc.utf8_length(stripped).to_numpy(zero_copy_only=False)) > MAX_SUBJECT_ID_LENGTH
+    )
+    changed = not text_kind or bool(blank.any())
+    if not changed and len(dictionary):
+        changed = not pc.all(pc.equal(stripped, dictionary)).as_py()
+    if not changed:
+        return codes, bad_text, None
+    # ids equal once stripped are one subject; the order of first appearance is kept
+    text = np.asarray(stripped.to_numpy(zero_copy_only=False), dtype=object)
+    text[blank] = None
+    merged, merged_uniq = pd.factorize(text, use_na_sentinel=True)
+    merged = np.asarray(merged, dtype=np.int64)
+    bad_merged = np.zeros(len(merged_uniq), dtype=bool)
+    bad_merged[merged[merged >= 0]] = bad_text[merged >= 0]
+    codes = np.append(merged, -1)[codes]  # code -1 (missing) -> the appended -1
+    values_out = np.asarray([*np.asarray(merged_uniq, dtype=object).tolist(), None], object)[codes]
+    dtype = series.dtype if isinstance(series.dtype, pd.StringDtype) else object
+    return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
+
+
+def _np_bool(arr: object) -> np.ndarray:
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)  # type: ignore[attr-defined]
+
+
+def _duplicates_and_order(
+    codes: np.ndarray, week_int: np.ndarray, usable: np.ndarray | None, span: int
+) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
+    """Rows that repeat a (subject, week) pair among usable rows, whether the rows are grouped
+    by subject with increasing weeks, and the stable order by (subject, week)."""
+    n = codes.size
+    if usable is None:
+        rows = None
+        key = codes * span + week_int
+    else:
+        rows = np.flatnonzero(usable)
+        key = codes[rows] * span + week_int[rows]
+    if key.size <= 1 or bool(np.all(key[1:] > key[:-1])):
+        return None, rows is None, None
+    if rows is None:
+        rows = np.arange(n)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    same = ks[1:] == ks[:-1]
+    dup_mask: np.ndarray | None = None
+    if same.any():
+        dup_mask = np.zeros(n, dtype=bool)
+        dup_mask[rows[order[1:][same]]] = True
+        dup_mask[rows[order[:-1][same]]] = True
+    full_order = rows[order] if usable is None or rows.size == n else None
+    return dup_mask, False, full_order
+
+
+def prepare_visits(
     visits: pd.DataFrame,
     *,
     mmt8_max: float | None = None,
     require_baseline: bool = True,
     required_measures: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Validate a visits table and return a typed copy (the input is never modified).
-
-    Checks (data-format.md, visits): required ``subject_id`` and integer ``visit_week >= 0``;
-    numeric measure columns parse as numbers and lie in their scale ranges (``measures.toml``);
-    MMT-8 within ``0..mmt8_max`` (per-row ``mmt8_max`` column, else ``mmt8_max`` argument, else
-    150); enzymes >= 0 with a ULN > 0 given for every enzyme value; no duplicate
-    ``subject_id`` + ``visit_week``; every subject has a baseline (week 0) row.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same rows and order, numeric columns as float64 (``visit_week`` int64), ``subject_id``
-        as text, ``mmt8_max`` filled with the default where blank; other columns untouched.
+    max_week: int | None = None,
+) -> PreparedVisits:
+    """Validate a visits table (see :func:`validate_visits`) and also return its row structure
+    (:class:`VisitsIndex`: subject codes, weeks, order, baseline rows) for the scoring engine,
+    so nothing is factorised or sorted twice.
 
     Raises
     ------
@@ -132,72 +349,197 @@ def validate_visits(
     for c in ("subject_id", "visit_week", *required_measures):
         if c not in raw:
             col.add_table(c, f"required column is missing {_WHERE}")
-    if "subject_id" not in raw or "visit_week" not in raw:
+    if mmt8_max is not None and not (
+        isinstance(mmt8_max, Real)
+        and not isinstance(mmt8_max, bool)
+        and float(mmt8_max) in MMT8_ALLOWED_MAX
+    ):
+        col.add_value("mmt8_max", mmt8_max, f"{mmt8_max_rule('the MMT-8 maximum option')}")
+    if max_week is not None and not _whole_in(max_week, 0, MAX_VISIT_WEEK):
+        col.add_value(
+            "visit_week",
+            max_week,
+            f"the last week option (max_week) must be a whole number from 0 to {MAX_VISIT_WEEK}",
+        )
+    if col:
         col.raise_if_any()
+    last_week = MAX_VISIT_WEEK if max_week is None else int(max_week)
+    n = len(raw)
 
-    out = raw.copy(deep=False)
-    subj_txt = raw["subject_id"].astype("string").str.strip()
-    no_subject = (subj_txt.isna() | subj_txt.isin(_BLANK_ID)).to_numpy(dtype=bool)
-    if no_subject.any():
+    codes, bad_id, subject_out = _subject_codes(raw["subject_id"])
+    no_subject = codes < 0
+    any_no_subject = bool(no_subject.any())
+    if any_no_subject:
         col.add(no_subject, "subject_id", f"subject_id is required {_WHERE}")
-        subj_txt = subj_txt.mask(no_subject)
-    out["subject_id"] = subj_txt.astype(object)
+    n_subjects = len(bad_id)
+    if bad_id.any():  # text rules, checked once per distinct id
+        col.add(
+            bad_id[np.maximum(codes, 0)] & ~no_subject,
+            "subject_id",
+            f"subject_id {TEXT_RULE} and at most {MAX_SUBJECT_ID_LENGTH} characters {_WHERE}",
+        )
 
-    numeric: dict[str, pd.Series] = {}
+    numeric: dict[str, np.ndarray] = {}
+    bad_cells: dict[str, np.ndarray | None] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    replace: dict[str, np.ndarray] = {}
     for name in NUMERIC_VISIT_COLUMNS:
         if name not in raw:
             continue
-        parsed = number_column(raw[name])
-        col.add(parsed.bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
-        numeric[name] = parsed.values
-        if name == "visit_week":
-            col.add(parsed.missing, name, f"visit_week is required {_WHERE}")
+        values, bad, lo, hi = number_values_range(raw[name])
+        if bad is not None:
+            col.add(bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
+        numeric[name] = values
+        bad_cells[name] = bad
+        ranges[name] = (lo, hi)
+        if raw[name].dtype != np.float64 or bad is not None:
+            replace[name] = values
 
-    week = numeric["visit_week"].to_numpy()
-    has_week = ~np.isnan(week)
-    with np.errstate(invalid="ignore"):
-        bad_week = has_week & ((week < 0) | (week > MAX_VISIT_WEEK) | (week != np.round(week)))
-    ok_week = has_week & ~bad_week
-    col.add(
-        bad_week,
-        "visit_week",
-        f"visit_week must be a whole number from 0 (baseline) to {MAX_VISIT_WEEK} {_WHERE}",
+    week = numeric["visit_week"]
+    w_lo, w_hi = ranges["visit_week"]
+    week_is_int = raw["visit_week"].dtype.kind in "iu"
+    week_ok_fast = (
+        n > 0
+        and w_lo >= 0
+        and w_hi <= last_week
+        and (week_is_int or not np.isnan(week).any())
+        and (week_is_int or bool(np.all(np.floor(week) == week)))
     )
+    if week_ok_fast or n == 0:
+        ok_week = None  # every row has a usable week
+    else:
+        week_bad = bad_cells["visit_week"]
+        missing = np.isnan(week) if week_bad is None else np.isnan(week) & ~week_bad
+        col.add(missing, "visit_week", f"visit_week is required {_WHERE}")
+        has_week = ~np.isnan(week)
+        with np.errstate(invalid="ignore"):
+            bad_week = has_week & ((week < 0) | (week > last_week) | (week != np.floor(week)))
+        ok_week = has_week & ~bad_week
+        bound = (
+            f"{last_week}"
+            if max_week is None
+            else f"{last_week} (the protocol's last week; data-format.md allows 0 to "
+            f"{MAX_VISIT_WEEK})"
+        )
+        col.add(
+            bad_week,
+            "visit_week",
+            f"visit_week must be a whole number from 0 (baseline) to {bound} {_WHERE}",
+        )
 
     # mmt8_max: per row, else argument, else the rules default.
     default_max = float(mmt8_max) if mmt8_max is not None else DEFAULT_MMT8_MAX
     if "mmt8_max" in numeric:
         mx = numeric["mmt8_max"]
-        col.add((mx <= 0).to_numpy(), "mmt8_max", f"mmt8_max must be > 0 {_WHERE}")
-        numeric["mmt8_max"] = mx.fillna(default_max)
+        if np.isnan(mx).any():
+            filled = np.where(np.isnan(mx), default_max, mx)
+            numeric["mmt8_max"] = replace["mmt8_max"] = filled
+            del ranges["mmt8_max"]
     elif "mmt8" in numeric:
-        numeric["mmt8_max"] = pd.Series(default_max, index=raw.index, dtype="float64")
+        numeric["mmt8_max"] = replace["mmt8_max"] = np.full(n, default_max)
 
-    check_measure_ranges({k: v.to_numpy() for k, v in numeric.items()}, col.add)
+    check_measure_ranges(numeric, col.add, bad_cells, ranges)
 
     if "visit_date" in raw:
         dates = date_column(raw["visit_date"])
         col.add(dates.bad, "visit_date", f"visit_date {DATE_RULE} {_WHERE}")
 
     # Duplicates and missing baselines (only where subject and week are usable).
-    usable = ~no_subject & ok_week
-    keys = pd.DataFrame({"s": subj_txt.fillna("") if no_subject.any() else subj_txt, "w": week})
-    dup = keys.duplicated(keep=False).to_numpy() & usable
-    col.add(
-        dup,
-        "visit_week",
-        f"duplicate subject_id + visit_week (each visit must appear once) {_WHERE}",
-    )
-    if require_baseline:
-        has_base = pd.Series(week == 0).groupby(keys["s"].to_numpy()).transform("any").to_numpy()
-        first = ~keys["s"].duplicated().to_numpy()
+    usable: np.ndarray | None
+    if ok_week is None and not any_no_subject:
+        usable = None
+        week_int = (
+            raw["visit_week"].to_numpy(dtype=np.int64) if week_is_int else week.astype(np.int64)
+        )
+    else:
+        usable = ~no_subject if ok_week is None else ok_week & ~no_subject
+        week_int = np.where(usable, week, 0).astype(np.int64)
+    dup, grouped, order = _duplicates_and_order(codes, week_int, usable, last_week + 1)
+    if dup is not None:
         col.add(
-            usable & ~has_base & first,
+            dup,
+            "visit_week",
+            f"duplicate subject_id + visit_week (each visit must appear once) {_WHERE}",
+        )
+    is_base = week == 0 if usable is None else usable & (week == 0)
+    base_rows = np.flatnonzero(is_base)
+    baseline_row = np.full(n_subjects, -1, dtype=np.int64)
+    baseline_row[codes[base_rows]] = base_rows
+    if require_baseline and n_subjects and bool((baseline_row < 0).any()):
+        lacking = (baseline_row < 0)[np.maximum(codes, 0)] & (codes >= 0)
+        if usable is not None:
+            lacking &= usable
+        rows = np.flatnonzero(lacking)
+        _, first = np.unique(codes[rows], return_index=True)
+        col.add_rows(
+            np.sort(rows[first]),
             "visit_week",
             f"subject has no baseline visit (visit_week 0) {_WHERE}",
         )
 
     col.raise_if_any()
-    numeric["visit_week"] = numeric["visit_week"].astype("int64")
-    out = out.assign(**numeric)
-    return out
+
+    # The typed table: converted columns replaced, every other column passed through as is.
+    if raw["visit_week"].dtype != np.int64:
+        replace["visit_week"] = week_int if usable is None else week.astype(np.int64)
+    else:
+        replace.pop("visit_week", None)
+    data: dict[str, object] = {}
+    for c in raw.columns:
+        if c == "subject_id" and subject_out is not None:
+            data[c] = subject_out
+        elif c in replace:
+            data[c] = pd.Series(replace[c], index=raw.index, copy=False)
+        else:
+            data[c] = raw[c]
+    if "mmt8_max" not in raw and "mmt8_max" in replace:
+        data["mmt8_max"] = pd.Series(replace["mmt8_max"], index=raw.index, copy=False)
+    table = pd.DataFrame(data, index=raw.index, copy=False)
+    index = VisitsIndex(
+        codes=codes,
+        n_subjects=n_subjects,
+        weeks=week,
+        grouped=grouped,
+        order=order,
+        baseline_row=baseline_row,
+    )
+    return PreparedVisits(table, index)
+
+
+def validate_visits(
+    visits: pd.DataFrame,
+    *,
+    mmt8_max: float | None = None,
+    require_baseline: bool = True,
+    required_measures: Sequence[str] = (),
+    max_week: int | None = None,
+) -> pd.DataFrame:
+    """Validate a visits table and return a typed copy (the input is never modified).
+
+    Checks (data-format.md, visits): required ``subject_id`` (text without control characters,
+    at most 64 characters) and integer ``visit_week`` from 0 to ``max_week`` (the protocol's last
+    week when the caller knows it, else 1000); numeric measure columns parse as finite numbers
+    and lie in their scale ranges (``measures.toml``); ``mmt8_max`` is 80 or 150 (per-row
+    column, else the ``mmt8_max`` argument, else 150) and MMT-8 within ``0..mmt8_max``; enzymes
+    >= 0 with a finite ULN > 0 given for every enzyme value; no duplicate ``subject_id`` +
+    ``visit_week``; every subject has a baseline (week 0) row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same rows and order, numeric columns as float64 (``visit_week`` int64), ``subject_id``
+        as text (stripped), ``mmt8_max`` filled with the default where blank; other columns
+        untouched (and not copied).
+
+    Raises
+    ------
+    InputValidationError
+        With every problem found, located by row, subject, visit and column.
+    """
+    return prepare_visits(
+        visits,
+        mmt8_max=mmt8_max,
+        require_baseline=require_baseline,
+        required_measures=required_measures,
+        max_week=max_week,
+    ).table
