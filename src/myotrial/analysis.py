@@ -775,23 +775,42 @@ def _sens_bounded(
 def _sens_mi(
     frame: pd.DataFrame, ep: BinaryEndpoint, proto: Protocol, sens: SensitivityAnalysis,
     level: float, n_imputations: int | None,
-) -> tuple[dict[str, dict[str, float | int]], EstimateResult, tuple[str, ...]]:
+) -> tuple[dict[str, dict[str, float | int]], EstimateResult | None, tuple[str, ...]]:
+    """Glue for :func:`myotrial.stats.mi_risk_difference`: the slots with a missing value at
+    the endpoint visit are imputed; the other slots that vary are complete predictors. Patients
+    without a visit (and confirmed deterioration) are non-responders whatever is imputed, so
+    their rows never enter a fit (their predictors are set to 0 only to be complete)."""
     trt, ctl = proto.treatment.code, proto.control.code
     slots = list(load_tis_rules().slots)
     cols = [f"points_{s}" for s in slots]
+    visit = frame[frame["has_visit"]]
+    impute = [c for c in cols if visit[c].isna().any()]
+    predictors = [c for c in cols if c not in impute and visit[c].nunique() > 1]
+    m = n_imputations if n_imputations is not None else int(sens.n_imputations or 20)
+    seed = int(sens.seed if sens.seed is not None else 0)
+    notes = [
+        f"missing core set measures at week {ep.week} imputed by chained equations (predictive "
+        f"mean matching) by arm, m = {m}, seed {seed}; imputed: "
+        f"{', '.join(c[7:] for c in impute) or 'none'}; predictors: "
+        f"{', '.join(c[7:] for c in predictors) or 'none'}; Rubin's rules; patients without a "
+        "visit and confirmed deterioration stay non-responders (composite)",
+    ]
+    arms: dict[str, dict[str, float | int]] = {}
+    if not impute:
+        notes.append("no missing core set measure at a visit: nothing to impute")
+        return arms, None, tuple(notes)
+    data = frame.copy()
+    data.loc[~data["has_visit"], predictors] = 0.0
     base = tis_response(ep.threshold)
     never = (frame["forced"] | ~frame["has_visit"]).to_numpy()
 
     def response(completed: pd.DataFrame) -> Any:
-        return np.where(never, 0, base(completed))
+        return np.where(never, 0, base(completed.fillna({c: 0.0 for c in cols})))
 
-    m = n_imputations if n_imputations is not None else int(sens.n_imputations or 20)
-    seed = int(sens.seed if sens.seed is not None else 0)
     est = mi_risk_difference(
-        frame, arm="ARMCD", treatment=trt, control=ctl, columns=cols, response=response,
-        seed=seed, n_imputations=m, conf_level=level,
+        data, arm="ARMCD", treatment=trt, control=ctl, columns=impute, response=response,
+        seed=seed, predictors=predictors, n_imputations=m, conf_level=level,
     )
-    arms: dict[str, dict[str, float | int]] = {}
     for arm, key in ((trt, "x1_mean"), (ctl, "x2_mean")):
         sel = frame["ARMCD"] == arm
         imputed = sel & frame["has_visit"] & ~frame["forced"] & ~frame["observed"]
@@ -801,12 +820,7 @@ def _sens_mi(
             "gained": float(est.counts[key]) - int(frame.loc[sel, "AVAL"].sum()),
             "imputed_patients": int(imputed.sum()),
         }
-    notes = (
-        f"missing core set measures at week {ep.week} imputed by chained equations (predictive "
-        f"mean matching) by arm, m = {m}, seed {seed}; Rubin's rules; patients without a "
-        "visit and confirmed deterioration stay non-responders (composite)",
-    )
-    return arms, est, notes
+    return arms, est, tuple(notes)
 
 
 def _rate_grid(tp: TippingPointResult, step: float) -> pd.DataFrame:
@@ -910,11 +924,11 @@ def _sensitivity(
                     pop, arms, est, test, notes=notes,
                 ))
             elif sens.method == "multiple_imputation":
-                arms, est, notes = _sens_mi(frame, ep, proto, sens, level, n_imputations)
+                arms, mi_est, notes = _sens_mi(frame, ep, proto, sens, level, n_imputations)
                 out.append(SensitivityResult(
                     sens.name, ep.name, sens.method,
                     "multiple imputation of missing core set measures (Rubin's rules)",
-                    pop, arms, est, None, notes=notes,
+                    pop, arms, mi_est, None, notes=notes,
                 ))
             elif sens.method == "tipping_point":
                 arms, tp, grid, notes = _sens_tipping(frame, proto, methods, sens, level, alpha)
@@ -924,7 +938,7 @@ def _sensitivity(
                     pop, arms, tipping=tp, grid_step=sens.grid_step, rate_grid=grid,
                     notes=notes,
                 ))
-        except ValueError as exc:  # e.g. too few observed values to impute
+        except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. too few values to impute
             out.append(SensitivityResult(
                 sens.name, ep.name, sens.method, "not estimable", pop, {},
                 notes=(f"not estimable: {exc}",),
