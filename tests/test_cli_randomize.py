@@ -59,11 +59,29 @@ def test_generate_assign_balance_export(tmp_path: Path) -> None:
     assert [assigned.loc[f"P{i}", "arm"] for i in range(3)] == arms
 
 
+def _design(state: Path) -> list[dict[str, object]]:
+    return [{k: v for k, v in slot.items() if k != "kit_code"}
+            for slot in json.loads(state.read_text())["list"]]
+
+
 def test_same_seed_same_list_through_the_cli(tmp_path: Path) -> None:
+    """--seed (validation only) reproduces the arms and blocks, never the kit codes, and
+    warns; without --seed the list comes from the OS CSPRNG."""
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     _generate(a)
     _generate(b)
-    assert json.loads(a.read_text())["list"] == json.loads(b.read_text())["list"]
+    assert _design(a) == _design(b)
+    kits = [[s["kit_code"] for s in json.loads(p.read_text())["list"]] for p in (a, b)]
+    assert kits[0] != kits[1]
+    seeded = runner.invoke(app, ["randomize", "generate", "--seed", "5", "-o",
+                                 str(tmp_path / "s.json")])
+    assert seeded.exit_code == 0 and "warning" in seeded.output
+    free = runner.invoke(app, ["randomize", "generate", "-o", str(tmp_path / "c.json"),
+                               "--json"])
+    info = json.loads(free.output)
+    assert free.exit_code == 0 and info["seed"] is None and info["source"] == "csprng"
+    assert info["entropy_bits"] >= 128 and info["warning"] is None
+    assert _design(tmp_path / "c.json") != _design(a)
 
 
 def test_errors_exit_2_and_do_not_change_state(tmp_path: Path) -> None:

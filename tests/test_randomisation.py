@@ -34,16 +34,51 @@ def scheme(**kw: object) -> RandomisationScheme:
     return RandomisationScheme(**(base | kw))  # type: ignore[arg-type]
 
 
-def full_list(s: RandomisationScheme, seed: int) -> pd.DataFrame:
+pytestmark = pytest.mark.filterwarnings("ignore::myotrial.randomisation.SeededListWarning")
+_DESIGN = ["stratum", "sequence", "block", "block_size", "arm"]
+
+
+def full_list(s: RandomisationScheme, seed: int | None) -> pd.DataFrame:
     return Randomiser(s, seed).export_list(unblinded=True)
 
 
 def test_same_seed_identical_list_different_seed_different_list() -> None:
+    """A seed (validation only) reproduces arms, blocks and block sizes; kit codes never
+    depend on it (issue 12: kit codes random and independent of allocation and seed)."""
     s = scheme()
     a, b, c = full_list(s, 2024), full_list(s, 2024), full_list(s, 2025)
-    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a[_DESIGN], b[_DESIGN])
     assert a["arm"].tolist() != c["arm"].tolist()
-    assert a["kit_code"].tolist() != c["kit_code"].tolist()
+    assert a["kit_code"].tolist() != b["kit_code"].tolist()  # same seed, fresh kits
+
+
+def test_seed_warns_and_default_list_comes_from_the_os_csprng() -> None:
+    s = scheme(n_per_stratum=8)
+    with pytest.warns(randomiser_module.SeededListWarning, match="explicit seed 7"):
+        seeded = Randomiser(s, 7)
+    assert seeded.source == "seeded" and seeded.entropy_bits == 3
+    lists = [Randomiser(s) for _ in range(3)]
+    assert all(r.seed is None and r.source == "csprng" and (r.entropy_bits or 0) >= 128
+               for r in lists)
+    arms = {tuple(r.export_list(unblinded=True)["arm"]) for r in lists}
+    assert len(arms) == 3  # 48 slots of 2.58 bits per block: a repeat is ~2^-31
+
+
+def test_import_of_a_pre_generated_list_is_checked_against_the_scheme() -> None:
+    s = RandomisationScheme(n_per_stratum=4, block_sizes=(4,))
+    rows = [{"stratum": "all", "sequence": i + 1, "block": 1, "block_size": 4, "arm": a}
+            for i, a in enumerate(["ivig", "placebo", "placebo", "ivig"])]
+    rz = Randomiser.from_slots(s, rows)
+    assert rz.source == "imported" and rz.entropy_bits is None
+    lst = rz.export_list(unblinded=True)
+    assert lst["arm"].tolist() == ["ivig", "placebo", "placebo", "ivig"]
+    assert lst["kit_code"].is_unique and len(rz.list_sha256) == 64
+    bad = [dict(r) for r in rows]
+    bad[0]["arm"] = "placebo"
+    with pytest.raises(AllocationError, match="not a complete block"):
+        Randomiser.from_slots(s, bad)
+    with pytest.raises(AllocationError, match="lacks arm"):
+        Randomiser.from_slots(s, [{k: v for k, v in rows[0].items() if k != "arm"}])
 
 
 def test_list_structure() -> None:
@@ -115,8 +150,8 @@ def test_one_to_one_pairwise_difference_bounded_by_half_block() -> None:
 
 def test_randomise_reveals_in_list_order_per_stratum() -> None:
     s = scheme()
-    secret = full_list(s, 3)
-    rz = Randomiser(s, 3)
+    rz = Randomiser(s)
+    secret = rz.export_list(unblinded=True)
     a1 = rz.randomise("P1", {"sex": "female", "site": "02"})
     a2 = rz.randomise("P2", "site=01|sex=male")  # order of factors does not matter
     a3 = rz.randomise("P3", "sex=female,site=02")
@@ -144,8 +179,9 @@ def test_concealment_is_enforced_by_the_api() -> None:
     with pytest.raises(TypeError):
         vars(rz)  # __slots__: no __dict__ to browse
     public = {n for n in dir(rz) if not n.startswith("_")}
-    assert public == {"allocations", "balance", "export_list", "load", "n_assigned",
-                      "n_remaining", "randomise", "save", "scheme", "seed"}
+    assert public == {"allocations", "balance", "entropy_bits", "export_list", "from_slots",
+                      "list_sha256", "load", "n_assigned", "n_remaining", "randomise", "save",
+                      "scheme", "seed", "source"}
     assert rz.allocations() == ()  # nothing revealed yet
     a = rz.randomise("P1", "sex=male|site=03")
     assert rz.allocations() == (a,)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -21,6 +22,7 @@ from myotrial.randomisation import (
     AllocationError,
     RandomisationScheme,
     Randomiser,
+    SeededListWarning,
     StratumFactor,
 )
 from myotrial.tables.io import write_table
@@ -89,7 +91,12 @@ def _load(state: Path, as_json: bool) -> Randomiser:
 @randomize_app.command("generate")
 def generate(
     output: Annotated[Path, typer.Option("--output", "-o", help="State file to create (JSON).")],
-    seed: Annotated[int, typer.Option(help="Seed (non-negative integer); same seed, same list.")],
+    seed: Annotated[
+        int | None,
+        typer.Option(help="VALIDATION ONLY: a seed (non-negative integer) makes the arms "
+                     "reproducible, and guessable by anyone who learns it. Default: no seed, "
+                     "every draw from the OS CSPRNG (a live trial's list)."),
+    ] = None,
     strata: Annotated[
         list[str] | None,
         typer.Option("--strata", help="Stratification factor 'name=level1,level2' (repeat)."),
@@ -108,7 +115,8 @@ def generate(
     force: Annotated[bool, typer.Option(help="Overwrite an existing state file.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate a seeded, stratified permuted-block list and save it as a state file."""
+    """Generate a stratified permuted-block list (OS CSPRNG; --seed for validation only) and
+    save it as a state file."""
     if output.exists() and not force:
         _fail(f"{output} exists (it may hold assignments); use --force to replace it", as_json)
     try:
@@ -119,19 +127,31 @@ def generate(
             factors=tuple(StratumFactor.parse(s) for s in strata or []),
             n_per_stratum=n_per_stratum,
         )
-        randomiser = Randomiser(scheme, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SeededListWarning)  # said below, in words
+            randomiser = Randomiser(scheme, seed)
         randomiser.save(output)
     except (ValueError, OSError) as exc:
         _fail(str(exc), as_json)
+    warning = None
+    if seed is not None:
+        warning = (f"this list comes from the explicit seed {seed}: anyone who knows or guesses "
+                   "it can rebuild every allocation. Use a seed to validate the method only; "
+                   "omit --seed for a live trial's list (OS CSPRNG).")
+        if not as_json:
+            err_console.print(f"[bold yellow]warning:[/] {warning}")
     info = {
         "ok": True,
         "state": str(output),
         "seed": seed,
+        "source": randomiser.source,
+        "entropy_bits": randomiser.entropy_bits,
         "arms": list(scheme.arms),
         "ratio": scheme.ratio_text,
         "block_sizes": list(scheme.block_sizes),
         "strata": list(scheme.strata),
         "slots": randomiser.n_remaining(),
+        "warning": warning,
     }
     if as_json:
         typer.echo(json.dumps(info, indent=2))
@@ -140,7 +160,8 @@ def generate(
         f"Created {output}: {len(scheme.strata)} "
         f"{'stratum' if len(scheme.strata) == 1 else 'strata'}, {info['slots']} slots, "
         f"arms {'/'.join(scheme.arms)} {scheme.ratio_text}, blocks of "
-        f"{'/'.join(map(str, scheme.block_sizes))}, seed {seed}.\n"
+        f"{'/'.join(map(str, scheme.block_sizes))}, "
+        f"{'seed ' + str(seed) if seed is not None else 'OS CSPRNG (no seed)'}.\n"
         "[yellow]The state file contains the unblinded list: restrict access.[/]"
     )
 

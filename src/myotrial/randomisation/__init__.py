@@ -11,7 +11,9 @@ from myotrial.randomisation.randomiser import (
     BalanceReport,
     ConcealmentError,
     Randomiser,
+    SeededListWarning,
     StratumBalance,
+    random_kit_codes,
 )
 from myotrial.randomisation.scheme import DEFAULT_ARMS, RandomisationScheme, StratumFactor
 
@@ -24,6 +26,8 @@ __all__ = [
     "ConcealmentError",
     "RandomisationScheme",
     "Randomiser",
+    "SeededListWarning",
     "StratumBalance",
     "StratumFactor",
+    "random_kit_codes",
 ]
