@@ -176,7 +176,12 @@ class ProblemSet:
         }
         if order is not None:
             data = {k: v[order] for k, v in data.items()}
-        return pd.DataFrame(data, columns=cols, copy=False)
+        # object columns as built (no per-cell conversion to another string type)
+        return pd.DataFrame(
+            {k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in data.items()},
+            columns=cols,
+            copy=False,
+        )
 
 
 class ProblemCollector:
