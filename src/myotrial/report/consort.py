@@ -7,8 +7,11 @@ numbers from the result objects. Each box is a ``<g>`` with ``data-stage``, ``da
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from matplotlib.font_manager import FontProperties
@@ -16,7 +19,10 @@ from matplotlib.textpath import TextToPath
 
 from myotrial.report.summaries import ArmFlow
 
-__all__ = ["AnalysedCounts", "consort_svg"]
+if TYPE_CHECKING:
+    from myotrial.eligibility import ScreeningDecision
+
+__all__ = ["AnalysedCounts", "ScreeningCounts", "consort_svg", "screening_counts"]
 
 WIDTH = 760
 SIDE_W = 178
@@ -37,6 +43,44 @@ class AnalysedCounts:
     primary_label: str
     final: dict[str, int]
     final_label: str
+
+
+@dataclass(frozen=True)
+class ScreeningCounts:
+    """Candidates assessed for eligibility and why the excluded were excluded (a candidate with
+    several failed criteria is counted under each)."""
+
+    assessed: int
+    eligible: int
+    excluded: int
+    reasons: tuple[tuple[str, int], ...]
+
+
+def _short(words: str) -> str:
+    return words.split(" among:")[0].split(" (")[0]
+
+
+def screening_counts(decisions: Sequence[ScreeningDecision]) -> ScreeningCounts:
+    """Counts for the CONSORT "assessed for eligibility" stage from the screening decisions
+    (:func:`myotrial.eligibility.screen_candidates`)."""
+    reasons: Counter[str] = Counter()
+    for d in decisions:
+        if d.eligible is True:
+            continue
+        failed = [c for c in d.criteria if c.met is False]
+        if failed:
+            for c in failed:
+                text = _short(c.words)
+                reasons[text if c.kind == "exclusion" else f"not met: {text}"] += 1
+        else:
+            reasons["not assessable (missing data)"] += 1
+    eligible = sum(1 for d in decisions if d.eligible is True)
+    return ScreeningCounts(
+        assessed=len(decisions),
+        eligible=eligible,
+        excluded=len(decisions) - eligible,
+        reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
 
 
 @dataclass
@@ -114,8 +158,14 @@ def consort_svg(
     primary_week: int,
     final_week: int,
     extension_label: str,
+    screening: ScreeningCounts | None = None,
+    synthetic: bool = False,
 ) -> str:
-    """The participant flow of a two-arm trial as an inline ``<svg>`` element."""
+    """The participant flow of a two-arm trial as an inline ``<svg>`` element.
+
+    With ``screening`` the flow starts at "Assessed for eligibility" with the excluded
+    candidates and their reasons; with ``synthetic`` the diagram says the data are synthetic.
+    """
     mains: list[list[_Box]] = []
     sides: list[list[_Box | None]] = []
     for f in flows:
@@ -187,6 +237,35 @@ def consort_svg(
     y = 8.0
     top_w = 200.0
     top_x = WIDTH / 2 - top_w / 2
+    if screening is not None:
+        assessed = _Box(
+            "assessed", "all", screening.assessed,
+            _wrap(f"Assessed for eligibility: n = {screening.assessed}", True, top_w - 2 * PAD),
+        )
+        excluded = _Box(
+            "excluded", "all", screening.excluded,
+            _wrap(f"Excluded: n = {screening.excluded}", True, 260 - 2 * PAD)
+            + [
+                line
+                for reason, count in screening.reasons
+                for line in _wrap(f"\u2022 {reason}: {count}", False, 260 - 2 * PAD)
+            ],
+        )
+        body.append(_box_svg(assessed, top_x, y, top_w, "#eef3f8"))
+        y_mid = y + assessed.height
+        gap = excluded.height + 24
+        body.append(
+            f'<path d="M{WIDTH / 2:.1f},{y_mid:.1f} V{y_mid + gap - 2:.1f}" {LINE} '
+            'marker-end="url(#consort-arrow)"/>'
+        )
+        ex_x = WIDTH / 2 + 30
+        ex_y = y_mid + 12
+        body.append(_box_svg(excluded, ex_x, ex_y, 260, "#fbf3ee"))
+        body.append(
+            f'<path d="M{WIDTH / 2:.1f},{ex_y + excluded.height / 2:.1f} H{ex_x:.1f}" {LINE} '
+            'marker-end="url(#consort-arrow)"/>'
+        )
+        y = y_mid + gap
     body.append(_box_svg(top, top_x, y, top_w, "#eef3f8"))
     y_split = y + top.height + 10
     body.append(f'<path d="M{WIDTH / 2:.1f},{y + top.height:.1f} V{y_split:.1f}" {LINE}/>')
@@ -226,6 +305,13 @@ def consort_svg(
             y = y_next + gap
         else:
             y = y_next
+    if synthetic:
+        y += 14
+        body.append(
+            f'<text x="{WIDTH - 6}" y="{y:.1f}" text-anchor="end" fill="#b00020" '
+            'font-weight="bold" data-synthetic="true">SYNTHETIC DATA \u2014 not patient '
+            "data</text>"
+        )
     height = y + 8
     return (
         f'<svg class="figure consort" data-figure="consort" role="img" '

@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.patches
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from myotrial.analysis import EndpointResult
+from myotrial.analysis import EndpointResult, SensitivityResult
 from myotrial.protocol import Protocol
 from myotrial.report.formatting import format_median, format_number, format_p_equals
 from myotrial.report.summaries import MSA_LABELS
-from myotrial.stats import SubgroupResult
+from myotrial.stats import SubgroupResult, tipping_point_grid
 
 __all__ = [
     "ARM_COLOURS",
@@ -43,6 +45,7 @@ __all__ = [
     "figure_kaplan_meier",
     "figure_mean_tis",
     "figure_responses",
+    "figure_tipping_point",
     "forest_rows",
     "scope_svg_ids",
     "short_arm",
@@ -127,7 +130,25 @@ def svg_of(fig: Figure, name: str, *, title: str | None = None) -> str:
     return text.replace("<svg ", f'<svg class="figure" data-figure="{name}"{label} ', 1)
 
 
-def _finish(fig: Figure, name: str, title: str, png: bool) -> RenderedFigure:
+#: Stamped on every figure of a report on synthetic data.
+SYNTHETIC_MARK = "SYNTHETIC DATA \u2014 not patient data"
+
+
+def _finish(
+    fig: Figure, name: str, title: str, png: bool, synthetic: bool = False
+) -> RenderedFigure:
+    if synthetic:
+        fig.text(
+            0.995,
+            0.005,
+            SYNTHETIC_MARK,
+            ha="right",
+            va="bottom",
+            fontsize=6.5,
+            color="#b00020",
+            fontweight="bold",
+            gid="synthetic-mark",
+        )
     svg = svg_of(fig, name, title=title)
     data = None
     if png:
@@ -194,7 +215,7 @@ def _legend_below(fig: Figure, ax: Axes) -> None:
 
 
 def figure_responses(
-    responses: pd.DataFrame, proto: Protocol, *, png: bool = False
+    responses: pd.DataFrame, proto: Protocol, *, png: bool = False, synthetic: bool = False
 ) -> RenderedFigure:
     """The seed's Figure 2: % with at least minimal / moderate / major improvement by visit."""
     with _style():
@@ -216,11 +237,16 @@ def figure_responses(
             _period_line(ax, proto)
         axes[0].set_ylabel("Patients (%)")
         _legend_below(fig, axes[0])
-        return _finish(fig, "fig-responses", "Response categories by visit", png)
+        return _finish(fig, "fig-responses", "Response categories by visit", png, synthetic)
 
 
 def figure_mean_tis(
-    means: pd.DataFrame, proto: Protocol, conf_level: float, *, png: bool = False
+    means: pd.DataFrame,
+    proto: Protocol,
+    conf_level: float,
+    *,
+    png: bool = False,
+    synthetic: bool = False,
 ) -> RenderedFigure:
     """Mean TIS by visit and original arm with its confidence interval."""
     with _style():
@@ -236,7 +262,7 @@ def figure_mean_tis(
         ax.set_ylim(0, 100)
         _period_line(ax, proto)
         ax.legend(loc="upper left")
-        return _finish(fig, "fig-mean-tis", "Mean TIS by visit", png)
+        return _finish(fig, "fig-mean-tis", "Mean TIS by visit", png, synthetic)
 
 
 def figure_csm_changes(
@@ -245,6 +271,7 @@ def figure_csm_changes(
     conf_level: float,
     *,
     png: bool = False,
+    synthetic: bool = False,
 ) -> RenderedFigure:
     """Mean change from baseline of each core set measure by visit (small multiples)."""
     with _style():
@@ -266,7 +293,7 @@ def figure_csm_changes(
         _legend_below(fig, axes[0])
         fig.supxlabel("Week", fontsize=8, y=0.33 / fig.get_figheight())
         fig.supylabel(f"Mean change from baseline ({conf_level:.0%} CI)", fontsize=8)
-        return _finish(fig, "fig-csm", "Core set measure changes by visit", png)
+        return _finish(fig, "fig-csm", "Core set measure changes by visit", png, synthetic)
 
 
 def _km_panel(ax: Axes, ep: EndpointResult, proto: Protocol) -> None:
@@ -305,7 +332,11 @@ def _km_panel(ax: Axes, ep: EndpointResult, proto: Protocol) -> None:
 
 
 def figure_kaplan_meier(
-    endpoints: Sequence[EndpointResult], proto: Protocol, *, png: bool = False
+    endpoints: Sequence[EndpointResult],
+    proto: Protocol,
+    *,
+    png: bool = False,
+    synthetic: bool = False,
 ) -> RenderedFigure:
     """Kaplan-Meier cumulative incidence (1 - S) of each time-to-event endpoint by arm."""
     with _style():
@@ -323,7 +354,7 @@ def figure_kaplan_meier(
         _legend_below(fig, axes[0])
         fig.supxlabel("Days since randomisation", fontsize=8, y=0.36 / fig.get_figheight())
         fig.supylabel("Patients with the event (%)", fontsize=8)
-        return _finish(fig, "fig-km", "Kaplan-Meier curves", png)
+        return _finish(fig, "fig-km", "Kaplan-Meier curves", png, synthetic)
 
 
 @dataclass(frozen=True)
@@ -363,7 +394,12 @@ def forest_rows(sub: SubgroupResult) -> list[ForestRow]:
 
 
 def figure_forest(
-    sub: SubgroupResult, proto: Protocol, endpoint_label: str, *, png: bool = False
+    sub: SubgroupResult,
+    proto: Protocol,
+    endpoint_label: str,
+    *,
+    png: bool = False,
+    synthetic: bool = False,
 ) -> RenderedFigure:
     """Forest plot of the primary endpoint's risk difference by subgroup level."""
     rows = forest_rows(sub)
@@ -405,4 +441,79 @@ def figure_forest(
         fig.suptitle(endpoint_label, x=0.02, ha="left", fontsize=8, fontweight="bold")
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
-        return _finish(fig, "fig-forest", "Forest plot of subgroups", png)
+        return _finish(fig, "fig-forest", "Forest plot of subgroups", png, synthetic)
+
+
+def figure_tipping_point(
+    sens: SensitivityResult, proto: Protocol, *, png: bool = False, synthetic: bool = False
+) -> RenderedFigure:
+    """The tipping-point grid: every number of missing outcomes imputed as responders per arm
+    (x: control, y: treatment, labelled by the imputed response rate), coloured by whether the
+    cell's test is significant; the reference cell (all missing = non-responders) and the
+    tipping frontier (first cell per row whose conclusion differs) are marked. Numbers from
+    the result object (:class:`myotrial.stats.TippingPointResult`)."""
+    tp = sens.tipping
+    if tp is None:
+        raise ValueError(f"{sens.name} is not a tipping-point analysis")
+    mat = tipping_point_grid(tp, "p_value")
+    sig = tipping_point_grid(tp, "significant").astype(bool).to_numpy()
+    k1 = mat.index.to_numpy(dtype=int)
+    k2 = mat.columns.to_numpy(dtype=int)
+    m1, m2 = int(tp.counts["missing1"]), int(tp.counts["missing2"])
+    with _style():
+        fig = _figure(5.2, 3.4)
+        ax = fig.subplots()
+        _margins(fig, left=0.9, right=1.6, bottom=0.7, top=0.55)
+        colours = np.where(sig, 0.0, 1.0)
+        ax.pcolormesh(
+            np.append(k2, k2[-1] + 1) - 0.5,
+            np.append(k1, k1[-1] + 1) - 0.5,
+            colours,
+            cmap=matplotlib.colors.ListedColormap(["#9ecae1", "#fdd0a2"]),
+            vmin=0,
+            vmax=1,
+            edgecolors="white",
+            linewidth=0.3 if len(k1) * len(k2) < 400 else 0,
+        )
+        ax.plot(
+            [0],
+            [0],
+            marker="o",
+            ms=5,
+            color="#333333",
+            ls="none",
+            label="all missing = non-responders",
+        )
+        front = tp.frontier.dropna()
+        if len(front):
+            ax.step(
+                front["k2_tip"].to_numpy(dtype=float) - 0.5,
+                front["k1"].to_numpy(dtype=float),
+                where="mid",
+                color="#b00020",
+                lw=1.4,
+                label="tipping frontier",
+            )
+        ax.set_xlabel(f"{short_arm(proto.control.code)}: missing imputed as responders (of {m2})")
+        ax.set_ylabel(
+            f"{short_arm(proto.treatment.code)}: missing imputed\nas responders (of {m1})"
+        )
+        ax.set_xlim(-0.5, k2[-1] + 0.5)
+        ax.set_ylim(-0.5, k1[-1] + 0.5)
+        if m2:
+            def to_rate(k: Any) -> Any:
+                return np.asarray(k, dtype=float) * (100.0 / m2)
+
+            def to_count(r: Any) -> Any:
+                return np.asarray(r, dtype=float) * (m2 / 100.0)
+
+            sec = ax.secondary_xaxis("top", functions=(to_rate, to_count))
+            sec.set_xlabel("imputed response rate (%)", fontsize=7)
+        handles = [
+            matplotlib.patches.Patch(color="#9ecae1", label=f"p < {tp.alpha:g}"),
+            matplotlib.patches.Patch(color="#fdd0a2", label=f"p \u2265 {tp.alpha:g}"),
+            *ax.get_legend_handles_labels()[0],
+        ]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+        ax.set_title(sens.tipping_summary(), fontsize=7, wrap=True)
+        return _finish(fig, "fig-tipping", "Tipping-point analysis", png, synthetic)

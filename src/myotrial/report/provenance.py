@@ -205,13 +205,26 @@ def methods_used(results: AnalysisResults) -> list[MethodInfo]:
     """Registry entries of every method key the results used, in order of first use."""
     keys: list[str] = []
     for ep in results.endpoints:
-        for res in (ep.estimate, *ep.extra, ep.test):
+        for res in (ep.estimate, *ep.extra, ep.test, ep.stratified_estimate, ep.stratified_test,
+                    ep.stratified_logrank, ep.mmrm):
             if res is not None:
                 keys.append(res.method)
+        keys.extend(e.method for e in ep.arm_estimates.values())
         keys.extend(km.method for km in ep.km.values())
+        for cox in (ep.cox, ep.cox_stratified):
+            if cox is not None:
+                keys += [cox.method, cox.ph_test.method]
     if results.subgroups is not None:
         keys.append(results.subgroups.method)
         keys.extend(str(m) for m in results.subgroups.interactions.get("method", []))
+    if results.multiplicity is not None:
+        keys.append(results.multiplicity.method)
+    for sens in results.sensitivity:
+        for res in (sens.estimate, sens.test):
+            if res is not None:
+                keys.append(res.method)
+        if sens.method in ("bounded_tis", "tipping_point"):
+            keys.append(sens.method)
     return [get_method(k) for k in dict.fromkeys(keys)]
 
 

@@ -21,13 +21,15 @@ from markupsafe import Markup
 from myotrial.analysis import AnalysisResults
 from myotrial.derive import DerivedTables
 from myotrial.report._template import CSS, TEMPLATE
-from myotrial.report.consort import AnalysedCounts, consort_svg
+from myotrial.report.consort import AnalysedCounts, ScreeningCounts, consort_svg
 from myotrial.report.figures import (
+    SYNTHETIC_MARK,
     figure_csm_changes,
     figure_forest,
     figure_kaplan_meier,
     figure_mean_tis,
     figure_responses,
+    figure_tipping_point,
     short_arm,
 )
 from myotrial.report.formatting import (
@@ -45,6 +47,14 @@ from myotrial.report.provenance import (
     table_checksums,
 )
 from myotrial.report.safety import build_safety, validate_safety_inputs
+from myotrial.report.sap_section import (
+    estimand_rows,
+    mmrm_table,
+    multiplicity_rows,
+    population_rows,
+    sensitivity_rows,
+    stratified_rows,
+)
 from myotrial.report.summaries import (
     BASELINE_MEASURES,
     baseline_table,
@@ -57,7 +67,14 @@ from myotrial.stats import get_method
 
 __all__ = ["RenderedReport", "ReportPaths", "build_report", "html_to_pdf", "render_report"]
 
-FIGURE_SLOTS = ("fig-responses", "fig-mean-tis", "fig-csm", "fig-km", "fig-forest")
+FIGURE_SLOTS = (
+    "fig-responses",
+    "fig-mean-tis",
+    "fig-csm",
+    "fig-km",
+    "fig-forest",
+    "fig-tipping",
+)
 CSM_FIGURE = ("PGA", "PTGA", "EXTRAMUS", "MMT8", "HAQ", "CK", "CDASIA")
 
 
@@ -168,6 +185,31 @@ def _analysis_settings(derived: DerivedTables, results: AnalysisResults) -> list
                 f"risk difference, {get_method(ep.estimate.method).label} interval{test}",
             )
         )
+        if ep.pairing:
+            out.append(("Interval and test", ep.pairing))
+    sap = results.sap
+    out.append(
+        (
+            "Statistical analysis plan",
+            "the protocol's [sap]"
+            if sap is not None and not sap.defaulted
+            else "default plan (the protocol has no [sap])",
+        )
+    )
+    if results.overrides:
+        out.append(
+            ("Overrides of the SAP", ", ".join(f"{k} = {v}" for k, v in results.overrides.items()))
+        )
+    out.append(("Stratification", ", ".join(results.strata) or "none (unstratified analyses)"))
+    descriptive = [e.endpoint for e in results.endpoints if e.comparison == "descriptive"]
+    if descriptive:
+        out.append(
+            (
+                "Descriptive endpoints",
+                ", ".join(descriptive) + ": per-arm summaries with Clopper-Pearson intervals; "
+                "no between-arm estimate or test (not a randomised comparison)",
+            )
+        )
     if results.subgroups is not None:
         out.append(
             (
@@ -191,10 +233,15 @@ def build_report(
     synthetic: bool = False,
     title: str | None = None,
     print_version: bool = False,
+    screening: ScreeningCounts | None = None,
+    subtitle: str | None = None,
 ) -> RenderedReport:
     """Assemble the report in memory (nothing is written).
 
     ``print_version=True`` also builds :attr:`RenderedReport.print_html` for the PDF.
+    ``screening`` (:func:`myotrial.report.consort.screening_counts`) starts the CONSORT flow at
+    "assessed for eligibility"; ``synthetic`` puts the synthetic-data notice in the banner,
+    every page footer and every figure.
 
     Raises
     ------
@@ -246,6 +293,8 @@ def build_report(
         primary_week=proto.primary_week,
         final_week=proto.final_week,
         extension_label=short_arm(proto.extension_arm),
+        screening=screening,
+        synthetic=synthetic,
     )
     columns, rows = baseline_table(derived)
     titles = {
@@ -275,16 +324,33 @@ def build_report(
         if p in present
     }
     png = print_version
+    syn = synthetic
     figs = [
-        figure_responses(responses, proto, png=png),
-        figure_mean_tis(means, proto, conf, png=png),
-        figure_csm_changes(changes, proto, conf, png=png),
+        figure_responses(responses, proto, png=png, synthetic=syn),
+        figure_mean_tis(means, proto, conf, png=png, synthetic=syn),
+        figure_csm_changes(changes, proto, conf, png=png, synthetic=syn),
         figure_kaplan_meier(
-            [e for e in results.endpoints if e.kind == "time_to_event"], proto, png=png
+            [e for e in results.endpoints if e.kind == "time_to_event"],
+            proto,
+            png=png,
+            synthetic=syn,
         ),
     ]
     if results.subgroups is not None:
-        figs.append(figure_forest(results.subgroups, proto, primary_ep.label, png=png))
+        figs.append(
+            figure_forest(results.subgroups, proto, primary_ep.label, png=png, synthetic=syn)
+        )
+    tipping = next((s for s in results.sensitivity if s.tipping is not None), None)
+    if tipping is not None:
+        figs.append(figure_tipping_point(tipping, proto, png=png, synthetic=syn))
+    notes_sap = Footnotes(conf)
+    strat_rows = stratified_rows(results, notes_sap)
+    sens_rows = sensitivity_rows(results, notes_sap)
+    mmrm_weeks, mmrm_rows, mmrm_notes = mmrm_table(results)
+    mmrm_marks = sorted({ep.mmrm.method for ep in results.endpoints if ep.mmrm is not None})
+    for key in mmrm_marks:
+        notes_sap.mark(key)
+    mult = results.multiplicity
     figures = {f.name: f for f in figs}
     safety = build_safety(derived, adverse_events, infusions)
     proto_file = proto.source
@@ -299,8 +365,30 @@ def build_report(
         title=title or f"{proto.name.upper()} trial report",
         css=Markup(CSS),
         synthetic=synthetic,
+        synthetic_mark=SYNTHETIC_MARK,
+        subtitle=subtitle or "",
         protocol=proto,
         intro=_intro(derived, results),
+        estimands=estimand_rows(results.sap),
+        populations=population_rows(results),
+        strata=", ".join(results.strata),
+        stratified_rows=strat_rows,
+        sensitivity_rows=sens_rows,
+        tipping=tipping,
+        mmrm_weeks=mmrm_weeks,
+        mmrm_rows=mmrm_rows,
+        mmrm_notes=mmrm_notes,
+        multiplicity=multiplicity_rows(results),
+        multiplicity_method="" if mult is None else get_method(mult.method).label,
+        multiplicity_alpha="" if mult is None else f"{mult.alpha:g}",
+        multiplicity_notes=list(results.multiplicity_notes),
+        footnotes_sap=notes_sap.items(),
+        endpoint_notes=[
+            (e.endpoint, n)
+            for e in results.endpoints
+            for n in e.notes
+            if not n.startswith("descriptive")
+        ],
         consort=Markup(consort),
         baseline_columns=baseline_columns,
         baseline_rows=rows,
@@ -395,6 +483,8 @@ def render_report(
     synthetic: bool = False,
     pdf: bool = True,
     title: str | None = None,
+    screening: ScreeningCounts | None = None,
+    subtitle: str | None = None,
 ) -> ReportPaths:
     """Write ``report.html``, ``report.pdf`` and ``figures/*.svg`` to ``out_dir``.
 
@@ -428,6 +518,8 @@ def render_report(
         synthetic=synthetic,
         title=title,
         print_version=pdf,
+        screening=screening,
+        subtitle=subtitle,
     )
     pdf_bytes = html_to_pdf(report.print_html or report.html) if pdf else None
     out = Path(out_dir)

@@ -120,6 +120,13 @@ def efficacy_rows(
             d = _digits(ep)
             cells += [_mean_cell(ep, t, "treatment", d), _mean_cell(ep, c, "control", d)]
         est = ep.estimate
+        if ep.comparison == "descriptive":
+            cells.append(Cell("descriptive: no between-arm comparison", ep.endpoint, "estimate"))
+            if ep.kind == "binary":
+                cells.append(Cell(MISSING, ep.endpoint, "odds_ratio"))
+            cells.append(Cell(MISSING, ep.endpoint, "p_value"))
+            rows.append(ResultRow(ep.endpoint, ep.label or ep.endpoint, tuple(cells), False))
+            continue
         if est is None:
             cells.append(Cell(MISSING, ep.endpoint, "estimate"))
         else:
@@ -162,7 +169,8 @@ def efficacy_rows(
 
 
 def km_rows(results: AnalysisResults, notes: Footnotes) -> list[ResultRow]:
-    """Time-to-event rows: per arm median days (CI) and events/n; log-rank p."""
+    """Time-to-event rows: per arm median days (CI) and events/n; Cox hazard ratio (CI) with the
+    proportional-hazards check; log-rank p (``no events`` when nobody had the event)."""
     rows = []
     for ep in results.endpoints:
         if ep.kind != "time_to_event":
@@ -182,8 +190,24 @@ def km_rows(results: AnalysisResults, notes: Footnotes) -> list[ResultRow]:
                     notes.mark(km.method),
                 )
             )
+        if ep.cox is None:
+            cells.append(Cell(MISSING, ep.endpoint, "hazard_ratio"))
+        else:
+            hr = ep.cox.hazard_ratio
+            cells.append(
+                Cell(
+                    f"{format_estimate(hr)}\nPH check p "
+                    f"{format_p_value(ep.cox.ph_test.global_p_value)}",
+                    ep.endpoint,
+                    "hazard_ratio",
+                    notes.mark(hr.method),
+                )
+            )
+        no_events = sum(k.n_events for k in ep.km.values()) == 0
         if ep.test is None:
             cells.append(Cell(MISSING, ep.endpoint, "p_value"))
+        elif no_events:
+            cells.append(Cell("no events", ep.endpoint, "p_value"))
         else:
             cells.append(
                 Cell(
