@@ -100,3 +100,40 @@ def test_bad_sap_is_a_located_error(tmp_path: Path, old: str, new: str, message:
     with pytest.raises(RulesError, match=message) as err:
         load_protocol(path)
     assert str(path) in str(err.value) and "[sap" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (  # a stratified method as the unstratified estimate
+            'estimate = "wald"\ntest = "fisher"',
+            'estimate = "mh_sato"\ntest = "fisher"',
+            r"estimate = 'mh_sato'; valid: wald, newcombe, miettinen_nurminen, mn_score_test",
+        ),
+        (  # an unstratified test as the stratified test
+            'estimate = "wald"\ntest = "fisher"',
+            'estimate = "wald"\ntest = "fisher"\nstratified_test = "fisher"',
+            r"stratified_test = 'fisher'; valid: cmh",
+        ),
+        (  # a binary test for a continuous endpoint
+            'endpoint = "tis_w16"\ncomparison = "randomised"\nestimate = "pooled_t"',
+            'endpoint = "tis_w16"\ncomparison = "randomised"\nestimate = "pooled_t"\n'
+            'test = "fisher"',
+            "none for a continuous endpoint",
+        ),
+    ],
+)
+def test_method_keys_are_checked_by_endpoint_kind_and_role(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = _variant(tmp_path, old, new)
+    with pytest.raises(RulesError, match=message):
+        load_protocol(path)
+
+
+def test_analysis_methods_are_registered_keys() -> None:
+    from myotrial.sap import ANALYSIS_METHODS
+    from myotrial.stats import METHODS
+
+    keys = {k for roles in ANALYSIS_METHODS.values() for ks in roles.values() for k in ks}
+    assert keys <= set(METHODS)
