@@ -360,13 +360,11 @@ def _arrow(series: pd.Series) -> Any:
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None  # mixed types: the general parser
     t = arr.type
-    if (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_null(t)
-    ):
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        # Arrow reads True as 1: numbers only when every object is a number
+        kind = pd.api.types.infer_dtype(series.to_numpy(), skipna=True)
+        return arr if kind in ("integer", "floating", "mixed-integer-float", "empty") else None
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
         return arr
     return None
 
