@@ -63,6 +63,7 @@ def test_cli_writes_html_pdf_and_figures(cli_run: dict[str, Any], rendered: Repo
         "fig-km.svg",
         "fig-mean-tis.svg",
         "fig-responses.svg",
+        "fig-tipping.svg",  # the SAP's tipping-point analysis
     }
     assert "<td>Seed</td><td>11</td>" in html
     for name in ("visits", "subjects", "adverse_events", "infusions"):
@@ -108,7 +109,7 @@ def test_html_renders_in_debian_chromium(rendered: ReportPaths, tmp_path: Path) 
             page.screenshot(path=str(shot), full_page=True)
             banner = page.locator("#synthetic-banner")
             assert banner.is_visible()
-            assert page.locator("svg.figure").count() == 6
+            assert page.locator("svg.figure").count() == 7  # + the tipping-point figure
             widths = page.eval_on_selector_all(
                 "svg.figure", "els => els.map(e => e.getBoundingClientRect().width)"
             )
