@@ -177,3 +177,22 @@ def test_dsmb_open_report_has_no_arm_and_closed_report_has_the_arms(
                               str(tmp_path / "x"), "--no-pdf"],
                         env={"MYOTRIAL_PASSWORD": "wrong-password"})
     assert bad.exit_code == 2 and "permission denied" in bad.output
+
+
+def test_open_report_from_blinded_tables_is_pooled_and_refuses_an_arm_column() -> None:
+    from myotrial.protocol import load_protocol
+    from myotrial.report.dsmb import build_open_report
+
+    trial = example_trial()
+    subjects = trial.subjects.drop(columns=["arm"]).assign(randomised="true")
+    tables = {"visits": trial.visits, "subjects": subjects,
+              "adverse_events": trial.adverse_events}
+    proto = load_protocol("proderm")
+    report = build_open_report(tables, proto, synthetic=True)
+    assert arm_leaks(report.html) == []
+    assert ("Randomised", "40") in report.enrolment
+    week16 = report.tis_by_week.set_index("week").loc[16]
+    assert week16["n"] == 38  # every randomised patient with a week-16 TIS, pooled
+    assert "SYNTHETIC DATA" in report.html
+    with pytest.raises(ValueError, match="allocation column"):
+        build_open_report({**tables, "subjects": trial.subjects}, proto)
