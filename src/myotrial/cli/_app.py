@@ -16,7 +16,7 @@ from difflib import get_close_matches
 
 import typer
 from typer import _click as click  # the click that typer's groups and commands are built on
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 __all__ = ["COMMANDS", "LazyGroup", "app"]
 
@@ -74,6 +74,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Stratified permuted-block randomisation with allocation concealment.",
     ),
 }
+
+
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _no_flag_metavar(self: TyperOption, ctx: click.Context) -> str | None:
+    """Typer 0.29 shows ``<bool>`` beside every on/off flag (``--json <bool>``), which reads
+    as if the flag took a value; flags show no metavar (issue 11)."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _no_flag_metavar  # type: ignore[method-assign]
 
 
 class LazyGroup(TyperGroup):
