@@ -25,7 +25,7 @@ __all__ = ["COMMANDS", "LazyGroup", "app"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": (
         "myotrial.cli.analyze",
-        "Estimate every endpoint of the protocol (primary, secondary, time to event, subgroups).",
+        "Estimate every endpoint of the protocol as its statistical analysis plan says.",
     ),
     "derive": (
         "myotrial.cli.derive",
