@@ -296,3 +296,13 @@ def test_header_only_file(tmp_path: Path) -> None:
     assert read_table(path).shape == (0, 2)  # a valid, empty table
     with pytest.raises(InputValidationError, match="no data rows"):
         read_table(path, require_rows=True)
+
+
+def test_pandas_na_and_empty_subject_columns() -> None:
+    """Found by the fuzz: pandas NA among object ids, and an empty object column."""
+    frame = pd.DataFrame(
+        {"subject_id": pd.Series(["A", pd.NA, "A"], dtype=object), "visit_week": [0, 0, 4]}
+    )
+    assert problems(frame)[["row", "column"]].values.tolist() == [[2, "subject_id"]]
+    empty = pd.DataFrame({"subject_id": pd.Series([], dtype=object), "visit_week": []})
+    assert validate_visits(empty).shape == (0, 2)

@@ -251,16 +251,14 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
     codes: np.ndarray
     if txt.dtype == object:
         values = txt.to_numpy()
-        if n:
-            with np.errstate(all="ignore"):
-                change = np.empty(n, dtype=bool)
-                change[0] = True
-                change[1:] = values[1:] != values[:-1]
-            heads = np.flatnonzero(change)
+        neq = _neighbours_differ(values) if n else None
+        if neq is not None:
+            heads = np.flatnonzero(np.concatenate(([True], neq)))
             head_codes, uniq = pd.factorize(values[heads], use_na_sentinel=True)
             codes = np.repeat(head_codes.astype(np.int64), np.diff(np.append(heads, n)))
-        else:
-            codes, uniq = np.empty(0, np.int64), np.empty(0, object)
+        else:  # pandas NA among the ids (compares as NA): hash every row
+            c, uniq = pd.factorize(values, use_na_sentinel=True)
+            codes = np.asarray(c, dtype=np.int64)
         dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
     elif isinstance(txt.dtype, pd.StringDtype) and txt.dtype.storage == "pyarrow":
         enc = pc.dictionary_encode(pa.array(txt.array))
@@ -293,6 +291,19 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
     values_out = np.asarray([*np.asarray(merged_uniq, dtype=object).tolist(), None], object)[codes]
     dtype = series.dtype if isinstance(series.dtype, pd.StringDtype) else object
     return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
+
+
+def _neighbours_differ(values: np.ndarray) -> np.ndarray | None:
+    """``values[1:] != values[:-1]`` as booleans, or ``None`` when a comparison is not a plain
+    boolean (pandas NA)."""
+    try:
+        with np.errstate(all="ignore"):
+            neq = values[1:] != values[:-1]
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(neq, np.ndarray) or neq.dtype != bool:
+        return None
+    return neq
 
 
 def _np_bool(arr: object) -> np.ndarray:
