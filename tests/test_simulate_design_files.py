@@ -43,9 +43,14 @@ def _cli(*args: str) -> tuple[int, str]:
     [
         (POWER + "effect_scales = [0.0]\n", "[power]", "did you mean 'effect_scale'?"),
         (
-            "[effects.subgroup]\nanti_tif1_gamma = 0\n\n" + POWER,
+            "[effects.subgroup]\nanti_tif1_gama = 0\n\n" + POWER,
             "[effects.subgroup]",
-            "known keys here: antisynthetase, dm_specific, imnm, maa_only, negative",
+            "did you mean 'anti_tif1_gamma'?",
+        ),
+        (
+            "[effects.subgroup]\ndm_specific = 0\n\n" + POWER,
+            "[effects.subgroup]",
+            "unknown key 'dm_specific'",
         ),
         ("[effects]\ndrug_effect_scal = 0.5\n\n" + POWER, "[effects]", "'drug_effect_scale'"),
         ("[dropout]\nrandomized = 0.1\n\n" + POWER, "[dropout]", "did you mean 'randomised'?"),
@@ -104,7 +109,7 @@ def test_run_json_records_the_resolved_scenario_with_every_override(tmp_path):
     path = _design(
         tmp_path,
         '[scenario]\nbase = "proderm"\n\n[dropout]\nrandomised = 0.1\n\n'
-        "[baseline]\nmsa_dm_specific = 0.5\nmsa_negative = 0.068\n\n"
+        "[baseline]\nmsa_anti_tif1_gamma = 0.3\nmsa_seronegative = 0.1244\n\n"
         "[effects.subgroup]\nantisynthetase = 0.5\n\n" + POWER,
     )
     out = tmp_path / "run"
@@ -113,14 +118,14 @@ def test_run_json_records_the_resolved_scenario_with_every_override(tmp_path):
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     resolved = run["resolved_scenario"]
     assert resolved["params"]["dropout.randomised"] == 0.1
-    assert resolved["params"]["baseline.msa_dm_specific"] == 0.5
+    assert resolved["params"]["baseline.msa_anti_tif1_gamma"] == 0.3
     assert resolved["subgroup_effect"] == {"antisynthetase": 0.5}
     assert resolved["params"]["response.pga_drug"] == load_scenario().p("response.pga_drug")
     notes = "\n".join(run["overrides"])
     for key in (
         "[dropout] randomised = 0.1",
-        "[baseline] msa_dm_specific = 0.5",
-        "[baseline] msa_negative = 0.068",
+        "[baseline] msa_anti_tif1_gamma = 0.3",
+        "[baseline] msa_seronegative = 0.1244",
         "[effects.subgroup] antisynthetase = 0.5",
     ):
         assert f"{path}: {key}" in notes, notes
@@ -146,7 +151,7 @@ def test_a_juvenile_design_scores_chaq_with_juvenile_thresholds_and_has_power(tm
     sim = simulate_trials(scen, 1, seed=11)
     visits, subjects = to_tables(sim)
     assert "chaq" in visits and "haq" not in visits
-    assert visits["chaq"].notna().all()
+    assert visits["chaq"].notna().mean() > 0.98  # blank only where not recorded
     assert subjects["age"].between(2, 17).all()
     proto = load_protocol(scen.protocol)
     derived = derive_all(visits, subjects, proto)
@@ -159,3 +164,26 @@ def test_a_juvenile_design_scores_chaq_with_juvenile_thresholds_and_has_power(tm
         keep = sim.entered_extension if ep.population == "entered_extension" else slice(None)
         theirs = adrs.loc[ep.name].loc[ids[keep], "AVAL"].to_numpy()
         np.testing.assert_array_equal(mine[keep].astype(int), theirs, err_msg=ep.name)
+
+
+def test_the_amyopathic_scenario_is_skin_dominant_and_marked_assumed(tmp_path):
+    scen = load_scenario("amyopathic")
+    src = scen.source
+    assert src is not None and "ASSUMED" in src.read_text(encoding="utf-8")
+    assert "HYPOTHETICAL" in scen.description and "amyopathic" in scen.data_source
+    sim = simulate_trials(scen, 20, seed=3)
+    b = sim.baseline
+    assert np.median(b["mmt8"]) >= 145  # near-normal strength: no MMT-8 criterion
+    assert (b["mmt8"] >= 142).mean() > 0.5  # ProDERM would have excluded them
+    assert np.median(b["ck"] / b["ck_uln"]) < 1.0
+    assert (b["cdasi_activity"] >= 14).mean() > 0.9
+    # power run: the skin endpoint (CDASI activity change) is analysed per replicate
+    path = _design(
+        tmp_path,
+        '[scenario]\nbase = "amyopathic"\n\n[power]\nn_per_arm = [30]\nreplicates = 40\n'
+        "chunk_size = 40\nseed = 2\n",
+    )
+    run_power(load_power_design(path), tmp_path / "run")
+    ep = pd.read_csv(tmp_path / "run" / "endpoint_power.csv").set_index("endpoint")
+    assert ep.loc["chg_cdasia_w16", "power"] > 0.5
+    assert ep.loc["chg_mmt8_w16", "mean_estimate"] < 3  # little room to improve strength

@@ -48,13 +48,18 @@ def test_same_seed_same_trials_whatever_the_chunking():
 def test_values_are_recorded_like_a_case_report_form(sims):
     sim, visits, _, _ = sims
     validate_visits(visits)  # raises on any out-of-range value
-    assert np.allclose(visits["haq"] * 8, np.round(visits["haq"] * 8))
+    # a measure not recorded is blank (intermittent missing data); recorded ones are on scale
+    haq = visits["haq"].dropna()
+    assert np.allclose(haq * 8, np.round(haq * 8))
     for col in ("pga", "ptga", "extramuscular"):
-        assert visits[col].between(0, 10).all()
-        assert np.allclose(visits[col] * 10, np.round(visits[col] * 10))
-    assert np.allclose(visits["mmt8"], np.round(visits["mmt8"]))
-    assert visits["mmt8"].between(0, 150).all()
-    assert (visits["ck"] > 0).all() and (visits["aldolase"] > 0).all()
+        x = visits[col].dropna()
+        assert x.between(0, 10).all()
+        assert np.allclose(x * 10, np.round(x * 10))
+    mmt = visits["mmt8"].dropna()
+    assert np.allclose(mmt, np.round(mmt))
+    assert mmt.between(0, 150).all()
+    assert (visits["ck"].dropna() > 0).all() and (visits["aldolase"].dropna() > 0).all()
+    assert visits["pga"].isna().mean() < 0.02
     assert (visits["data_source"].str.startswith("SYNTHETIC")).all()
     # baseline eligibility: MMT-8 < 142 for every randomised patient
     assert (sim.baseline["mmt8"] < 142).all()

@@ -36,9 +36,10 @@ from myotrial.policy import ProtocolPolicy
 from myotrial.protocol import Protocol, load_protocol
 from myotrial.scoring import ScoringConfig, score_arrays
 from myotrial.simulate._kernel import trajectories
-from myotrial.simulate.scenario import MSA_GROUPS, Scenario
+from myotrial.simulate.scenario import ANTIBODY_GROUPS, CANONICAL_MSA_GROUP, Scenario
 
 __all__ = [
+    "CANONICAL_MSA",
     "MEASURES",
     "MSA_LEVELS",
     "SimulatedTrials",
@@ -53,8 +54,10 @@ B = npt.NDArray[np.bool_]
 
 #: Response dimensions of the model, in the order of the random-effect columns.
 MEASURES = ("pga", "ptga", "extramuscular", "mmt8", "haq", "enzyme", "cdasi")
-#: Antibody groups (subjects.msa_group), in the order of the scenario's ``baseline.msa_*``.
-MSA_LEVELS = MSA_GROUPS
+#: The simulator's antibody groups (``SimulatedTrials.msa`` indexes them), in the order of the
+#: scenario's ``baseline.msa_*``; :data:`CANONICAL_MSA` maps each to ``subjects.msa_group``.
+MSA_LEVELS = ANTIBODY_GROUPS
+CANONICAL_MSA = tuple(CANONICAL_MSA_GROUP[g] for g in ANTIBODY_GROUPS)
 _CK_ULNS = np.array([170.0, 200.0, 308.0])  # laboratory upper limits of normal (U/L)
 _ALD_ULNS = np.array([7.6, 8.1])
 _N_BASE_Z = 10  # pga ptga ext mmt haq ck ald cdasi age weight
@@ -138,6 +141,7 @@ class _Eligibility:
     age_max: float
     age_max_closed: bool
     mmt8_below: float
+    mmt8_closed: bool
     csm: list[tuple[str, float, bool]]
     enzyme_multiple: float
     enzyme_closed: bool
@@ -156,6 +160,7 @@ def _eligibility_thresholds(path: str | None = None) -> _Eligibility:
         age_max=float(r.age_max),
         age_max_closed=r.age_max_edge == "closed",
         mmt8_below=float(r.mmt8_below),
+        mmt8_closed=r.mmt8_edge == "closed",
         csm=csm,
         enzyme_multiple=float(r.enzyme_uln_multiple),
         enzyme_closed=r.enzyme_edge == "closed",
@@ -177,8 +182,13 @@ def _latent_corr(s: Scenario) -> F:
 
 
 def _baseline_from_draws(s: Scenario, z: F, u: F) -> dict[str, F]:
-    """Raw baseline values of candidates (rounded as recorded) from standard draws."""
-    x = z[:, :8] @ _latent_corr(s).T
+    """Raw baseline values of candidates (rounded as recorded) from standard draws.
+
+    Every latent normal is truncated at +/- ``baseline.z_truncation`` (bounded tails); the
+    MMT-8 deficit is logit-normal on (0, 150)."""
+    lim = s.p("baseline.z_truncation")
+    z = np.clip(z, -lim, lim)
+    x = np.clip(z[:, :8] @ _latent_corr(s).T, -lim, lim)
     b: dict[str, F] = {}
 
     def vas(col: int, name: str) -> F:
@@ -189,9 +199,9 @@ def _baseline_from_draws(s: Scenario, z: F, u: F) -> dict[str, F]:
         )
 
     b["pga"], b["ptga"], b["extramuscular"] = vas(0, "pga"), vas(1, "ptga"), vas(2, "extramuscular")
-    deficit = np.round(
-        s.p("baseline.mmt8_deficit_median") * np.exp(s.p("baseline.mmt8_deficit_sdlog") * x[:, 3])
-    )
+    med = s.p("baseline.mmt8_deficit_median") / MODEL_MMT8_MAX
+    logit = np.log(med / (1 - med)) + s.p("baseline.mmt8_deficit_sdlog") * x[:, 3]
+    deficit = np.round(MODEL_MMT8_MAX / (1 + np.exp(-logit)))
     b["mmt8"] = np.clip(150.0 - deficit, 0.0, 150.0)
     b["haq"] = np.clip(
         np.round((s.p("baseline.haq_mean") + s.p("baseline.haq_sd") * x[:, 4]) * 8) / 8, 0.0, 3.0
@@ -253,7 +263,7 @@ def eligible_mask(b: dict[str, F], rules: str | None = None) -> B:
     age = b["age"]
     ok = (age >= el.age_min) if el.age_min_closed else (age > el.age_min)
     ok &= (age <= el.age_max) if el.age_max_closed else (age < el.age_max)
-    ok &= (b["mmt8"] < below) & (b["bmi"] < bmi_max)
+    ok &= ((b["mmt8"] <= below) if el.mmt8_closed else (b["mmt8"] < below)) & (b["bmi"] < bmi_max)
     count = np.zeros(b["mmt8"].shape, dtype=np.int64)
     for col, thr, closed in csm:
         x = b[_MODEL_NAME.get(col, col)]
@@ -273,7 +283,7 @@ class _Draws:
     u_base: F  # (C, 4)
     cand_trial: I  # (C,)
     z: F  # (P, 16 + 9V)
-    u: F  # (P, 4 + V)
+    u: F  # (P, 4 + V + V + 8V): ..., visit jitter, missed visit, missing measure
 
 
 def _draw(
@@ -281,7 +291,7 @@ def _draw(
 ) -> _Draws:
     """All standard draws of the trials, one normal and one uniform block per trial."""
     n_cand = n + n // 4 + 10  # ~97% of candidates are eligible; shortfalls are topped up
-    kz, ku = n_cand * _N_BASE_Z + n * (16 + 9 * v), n_cand * _N_BASE_U + n * (4 + v)
+    kz, ku = n_cand * _N_BASE_Z + n * (16 + 9 * v), n_cand * _N_BASE_U + n * (4 + 10 * v)
     zs = np.empty((n_trials, kz))
     us = np.empty((n_trials, ku))
     for i, t in enumerate(range(first, first + n_trials)):
@@ -294,7 +304,7 @@ def _draw(
         u_base=us[:, :cu].reshape(n_trials * n_cand, _N_BASE_U),
         cand_trial=np.repeat(np.arange(n_trials, dtype=np.int64), n_cand),
         z=zs[:, cz:].reshape(n_trials * n, 16 + 9 * v),
-        u=us[:, cu:].reshape(n_trials * n, 4 + v),
+        u=us[:, cu:].reshape(n_trials * n, 4 + 10 * v),
     )
 
 
@@ -402,13 +412,15 @@ def simulate_trials(
     sd_d = np.array([s.p(f"response.{m}_drug_sd") for m in MEASURES])
     scale = np.full(p_total, s.drug_effect_scale)
     for g, mult in s.subgroup_effect.items():
-        if g in MSA_LEVELS:
+        if g in MSA_LEVELS:  # the scenario's checks allow only these
             scale[msa == MSA_LEVELS.index(g)] *= mult
     pl = mu_p + sd_p * zp  # (P, 7)
     dr = scale[:, None] * (mu_d + sd_d * zd)
     # IVIG protects against flares in proportion to its effect (scale 0: no protection)
     lam_off_s, lam_on_s = s.p("flare.hazard_off_drug"), s.p("flare.hazard_on_drug")
     lam_on_patient = np.maximum(lam_off_s + scale * (lam_on_s - lam_off_s), 0.0)
+    # ... and resolves flares once started, at a rate in proportion to its effect
+    resolve = np.maximum(scale, 0.0) / s.p("flare.resolve_weeks")
     flare_size = np.maximum(0.0, s.p("flare.size") + s.p("flare.size_sd") * z[:, 15])
     flare_e = -np.log1p(-u[:, 0])  # Exp(1)
     jitter = np.round((u[:, 4 : 4 + v] * 2 - 1) * s.visit_jitter_days).astype(np.int64)
@@ -445,8 +457,19 @@ def simulate_trials(
             s.p("response.noise_sd"),
             s.p("response.noise_ar"),
             s.p("response.enzyme_lab_cv"),
+            s.p("response.mmt8_deficit_cap"),
+            float(np.log(s.p("response.enzyme_ratio_cap"))),
         ]
     )
+    # intermittent missing data: missed post-baseline visits, single measures not recorded
+    attend = np.ones((p_total, v), dtype=bool)
+    attend[:, 1:] = u[:, 4 + v + 1 : 4 + 2 * v] >= s.p("missing.visit")
+    # PROJECT RULE: the end-of-randomised-period visit (the switch to open-label treatment) is
+    # always attended: derive dates the open-label period from it. Its measures can still be
+    # missing (then no TIS: a non-responder).
+    attend[:, weeks == pol.randomised_end_week] = True
+    miss_measure = u[:, 4 + 2 * v :].reshape(p_total, len(_OUT_COLUMNS), v) < s.p("missing.measure")
+    miss_measure[:, :, 0] = False
     z_c = np.ascontiguousarray(z)
     pl_c, dr_c = np.ascontiguousarray(pl), np.ascontiguousarray(dr)
     weeks_f = weeks.astype(np.float64)
@@ -463,18 +486,22 @@ def simulate_trials(
             flare_e,
             flare_size,
             lam_on_patient,
+            resolve,
             base_mat,
             par,
             out,
         )
-        return {c: out[:, i, :].copy() for i, c in enumerate(_OUT_COLUMNS)}
+        return {
+            c: np.where(miss_measure[rows, i, :], np.nan, out[:, i, :])
+            for i, c in enumerate(_OUT_COLUMNS)
+        }
 
     all_rows = np.arange(p_total, dtype=np.int64)
     start0 = np.where(treatment, 0.0, rand_end)
     vals = values_for(all_rows, start0)
-    present = weeks[None, :] < leave[:, None]
+    present = (weeks[None, :] < leave[:, None]) & attend
     present[:, 0] = True
-    sc = _score(vals, base, all_rows, weeks, pol)
+    sc = _score(vals, base, all_rows, weeks, pol, attend)
     in_rand = weeks <= rand_end
     cdmask = np.asarray(sc["cd_confirmed"], dtype=bool) & present & in_rand[None, :]
     has_cd = cdmask.any(axis=1)
@@ -497,15 +524,17 @@ def simulate_trials(
         after = weeks[None, :] > cd_week[switchers, None]
         for k in vals:
             vals[k][switchers] = np.where(after, new[k], vals[k][switchers])
-        sub = _score(vals, base, switchers, weeks, pol)
+        sub = _score(vals, base, switchers, weeks, pol, attend[switchers])
         for k in sc:
             sc[k][switchers] = sub[k]
-        # second deterioration: k consecutive worsening visits after the switch
+        # second deterioration: k consecutive worsening recorded visits after the switch (a
+        # missed visit is skipped; an unknown worsening breaks the run, as derive_adsl)
         worse = (sub["worsening"] == 1) & after & present[switchers]
+        counted = after & present[switchers]
         run = np.zeros(switchers.size, dtype=np.int64)
         hit = np.full(switchers.size, np.nan)
         for j in range(v):
-            run = np.where(worse[:, j], run + 1, 0)
+            run = np.where(worse[:, j], run + 1, np.where(counted[:, j], 0, run))
             new_hit = np.isnan(hit) & (run >= pol.consecutive_visits)
             hit[new_hit] = weeks[j]
         cd2_week[switchers] = hit
@@ -528,7 +557,7 @@ def simulate_trials(
     random_drop = np.isfinite(leave) & (reason == "")
     reason[random_drop & (leave < rand_end)] = "withdrew during the randomised period"
     reason[random_drop & (leave > rand_end)] = "withdrew during the extension"
-    present = weeks[None, :] < leave[:, None]
+    present = (weeks[None, :] < leave[:, None]) & attend
     present[:, 0] = True
     completed_primary = leave > rand_end
     entered = (leave > rand_end + 1e-3) & completed_primary
@@ -608,22 +637,46 @@ def visit_column(pol: ProtocolPolicy, measure: str) -> str:
     return pol.measure_columns.get(slot, measure) if slot is not None else measure
 
 
+_MISSING_SCORE: dict[str, float] = {
+    "tis": np.nan,
+    "tis_category_code": -1,
+    "worsening": -1,
+    "cd_confirmed": 0,
+}
+
+
 def _score(
-    vals: dict[str, F], base: dict[str, F], rows: I, weeks: I, pol: ProtocolPolicy
+    vals: dict[str, F],
+    base: dict[str, F],
+    rows: I,
+    weeks: I,
+    pol: ProtocolPolicy,
+    attend: B,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """Score the visits of ``rows`` (all scheduled visits) with the engine, shaped (R, V)."""
+    """Score the attended visits of ``rows`` with the engine, shaped (R, V).
+
+    Only visits the patient attended (``attend``, shape (R, V)) are scored, so the engine's
+    "consecutive recorded visits" are the recorded ones, as in ``derive_all``; a missed visit
+    gets no score (TIS NaN, worsening unknown, not confirming)."""
     r, v = rows.size, weeks.size
+    keep_rows = np.asarray(attend, dtype=bool).reshape(-1)
     opts = pol.scoring_options()
     cols = {
-        visit_column(pol, k): np.ascontiguousarray(vals[k][rows].reshape(-1))
+        visit_column(pol, k): np.ascontiguousarray(vals[k][rows].reshape(-1)[keep_rows])
         for k in _SCORE_COLUMNS
     }
-    cols["mmt8_max"] = np.full(r * v, float(opts["mmt8_max"]))
-    cols["ck_uln"] = np.repeat(base["ck_uln"][rows], v)
-    cols["aldolase_uln"] = np.repeat(base["aldolase_uln"][rows], v)
-    codes = np.repeat(np.arange(r, dtype=np.int64), v)
-    wk = np.tile(weeks.astype(np.float64), r)
+    m = int(keep_rows.sum())
+    cols["mmt8_max"] = np.full(m, float(opts["mmt8_max"]))
+    cols["ck_uln"] = np.repeat(base["ck_uln"][rows], v)[keep_rows]
+    cols["aldolase_uln"] = np.repeat(base["aldolase_uln"][rows], v)[keep_rows]
+    codes = np.repeat(np.arange(r, dtype=np.int64), v)[keep_rows]
+    wk = np.tile(weeks.astype(np.float64), r)[keep_rows]
     cfg = ScoringConfig(**opts)
     out = score_arrays(codes, wk, cols, cfg)
-    keep = ("tis", "tis_category_code", "worsening", "cd_confirmed")
-    return {k: np.asarray(out[k]).reshape(r, v).copy() for k in keep}
+    res: dict[str, npt.NDArray[np.generic]] = {}
+    for k, fill in _MISSING_SCORE.items():
+        got = np.asarray(out[k])
+        full = np.full(r * v, fill, dtype=got.dtype)
+        full[keep_rows] = got
+        res[k] = full.reshape(r, v)
+    return res

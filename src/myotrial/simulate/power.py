@@ -16,6 +16,14 @@ test of no difference:
   "sum of probabilities <= the observed one" rule as ``scipy.stats.fisher_exact``, relative
   tolerance 1e-7), exact and identical to scipy's p-values.
 
+Every SAP endpoint is analysed per replicate too, vectorised in the same way
+(:mod:`myotrial.simulate.endpoints`: TIS >= 40 / 60 at week 16, mean TIS, the week-40 rates,
+the multiplicity procedure; ``ep__*`` columns), and, with ``[power] subgroups``, the primary
+endpoint within each antibody subgroup and the treatment-by-subgroup interaction (``sub__*``,
+``int__*``). :func:`summarise_endpoints` gives the power of each (``endpoint_power.csv``,
+``subgroup_power.csv``). ``[power] risk_difference`` gives the effect as the expected
+difference in primary response rates (:mod:`myotrial.simulate.effect`).
+
 Seeds: replicate ``i`` of design point ``j`` uses ``SeedSequence(seed, spawn_key=(j, i, 0))``
 (= ``SeedSequence(seed).spawn(J)[j].spawn(R)[i].spawn(...)[0]``): results do not depend on the
 chunk size or on the number of workers. :func:`run_power` writes each finished chunk as a
@@ -44,6 +52,13 @@ from scipy import special, stats
 from myotrial.errors import RulesError
 from myotrial.protocol import BinaryEndpoint, load_protocol
 from myotrial.simulate.calibration import primary_responders
+from myotrial.simulate.effect import effect_scale_for, risk_difference_map
+from myotrial.simulate.endpoints import (
+    CHANGE_ENDPOINTS,
+    EndpointPlan,
+    analyse_replicates,
+    endpoint_plan,
+)
 from myotrial.simulate.gsd import (
     SPENDING_FUNCTIONS,
     GroupSequentialDesign,
@@ -51,7 +66,12 @@ from myotrial.simulate.gsd import (
     simulate_group_sequential,
 )
 from myotrial.simulate.model import SimulatedTrials, simulate_trials, trial_seed
-from myotrial.simulate.scenario import Scenario, scenario_from_table
+from myotrial.simulate.scenario import (
+    ANTIBODY_GROUPS,
+    CANONICAL_MSA_GROUP,
+    Scenario,
+    scenario_from_table,
+)
 from myotrial.tomlfile import TomlTable, read_toml
 
 __all__ = [
@@ -65,6 +85,8 @@ __all__ = [
     "run_chunk",
     "run_chunk_responders",
     "run_power",
+    "subgroup_members",
+    "summarise_endpoints",
     "summarise_power",
     "two_proportion_test",
 ]
@@ -122,6 +144,9 @@ class PowerDesign:
     p_control: float = 0.0
     chunk_size: int = 250
     group_sequential: GroupSequentialDesign | None = None
+    subgroups: tuple[str, ...] = ()
+    risk_differences: tuple[float, ...] | None = None
+    effect_map: tuple[tuple[float, float, float, float], ...] = field(default=(), compare=False)
     source: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +168,8 @@ class PowerDesign:
             for p in (self.p_treatment, self.p_control):
                 if not 0 <= p <= 1:
                     raise ValueError(f"p_treatment and p_control must lie in [0, 1], got {p}")
+        for g in self.subgroups:
+            subgroup_members(g)  # raises on an unknown name
 
     @property
     def points(self) -> list[tuple[int, int, float]]:
@@ -170,11 +197,25 @@ class PowerDesign:
                 self.group_sequential.spending,
                 self.group_sequential.futility_bounds,
             ],
+            **({"subgroups": list(self.subgroups)} if self.subgroups else {}),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def with_options(self, **changes: Any) -> PowerDesign:
         return replace(self, **changes)
+
+
+def subgroup_members(name: str) -> tuple[int, ...]:
+    """Simulator antibody-group indices of a subgroup name: a simulator group
+    (:data:`~myotrial.simulate.scenario.ANTIBODY_GROUPS`, e.g. ``anti_tif1_gamma``) or a
+    canonical ``msa_group`` code (``dm_specific`` = the five DM-specific groups, ``negative``)."""
+    if name in ANTIBODY_GROUPS:
+        return (ANTIBODY_GROUPS.index(name),)
+    members = tuple(i for i, g in enumerate(ANTIBODY_GROUPS) if CANONICAL_MSA_GROUP[g] == name)
+    if not members:
+        valid = sorted(set(ANTIBODY_GROUPS) | set(CANONICAL_MSA_GROUP.values()))
+        raise ValueError(f"unknown subgroup {name!r}; valid: {', '.join(valid)}")
+    return members
 
 
 def load_power_design(path: str | Path) -> PowerDesign:
@@ -187,8 +228,13 @@ def load_power_design(path: str | Path) -> PowerDesign:
     ``allocation_ratio``, ``effect_scale`` (number or list; the IVIG effect of each point,
     default ``[effects] drug_effect_scale``; give the effect in one place only), ``replicates``,
     ``alpha``, ``test``, ``seed``, ``chunk_size``, ``kind``, ``p_treatment``, ``p_control``;
-    ``protocol`` replaces the scenario's protocol. Every key is checked: an unknown or misspelt
-    key is an error naming the file, the key path and the key probably meant.
+    ``protocol`` replaces the scenario's protocol. ``risk_difference`` (number or list, instead
+    of ``effect_scale``) gives the effect as the expected difference in primary response rates:
+    each is solved for its effect scale on the simulated map (:mod:`myotrial.simulate.effect`,
+    ``effect_map_trials`` trials per scale, default 400). ``subgroups`` lists antibody subgroups
+    (simulator groups or canonical codes) whose effect and interaction are analysed. Every key
+    is checked: an unknown or misspelt key is an error naming the file, the key path and the
+    key probably meant.
     """
     p = Path(path)
     root = read_toml(p, "power design file")
@@ -215,11 +261,48 @@ def load_power_design(path: str | Path) -> PowerDesign:
             "and [effects] drug_effect_scale both give the IVIG effect; "
             "give it once (effect_scale lists the design points)",
         )
+    rds_raw = pw.raw("risk_difference", None)
+    rd_list: list[float] | None = None
+    rd_map_rows: tuple[tuple[float, float, float, float], ...] = ()
+    map_trials = pw.int("effect_map_trials", 400, min=20)
+    if rds_raw is not None:
+        if "effect_scale" in pw or (isinstance(effects, dict) and "drug_effect_scale" in effects):
+            raise pw.error(
+                "risk_difference",
+                "and effect_scale / [effects] drug_effect_scale both give the IVIG effect; "
+                "give it once",
+            )
+        rd_list = rds_raw if isinstance(rds_raw, list) else [rds_raw]
+        for i, e in enumerate(rd_list):
+            if isinstance(e, bool) or not isinstance(e, int | float) or e != e or not -1 < e < 1:
+                raise pw.error(f"risk_difference[{i}]", f"must be a number in (-1, 1), got {e!r}")
     scales = pw.raw("effect_scale", scen.drug_effect_scale)
     scale_list = scales if isinstance(scales, list) else [scales]
     for i, e in enumerate(scale_list):
         if isinstance(e, bool) or not isinstance(e, int | float) or e != e or e < 0:
             raise pw.error(f"effect_scale[{i}]", f"must be a number >= 0, got {e!r}")
+    subgroups = tuple(pw.str_list("subgroups", ())) if "subgroups" in pw else ()
+    for i, g in enumerate(subgroups):
+        try:
+            subgroup_members(g)
+        except ValueError as exc:
+            raise pw.error(f"subgroups[{i}]", str(exc)) from None
+    kind = pw.str("kind", "model", choices=("model", "binary"))
+    if rd_list is not None:
+        if kind != "model":
+            raise pw.error("risk_difference", "applies to model designs (kind = 'model')")
+        rd_map = risk_difference_map(
+            scen.with_params(drug_effect_scale=1.0),
+            trials=map_trials,
+            seed=pw.int("seed", 0, min=0) + 1_000_003,
+        )
+        try:
+            scale_list = [effect_scale_for(rd, rd_map) for rd in rd_list]
+        except ValueError as exc:
+            raise pw.error("risk_difference", str(exc)) from None
+        cols = ("effect_scale", "rate_treatment", "rate_control", "risk_difference")
+        arr = rd_map.loc[:, list(cols)].to_numpy(dtype=np.float64)
+        rd_map_rows = tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in arr.tolist())
     design_alpha = pw.float("alpha", 0.05, min=0.0, max=1.0, min_exclusive=True)
     design = PowerDesign(
         scenario=scen.with_params(drug_effect_scale=1.0),
@@ -230,11 +313,14 @@ def load_power_design(path: str | Path) -> PowerDesign:
         alpha=design_alpha,
         test=pw.str("test", "fisher", choices=TESTS),
         seed=pw.int("seed", 0, min=0),
-        kind=pw.str("kind", "model", choices=("model", "binary")),
+        kind=kind,
         p_treatment=pw.float("p_treatment", 0.0, min=0.0, max=1.0),
         p_control=pw.float("p_control", 0.0, min=0.0, max=1.0),
         chunk_size=pw.int("chunk_size", 250, min=1),
         group_sequential=_group_sequential(pw.table("group_sequential", None), design_alpha),
+        subgroups=subgroups,
+        risk_differences=None if rd_list is None else tuple(float(x) for x in rd_list),
+        effect_map=rd_map_rows,
         source=p,
     )
     root.finish()
@@ -330,8 +416,16 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
             x1[k], x2[k] = rng.binomial(n1, p1), rng.binomial(n2, p2)
         cross: F = np.zeros(count)
         drop: F = np.zeros(count)
+        extra: dict[str, Any] = {}
     else:
         sim, resp = _simulate_point(design, point, first, count)
+        extra = analyse_replicates(
+            sim,
+            sim.protocol,
+            alpha=design.alpha,
+            subgroups=[(g, subgroup_members(g)) for g in design.subgroups],
+            subgroup_test=design.test if design.test != "score" else "chisq",
+        )
         t = sim.trial - first
         x1 = np.bincount(t[sim.treatment], weights=resp[sim.treatment], minlength=count).astype(
             np.int64
@@ -358,6 +452,7 @@ def run_chunk(design: PowerDesign, point: int, first: int, count: int) -> pd.Dat
             "reject": res["p_value"] < design.alpha,
             "crossovers": cross.astype(np.int64),
             "dropouts": drop.astype(np.int64),
+            **extra,
         }
     )
 
@@ -507,6 +602,25 @@ def run_power(
                         "data_source": design.scenario.data_source,
                         "design_file": str(design.source) if design.source else None,
                         "resolved_scenario": design.scenario.resolved(),
+                        "subgroups": list(design.subgroups),
+                        "risk_differences": None
+                        if design.risk_differences is None
+                        else list(design.risk_differences),
+                        "effect_scale_map": [
+                            dict(
+                                zip(
+                                    (
+                                        "effect_scale",
+                                        "rate_treatment",
+                                        "rate_control",
+                                        "risk_difference",
+                                    ),
+                                    row,
+                                    strict=True,
+                                )
+                            )
+                            for row in design.effect_map
+                        ],
                         **_protocol_summary(design),
                         "overrides": list(design.scenario.overrides),
                     },
@@ -586,6 +700,11 @@ def run_power(
     if folder is not None and complete:
         _atomic_parquet(reps, folder / "replicates.parquet")
         summary.to_csv(folder / "power.csv", index=False)
+        if design.kind == "model":
+            ep_power, sub_power = summarise_endpoints(reps, design)
+            ep_power.to_csv(folder / "endpoint_power.csv", index=False)
+            if not sub_power.empty:
+                sub_power.to_csv(folder / "subgroup_power.csv", index=False)
         (folder / "power_curve.svg").write_text(power_curve_svg(summary, design), encoding="utf-8")
     return PowerRun(design, reps, summary, folder, len(todo), reused)
 
@@ -619,6 +738,80 @@ def summarise_power(reps: pd.DataFrame, design: PowerDesign) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def summarise_endpoints(
+    reps: pd.DataFrame, design: PowerDesign
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Power of every SAP endpoint per design point (marginal and after the SAP's multiplicity
+    procedure) and of each subgroup effect and interaction, with Monte-Carlo SEs.
+
+    Returns ``(endpoints, subgroups)``; endpoint columns: point, n_treatment, n_control,
+    effect_scale, endpoint, role, comparison, estimate_method, test, mean_estimate,
+    mean_rate_or_mean_treatment / _control, power, mc_se, power_adjusted (NaN when not in the
+    multiplicity family), replicates.
+    """
+    proto = load_protocol(design.scenario.protocol)
+    plans = endpoint_plan(proto) + [
+        EndpointPlan(
+            n, "continuous", "exploratory", "randomised", "pooled_t", "pooled_t", None, None
+        )
+        for n in CHANGE_ENDPOINTS
+    ]
+    rows, srows = [], []
+
+    def pw(x: pd.Series) -> tuple[float, float]:
+        v = x.to_numpy(dtype=float)
+        p = float(np.mean(v)) if v.size else math.nan
+        return p, math.sqrt(p * (1 - p) / v.size) if v.size else math.nan
+
+    for j, (n1, n2, scale) in enumerate(design.points):
+        r = reps[reps["point"] == j]
+        base = {"point": j, "n_treatment": n1, "n_control": n2, "effect_scale": scale}
+        for plan in plans:
+            key = f"ep__{plan.name}"
+            if f"{key}__reject" not in r:
+                continue
+            p, se = pw(r[f"{key}__reject"])
+            adj = r.get(f"{key}__reject_adjusted")
+            t_col = f"{key}__rate_t" if plan.kind == "binary" else f"{key}__mean_t"
+            c_col = f"{key}__rate_c" if plan.kind == "binary" else f"{key}__mean_c"
+            rows.append(
+                {
+                    **base,
+                    "endpoint": plan.name,
+                    "role": plan.role,
+                    "comparison": plan.comparison,
+                    "estimate_method": plan.estimate,
+                    "test": plan.test
+                    + (" (if tested)" if plan.comparison == "descriptive" else ""),
+                    "mean_treatment": float(r[t_col].mean()),
+                    "mean_control": float(r[c_col].mean()),
+                    "mean_estimate": float(r[f"{key}__estimate"].mean()),
+                    "power": p,
+                    "mc_se": se,
+                    "power_adjusted": pw(adj)[0] if adj is not None else math.nan,
+                    "replicates": len(r),
+                }
+            )
+        for g in design.subgroups:
+            p, se = pw(r[f"sub__{g}__reject"])
+            pi, sei = pw(r[f"int__{g}__reject"])
+            srows.append(
+                {
+                    **base,
+                    "subgroup": g,
+                    "mean_patients": float(r[f"sub__{g}__n"].mean()),
+                    "mean_estimate": float(r[f"sub__{g}__estimate"].mean()),
+                    "power_subgroup_effect": p,
+                    "mc_se_subgroup_effect": se,
+                    "power_interaction": pi,
+                    "mc_se_interaction": sei,
+                    "interaction_not_testable": float(r[f"int__{g}__p_value"].isna().mean()),
+                    "replicates": len(r),
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame(srows)
 
 
 def power_curve_svg(

@@ -25,6 +25,8 @@ from myotrial.rules import bundled_toml_names, resolve_toml
 from myotrial.tomlfile import MISSING, TomlTable, read_toml
 
 __all__ = [
+    "ANTIBODY_GROUPS",
+    "CANONICAL_MSA_GROUP",
     "MSA_GROUPS",
     "PARAMETER_TABLES",
     "Scenario",
@@ -34,11 +36,39 @@ __all__ = [
     "write_scenario_params",
 ]
 
-#: Antibody groups (``subjects.msa_group``), in the order of the scenario's ``baseline.msa_*``.
-MSA_GROUPS = ("dm_specific", "antisynthetase", "imnm", "maa_only", "negative")
+#: The simulator's antibody groups, in the order of the scenario's ``baseline.msa_*``: the five
+#: DM-specific antibodies separately, then antisynthetase, IMNM-associated, myositis-associated
+#: only, and seronegative. Each has its own share and its own IVIG-effect multiplier.
+ANTIBODY_GROUPS = (
+    "anti_tif1_gamma",
+    "anti_nxp2",
+    "anti_mi2",
+    "anti_mda5",
+    "anti_sae",
+    "antisynthetase",
+    "imnm",
+    "maa_only",
+    "seronegative",
+)
+#: The canonical ``subjects.msa_group`` code of each simulator group (tables are written with
+#: the canonical vocabulary: ``dm_specific``, ``antisynthetase``, ``imnm``, ``maa_only``,
+#: ``negative``).
+CANONICAL_MSA_GROUP = {
+    "anti_tif1_gamma": "dm_specific",
+    "anti_nxp2": "dm_specific",
+    "anti_mi2": "dm_specific",
+    "anti_mda5": "dm_specific",
+    "anti_sae": "dm_specific",
+    "antisynthetase": "antisynthetase",
+    "imnm": "imnm",
+    "maa_only": "maa_only",
+    "seronegative": "negative",
+}
+#: Deprecated name of :data:`ANTIBODY_GROUPS` (the simulator's groups, not the table codes).
+MSA_GROUPS = ANTIBODY_GROUPS
 
 #: Tables whose entries are numeric model parameters.
-PARAMETER_TABLES = ("baseline", "response", "flare", "dropout", "safety")
+PARAMETER_TABLES = ("baseline", "response", "flare", "dropout", "safety", "missing")
 
 #: Parameters every scenario must define (the model reads each one).
 REQUIRED: dict[str, list[str]] = {
@@ -69,11 +99,8 @@ REQUIRED: dict[str, list[str]] = {
         "corr_core",
         "corr_enzymes",
         "corr_skin",
-        "msa_dm_specific",
-        "msa_antisynthetase",
-        "msa_imnm",
-        "msa_maa_only",
-        "msa_negative",
+        "z_truncation",
+        *(f"msa_{g}" for g in ANTIBODY_GROUPS),
     ],
     "response": (
         [
@@ -89,9 +116,19 @@ REQUIRED: dict[str, list[str]] = {
             "noise_sd",
             "noise_ar",
             "enzyme_lab_cv",
+            "mmt8_deficit_cap",
+            "enzyme_ratio_cap",
         ]
     ),
-    "flare": ["hazard_off_drug", "hazard_on_drug", "size", "size_sd", "mmt8_factor", "onset_weeks"],
+    "flare": [
+        "hazard_off_drug",
+        "hazard_on_drug",
+        "size",
+        "size_sd",
+        "mmt8_factor",
+        "onset_weeks",
+        "resolve_weeks",
+    ],
     "dropout": ["randomised", "extension", "extension_response_slope"],
     "safety": [
         "frailty_shape",
@@ -108,6 +145,7 @@ REQUIRED: dict[str, list[str]] = {
         "thromboembolic_repeat",
         "reduced_dose_prob",
     ],
+    "missing": ["visit", "measure"],
 }
 
 #: Parameters that must lie in [0, 1].
@@ -121,6 +159,8 @@ _UNIT_INTERVAL = {
     "dropout.randomised",
     "safety.thromboembolic_repeat",
     "safety.reduced_dose_prob",
+    "missing.visit",
+    "missing.measure",
 }
 #: Parameters that may be negative (logits, slopes, response means).
 _SIGNED_PREFIX = ("dropout.extension",)
@@ -140,7 +180,8 @@ class Scenario:
     enrolment_weeks, start_date, visit_jitter_days : calendar of the synthetic trial.
     params : numeric model parameters keyed ``"table.key"``.
     drug_effect_scale : multiplies every IVIG effect (0 = the null hypothesis of no effect).
-    subgroup_effect : multiplier of the IVIG effect per ``msa_group`` (absent = 1).
+    subgroup_effect : multiplier of the IVIG effect per antibody group of
+        :data:`ANTIBODY_GROUPS` (absent = 1).
     eligibility : eligibility rules file (None = the shipped ProDERM rules).
     overrides : ``"file: [table] key"`` of every value a file changed from its base
         (provenance, written to ``run.json``).
@@ -330,7 +371,7 @@ def scenario_from_table(
     scale = effects.float("drug_effect_scale", base.drug_effect_scale if base else 1.0, min=0.0)
     sub = effects.optional_table("subgroup")
     subgroup = dict(base.subgroup_effect) if base is not None else {}
-    for g in MSA_GROUPS:
+    for g in ANTIBODY_GROUPS:
         got = sub.float(g, None, min=0.0)
         if got is not None:
             subgroup[g] = float(got)
@@ -382,9 +423,9 @@ def _check(s: Scenario, where: str) -> None:
             raise RulesError(f"{where}: n_{arm} = {n} must be >= 1")
     if s.drug_effect_scale < 0:
         raise RulesError(f"{where}: drug_effect_scale must be >= 0")
-    bad = sorted(set(s.subgroup_effect) - set(MSA_GROUPS))
+    bad = sorted(set(s.subgroup_effect) - set(ANTIBODY_GROUPS))
     if bad:
-        raise RulesError(f"{where}: unknown subgroup(s) {bad}; valid: {', '.join(MSA_GROUPS)}")
+        raise RulesError(f"{where}: unknown subgroup(s) {bad}; valid: {', '.join(ANTIBODY_GROUPS)}")
     msa = sum(v for k, v in s.params.items() if k.startswith("baseline.msa_"))
     if abs(msa - 1.0) > 0.01:
         raise RulesError(f"{where}: the baseline.msa_* proportions sum to {msa:.3f}, not 1")

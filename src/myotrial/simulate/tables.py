@@ -4,8 +4,11 @@ Every row carries ``data_source`` (the scenario's SYNTHETIC label). Subject ids 
 across the stacked trials: ``SIM-001`` ... for one trial, ``T00012-001`` ... for many.
 Only what a site would record goes in: the crossover week, confirmed deterioration and
 responder status are left for the engine and :func:`myotrial.derive.derive_all` to derive; the
-subjects table records ``entered_extension`` (a patient can enter the extension and leave
-before its first assessment) and the discontinuation reason.
+subjects table records the disposition (``completed_week_16``, ``entered_extension``,
+``completed_week_40``: a patient can enter the extension and leave before its first assessment,
+or miss the week-16 or week-40 assessment and still complete the period) and the
+discontinuation reason. Intermittently missed visits have no row; a measure not recorded is
+blank.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from myotrial.simulate.model import MSA_LEVELS, SimulatedTrials, visit_column
+from myotrial.simulate.model import CANONICAL_MSA, SimulatedTrials, visit_column
 
 __all__ = ["VISIT_COLUMNS", "screening_table", "subject_ids", "to_tables"]
 
@@ -81,9 +84,14 @@ def to_tables(sim: SimulatedTrials) -> tuple[pd.DataFrame, pd.DataFrame]:
             "randomisation_date": (start + sim.enrol_day.astype("timedelta64[D]")).astype(str),
             "age": sim.age,
             "sex": np.where(sim.female, "F", "M"),
-            "msa_group": np.asarray(MSA_LEVELS, dtype=object)[sim.msa],
+            # the simulator's detailed antibody groups in the canonical vocabulary
+            "msa_group": np.asarray(CANONICAL_MSA, dtype=object)[sim.msa],
             "weight_kg": sim.weight,
+            # disposition as a site records it (a missed week-16 or week-40 assessment does
+            # not make a patient a non-completer)
+            "completed_week_16": sim.completed_primary,
             "entered_extension": sim.entered_extension,
+            "completed_week_40": sim.completed_final & sim.entered_extension,
             "discontinuation_reason": [r or None for r in sim.discontinuation.tolist()],
             "data_source": sim.scenario.data_source,
         }
