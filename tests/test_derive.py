@@ -232,3 +232,26 @@ def test_protocol_loads_and_rejects_bad_files(tmp_path: Any) -> None:
         load_protocol(bad)
     with pytest.raises(RulesError, match="unknown protocol"):
         load_protocol("nonexistent")
+
+
+def test_visit_after_the_protocols_last_week_is_a_located_problem() -> None:
+    """The protocol's extension ends at week 40: a week-44 visit is refused, not scored."""
+    visits = pd.DataFrame(
+        {
+            "subject_id": ["S1", "S1"],
+            "visit_week": [0, 44],
+            "pga": [6.0, 2.0],
+            "ptga": [6.0, 3.0],
+            "extramuscular": [4.0, 1.0],
+            "mmt8": [120.0, 138.0],
+            "haq": [1.5, 0.75],
+            "ck": [1200.0, 300.0],
+            "ck_uln": [200.0, 200.0],
+        }
+    )
+    subjects = pd.DataFrame({"subject_id": ["S1"], "arm": ["ivig"]})
+    with pytest.raises(InputValidationError) as err:
+        derive_all(visits, subjects, load_protocol("proderm"))
+    frame = err.value.problems
+    assert list(frame["subject_id"]) == ["S1"] and list(frame["column"]) == ["visit_week"]
+    assert "40" in frame["rule"].iloc[0]

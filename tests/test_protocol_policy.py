@@ -107,7 +107,7 @@ def test_protocol_deterioration_must_agree_with_rules_file(tmp_path: Path) -> No
 
 
 def test_protocol_rejects_bad_mmt8_max_and_off_schedule_endpoint(tmp_path: Path) -> None:
-    with pytest.raises(RulesError, match="mmt8_max = 100; valid: 80"):
+    with pytest.raises(RulesError, match="mmt8_max = 100; valid: 80 or 150"):
         load_protocol(_variant(tmp_path, "mmt8_max = 150", "mmt8_max = 100"))
     with pytest.raises(RulesError, match="endpoint tis20_w16 week 10 is not an assessment week"):
         load_protocol(

@@ -298,6 +298,12 @@ class ProtocolPolicy:
             "consecutive_visits": self.consecutive_visits,
         }
 
+    def visits_table_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`myotrial.scoring.score_visits` on a visits TABLE under
+        this protocol: the scoring options plus the last week a visit may have
+        (``max_week``: the end of the extension)."""
+        return {**self.scoring_options(), "max_week": self.max_week}
+
     # -- randomisation ------------------------------------------------------------------------
 
     def randomisation_scheme(

@@ -16,6 +16,7 @@ from myotrial.errors import RulesError
 from myotrial.rules import (
     bundled_toml_names,
     load_deterioration_rules,
+    load_scales,
     load_tis_rules,
     resolve_toml,
     rules_path,
@@ -372,8 +373,10 @@ def load_protocol(name_or_path: str | Path = "proderm") -> Protocol:
     population = scoring.str("population", choices=("adult", "juvenile"))
     measure_set = scoring.str("measure_set", choices=("imacs", "printo"))
     mmt8_max = scoring.float("mmt8_max")
-    if mmt8_max not in (80.0, 150.0):
-        raise scoring.error("mmt8_max", f"= {mmt8_max:g}; valid: 80 (unilateral) or 150")
+    allowed = load_scales().measures["mmt8"].allowed_max  # rules/measures.toml, with sources
+    if mmt8_max not in allowed:
+        valid = " or ".join(f"{m:g}" for m in allowed)
+        raise scoring.error("mmt8_max", f"= {mmt8_max:g}; valid: {valid}")
     rules_file, k, earliest = _deterioration(root.table("deterioration"), source)
     cross = root.table("crossover")
     endpoints = root.table("endpoints")

@@ -92,7 +92,7 @@ def derive_all(
     """
     proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
     subj = validate_subjects(subjects, arms=proto.arm_codes)
-    scored = score_visits(visits, **proto.policy.scoring_options())
+    scored = score_visits(visits, **proto.policy.visits_table_options())
     known = set(subj["subject_id"])
     orphans = scored.loc[~scored["subject_id"].isin(known)]
     if len(orphans):

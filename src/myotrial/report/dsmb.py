@@ -189,7 +189,7 @@ def build_open_report(
     visits = tables["visits"]
     visits = visits[visits["subject_id"].astype(str).isin(rand_ids)]
     scored = (
-        score_visits(visits, **protocol.policy.scoring_options())
+        score_visits(visits, **protocol.policy.visits_table_options())
         if len(visits) else pd.DataFrame(columns=["subject_id", "visit_week", "tis"])
     )
     tis = _tis_by_week(scored, protocol)

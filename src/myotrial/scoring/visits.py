@@ -14,7 +14,7 @@ import pandas as pd
 from myotrial.errors import InputValidationError
 from myotrial.rules import SLOTS, load_scales, load_tis_rules
 from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
-from myotrial.tables.visits import validate_visits
+from myotrial.tables.visits import prepare_visits
 
 __all__ = ["SCORED_COLUMNS", "score_visits"]
 
@@ -108,6 +108,7 @@ def score_visits(
     earliest_week: float | None = None,
     consecutive_visits: int | None = None,
     details: bool = False,
+    max_week: int | None = None,
 ) -> pd.DataFrame:
     """Validate and score a visits table: TIS, category, DOI, worsening, confirmed deterioration.
 
@@ -122,6 +123,8 @@ def score_visits(
     chq_phs_range : CHQ-PhS scale range (required with the PRINTO set: not published).
     earliest_week : earliest confirming visit for confirmed deterioration (default 8).
     consecutive_visits : consecutive worsening visits needed (default 2).
+    max_week : the last visit week allowed (a protocol's extension end); later weeks are
+        problems. Default: the table contract's plausibility bound.
     details : also return ``pchg_<slot>`` (absolute % improvement used for points),
         ``rchg_<slot>`` (relative % improvement) and ``tis_partial``.
 
@@ -161,7 +164,8 @@ def score_visits(
     )
     ms = tis_rules.measure_set_for(population, measure_set)
     scales = load_scales()
-    v = validate_visits(visits, mmt8_max=mmt8_max)
+    prepared = prepare_visits(visits, mmt8_max=mmt8_max, max_week=max_week)
+    v, index = prepared.table, prepared.index
     needed = [c for c in ms.slots.values() if c != "enzyme"]
     missing_cols = [c for c in needed if c not in v.columns]
     if "enzyme" in ms.slots.values() and not any(e in v.columns for e in scales.enzymes):
@@ -181,7 +185,6 @@ def score_visits(
             ),
             "visits",
         )
-    codes, _ = pd.factorize(v["subject_id"], sort=False)
     numeric = {
         c: v[c].to_numpy(dtype=np.float64)
         for c in v.columns
@@ -190,9 +193,7 @@ def score_visits(
         or c in scales.enzymes
         or c in {f"{e}_uln" for e in scales.enzymes}
     }
-    res = score_arrays(
-        codes.astype(np.int64), v["visit_week"].to_numpy(), numeric, config, details=details
-    )
+    res = score_arrays(index.codes, index.weeks, numeric, config, details=details)
 
     out: dict[str, Any] = {}  # new columns, added to the validated frame in one step
     out["tis"] = res["tis"]
