@@ -17,14 +17,16 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a problem table is built, not at start-up
+    import pandas as pd
 
 __all__ = [
     "PROBLEM_COLUMNS",
     "SHOWN_PROBLEMS",
     "InputValidationError",
+    "MyotrialError",
     "Problem",
     "ProblemSource",
     "RulesError",
@@ -87,6 +89,8 @@ class _FrameSource:
 
 
 def _as_source(problems: Iterable[Problem] | pd.DataFrame | ProblemSource) -> ProblemSource:
+    import pandas as pd
+
     if isinstance(problems, pd.DataFrame):
         return _FrameSource(problems)
     if isinstance(problems, ProblemSource):
@@ -96,7 +100,14 @@ def _as_source(problems: Iterable[Problem] | pd.DataFrame | ProblemSource) -> Pr
     )
 
 
-class InputValidationError(ValueError):
+class MyotrialError(Exception):
+    """Base of the errors that describe a problem with what the user gave (input tables,
+    files, options, configuration, permissions), as opposed to a bug in myotrial. The
+    command line ends such an error with exit code 2 and its message; any other exception is
+    reported as an internal error (exit 1)."""
+
+
+class InputValidationError(MyotrialError, ValueError):
     """Input data broke one or more rules; every one of them is kept.
 
     Attributes
@@ -188,22 +199,34 @@ def _write_csv(frame: pd.DataFrame, fh: Any) -> None:
     pa_csv.write_csv(table, fh)
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, pandas NA/NaT (without importing pandas)."""
+    if value is None:
+        return True
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
+
+
 def _describe(rec: Mapping[Any, Any]) -> str:
     where = []
-    if rec.get("row") is not None and not pd.isna(rec.get("row")):
+    if not _missing(rec.get("row")):
         where.append(f"row {int(rec['row'])}")
-    if rec.get("subject_id") is not None and not pd.isna(rec.get("subject_id")):
+    if not _missing(rec.get("subject_id")):
         where.append(f"subject {rec['subject_id']}")
-    if rec.get("visit_week") is not None and not pd.isna(rec.get("visit_week")):
+    if not _missing(rec.get("visit_week")):
         where.append(f"week {rec['visit_week']}")
-    if rec.get("column") is not None and not pd.isna(rec.get("column")):
+    if not _missing(rec.get("column")):
         where.append(f"column {rec['column']}")
     value = rec.get("value")
-    val = "" if value is None or (isinstance(value, float) and pd.isna(value)) else f" = {value!r}"
+    val = "" if value is None or (isinstance(value, float) and _missing(value)) else f" = {value!r}"
     if not where and not val:
         return str(rec["rule"])
     return f"{', '.join(where)}{val}: {rec['rule']}"
 
 
-class RulesError(ValueError):
+class RulesError(MyotrialError, ValueError):
     """A rules data file (scoring table, thresholds, protocol) is malformed or inconsistent."""
