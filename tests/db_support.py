@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from argon2 import PasswordHasher
 
 from myotrial.db import Actor, Role, TrialService, make_engine, schema, upgrade_database
 from myotrial.protocol import load_protocol
+from myotrial.randomisation import SeededListWarning
 
 PG_ENV = "MYOTRIAL_TEST_POSTGRES_URL"
 PG_REQUIRED_ENV = "MYOTRIAL_TEST_POSTGRES_REQUIRED"
@@ -39,6 +41,11 @@ PASSWORD = "correct horse battery"
 ARMS = ("armzulu", "armyankee")
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SCREENING_CSV = Path(__file__).resolve().parents[1] / "src/myotrial/data/example_screening.csv"
+#: The tests enter a whole trial under a clock fixed at 2024-03-01; dates later in 2024 are
+#: "today or earlier" for the rule that recorded dates are not in the future.
+TODAY = dt.date(2024, 12, 31)
+SECRET = "test-server-secret"
+CONSENT_DATE = "2024-02-20"
 BASELINE = {"pga": 4.0, "ptga": 4.0, "extramuscular": 3.0, "mmt8": 120.0, "haq": 1.0,
             "ck": 1000.0, "ck_uln": 200.0}
 
@@ -201,6 +208,7 @@ class Trial:
     monitor: Actor
     bstat: Actor
     ustat: Actor
+    admin2: Actor
 
     @property
     def blinded_readers(self) -> tuple[Actor, ...]:
@@ -212,14 +220,23 @@ class Trial:
                 Role.UNBLINDED_STATISTICIAN: self.ustat}[role]
 
 
-def make_trial(url: str, *, n_per_stratum: int = 12, seed: int = 2022,
+def make_service(engine: sa.Engine, protocol: Path | str | None = None) -> TrialService:
+    """The service of the tests: fast hasher, fixed clock, :data:`TODAY`, :data:`SECRET`."""
+    return TrialService(engine, protocol or arms_protocol(), password_hasher=FAST_HASHER,
+                        clock=Clock(), today=lambda: TODAY, secret_key=SECRET)
+
+
+def make_trial(url: str, *, n_per_stratum: int = 12, seed: int | None = 2022,
                protocol: Path | None = None) -> Trial:
     """Arms :data:`ARMS` (``ARMS[0]`` the treatment, ``ARMS[1]`` the control, which switches
-    to ``ARMS[0]`` on confirmed deterioration), the protocol's randomisation scheme."""
+    to ``ARMS[0]`` on confirmed deterioration), the protocol's randomisation scheme. Two
+    administrators (bootstrapped): the unblinded statistician's account is approved by the
+    second (two-person rule). ``seed`` (validation lists) keeps the tests deterministic;
+    ``seed=None`` draws the list from the OS CSPRNG as the web application does."""
     engine = make_engine(url)
-    svc = TrialService(engine, protocol or arms_protocol(), password_hasher=FAST_HASHER,
-                       clock=Clock())
+    svc = make_service(engine, protocol)
     admin = svc.bootstrap_administrator("admin", PASSWORD)
+    admin2 = svc.bootstrap_administrator("admin2", PASSWORD)
     svc.create_site(admin, "01", "Site one", "DE")
     svc.create_site(admin, "02", "Site two", "US")
     users = {
@@ -231,9 +248,12 @@ def make_trial(url: str, *, n_per_stratum: int = 12, seed: int = 2022,
     for name, (role, site) in users.items():
         svc.create_user(admin, name, PASSWORD, role, site)
         actors[name] = Actor(name, role, site)
-    svc.generate_randomisation_list(
-        actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
-    return Trial(url, engine, svc, admin, **actors)
+    svc.approve_user(admin2, "ustat")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SeededListWarning)
+        svc.generate_randomisation_list(
+            actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
+    return Trial(url, engine, svc, admin, **actors, admin2=admin2)
 
 
 def trial(database_url: str) -> Iterator[Trial]:
@@ -249,7 +269,8 @@ def candidate(subject_id: str, **changes: Any) -> dict[str, Any]:
     """An eligible screening row (the bundled synthetic example SCR-001) for ``subject_id``."""
     row = pd.read_csv(SCREENING_CSV).iloc[0].to_dict()
     row = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-    row.update(subject_id=subject_id, **changes)
+    row.update(subject_id=subject_id, consent_date=CONSENT_DATE)
+    row.update(changes)
     return row
 
 

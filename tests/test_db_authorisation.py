@@ -22,6 +22,7 @@ from myotrial.db import (
     authorise,
     service_operations,
 )
+from myotrial.errors import InputValidationError
 from myotrial.randomisation import RandomisationScheme, Randomiser
 
 database_url = pytest.fixture(params=["sqlite"])(db_support.database_url)
@@ -35,7 +36,14 @@ EXPECTED: dict[str, set[Role]] = {
     "create_site": {ADM},
     "create_user": {ADM},
     "deactivate_user": {ADM},
+    "reactivate_user": {ADM},
+    "approve_user": {ADM},
+    "reset_password": {ADM},
+    "unlock_user": {ADM},
     "list_users": {ADM},
+    "change_password": set(Role),
+    "emergency_unblind": {SI},
+    "import_randomisation_list": {US},
     "record_screening": {SI},
     "randomise_subject": {SI},
     "record_visit": {SI},
@@ -61,6 +69,16 @@ CALLS: dict[str, Callable[[Trial, Actor], Any]] = {
                                                       Role.MONITOR),
     "deactivate_user": lambda t, a: t.service.deactivate_user(a, "inv2", "left"),
     "list_users": lambda t, a: t.service.list_users(a),
+    "reactivate_user": lambda t, a: t.service.reactivate_user(a, "inv2", "back"),
+    "approve_user": lambda t, a: t.service.approve_user(a, "ustat"),
+    "reset_password": lambda t, a: t.service.reset_password(
+        a, "inv2", "a brand new passphrase", "forgotten"),
+    "unlock_user": lambda t, a: t.service.unlock_user(a, "inv2", "locked out"),
+    "change_password": lambda t, a: t.service.change_password(
+        a, db_support.PASSWORD, "a brand new passphrase"),
+    "emergency_unblind": lambda t, a: t.service.emergency_unblind(a, "P001", "anaphylaxis"),
+    "import_randomisation_list": lambda t, a: t.service.import_randomisation_list(
+        a, RandomisationScheme(n_per_stratum=4, block_sizes=(4,)), []),
     "record_screening": lambda t, a: t.service.record_screening(a, candidate("P100")),
     "randomise_subject": lambda t, a: t.service.randomise_subject(a, "P002"),
     "record_visit": lambda t, a: t.service.record_visit(a, "P001", 4, BASELINE),
@@ -130,15 +148,23 @@ def test_refused_calls_change_nothing(trial: Trial) -> None:
 
 
 def test_site_investigators_reach_their_own_site_only(trial: Trial) -> None:
+    """Another site's subject is, for an investigator, exactly an unknown subject (issue 12:
+    one answer for "not yours" and "not found", so subject ids cannot be probed)."""
     enrol(trial, "P001")  # site 01
     svc, other = trial.service, trial.inv2
     before = snapshot(trial.engine)
     for operation in ("record_visit", "record_infusion", "record_adverse_event",
-                      "record_disposition", "correct_record", "get_subject", "score_subject"):
-        with pytest.raises(PermissionDenied, match="own site"):
+                      "record_disposition", "correct_record", "get_subject", "score_subject",
+                      "emergency_unblind"):
+        with pytest.raises(InputValidationError, match="no subject 'P001'"):
             CALLS[operation](trial, other)
-    with pytest.raises(PermissionDenied, match="own site"):
+    with pytest.raises(InputValidationError, match="no subject 'P001'"):
         svc.audit_trail(other, subject_id="P001")
+    with pytest.raises(InputValidationError) as unknown:
+        svc.get_subject(other, "NOPE")
+    with pytest.raises(InputValidationError) as theirs:
+        svc.get_subject(other, "P001")
+    assert str(unknown.value).replace("NOPE", "X") == str(theirs.value).replace("P001", "X")
     assert snapshot(trial.engine) == before
     assert svc.list_subjects(other) == ()
     assert all(len(f) == 0 for f in svc.export_tables(other).values())
@@ -148,7 +174,7 @@ def test_site_investigators_reach_their_own_site_only(trial: Trial) -> None:
     # a subject screened at site 02 belongs to site 02
     svc.record_screening(other, candidate("Q001"))
     assert svc.get_subject(other, "Q001").site_id == "02"
-    with pytest.raises(PermissionDenied, match="own site"):
+    with pytest.raises(InputValidationError, match="no subject 'Q001'"):
         svc.record_screening(trial.inv1, candidate("Q001"))
 
 
@@ -160,5 +186,5 @@ def test_forged_or_stale_actors_are_refused(trial: Trial) -> None:
     for actor in forged:
         with pytest.raises(PermissionDenied, match="not an active"):
             svc.list_subjects(actor) if actor.role is not ADM else svc.list_users(actor)
-    with pytest.raises(PermissionDenied, match="already has users"):
+    with pytest.raises(PermissionDenied, match="already has two administrators"):
         svc.bootstrap_administrator("root2", db_support.PASSWORD)

@@ -17,7 +17,7 @@ from myotrial.cli import app
 from myotrial.protocol import load_protocol
 
 runner = CliRunner()
-ADMIN_PW = "admin password 1"
+ADMIN_PW = "teal harbour lantern 1"
 
 
 def _ok(args: list[str], **env: str) -> str:
@@ -35,7 +35,7 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_db_commands_end_to_end(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     info = json.loads(_ok(["init", "--database", url, "--json"]))
-    assert info["revision"] == info["head"] == "0002"
+    assert info["revision"] == info["head"] == "0003"
     proderm = load_protocol("proderm").source
     assert proderm is not None
     assert info["protocol"] == "proderm"  # the default protocol, recorded
@@ -71,8 +71,9 @@ def test_db_commands_end_to_end(tmp_path: Path) -> None:
     assert wrong_pw.exit_code == 2
 
     report = json.loads(_ok(["verify-audit", "-d", url, "--json"]))
-    # protocol, admin, site, 2 users, 1 export
-    assert report["ok"] and report["n_rows"] == 6
+    # protocol, admin, site, 2 users, 1 export; and (issue 12) every login and failed login:
+    # 6 logins of the commands above and the wrong password
+    assert report["ok"] and report["n_rows"] == 6 + 7
     head = report["head_hash"]
     _ok(["verify-audit", "-d", url, "--expect-head", head])
 

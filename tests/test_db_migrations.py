@@ -25,7 +25,7 @@ def test_upgrade_empty_database_to_head_idempotently(empty_database_url: str) ->
     engine = make_engine(empty_database_url)
     try:
         assert current_revision(engine) is None
-        assert upgrade_database(empty_database_url) == head_revision() == "0002"
+        assert upgrade_database(empty_database_url) == head_revision() == "0003"
         tables = set(sa.inspect(engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= tables
         # running it again changes nothing
@@ -60,7 +60,7 @@ def test_0001_database_upgrades_to_0002_and_the_protocol_is_fixed(
     try:
         with pytest.raises(DatabaseNotReadyError, match=r"revision 0001.*db init"):
             TrialService(engine)
-        assert upgrade_database(engine) == "0002"
+        assert upgrade_database(engine) == "0003"
         svc = TrialService(engine)  # records the default protocol
         assert svc.protocol.name == "proderm"
         with engine.connect() as conn:

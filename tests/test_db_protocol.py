@@ -78,7 +78,8 @@ def test_infusion_and_visit_limits_come_from_the_protocol(trial: Trial) -> None:
     problems = info.value.problems.set_index("column")["rule"]
     assert f"from 1 to {last}" in problems["cycle"]
     assert f"cycle dose {policy.dosing.dose_g_per_kg:g} g/kg" in problems["dose_g_per_kg"]
-    with pytest.raises(InputValidationError, match=f"from 0 to {policy.max_week}"):
+    schedule = ", ".join(map(str, policy.assessment_weeks))  # issue 12: the schedule's weeks
+    with pytest.raises(InputValidationError, match=f"schedule of protocol proderm: {schedule}"):
         svc.record_visit(inv, "P001", policy.max_week + 1, BASELINE)
     assert snapshot(trial.engine) == before
     ok = svc.record_infusion(inv, "P001", cycle=last, start="2024-03-02T09:00",

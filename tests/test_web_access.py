@@ -129,8 +129,10 @@ def test_every_endpoint_for_every_role(trial: WebTrial, identity: str) -> None:
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(trial: WebTrial) -> None:
-    before = snapshot(trial.service.engine)
     users = {role: trial.client(name) for role, name in IDENTITIES.items() if name}
+    other = trial.client("inv1")
+    thief = trial.client("inv1")
+    before = snapshot(trial.service.engine)  # after the logins (audited since issue 12)
     for (method, path), rule in ROUTE_RULES.items():
         if method != "POST" or rule.access is Access.PUBLIC:
             continue
@@ -138,22 +140,23 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(trial: WebTrial)
             users["administrator"]]
         assert _send(allowed[0], method, path, csrf=False) == 403, (method, path)
     # a token of another session does not pass either
-    other = trial.client("inv1")
-    thief = trial.client("inv1")
     thief.csrf = other.csrf + "x"
     assert thief.post_json("/api/subjects/P001/visits", {"visit_week": 4}).status_code == 403
     assert snapshot(trial.service.engine) == before
 
 
 def test_site_investigators_reach_their_own_site_only(trial: WebTrial) -> None:
+    """Issue 12: another site's subject answers exactly like an unknown one (404, the same
+    words), so an investigator cannot probe which subject ids exist elsewhere."""
     inv2 = trial.client("inv2")
     before = snapshot(trial.service.engine)
     for path in ("/subjects/P001", "/api/subjects/P001", "/subjects/P001/plot.svg"):
         r = inv2.get(path)
-        assert r.status_code == 403, path
-        assert "P001" not in r.text.replace("/subjects/P001", "")
+        unknown = inv2.get(path.replace("P001", "P999"))
+        assert r.status_code == unknown.status_code == 404, path
+        assert r.text.replace("P001", "X") == unknown.text.replace("P999", "X")
     r = inv2.post_json("/api/subjects/P001/visits", {"visit_week": 4, "measures": {"pga": 2}})
-    assert r.status_code == 403
+    assert r.status_code == 404
     assert inv2.get("/api/subjects").json() == []
     assert snapshot(trial.service.engine) == before
 

@@ -76,9 +76,13 @@ def test_serve_migrates_bootstraps_and_serves(tmp_path: Path,
     client = TestClient(target)
     assert _login(client, "admin") == 200
     assert client.get("/admin").status_code == 200
-    # a second bootstrap is refused (exit 2), the server is not started
+    # issue 12: a second administrator is bootstrapped too (the two-person rule needs two);
+    # a third is refused (exit 2), the server is not started
     r = runner.invoke(app, ["serve", "--init-admin", "other"], env=env)
-    assert r.exit_code == 2 and "already has users" in r.output and len(calls) == 1
+    assert r.exit_code == 0 and len(calls) == 2
+    r = runner.invoke(app, ["serve", "--init-admin", "third"], env=env)
+    assert r.exit_code == 2 and "already has two administrators" in r.output
+    assert len(calls) == 2
 
 
 def test_db_and_serve_share_one_default_database(tmp_path: Path,

@@ -8,6 +8,7 @@ a fast argon2 hasher and a deterministic clock; a :class:`WebUser` is a logged-i
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,18 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from db_support import BASELINE, FAST_HASHER, PASSWORD, Clock, candidate, snapshot
+from db_support import (
+    BASELINE,
+    FAST_HASHER,
+    PASSWORD,
+    SECRET,
+    TODAY,
+    Clock,
+    candidate,
+    snapshot,
+)
 from myotrial.db import Actor, Role, TrialService, make_engine, upgrade_database
+from myotrial.randomisation import SeededListWarning
 from myotrial.settings import Settings
 from myotrial.web import create_app
 
@@ -94,15 +105,17 @@ class WebUser:
         return self.http.post(path, data={**data, "csrf_token": self.csrf} if csrf else data)
 
 
-def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int = 2022,
+def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int | None = 2022,
                    settings: Settings | None = None, protocol: Path | str = "proderm"
                    ) -> WebTrial:
     """The bundled proderm protocol unless ``protocol`` names another (its randomisation
     scheme; the service opens the database under it)."""
     url = f"sqlite:///{tmp_path / 'web.db'}"
     upgrade_database(url)
-    svc = TrialService(make_engine(url), protocol, password_hasher=FAST_HASHER, clock=Clock())
+    svc = TrialService(make_engine(url), protocol, password_hasher=FAST_HASHER, clock=Clock(),
+                       today=lambda: TODAY, secret_key=SECRET)
     admin = svc.bootstrap_administrator("admin", PASSWORD)
+    admin2 = svc.bootstrap_administrator("admin2", PASSWORD)
     svc.create_site(admin, "01", "Site one", "DE")
     svc.create_site(admin, "02", "Site two", "US")
     actors = {"admin": admin}
@@ -110,8 +123,12 @@ def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int = 2022,
         if name != "admin":
             svc.create_user(admin, name, PASSWORD, role, site)
             actors[name] = Actor(name, role, site)
-    svc.generate_randomisation_list(
-        actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
-    app = create_app(settings or Settings(database_url=url, secret_key="test-secret"),
+    svc.approve_user(admin2, "ustat")  # two-person rule
+    actors["admin2"] = admin2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SeededListWarning)
+        svc.generate_randomisation_list(
+            actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
+    app = create_app(settings or Settings(database_url=url, secret_key=SECRET),
                      service=svc)
     return WebTrial(url, svc, app, actors)

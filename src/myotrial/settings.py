@@ -11,8 +11,18 @@ setting                   environment variable        default
 ``protocol``              ``MYOTRIAL_PROTOCOL``       the protocol recorded in the database,
                                                       else the bundled ``proderm``
 ``secret_key``            ``MYOTRIAL_SECRET_KEY``     random per process (logins end on restart)
-``secure_cookies``        ``MYOTRIAL_SECURE_COOKIES`` off
+``secure_cookies``        ``MYOTRIAL_SECURE_COOKIES`` off (cookies are ``Secure`` anyway
+                                                      when a request comes over HTTPS)
+``session_max_age``       (none)                      8 hours: a login ends after it
+``session_idle_timeout``  (none)                      30 minutes without a request
+``max_request_bytes``     (none)                      2 MiB: larger requests get 413
 ========================  ==========================  =====================================
+
+Set ``MYOTRIAL_SECRET_KEY`` in production: it signs the anonymous session cookie and keys
+the HMAC by which the audit trail records the randomisation list (without it a random key is
+drawn per start, and ``verify-audit`` cannot check the HMAC of a list audited under an
+earlier key). Set ``MYOTRIAL_SECURE_COOKIES=1`` when a reverse proxy terminates HTTPS (the
+application then sees plain HTTP but the browser must send cookies over HTTPS only).
 
 One default database URL for every command: a user created with ``myotrial db create-user``
 logs in to ``myotrial serve`` started in the same directory.
@@ -59,9 +69,13 @@ class Settings:
     database_url : ``sqlite:///FILE.db`` or ``postgresql+psycopg://USER@HOST/DB``.
     protocol : bundled protocol name or path of a protocol TOML file; None = the protocol
         recorded in the database (a new database records :data:`DEFAULT_PROTOCOL`).
-    secret_key : signs the session cookies of the web application.
-    secure_cookies : mark session cookies ``Secure`` (serve behind HTTPS).
-    session_max_age : seconds a login lasts.
+    secret_key : signs the anonymous session cookies of the web application; keys the HMAC
+        of the randomisation list in the audit trail.
+    secure_cookies : mark session cookies ``Secure`` (serve behind HTTPS; a request that
+        arrives over HTTPS gets ``Secure`` cookies in any case).
+    session_max_age : seconds a login lasts at most (absolute timeout).
+    session_idle_timeout : seconds without a request after which a login ends.
+    max_request_bytes : largest request body accepted (413 beyond).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -69,6 +83,8 @@ class Settings:
     secret_key: str = field(default_factory=_random_key, repr=False)
     secure_cookies: bool = False
     session_max_age: int = 8 * 3600
+    session_idle_timeout: int = 30 * 60
+    max_request_bytes: int = 2 * 1024 * 1024
 
     @classmethod
     def from_env(

@@ -91,7 +91,7 @@ def _service(settings: Settings, as_json: bool = False) -> TrialService:
 
     engine = _engine(settings, as_json)
     try:
-        return TrialService(engine, settings.protocol)
+        return TrialService(engine, settings.protocol, secret_key=settings.secret_key)
     except (DatabaseNotReadyError, ProtocolMismatchError, RulesError, OSError) as exc:
         engine.dispose()
         _fail(str(exc), as_json)
@@ -146,12 +146,18 @@ def verify_audit(
     as_json: JsonOption = False,
 ) -> None:
     """Verify the audit hash chain and replay it against the data. Exit 3 on any finding."""
+    import hashlib
+
     from myotrial.db import verify_audit_chain
+    from myotrial.settings import SECRET_ENV
 
     engine = _engine(_settings(database), as_json)  # reads only: no protocol needed
+    secret = os.environ.get(SECRET_ENV)  # the list's HMAC is checked only with the server key
+    key = None if not secret else hashlib.sha256(b"myotrial-list-hmac\x00"
+                                                 + secret.encode()).digest()
     try:
         report = verify_audit_chain(engine, expected_head=expect_head,
-                                    check_data=not chain_only)
+                                    check_data=not chain_only, list_key=key)
     except Exception as exc:  # e.g. the schema is missing
         _fail(f"cannot verify the audit trail: {exc}", as_json)
     finally:
@@ -197,8 +203,11 @@ def export(
         svc.engine.dispose()
     output.mkdir(parents=True, exist_ok=True)
     written = {}
+    from myotrial.db.exports import neutralise_formulas
+
     for name in EXPORT_TABLES:
-        path = write_table(tables[name], output / f"{name}.{file_format}")
+        frame = neutralise_formulas(tables[name]) if file_format == "csv" else tables[name]
+        path = write_table(frame, output / f"{name}.{file_format}")
         written[name] = {"path": str(path), "rows": len(tables[name])}
     view = "blinded" if actor.blinded else "UNBLINDED"
     if as_json:
@@ -239,8 +248,8 @@ def create_user(
     site: Annotated[str | None, typer.Option(help="Site (site investigators only).")] = None,
     admin: Annotated[
         str | None, typer.Option(help=f"Administrator creating the user (password from "
-                                 f"${PASSWORD_ENV} or a prompt). Not needed for the first user, "
-                                 "who must be an administrator.")] = None,
+                                 f"${PASSWORD_ENV} or a prompt). Not needed for the first two "
+                                 "users, administrators (two-person rule).")] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Create a user; the new password comes from $MYOTRIAL_NEW_PASSWORD or a prompt."""
@@ -248,7 +257,8 @@ def create_user(
     try:
         if admin is None:
             if role is not Role.ADMINISTRATOR:
-                _fail("without --admin only the first user, an administrator, can be created")
+                _fail("without --admin only the first two users, administrators, can be "
+                      "created")
             svc.bootstrap_administrator(
                 username, _password(NEW_PASSWORD_ENV, f"New password for {username}",
                                     confirm=True))
@@ -263,4 +273,7 @@ def create_user(
     finally:
         svc.engine.dispose()
     where = f" at site {site}" if site else ""
-    console.print(f"Created user {username} ({role.value}{where}).")
+    pending = (" It awaits a second administrator's approval (two-person rule)."
+               if admin is not None and role in (Role.ADMINISTRATOR,
+                                                 Role.UNBLINDED_STATISTICIAN) else "")
+    console.print(f"Created user {username} ({role.value}{where}).{pending}")

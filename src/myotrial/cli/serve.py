@@ -5,9 +5,10 @@ One :class:`myotrial.settings.Settings` object: the database (``--database``, el
 default as ``myotrial db``) is created or upgraded by the migrations before serving, and opened
 under the protocol (``--protocol``, else ``$MYOTRIAL_PROTOCOL``, else the protocol recorded in
 the database; a new database records ``proderm``). A database recorded under another protocol
-is refused (exit 2). ``--init-admin USER`` creates the first user, an administrator, in an
-empty database (password from ``$MYOTRIAL_NEW_PASSWORD`` or a hidden prompt); it is refused
-once any user exists.
+is refused (exit 2). ``--init-admin USER`` creates an administrator while the database has
+fewer than two (password from ``$MYOTRIAL_NEW_PASSWORD`` or a hidden prompt): the two-person
+rule (an unblinded or administrator account needs a second administrator's approval) needs
+two; further ones are created in the application.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def serve_command(
     ] = None,
     init_admin: Annotated[
         str | None,
-        typer.Option("--init-admin", help="create this first administrator in an empty "
-                     f"database (password from ${NEW_PASSWORD_ENV} or a prompt)"),
+        typer.Option("--init-admin", help="create this administrator while fewer than two "
+                     f"exist (password from ${NEW_PASSWORD_ENV} or a prompt)"),
     ] = None,
     secure_cookies: Annotated[
         bool, typer.Option(help="mark session cookies Secure (serve behind HTTPS)")
@@ -52,8 +53,9 @@ def serve_command(
 ) -> None:
     """Serve the TIS calculator, trial pages and JSON API (OpenAPI at /openapi.json).
 
-    Sessions are signed with $MYOTRIAL_SECRET_KEY (a random key if unset: logins then end when
-    the server stops).
+    Logins are server-side sessions in the database (ended by logout, 30 minutes idle or 8
+    hours). $MYOTRIAL_SECRET_KEY signs the anonymous cookie and keys the HMAC of the
+    randomisation list in the audit trail: set it in production.
     """
     import uvicorn
 
@@ -74,7 +76,8 @@ def serve_command(
     try:
         if migrate:
             upgrade_database(settings.database_url)
-        service = TrialService(make_engine(settings.database_url), settings.protocol)
+        service = TrialService(make_engine(settings.database_url), settings.protocol,
+                               secret_key=settings.secret_key)
         if init_admin is not None:
             password = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
                 f"New password for {init_admin}", hide_input=True, confirmation_prompt=True)

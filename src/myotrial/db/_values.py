@@ -10,10 +10,17 @@ from typing import Any
 
 from myotrial.errors import InputValidationError, Problem
 
-__all__ = ["Problems", "ValueRuleError", "as_bool", "as_date", "as_datetime", "as_float",
+__all__ = ["INT_MAX", "Problems", "ValueRuleError", "as_bool", "as_date", "as_datetime", "as_float",
            "as_identifier", "as_int", "as_text", "is_blank"]
 
 _IDENT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: Control characters (C0, DEL, C1). NUL is refused by PostgreSQL; the others corrupt
+#: exports, logs and terminals. Long free text (> 200 characters allowed) may hold line
+#: breaks and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Whole numbers are stored as 32-bit integers (visit weeks, cycles, ids).
+INT_MAX = 2**31 - 1
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -38,6 +45,8 @@ def as_text(value: Any, *, max_length: int = 200) -> str | None:
     text = value.strip()
     if len(text) > max_length:
         raise ValueRuleError(f"must be at most {max_length} characters")
+    if (_CONTROL_EXCEPT_LINES if max_length > 200 else _CONTROL).search(text):
+        raise ValueRuleError("must not contain control characters (NUL, escapes, ...)")
     return text
 
 
@@ -48,25 +57,34 @@ def as_identifier(value: Any, what: str) -> str:
 
 
 def as_float(value: Any) -> float | None:
+    """A finite number; blank = missing. NaN (``"nan"``, a JSON ``NaN``) and infinities are
+    refused: a missing value is left blank, never written as "nan"."""
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueRuleError("must be a finite number (leave it blank when missing)")
     if is_blank(value):
         return None
     if isinstance(value, bool):
         raise ValueRuleError("must be a number, not true/false")
+    if isinstance(value, str) and len(value) > 100:
+        raise ValueRuleError("must be a number (blank = missing)")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueRuleError("must be a number (blank = missing)") from None
-    if math.isinf(out):
-        raise ValueRuleError("must be a finite number")
+    if not math.isfinite(out):
+        raise ValueRuleError("must be a finite number (leave it blank when missing)")
     return out
 
 
 def as_int(value: Any) -> int | None:
+    """A whole number within the stored range (32-bit)."""
     number = as_float(value)
     if number is None:
         return None
     if number != round(number):
         raise ValueRuleError("must be a whole number")
+    if abs(number) > INT_MAX:
+        raise ValueRuleError(f"must be a whole number from {-INT_MAX} to {INT_MAX}")
     return int(number)
 
 

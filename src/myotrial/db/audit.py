@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "canonical_json",
     "jsonable",
     "list_digest",
+    "list_hmac",
     "record_key",
     "record_values",
     "row_hash",
@@ -99,11 +101,17 @@ AUDITED_TABLES: Mapping[str, AuditedTable] = {
     t.table.name: t
     for t in (
         AuditedTable(s.sites, ("site_id",)),
-        AuditedTable(s.users, ("username",), secret=("password_hash",)),
+        # failed_logins is operational (each failure is its own audit row; the lock is audited)
+        AuditedTable(s.users, ("username",), secret=("password_hash", "failed_logins")),
         AuditedTable(s.subjects, ("subject_id",)),
         AuditedTable(s.screenings, ("screening_id",)),
-        AuditedTable(s.randomisation_lists, ("list_id",), secret=("seed", "scheme_json")),
-        AuditedTable(s.allocations, ("subject_id",)),
+        # nothing derivable from the list is audited (blinded roles read the trail): not the
+        # seed, not its digest, not its length; the list's HMAC under the server secret is
+        AuditedTable(s.randomisation_lists, ("list_id",),
+                     secret=("seed", "scheme_json", "list_sha256", "n_slots")),
+        # the slot and its position in the list stay out of the trail too
+        AuditedTable(s.allocations, ("subject_id",), secret=("slot_id", "sequence")),
+        AuditedTable(s.emergency_unblindings, ("unblinding_id",)),
         AuditedTable(s.visits, ("visit_id",)),
         AuditedTable(s.infusions, ("infusion_id",)),
         AuditedTable(s.adverse_events, ("ae_id",)),
@@ -243,6 +251,7 @@ def verify_audit_chain(
     *,
     expected_head: str | None = None,
     check_data: bool = True,
+    list_key: bytes | None = None,
 ) -> AuditReport:
     """Verify the audit hash chain (and, by default, the data against the trail).
 
@@ -251,17 +260,19 @@ def verify_audit_chain(
     ``expected_head`` (a hash recorded earlier, outside the database) is still in the chain. With
     ``check_data``: replaying the trail reproduces every audited record (no record changed,
     added or removed around the service layer) and the randomisation list matches its audited
-    digest.
+    digest. ``list_key`` (the service's HMAC key, from the server secret) also checks the
+    list's HMAC in the trail (a list audited under another key is not checked).
     """
     conn, owned = _connection(target)
     try:
-        return _verify(conn, expected_head, check_data)
+        return _verify(conn, expected_head, check_data, list_key)
     finally:
         if owned:
             conn.close()
 
 
-def _verify(conn: sa.Connection, expected_head: str | None, check_data: bool) -> AuditReport:
+def _verify(conn: sa.Connection, expected_head: str | None, check_data: bool,
+            list_key: bytes | None = None) -> AuditReport:
     problems: list[AuditProblem] = []
     rows = [dict(r._mapping) for r in conn.execute(sa.select(s.audit_log)
                                                    .order_by(s.audit_log.c.id))]
@@ -299,11 +310,12 @@ def _verify(conn: sa.Connection, expected_head: str | None, check_data: bool) ->
             "anchor_missing", f"the expected head hash {expected_head} is not in the chain "
             "(the trail was rewritten or truncated)"))
     if check_data:
-        problems += _replay(conn, rows)
+        problems += _replay(conn, rows, list_key)
     return AuditReport(len(rows), last_id, prev, tuple(problems), check_data)
 
 
-def _replay(conn: sa.Connection, rows: Iterable[Mapping[str, Any]]) -> list[AuditProblem]:
+def _replay(conn: sa.Connection, rows: Iterable[Mapping[str, Any]],
+            list_key: bytes | None = None) -> list[AuditProblem]:
     """Compare the state implied by the trail with the clinical tables."""
     problems: list[AuditProblem] = []
     expected: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in AUDITED_TABLES}
@@ -341,7 +353,7 @@ def _replay(conn: sa.Connection, rows: Iterable[Mapping[str, Any]]) -> list[Audi
                 problems.append(AuditProblem(
                     "record_changed", f"{name} {key}: column(s) {', '.join(differ)} differ from "
                     "the audit trail (changed around the service)", None, name, key))
-    problems += _check_lists(conn, expected["randomisation_lists"])
+    problems += _check_lists(conn, expected["randomisation_lists"], list_key)
     problems += _check_protocol(conn)
     return problems
 
@@ -374,14 +386,38 @@ def secret_digest(seed: int, scheme_json: str) -> str:
                           .encode("utf-8")).hexdigest()
 
 
+def list_hmac(key: bytes, list_sha256: str, n_slots: int, seed: int | None,
+              scheme_json: str) -> dict[str, str]:
+    """What the audit trail holds of a randomisation list: an HMAC-SHA256 under the server's
+    key over the list's digest, length, seed and scheme, and the key's id (an HMAC of a fixed
+    text, so a verifier knows whether it holds the same key). Without the key nothing in it
+    can be checked against a guessed list; the key's id says nothing about the list."""
+    payload = canonical_json({"list_sha256": list_sha256, "n_slots": int(n_slots),
+                              "seed": seed, "scheme": scheme_json})
+    return {"list_hmac": hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest(),
+            "key_id": hmac.new(key, b"myotrial key id", hashlib.sha256).hexdigest()[:16]}
+
+
 def _check_lists(
-    conn: sa.Connection, audited: Mapping[str, Mapping[str, Any]]
+    conn: sa.Connection, audited: Mapping[str, Mapping[str, Any]],
+    list_key: bytes | None = None,
 ) -> list[AuditProblem]:
     problems = []
     for lst in conn.execute(sa.select(s.randomisation_lists)):
         key = record_key("randomisation_lists", dict(lst._mapping))
-        want = audited.get(key, {}).get("secret_sha256")
-        if want is not None and want != secret_digest(lst.seed, lst.scheme_json):
+        entry = audited.get(key, {})
+        mac = entry.get("list_hmac")
+        if mac is not None and list_key is not None:
+            expected = list_hmac(list_key, lst.list_sha256, lst.n_slots, lst.seed,
+                                 lst.scheme_json)
+            if entry.get("key_id") == expected["key_id"] and mac != expected["list_hmac"]:
+                problems.append(AuditProblem(
+                    "list_changed", f"randomisation list {lst.list_id}: digest, length, seed "
+                    "or scheme do not match the audited HMAC (edited)", None,
+                    "randomisation_lists", key))
+        want = entry.get("secret_sha256")  # lists audited before revision 0003
+        if want is not None and lst.seed is not None and \
+                want != secret_digest(lst.seed, lst.scheme_json):
             problems.append(AuditProblem(
                 "list_changed", f"randomisation list {lst.list_id}: seed or scheme do not match "
                 "the audited digest (edited)", None, "randomisation_lists", key))

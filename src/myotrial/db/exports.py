@@ -24,7 +24,8 @@ from myotrial.db import schema as s
 from myotrial.derive.safety import derive_infusion_related
 from myotrial.policy import ProtocolPolicy
 
-__all__ = ["EXPORT_TABLES", "build_exports", "flag_infusion_related"]
+__all__ = ["EXPORT_TABLES", "FORMULA_PREFIXES", "build_exports", "flag_infusion_related",
+           "neutralise_formulas"]
 
 EXPORT_TABLES = ("visits", "subjects", "infusions", "adverse_events")
 
@@ -81,6 +82,8 @@ def build_exports(
         .where(*cond).order_by(su.c.subject_id)
     )
     subjects = _frame(conn, query, cols)
+    flagged = set(conn.execute(sa.select(s.emergency_unblindings.c.subject_id)).scalars())
+    subjects["emergency_unblinded"] = subjects["subject_id"].isin(flagged).astype("boolean")
     arms: Mapping[str, Any] = dict(zip(subjects["subject_id"], subjects["arm"], strict=True))
     for col in ("randomised", "completed_week_16", "entered_extension", "completed_week_40"):
         subjects[col] = _bool(subjects[col])
@@ -180,4 +183,21 @@ def _switch_times(conn: sa.Connection, cond: list[Any], policy: ProtocolPolicy,
         target = policy.switch_target(arm) if isinstance(arm, str) else None
         if target is not None:
             out[sid] = (pd.Timestamp(day) if day is not None else pd.Timestamp(recorded), target)
+    return out
+
+
+#: First characters a spreadsheet reads as a formula (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot start a spreadsheet formula: a cell
+    beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``
+    (OWASP CSV injection). Numbers are left alone (a negative number stays a number)."""
+    out = frame.copy()
+    for name in out.columns:
+        col = out[name]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            out[name] = [f"'{x}" if isinstance(x, str) and x.startswith(FORMULA_PREFIXES)
+                         else x for x in col.tolist()]
     return out

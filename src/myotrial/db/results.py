@@ -15,10 +15,12 @@ __all__ = [
     "AdverseEventResult",
     "CorrectionResult",
     "DeteriorationEvent",
+    "EmergencyUnblinding",
     "InfusionResult",
     "ListSummary",
     "RandomisationResult",
     "ScreeningResult",
+    "SessionRecord",
     "SiteRecord",
     "SubjectView",
     "UserRecord",
@@ -55,6 +57,10 @@ class UserRecord(_AsDict):
     role: str
     site_id: str | None
     active: bool
+    #: the administrator whose request (create, reactivate, reset) awaits a second
+    #: administrator's approval (two-person rule for unblinded and administrator accounts)
+    approval_requested_by: str | None = None
+    locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,13 +79,19 @@ class ScreeningResult(_AsDict):
 
 @dataclass(frozen=True)
 class RandomisationResult(_AsDict):
-    """What a site sees after randomising: the kit code, never the arm."""
+    """What a site sees after randomising: the kit code, never the arm (nor the position in
+    the list: ``sequence`` stays on the server side, it is not in :meth:`as_dict`)."""
 
     subject_id: str
     stratum: str
     sequence: int
     kit_code: str
     randomised_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        out.pop("sequence")
+        return out
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,9 @@ class ListSummary(_AsDict):
     list_id: int
     n_slots: int
     strata: tuple[str, ...]
-    list_sha256: str
+    list_sha256: str  # the checksum: returned to the unblinded statistician only
+    source: str = "csprng"  # csprng, seeded (validation), imported
+    entropy_bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,31 @@ class DeteriorationEvent(_AsDict):
     description: str
     recorded_at: dt.datetime
     new: bool
+
+
+@dataclass(frozen=True)
+class EmergencyUnblinding(_AsDict):
+    """The arm of ONE patient, returned once to the investigator who asked (audited; the
+    subject is flagged on the dashboard and in the exports; the arm is stored nowhere else)."""
+
+    unblinding_id: int
+    subject_id: str
+    arm: str
+    arm_label: str
+    reason: str
+    unblinded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SessionRecord(_AsDict):
+    """A live login session (the cookie holds the token; the table its sha256)."""
+
+    username: str
+    role: str
+    site_id: str | None
+    csrf: str
+    created_at: dt.datetime
+    last_seen: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -182,3 +221,5 @@ class SubjectView(_AsDict):
     entered_extension: bool | None
     completed_week_40: bool | None
     discontinuation_reason: str | None
+    consent_date: dt.date | None = None
+    emergency_unblinded: bool = False  # flagged everywhere the subject is shown

@@ -54,7 +54,13 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "create_site": frozenset({_ADM}),
     "create_user": frozenset({_ADM}),
     "deactivate_user": frozenset({_ADM}),
+    "reactivate_user": frozenset({_ADM}),
+    "approve_user": frozenset({_ADM}),  # a SECOND administrator (two-person rule)
+    "reset_password": frozenset({_ADM}),
+    "unlock_user": frozenset({_ADM}),
     "list_users": frozenset({_ADM}),
+    # your own account
+    "change_password": frozenset(Role),
     # data entry (own site only)
     "record_screening": frozenset({_SI}),
     "randomise_subject": frozenset({_SI}),
@@ -63,9 +69,12 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "record_adverse_event": frozenset({_SI}),
     "record_disposition": frozenset({_SI}),
     "correct_record": frozenset({_SI}),
+    # break-glass: one patient's arm to the investigator who asks (audited, flagged)
+    "emergency_unblind": frozenset({_SI}),
     # randomisation list (unblinded)
     "load_randomisation_list": frozenset({_US}),
     "generate_randomisation_list": frozenset({_US}),
+    "import_randomisation_list": frozenset({_US}),
     "list_allocations": frozenset({_US}),
     # reading (blinded unless the role is unblinded)
     "get_subject": _READERS,

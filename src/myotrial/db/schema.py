@@ -4,7 +4,9 @@ Clinical tables follow ``shared/reference/data-format.md`` (subjects, visits, in
 adverse_events) plus the operational tables (sites, users, screenings, the randomisation list,
 allocations, crossover events) and the append-only audit trail. The first Alembic revision
 (``migrations/versions/r0001_initial.py``) creates these tables, the second
-(``r0002_protocol.py``) adds ``trial_protocol``; a test compares the migrated schema with them.
+(``r0002_protocol.py``) adds ``trial_protocol``, the third (``r0003_security.py``) sessions,
+account security (lockout, two-person approval), consent dates, emergency unblinding and lists
+without a seed; a test compares the migrated schema with them.
 
 Arms are stored in one place only, ``randomisation_slots.arm``: allocations reference a slot,
 infusions carry a kit code, deterioration events (table ``crossover_events``, its historical
@@ -24,11 +26,13 @@ __all__ = [
     "audit_head",
     "audit_log",
     "crossover_events",
+    "emergency_unblindings",
     "infusions",
     "metadata",
     "randomisation_lists",
     "randomisation_slots",
     "screenings",
+    "sessions",
     "sites",
     "subjects",
     "trial_protocol",
@@ -90,6 +94,11 @@ users = sa.Table(
     sa.Column("site_id", sa.String(32), sa.ForeignKey("sites.site_id"), nullable=True),
     sa.Column("active", sa.Boolean(create_constraint=False), nullable=False),
     sa.Column("created_at", _TS, nullable=False),
+    # r0003: consecutive failed logins (not audited: operational), the lockout (audited), and
+    # the administrator whose request awaits a second administrator's approval
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_at", _TS, nullable=True),
+    sa.Column("approval_requested_by", sa.String(64), nullable=True),
 )
 
 subjects = sa.Table(
@@ -105,6 +114,7 @@ subjects = sa.Table(
     sa.Column("entered_extension", sa.Boolean(create_constraint=False), nullable=True),
     sa.Column("completed_week_40", sa.Boolean(create_constraint=False), nullable=True),
     sa.Column("discontinuation_reason", sa.Text, nullable=True),
+    sa.Column("consent_date", sa.Date, nullable=True),  # r0003, recorded at screening
 )
 
 screenings = sa.Table(
@@ -135,7 +145,9 @@ randomisation_lists = sa.Table(
     metadata,
     sa.Column("list_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("created_at", _TS, nullable=False),
-    sa.Column("seed", sa.BigInteger, nullable=False),
+    # r0003: NULL for a list drawn from the OS CSPRNG or imported (no seed exists)
+    sa.Column("seed", sa.BigInteger, nullable=True),
+    sa.Column("source", sa.String(16), nullable=True),  # csprng, seeded, imported
     sa.Column("scheme_json", sa.Text, nullable=False),
     sa.Column("list_sha256", sa.String(64), nullable=False),
     sa.Column("n_slots", sa.Integer, nullable=False),
@@ -281,4 +293,32 @@ trial_protocol = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("recorded_at", _TS, nullable=False),
     sa.CheckConstraint("protocol_id = 1", name="single_row"),
+)
+
+#: Server-side login sessions (r0003): the cookie carries a random token, the table its
+#: sha256; logout, idle and absolute timeouts end a session here (not audited: operational;
+#: logins and logouts are audit rows).
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), sa.ForeignKey("users.username"), nullable=False,
+              index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("last_seen", _TS, nullable=False),
+    sa.Column("ended_at", _TS, nullable=True),
+)
+
+#: Emergency unblinding (r0003): who asked for which subject, when and why. The arm is shown
+#: once to the requesting investigator and never stored here (the slot holds it).
+emergency_unblindings = sa.Table(
+    "emergency_unblindings",
+    metadata,
+    sa.Column("unblinding_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.subject_id"),
+              nullable=False, index=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("unblinded_at", _TS, nullable=False),
 )

@@ -5,6 +5,7 @@ environment here, except by :func:`app_from_env`, the factory of ``myotrial serv
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -23,7 +24,7 @@ from myotrial.web.security import (
     enforce_rule,
 )
 
-__all__ = ["SERVE_SETTINGS_ENV", "app_from_env", "create_app"]
+__all__ = ["SECURITY_HEADERS", "SERVE_SETTINGS_ENV", "app_from_env", "create_app"]
 
 #: How ``myotrial serve --workers N`` hands its :class:`Settings` to the worker processes
 #: (JSON; uvicorn starts workers from an import string, so the settings cannot be passed as
@@ -38,20 +39,22 @@ _ASGI = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 
 
 class SessionCookieMiddleware:
-    """Send the session cookie when the request created or replaced its session."""
+    """Send the session cookie when the request created or replaced its session (``Secure``
+    when configured or when the request came over HTTPS)."""
 
     def __init__(self, app: _ASGI, codec: SessionCodec, settings: Settings) -> None:
         self.app = app
         self.codec = codec
-        flags = ["Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={settings.session_max_age}"]
-        if settings.secure_cookies:
-            flags.append("Secure")
-        self.flags = "; ".join(flags)
+        self.secure = settings.secure_cookies
+        self.flags = "; ".join(["Path=/", "HttpOnly", "SameSite=Lax",
+                                f"Max-Age={settings.session_max_age}"])
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        flags = self.flags + ("; Secure" if self.secure or scope.get("scheme") == "https"
+                              else "")
 
         async def send_with_cookie(message: _Message) -> None:
             if message["type"] == "http.response.start":
@@ -59,10 +62,87 @@ class SessionCookieMiddleware:
                 if isinstance(session, Session) and session.new:
                     headers = MutableHeaders(scope=message)
                     headers.append("set-cookie", f"{SESSION_COOKIE}="
-                                   f"{self.codec.encode(session)}; {self.flags}")
+                                   f"{self.codec.encode(session)}; {flags}")
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+#: Sent with every response: nothing is cached (an unblinded page must not come back with the
+#: Back button after logout), nothing may frame the pages (the Randomise button), no content
+#: sniffing, no scripts at all (the pages use none), no referrer.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("cache-control", "no-store"),
+    ("pragma", "no-cache"),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("content-security-policy",
+     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+)
+
+
+class SecurityMiddleware:
+    """Security headers on every response (:data:`SECURITY_HEADERS`) and a request size limit:
+    a body larger than ``max_bytes`` (by ``Content-Length`` or as it streams in) is answered
+    with 413 before the application reads it."""
+
+    def __init__(self, app: _ASGI, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_secure(message: _Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers[name] = value
+            await send(message)
+
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            too_big = declared is not None and int(declared) > self.max_bytes
+        except ValueError:
+            too_big = True
+        if too_big:
+            await _too_large(send_secure, self.max_bytes)
+            return
+        seen = 0
+
+        async def receive_limited() -> _Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, receive_limited, send_secure)
+        except _BodyTooLargeError:
+            if not started:
+                await _too_large(send_secure, self.max_bytes)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _too_large(send: _Send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, *, service: Any = None) -> FastAPI:
@@ -81,7 +161,8 @@ def create_app(settings: Settings | None = None, *, service: Any = None) -> Fast
     if service is None and settings is not None:
         from myotrial.db import TrialService, make_engine
 
-        service = TrialService(make_engine(settings.database_url), settings.protocol)
+        service = TrialService(make_engine(settings.database_url), settings.protocol,
+                               secret_key=settings.secret_key)
     settings = settings or Settings()
     app = FastAPI(
         title="myotrial",
@@ -103,6 +184,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None) -> Fast
     app.include_router(api.router)
     app.include_router(pages.router)
     app.add_middleware(SessionCookieMiddleware, codec=codec, settings=settings)
+    app.add_middleware(SecurityMiddleware, max_bytes=settings.max_request_bytes)
     return app
 
 

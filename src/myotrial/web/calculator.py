@@ -33,37 +33,43 @@ FORM_MEASURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: A measure as typed: finite and within a plausible magnitude (issue 12: 1e308 once
+#: overflowed the percent changes into a server error); the scoring rules check the ranges.
+Value = Annotated[float, Field(ge=-1e7, le=1e7, allow_inf_nan=False)]
+
+
 class Measures(BaseModel):
     """Values of one visit; omit or null what was not measured."""
 
-    model_config = ConfigDict(extra="forbid")
-    pga: float | None = None
-    ptga: float | None = None
-    extramuscular: float | None = None
-    mmt8: float | None = None
-    haq: float | None = None
-    chaq: float | None = None
-    cmas: float | None = None
-    das: float | None = None
-    chq_phs: float | None = None
-    ck: float | None = None
-    aldolase: float | None = None
-    ldh: float | None = None
-    alt: float | None = None
-    ast: float | None = None
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    pga: Value | None = None
+    ptga: Value | None = None
+    extramuscular: Value | None = None
+    mmt8: Value | None = None
+    haq: Value | None = None
+    chaq: Value | None = None
+    cmas: Value | None = None
+    das: Value | None = None
+    chq_phs: Value | None = None
+    ck: Value | None = None
+    aldolase: Value | None = None
+    ldh: Value | None = None
+    alt: Value | None = None
+    ast: Value | None = None
 
 
 class TISRequest(BaseModel):
     """Baseline and follow-up core set measures of one patient."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     population: Literal["adult", "juvenile"] = "adult"
     measure_set: Literal["imacs", "printo"] = "imacs"
-    mmt8_max: float = Field(150.0, gt=0, description="MMT-8 maximum: 150 (ProDERM) or 80")
-    chq_phs_range: float | None = Field(None, gt=0)
+    mmt8_max: float = Field(150.0, gt=0, le=1e4, description="MMT-8 maximum: 150 (ProDERM) "
+                            "or 80")
+    chq_phs_range: float | None = Field(None, gt=0, le=1e4)
     baseline: Measures
     follow_up: Measures
-    uln: dict[str, float] = Field(
+    uln: dict[str, Value] = Field(
         default_factory=dict, description="upper limit of normal by enzyme, e.g. {'ck': 200}"
     )
 

@@ -5,9 +5,11 @@ error                              status  body
 =================================  ======  ================================================
 bad input (InputValidationError)   422     every problem: ``loc`` = [subject, visit, field]
 login required                     401     API; pages redirect to ``/login`` (303)
+too many logins (LoginThrottled)   429     ``Retry-After``; nothing was checked
 CSRF token missing or wrong        403
 PermissionDenied (role or site)    403     generic: the role, never the record's data
-unknown subject / user in the URL  404
+unknown subject / user in the URL  404     also a subject of another site (the same
+                                           words: "not yours" = "not found")
 AllocationError (randomisation)    409     the service's message (never an arm)
 no trial database configured       503
 =================================  ======  ================================================
@@ -25,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from myotrial.db.roles import PermissionDenied
+from myotrial.db.service.identity import LoginThrottled
 from myotrial.errors import InputValidationError
 from myotrial.randomisation import AllocationError
 from myotrial.web.security import CsrfFailed, LoginRequired, request_session
@@ -119,6 +122,12 @@ def install_error_handlers(app: FastAPI) -> None:
                         "CSRF token missing or wrong: reload the page and submit again (API: "
                         "send the X-CSRF-Token header given by GET /api/session); nothing was "
                         "changed")
+
+    @app.exception_handler(LoginThrottled)
+    async def throttled(request: Request, exc: LoginThrottled) -> Response:
+        response = _respond(request, 429, "Too many logins", f"{exc}; nothing was changed")
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.exception_handler(PermissionDenied)
     async def denied(request: Request, exc: PermissionDenied) -> Response:

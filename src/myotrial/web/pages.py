@@ -7,9 +7,11 @@ input is shown again with every problem and the values typed (status 422), nothi
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -17,12 +19,20 @@ from pydantic import ValidationError
 from myotrial.db.exports import EXPORT_TABLES
 from myotrial.db.roles import Actor, PermissionDenied, Role
 from myotrial.db.service import CORRECTABLE_FIELDS, SEVERITIES, TrialService
+from myotrial.db.service.identity import LoginThrottled
 from myotrial.errors import InputValidationError
 from myotrial.randomisation import AllocationError
-from myotrial.web.api import ListBody, get_service, scheme_from
+from myotrial.web.api import ImportListBody, ListBody, get_service, scheme_from
 from myotrial.web.errors import missing_resource, problem_list
 from myotrial.web.plot import render_timeline_svg
-from myotrial.web.security import Session, request_actor, request_session, set_session
+from myotrial.web.security import (
+    Session,
+    client_address,
+    end_session,
+    request_actor,
+    request_session,
+    set_session,
+)
 from myotrial.web.templating import templates
 from myotrial.web.views import dashboard, records, role_label, timeline
 
@@ -66,7 +76,9 @@ _N = "number"
 _T = "text"
 #: Screening form: (section, [(column, label, kind)]), the columns of the screening table.
 SCREENING_FIELDS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
-    ("Candidate", (("subject_id", "Subject id", _T), ("age", "Age (years)", _N),
+    ("Candidate", (("subject_id", "Subject id", _T),
+                   ("consent_date", "Written consent on (YYYY-MM-DD)", _T),
+                   ("age", "Age (years)", _N),
                    ("sex", "Sex (F/M)", _T), ("bmi", "BMI (kg/m²)", _N),
                    ("msa_group", "Antibody group", "msa"))),
     ("Bohan and Peter criteria", (
@@ -173,20 +185,50 @@ async def login_submit(request: Request, service: ServiceDep) -> Response:
     username = form.get("username", "")
     target = _safe_next(form.get("next", ""))
     try:
-        actor = service.authenticate(username, form.get("password", ""))
+        token, record = service.login(username, form.get("password", ""),
+                                      client=client_address(request))
+    except LoginThrottled:
+        raise
     except PermissionDenied as exc:
         return render(request, "login.html", {"next": target, "error": str(exc),
-                                              "username": username}, status=401)
-    set_session(request, request_session(request).login(actor))
-    if target == "/dashboard":
-        target = _landing(actor)
+                                              "username": username[:64]}, status=401)
+    end_session(request)
+    session = Session.logged_in(token, record, new=True)
+    set_session(request, session)
+    if target == "/dashboard" and session.actor is not None:
+        target = _landing(session.actor)
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request) -> RedirectResponse:
+    end_session(request)
     set_session(request, Session.anonymous())
     return RedirectResponse("/", status_code=303)
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_page(request: Request, actor: ActorDep) -> HTMLResponse:
+    return render(request, "password.html", {"error": None, "done": False})
+
+
+@router.post("/password", response_class=HTMLResponse)
+async def password_submit(request: Request, service: ServiceDep,
+                          actor: ActorDep) -> HTMLResponse:
+    form = await _form(request)
+    try:
+        token, record = service.change_password(actor, form.get("old_password", ""),
+                                                form.get("new_password", ""))
+    except LoginThrottled:
+        raise
+    except PermissionDenied:
+        return render(request, "password.html", {"error": "the current password is wrong",
+                                                 "done": False}, status=422)
+    except InputValidationError as exc:
+        return render(request, "password.html", {"error": "; ".join(
+            str(p["msg"]) for p in problem_list(exc)), "done": False}, status=422)
+    set_session(request, Session.logged_in(token, record, new=True))
+    return render(request, "password.html", {"error": None, "done": True})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +258,8 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
         "severities": SEVERITIES, "correctable": CORRECTABLE_FIELDS,
         "can_enter": actor.role is Role.SITE_INVESTIGATOR,
         "ir_hours": service.policy.infusion_related_window_hours,
-        "svg": render_timeline_svg(data, service.policy.threshold_values),
+        "svg": render_timeline_svg(data, service.policy.threshold_values,
+                                   service.policy.max_week),
     }, status=status)
 
 
@@ -229,7 +272,7 @@ def subject_page(request: Request, subject_id: str, service: ServiceDep,
 @router.get("/subjects/{subject_id}/plot.svg")
 def subject_plot(subject_id: str, service: ServiceDep, actor: ActorDep) -> Response:
     svg = render_timeline_svg(timeline(service, actor, subject_id),
-                              service.policy.threshold_values)
+                              service.policy.threshold_values, service.policy.max_week)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -253,7 +296,15 @@ async def randomise_submit(request: Request, subject_id: str, service: ServiceDe
                            actor: ActorDep) -> HTMLResponse:
     return await _subject_action(
         request, service, actor, subject_id, "randomise",
-        lambda v: service.randomise_subject(actor, subject_id, v["stratum"]))
+        lambda v: service.randomise_subject(actor, subject_id))
+
+
+@router.post("/subjects/{subject_id}/emergency-unblinding", response_class=HTMLResponse)
+async def emergency_submit(request: Request, subject_id: str, service: ServiceDep,
+                           actor: ActorDep) -> HTMLResponse:
+    return await _subject_action(
+        request, service, actor, subject_id, "emergency",
+        lambda v: service.emergency_unblind(actor, subject_id, v["reason"]))
 
 
 @router.post("/subjects/{subject_id}/visits", response_class=HTMLResponse)
@@ -394,16 +445,41 @@ async def randomisation_submit(request: Request, service: ServiceDep,
         for part in filter(None, (p.strip() for p in values.get("factors", "").split(";"))):
             name, _, levels = part.partition("=")
             factors[name.strip()] = [x.strip() for x in levels.split(",") if x.strip()]
-        raw: dict[str, Any] = {
-            "seed": values.get("seed", ""), "n_per_stratum": values.get("n_per_stratum") or 50,
-            "factors": factors}
+        raw: dict[str, Any] = {"n_per_stratum": values.get("n_per_stratum") or 50,
+                               "factors": factors}
         body = ListBody.model_validate(raw)
         context["result"] = service.generate_randomisation_list(
-            actor, scheme_from(body, service), body.seed).as_dict()
+            actor, scheme_from(body, service)).as_dict()
     except ValidationError as exc:
         context["errors"] = [{"field": ".".join(map(str, e["loc"])), "msg": e["msg"],
                               "value": None} for e in exc.errors()]
     except (ValueError, AllocationError) as exc:
+        context["errors"] = _messages(exc)
+    if context["errors"]:
+        return render(request, "randomisation.html", context, status=422)
+    return render(request, "randomisation.html", context)
+
+
+@router.post("/randomisation/import", response_class=HTMLResponse)
+async def randomisation_import(request: Request, service: ServiceDep,
+                               actor: ActorDep) -> HTMLResponse:
+    values = await _form(request)
+    context: dict[str, Any] = {"values": {}, "errors": [], "result": None,
+                               "scheme": _scheme_facts(service)}
+    try:
+        factors = {}
+        for part in filter(None, (p.strip() for p in values.get("factors", "").split(";"))):
+            name, _, levels = part.partition("=")
+            factors[name.strip()] = [x.strip() for x in levels.split(",") if x.strip()]
+        body = ImportListBody.model_validate({"csv": values.get("csv", ""),
+                                              "factors": factors})
+        frame = pd.read_csv(io.StringIO(body.csv), dtype=str, keep_default_na=False)
+        context["result"] = service.import_randomisation_list(
+            actor, scheme_from(body, service), frame).as_dict()
+    except ValidationError as exc:
+        context["errors"] = [{"field": ".".join(map(str, e["loc"])), "msg": e["msg"],
+                              "value": None} for e in exc.errors()]
+    except (ValueError, AllocationError, pd.errors.ParserError) as exc:
         context["errors"] = _messages(exc)
     if context["errors"]:
         return render(request, "randomisation.html", context, status=422)
@@ -480,6 +556,49 @@ async def admin_user(request: Request, service: ServiceDep, actor: ActorDep) -> 
         return f"Created user {user.username} ({role_label(user.role)})."
 
     return await _admin_action(request, service, actor, "user", act)
+
+
+@router.post("/admin/users/{username}/approve", response_class=HTMLResponse)
+async def admin_approve(request: Request, username: str, service: ServiceDep,
+                        actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.approve_user(actor, username)
+        return f"Approved user {user.username} (two-person rule)."
+
+    return await _admin_action(request, service, actor, "account", act)
+
+
+@router.post("/admin/users/{username}/reactivate", response_class=HTMLResponse)
+async def admin_reactivate(request: Request, username: str, service: ServiceDep,
+                           actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.reactivate_user(actor, username, v["reason"])
+        return (f"Reactivated user {user.username}." if user.active else
+                f"User {user.username} awaits a second administrator's approval.")
+
+    return await _admin_action(request, service, actor, "account", act)
+
+
+@router.post("/admin/users/{username}/unlock", response_class=HTMLResponse)
+async def admin_unlock(request: Request, username: str, service: ServiceDep,
+                       actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.unlock_user(actor, username, v["reason"])
+        return f"Lifted the lock of user {user.username}."
+
+    return await _admin_action(request, service, actor, "account", act)
+
+
+@router.post("/admin/users/{username}/password", response_class=HTMLResponse)
+async def admin_password(request: Request, username: str, service: ServiceDep,
+                         actor: ActorDep) -> HTMLResponse:
+    def act(v: dict[str, Any]) -> str:
+        user = service.reset_password(actor, username, v["new_password"], v["reason"])
+        return (f"New password set for {user.username}" + (
+            "; the account awaits a second administrator's approval."
+            if user.approval_requested_by else "."))
+
+    return await _admin_action(request, service, actor, "account", act)
 
 
 @router.post("/admin/users/{username}/deactivate", response_class=HTMLResponse)

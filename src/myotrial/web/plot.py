@@ -37,9 +37,17 @@ def _week_of(when: Any, start: dt.datetime | None) -> float | None:
     return (moment - start).total_seconds() / (7 * 86400)
 
 
-def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...]) -> str:
+#: Longest axis drawn (weeks), whatever the data: the protocol's end bounds it (issue 12: a
+#: week of 2^40 once drew ticks until memory ran out).
+AXIS_LIMIT_WEEKS = 520.0
+
+
+def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...],
+                        last_week: float = 40.0) -> str:
     """SVG text of the timeline of :func:`myotrial.web.views.timeline` output ``data``, with
-    dashed lines at the TIS category ``thresholds`` (minimal, moderate, major)."""
+    dashed lines at the TIS category ``thresholds`` (minimal, moderate, major). The week axis
+    runs to the protocol's ``last_week`` (a little beyond when events lie later), never past
+    :data:`AXIS_LIMIT_WEEKS` nor twice the protocol: later points sit at the axis' end."""
     visits = data.get("visits", [])
     subject = data["subject"]
     start = (dt.datetime.fromisoformat(subject["randomised_at"])
@@ -47,7 +55,8 @@ def render_timeline_svg(data: dict[str, Any], thresholds: tuple[float, ...]) -> 
     weeks = [float(v["visit_week"]) for v in visits]
     extra = [w for w in (_week_of(e.get("onset"), start) for e in data.get("adverse_events", []))
              if w is not None]
-    max_week = max([40.0, *weeks, *extra])
+    bound = min(AXIS_LIMIT_WEEKS, 2 * max(float(last_week), 1.0))
+    max_week = min(bound, max([float(last_week), *weeks, *extra]))
     plot_w = WIDTH - LEFT - RIGHT
 
     def x(week: float) -> float:

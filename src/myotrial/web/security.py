@@ -1,11 +1,14 @@
 """Sessions, CSRF tokens and the per-endpoint access rules of the web application.
 
-Sessions are a signed cookie (HMAC-SHA256 over a small JSON payload, standard library only):
-``myotrial_session`` holds the user name, role, site, a per-session CSRF token and the time of
-issue. It is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when ``secure_cookies`` of
-:class:`myotrial.settings.Settings` is set (do so behind HTTPS). The cookie proves *who logged
-in*; every service operation then re-checks the user against the ``users`` table (exists,
-active, same role and site), so a deactivated account loses access at its next request.
+Sessions (issue 12): a logged-in session lives on the SERVER (table ``sessions`` of the trial
+database): the cookie ``myotrial_session`` carries only a random token (``t.<token>``; the
+database keeps its sha256), so logout, an idle timeout (``Settings.session_idle_timeout``) or
+the absolute timeout (``Settings.session_max_age``) ends it for good, and deactivating a user
+ends their sessions. Before login the session is anonymous: a signed cookie (HMAC-SHA256)
+holding only its CSRF token, so anonymous visitors write nothing to the database. Cookies are
+``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when ``Settings.secure_cookies`` is set or the
+request came over HTTPS. Every service operation re-checks the user (exists, active, same role
+and site).
 
 CSRF: every state-changing request (POST) of a non-public endpoint must carry the session's token,
 as the form field ``csrf_token`` (pages) or the header ``X-CSRF-Token`` (JSON API). The login
@@ -22,6 +25,7 @@ not allow (403) and checks CSRF tokens.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -32,6 +36,7 @@ from typing import Any
 
 from fastapi import Request
 
+from myotrial.db.results import SessionRecord
 from myotrial.db.roles import Actor, Role
 from myotrial.settings import SECRET_ENV, SECURE_COOKIES_ENV, Settings
 
@@ -45,19 +50,24 @@ __all__ = [
     "LoginRequired",
     "Session",
     "SessionCodec",
+    "client_address",
+    "end_session",
     "enforce_rule",
     "request_actor",
     "request_session",
 ]
 
 SESSION_COOKIE = "myotrial_session"
+#: A logged-in session's cookie: this prefix and the server-side session's random token.
+TOKEN_PREFIX = "t."
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
 @dataclass(frozen=True)
 class Session:
-    """The content of a session cookie; ``username`` is None before login."""
+    """A request's session; ``username`` is None before login. A logged-in session has the
+    server-side ``token`` (the cookie's value)."""
 
     csrf: str
     issued: int
@@ -65,16 +75,17 @@ class Session:
     role: str | None = None
     site_id: str | None = None
     new: bool = False  # not yet sent to the browser
+    token: str | None = None
 
     @classmethod
     def anonymous(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(24), issued=int(time.time()), new=True)
 
-    def login(self, actor: Actor) -> Session:
-        """A fresh session (new CSRF token) for ``actor``."""
-        return Session(csrf=secrets.token_urlsafe(24), issued=int(time.time()),
-                       username=actor.username, role=actor.role.value, site_id=actor.site_id,
-                       new=True)
+    @classmethod
+    def logged_in(cls, token: str, record: SessionRecord, *, new: bool = False) -> Session:
+        return cls(csrf=record.csrf, issued=int(record.created_at.replace(
+            tzinfo=dt.UTC).timestamp()), username=record.username, role=record.role,
+            site_id=record.site_id, new=new, token=token)
 
     @property
     def actor(self) -> Actor | None:
@@ -99,23 +110,25 @@ class SessionCodec:
             hmac.new(self._key, payload, hashlib.sha256).digest()).decode().rstrip("=")
 
     def encode(self, session: Session) -> str:
-        data = {"c": session.csrf, "t": session.issued, "u": session.username,
-                "r": session.role, "s": session.site_id}
+        if session.token is not None:
+            return f"{TOKEN_PREFIX}{session.token}"
+        data = {"c": session.csrf, "t": session.issued}
         payload = base64.urlsafe_b64encode(
             json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
         return f"{payload}.{self._sign(payload.encode())}"
 
     def decode(self, cookie: str | None) -> Session | None:
-        """The session of a valid, unexpired cookie; None otherwise."""
-        if not cookie or "." not in cookie:
+        """The anonymous session of a valid, unexpired signed cookie; None otherwise (a
+        logged-in session's token is resolved by the service: :func:`request_session`)."""
+        if not cookie or "." not in cookie or len(cookie) > 512 or \
+                cookie.startswith(TOKEN_PREFIX):
             return None
         payload, _, signature = cookie.rpartition(".")
         if not hmac.compare_digest(signature, self._sign(payload.encode())):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            session = Session(csrf=str(data["c"]), issued=int(data["t"]), username=data["u"],
-                              role=data["r"], site_id=data["s"])
+            session = Session(csrf=str(data["c"]), issued=int(data["t"]))
         except (ValueError, KeyError, TypeError):
             return None
         if time.time() - session.issued > self.max_age:
@@ -132,12 +145,28 @@ class CsrfFailed(Exception):  # noqa: N818
 
 
 def request_session(request: Request) -> Session:
-    """The request's session (read from the cookie once; anonymous if none or invalid)."""
+    """The request's session (read from the cookie once): a live server-side session for a
+    ``t.<token>`` cookie, else the anonymous session of a valid signed cookie, else a new
+    anonymous session."""
     cached = getattr(request.state, "session", None)
     if isinstance(cached, Session):
         return cached
     codec: SessionCodec = request.app.state.session_codec
-    session = codec.decode(request.cookies.get(SESSION_COOKIE)) or Session.anonymous()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session: Session | None = None
+    if cookie and cookie.startswith(TOKEN_PREFIX):
+        service = request.app.state.service
+        settings: Settings = request.app.state.settings
+        token = cookie[len(TOKEN_PREFIX):]
+        record = None if service is None else service.resolve_session(
+            token, idle_seconds=settings.session_idle_timeout,
+            max_age_seconds=settings.session_max_age)
+        if record is not None:
+            session = Session.logged_in(token, record)
+    else:
+        session = codec.decode(cookie)
+    if session is None:
+        session = Session.anonymous()
     request.state.session = session
     return session
 
@@ -145,6 +174,20 @@ def request_session(request: Request) -> Session:
 def set_session(request: Request, session: Session) -> None:
     """Replace the request's session; the response will carry the new cookie."""
     request.state.session = replace(session, new=True)
+
+
+def end_session(request: Request) -> None:
+    """End the request's server-side session, if any (logout; a new login)."""
+    session = request_session(request)
+    service = request.app.state.service
+    if session.token is not None and service is not None:
+        service.logout(session.token)
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address for login throttling (the peer; behind a reverse proxy run
+    uvicorn with ``--proxy-headers`` so the peer is the real client)."""
+    return None if request.client is None else str(request.client.host)
 
 
 def request_actor(request: Request) -> Actor:

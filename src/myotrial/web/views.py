@@ -200,6 +200,8 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
                    "randomised": sum(s.randomised for s in subjects),
                    "deteriorations": sum(s.deterioration is not None for s in subjects)},
         "visits_due": sorted(due, key=lambda r: (r["due_date"], r["subject_id"])),
+        "emergency_unblindings": [{"subject_id": s.subject_id, "site_id": s.site_id}
+                                  for s in subjects if s.emergency_unblinded],
         "deteriorations": deteriorations,
         "adverse_events": safety,
         "highlighted_adverse_events": records(highlighted, (

@@ -15,7 +15,7 @@ from myotrial.db.results import CorrectionResult, VisitResult
 from myotrial.db.roles import Actor
 from myotrial.db.service._unit import TABLES, parser_of
 from myotrial.db.service.enrolment import MSA_GROUPS
-from myotrial.db.service.safety import check_adverse_event, check_infusion
+from myotrial.db.service.safety import SafetyOperations, check_adverse_event, check_infusion
 from myotrial.db.service.visits import VisitOperations, visit_result, visits_frame
 
 __all__ = ["CORRECTABLE_FIELDS", "CorrectionOperations"]
@@ -55,7 +55,7 @@ def _find(conn: sa.Connection, t: sa.Table, key: Mapping[str, Any]) -> dict[str,
     return dict(row._mapping)
 
 
-class CorrectionOperations(VisitOperations):
+class CorrectionOperations(VisitOperations, SafetyOperations):
     """``correct_record`` (needs the visit scoring of :class:`VisitOperations`)."""
 
     def correct_record(self, actor: Actor, table: str, key: Mapping[str, Any], field: str,
@@ -92,8 +92,13 @@ class CorrectionOperations(VisitOperations):
             candidate = {**row, field: new}
             if table == "infusions":
                 check_infusion(self.policy, p, candidate)
+                self.check_infusion_record(tx.conn, p, subj, {field: new})
             elif table == "adverse_events":
                 check_adverse_event(p, candidate)
+                self.check_adverse_event_dates(p, subj, {field: new})
+            elif table == "visits" and field == "visit_date":
+                lo, hi, what = self.visit_day_limits(tx.conn, subj, int(row["visit_week"]))
+                self.check_day(p, "visit_date", new, subj, earliest=lo, latest=hi, what=what)
             elif table == "subjects":
                 p.one_of("msa_group", candidate["msa_group"], MSA_GROUPS)
                 age = candidate["age"]

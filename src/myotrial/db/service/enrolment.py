@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -13,17 +14,26 @@ from myotrial.db import _values as v
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db._values import Problems, fail
-from myotrial.db.results import ListSummary, RandomisationResult, ScreeningResult, SubjectView
+from myotrial.db.results import (
+    EmergencyUnblinding,
+    ListSummary,
+    RandomisationResult,
+    ScreeningResult,
+    SubjectView,
+)
 from myotrial.db.roles import Actor, authorise
 from myotrial.db.service._unit import ServiceCore, json_safe, parse_record
 from myotrial.db.service.reads import subject_view
 from myotrial.eligibility import screen_candidates
+from myotrial.errors import InputValidationError
 from myotrial.randomisation import AllocationError, RandomisationScheme, Randomiser
 
 __all__ = ["MSA_GROUPS", "EnrolmentOperations"]
 
 #: data-format.md, subjects.
 MSA_GROUPS = ("dm_specific", "antisynthetase", "imnm", "maa_only", "negative", "unknown")
+#: Screening follows written consent within this many days.
+CONSENT_MAX_AGE_DAYS = 365
 
 
 class EnrolmentOperations(ServiceCore):
@@ -37,17 +47,38 @@ class EnrolmentOperations(ServiceCore):
         with self._transaction(actor, "record_screening", write=True) as tx:
             row = {str(k): json_safe(val) for k, val in dict(candidate).items()}
             group = msa_group if msa_group is not None else row.pop("msa_group", None)
-            decision = screen_candidates(pd.DataFrame([row]))[0]
-            sid = decision.subject_id
-            p = Problems("screening", sid)
-            p.parse("subject_id", sid, v.as_identifier, "subject_id")
+            consent_raw = row.pop("consent_date", None)
+            p = Problems("screening", row.get("subject_id") if isinstance(
+                row.get("subject_id"), str) else None)
+            p.parse("subject_id", row.get("subject_id"), v.as_identifier, "subject_id")
+            for name, value in row.items():  # every text cell: no control characters
+                if isinstance(value, str):
+                    p.parse(name, value, v.as_text)
+            age = p.parse("age", row.get("age"), v.as_float)
+            sex = p.parse("sex", row.get("sex"), lambda x: v.as_text(x, max_length=16))
             group = p.parse("msa_group", group, v.as_text)
             p.one_of("msa_group", group, MSA_GROUPS)
+            consent = p.parse("consent_date", consent_raw, v.as_date)
+            today = self._today()
+            if consent is None and not any(i.column == "consent_date" for i in p.items):
+                p.add("consent_date", None, "consent_date is required: the date the candidate "
+                      "gave written informed consent (screening follows consent)")
+            elif consent is not None and not (
+                    today - dt.timedelta(days=CONSENT_MAX_AGE_DAYS) <= consent <= today):
+                p.add("consent_date", consent, "consent_date must not be in the future nor "
+                      f"more than {CONSENT_MAX_AGE_DAYS} days before screening ({today})")
             p.raise_if_any()
+            try:
+                decision = screen_candidates(pd.DataFrame([row]))[0]
+            except (ValueError, TypeError) as exc:
+                if isinstance(exc, InputValidationError):
+                    raise
+                raise fail("screening", f"the screening row cannot be assessed: {exc}",
+                           subject_id=row.get("subject_id")) from None
+            sid = decision.subject_id
             existing = tx.conn.execute(
                 sa.select(s.subjects).where(s.subjects.c.subject_id == sid)).first()
-            values = {"age": v.as_float(row.get("age")), "sex": v.as_text(row.get("sex")),
-                      "msa_group": group}
+            values = {"age": age, "sex": sex, "msa_group": group, "consent_date": consent}
             if existing is None:
                 tx.insert(s.subjects, {"subject_id": sid, "site_id": actor.site_id,
                                        "randomised": False, **values},
@@ -101,18 +132,37 @@ class EnrolmentOperations(ServiceCore):
                            column=field, value=",".join(map(str, got)))
 
     def generate_randomisation_list(self, actor: Actor, scheme: RandomisationScheme,
-                                    seed: int) -> ListSummary:
-        """Generate a seeded list with :class:`myotrial.randomisation.Randomiser` and load it
-        (the scheme must be the protocol's: :meth:`protocol_scheme`)."""
+                                    seed: int | None = None) -> ListSummary:
+        """Generate a list with :class:`myotrial.randomisation.Randomiser` and load it (the
+        scheme must be the protocol's: :meth:`protocol_scheme`).
+
+        Without ``seed`` (the web application never passes one) every draw comes from the OS
+        CSPRNG. A seed makes the list reproducible, and rebuildable by whoever learns the seed:
+        for validation only (the command line warns).
+        """
         authorise(actor, "generate_randomisation_list")
         return self._load_list(actor, "generate_randomisation_list", Randomiser(scheme, seed))
+
+    def import_randomisation_list(self, actor: Actor, scheme: RandomisationScheme,
+                                  slots: pd.DataFrame | list[Mapping[str, Any]]
+                                  ) -> ListSummary:
+        """Load a list generated by an independent statistician (rows: ``stratum``,
+        ``sequence``, ``block``, ``block_size``, ``arm``, optional ``kit_code``), checked
+        against the protocol's scheme. The returned checksum (``list_sha256``) is for the
+        unblinded statistician to compare with the author's; blinded roles never see it."""
+        authorise(actor, "import_randomisation_list")
+        try:
+            randomiser = Randomiser.from_slots(scheme, slots)
+        except AllocationError as exc:
+            raise fail("randomisation_lists", str(exc), column="list") from None
+        return self._load_list(actor, "import_randomisation_list", randomiser)
 
     def load_randomisation_list(self, actor: Actor, randomiser: Randomiser) -> ListSummary:
         """Load the concealed list of a fresh :class:`~myotrial.randomisation.Randomiser`.
 
         One list per database, following the protocol's scheme; a randomiser that has already
-        assigned patients is refused. The audit trail records the list's digest and a digest
-        of seed and scheme, never arms.
+        assigned patients is refused. The audit trail records only an HMAC of the list under
+        the server secret (and nothing without one): never arms, seed, digest or length.
         """
         return self._load_list(actor, "load_randomisation_list", randomiser)
 
@@ -132,20 +182,45 @@ class EnrolmentOperations(ServiceCore):
                        for r in slots.to_dict("records")]
             digest = _audit.list_digest(records)
             scheme_json = _audit.canonical_json(randomiser.scheme.to_dict())
+            extra = ({} if self._list_key is None else _audit.list_hmac(
+                self._list_key, digest, len(records), randomiser.seed, scheme_json))
             lst = tx.insert(s.randomisation_lists, {
                 "created_at": tx.stamp, "seed": randomiser.seed, "scheme_json": scheme_json,
-                "list_sha256": digest, "n_slots": len(records),
-            }, site_id=None, subject_id=None,
-                extra={"secret_sha256": _audit.secret_digest(randomiser.seed, scheme_json)})
+                "list_sha256": digest, "n_slots": len(records), "source": randomiser.source,
+            }, site_id=None, subject_id=None, extra=extra)
             tx.conn.execute(sa.insert(s.randomisation_slots),
                             [{"list_id": lst["list_id"], **r} for r in records])
-        return ListSummary(int(lst["list_id"]), len(records), randomiser.scheme.strata, digest)
+        return ListSummary(int(lst["list_id"]), len(records), randomiser.scheme.strata, digest,
+                           randomiser.source, randomiser.entropy_bits)
 
-    def randomise_subject(self, actor: Actor, subject_id: str,
-                          stratum: Mapping[str, str] | str | None = None
-                          ) -> RandomisationResult:
-        """Randomise an eligible subject: take the next slot of the stratum; return the kit
-        code (never the arm)."""
+    def _stratum_of(self, tx: Any, scheme: RandomisationScheme, subj: Mapping[str, Any],
+                    screening: Any) -> str:
+        """The subject's stratum from RECORDED data, never typed at randomisation: ``site``
+        is the randomising investigator's site (the subject's); any other factor is the
+        subject's recorded value (``sex``, ``msa_group``, ...) or else the screening row's."""
+        inputs = json.loads(screening.inputs_json) if screening is not None else {}
+        levels: dict[str, str] = {}
+        for factor in scheme.factors:
+            if factor.name == "site":
+                value: Any = tx.actor.site_id or subj["site_id"]
+            elif factor.name in subj and factor.name not in ("subject_id", "randomised"):
+                value = subj[factor.name]
+            else:
+                value = inputs.get(factor.name)
+            text = "" if value is None else str(value).strip()
+            if text not in factor.levels:
+                raise fail("allocations", f"the recorded {factor.name} {text or '(missing)'!r} "
+                           f"of subject {subj['subject_id']} is not a level of the list's "
+                           f"stratification factor {factor.name} "
+                           f"({', '.join(factor.levels)}): correct the screening data",
+                           subject_id=subj["subject_id"], column=factor.name, value=text)
+            levels[factor.name] = text
+        return scheme.stratum_key(levels or None)
+
+    def randomise_subject(self, actor: Actor, subject_id: str) -> RandomisationResult:
+        """Randomise an eligible subject: take the next slot of the stratum DERIVED from the
+        recorded data (:meth:`_stratum_of`: site from the investigator, other factors from
+        the subject and its screening); return the kit code (never the arm)."""
         with self._transaction(actor, "randomise_subject", write=True) as tx:
             subj = tx.subject(subject_id)
             sid = subj["subject_id"]
@@ -168,11 +243,7 @@ class EnrolmentOperations(ServiceCore):
                 raise AllocationError("no randomisation list is loaded: the unblinded "
                                       "statistician must load one first")
             scheme = RandomisationScheme.from_dict(json.loads(lst.scheme_json))
-            try:
-                key = scheme.stratum_key(stratum)
-            except ValueError as exc:
-                raise fail("allocations", str(exc), subject_id=sid, column="stratum",
-                           value=stratum) from None
+            key = self._stratum_of(tx, scheme, subj, screening)
             slot_t = s.randomisation_slots
             used = sa.select(s.allocations.c.slot_id)
             slot = tx.conn.execute(
@@ -190,6 +261,32 @@ class EnrolmentOperations(ServiceCore):
             tx.update(s.subjects, subj, "randomised", True, reason="randomisation",
                       site_id=subj["site_id"], subject_id=sid)
         return RandomisationResult(sid, key, int(slot.sequence), slot.kit_code, tx.stamp)
+
+    def emergency_unblind(self, actor: Actor, subject_id: str, reason: str
+                          ) -> EmergencyUnblinding:
+        """Break-glass: the arm of ONE randomised patient of the investigator's site, for a
+        medical emergency, with a mandatory reason. The arm is returned to this investigator
+        only (the audit row and the ``emergency_unblindings`` row hold who, when and why,
+        never the arm); the subject is flagged on the dashboard and in every export."""
+        with self._transaction(actor, "emergency_unblind", write=True) as tx:
+            subj = tx.subject(subject_id)
+            sid = subj["subject_id"]
+            why = self._reason("emergency_unblindings", reason, sid)
+            if not subj["randomised"]:
+                raise fail("emergency_unblindings", f"subject {sid} is not randomised: there is "
+                           "no allocation to reveal", subject_id=sid, column="subject_id",
+                           value=sid)
+            arm = tx.conn.execute(
+                sa.select(s.randomisation_slots.c.arm)
+                .join(s.allocations, s.allocations.c.slot_id == s.randomisation_slots.c.slot_id)
+                .where(s.allocations.c.subject_id == sid)).scalar_one()
+            row = tx.insert(s.emergency_unblindings, {
+                "subject_id": sid, "username": actor.username, "reason": why,
+                "unblinded_at": tx.stamp}, site_id=subj["site_id"], subject_id=sid)
+        label = next((a.label for a in (self.protocol.treatment, self.protocol.control)
+                      if a.code == arm), arm)
+        return EmergencyUnblinding(int(row["unblinding_id"]), sid, arm, label, why,
+                                   row["unblinded_at"])
 
     def list_allocations(self, actor: Actor) -> pd.DataFrame:
         """UNBLINDED: every allocation with its arm (the unblinded statistician only; the

@@ -25,6 +25,8 @@ def subject_view(conn: sa.Connection, sid: str) -> SubjectView:
     ).first()
     event = conn.execute(sa.select(s.crossover_events).where(
         s.crossover_events.c.subject_id == sid)).first()
+    unblinded = conn.execute(sa.select(s.emergency_unblindings.c.unblinding_id).where(
+        s.emergency_unblindings.c.subject_id == sid).limit(1)).first() is not None
     return SubjectView(
         sid, subj.site_id, subj.age, subj.sex, subj.msa_group, bool(subj.randomised),
         None if scr is None else scr.status,
@@ -34,7 +36,7 @@ def subject_view(conn: sa.Connection, sid: str) -> SubjectView:
                                                        event.description, event.recorded_at,
                                                        False),
         subj.completed_week_16, subj.entered_extension, subj.completed_week_40,
-        subj.discontinuation_reason)
+        subj.discontinuation_reason, subj.consent_date, unblinded)
 
 
 class ReadOperations(ServiceCore):
@@ -92,4 +94,5 @@ class ReadOperations(ServiceCore):
                      ) -> _audit.AuditReport:
         """Verify the audit chain and the data against it (:func:`verify_audit_chain`)."""
         with self._transaction(actor, "verify_audit", write=False) as tx:
-            return _audit.verify_audit_chain(tx.conn, expected_head=expected_head)
+            return _audit.verify_audit_chain(tx.conn, expected_head=expected_head,
+                                             list_key=self._list_key)

@@ -84,12 +84,44 @@ class SafetyOperations(ServiceCore):
             if not subj["randomised"]:
                 raise fail("infusions", f"subject {sid} is not randomised: infusions start "
                            "after randomisation", subject_id=sid, column="subject_id", value=sid)
+            p = Problems("infusions", sid)
+            self.check_infusion_record(tx.conn, p, subj, rec)
+            p.raise_if_any()
             row = tx.insert(s.infusions, {"subject_id": sid, **rec}, site_id=subj["site_id"],
                             subject_id=sid)
             warnings = self._infusion_warnings(tx.conn, sid, row)
         return InfusionResult(int(row["infusion_id"]), sid, row["cycle"], row["start"],
                               row["end"], row["dose_g_per_kg"], row["rate_ml_per_kg_min"],
                               row["kit_code"], warnings)
+
+    def check_infusion_record(self, conn: sa.Connection, p: Problems,
+                              subj: Mapping[str, Any], rec: Mapping[str, Any]) -> None:
+        """Dates and kit of an infusion day of a randomised subject: start and end between
+        randomisation and the end of the protocol, not in the future; a kit code, when given,
+        must be the kit allocated to THIS subject (the message is the same for another
+        subject's kit and an unknown one, and names no arm)."""
+        lo, hi, what = self.treatment_day_limits(conn, subj)
+        for column in ("start", "end"):
+            when = rec.get(column)
+            if when is not None:
+                self.check_day(p, column, when.date(), subj, earliest=lo, latest=hi,
+                               what=what)
+        kit = rec.get("kit_code")
+        if kit is not None:
+            allocated = conn.execute(sa.select(s.allocations.c.kit_code).where(
+                s.allocations.c.subject_id == subj["subject_id"])).scalar_one_or_none()
+            if kit != allocated:
+                p.add("kit_code", kit, f"kit {kit} is not the kit allocated to subject "
+                      f"{subj['subject_id']}: use the kit code given at randomisation (leave "
+                      "it blank for open-label extension supply)")
+
+    def check_adverse_event_dates(self, p: Problems, subj: Mapping[str, Any],
+                                  rec: Mapping[str, Any]) -> None:
+        """Onset and end of an adverse event: not before consent, not in the future."""
+        for column in ("onset", "end"):
+            when = rec.get(column)
+            if when is not None:
+                self.check_day(p, column, when.date(), subj)
 
     def _infusion_warnings(self, conn: sa.Connection, sid: str, row: Mapping[str, Any]
                            ) -> tuple[str, ...]:
@@ -124,6 +156,9 @@ class SafetyOperations(ServiceCore):
                 "term": term, "body_system": body_system, "onset": onset, "end": end,
                 "serious": serious, "severity": severity, "related": related,
                 "thromboembolic": thromboembolic}, check_adverse_event)
+            p = Problems("adverse_events", sid)
+            self.check_adverse_event_dates(p, subj, rec)
+            p.raise_if_any()
             row = tx.insert(s.adverse_events, {"subject_id": sid, **rec},
                             site_id=subj["site_id"], subject_id=sid)
             infusions = infusions_frame(tx.conn, sid)

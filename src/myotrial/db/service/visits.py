@@ -55,18 +55,24 @@ class VisitOperations(ServiceCore):
             p = Problems("visits", sid)
             week = p.parse("visit_week", visit_week, v.as_int)
             p.visit_week = week
-            last = self.policy.max_week
+            schedule = self.policy.assessment_weeks
             if week is None and not p.items:
                 p.add("visit_week", None, "visit_week is required")
-            elif week is not None and not 0 <= week <= last:
-                p.add("visit_week", visit_week, f"visit_week must be a whole number from 0 to "
-                      f"{last} (the end of protocol {self.protocol.name})")
+            typed = week
+            if week is not None and not self.policy.is_scheduled_week(week):
+                p.add("visit_week", visit_week, "visit_week must be a week of the schedule of "
+                      f"protocol {self.protocol.name}: "
+                      + ", ".join(str(w) for w in schedule))
+                week = None
             for name, raw in measures.items():
                 if name not in s.MEASURE_COLUMNS:
                     p.add(str(name), raw, "not a measure of the visits table; known: "
                           + ", ".join(s.MEASURE_COLUMNS))
             day = p.parse("visit_date", visit_date, v.as_date)
             week_no = int(week or 0)
+            if week is not None:
+                lo, hi, what = self.visit_day_limits(tx.conn, subj, week_no)
+                self.check_day(p, "visit_date", day, subj, earliest=lo, latest=hi, what=what)
             if not p.items and week_no > 0 and not subj["randomised"]:
                 raise fail("visits", f"subject {sid} is not randomised: only the baseline "
                            "(week 0) may be recorded before randomisation", subject_id=sid,
@@ -77,7 +83,9 @@ class VisitOperations(ServiceCore):
                            f"{sid}: change it with correct_record and a reason", subject_id=sid,
                            visit_week=week_no, column="visit_week", value=week_no)
             # the measures are validated (all problems at once) by validate_visits in _score
-            raw_row = {"subject_id": sid, "visit_week": week_no if week is not None else None,
+            raw_row = {"subject_id": sid, "visit_week": typed if typed is not None and abs(
+                           typed) <= self.policy.max_week else week_no if week is not None
+                       else None,
                        **{c: measures.get(c) for c in s.MEASURE_COLUMNS}}
             frame = visits_frame(tx.conn, sid).drop(columns=["visit_date"])
             frame = pd.concat([frame, pd.DataFrame([raw_row], columns=frame.columns)],
@@ -165,10 +173,13 @@ def _compact(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name]
         if name not in _CORE_COLUMNS and col.isna().all():
             continue
-        if name not in ("subject_id", "visit_week") and all(
+        if name != "subject_id" and all(
                 val is None or (isinstance(val, int | float) and not isinstance(val, bool))
                 for val in col.tolist()):
-            col = col.astype("float64")
+            whole = name == "visit_week" and all(isinstance(x, int) for x in col.tolist())
+            col = col.astype("int64" if whole else "float64")  # visit_week: never text
+        elif name == "subject_id":
+            col = col.astype(object)  # one plain column (a concat leaves Arrow chunks)
         keep[name] = col
     return pd.DataFrame(keep)
 
