@@ -16,7 +16,7 @@ import numpy as np
 from myotrial.errors import InputValidationError, Problem
 from myotrial.rules import SLOTS, load_scales, load_tis_rules
 from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
-from myotrial.tables.visits import check_measure_ranges
+from myotrial.tables.ranges import check_measure_ranges
 
 __all__ = ["PATIENT_MEASURES", "score_patient"]
 

@@ -19,15 +19,13 @@ import pandas as pd
 
 from myotrial.tables import values as v
 from myotrial.tables.problems import ProblemCollector
+from myotrial.tables.ranges import cite
 
 __all__ = ["Column", "check_columns", "check_required_columns", "check_subject_ids", "cite"]
 
 Kind = Literal["text", "number", "integer", "boolean", "date", "datetime", "code"]
 
 
-def cite(table: str) -> str:
-    """The data-dictionary reference appended to every rule of ``table``."""
-    return f"(docs/data-format.md, {table})"
 
 
 @dataclass(frozen=True)

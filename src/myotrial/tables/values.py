@@ -33,6 +33,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from myotrial.tables.ranges import nan_range
+
 __all__ = [
     "FALSE_WORDS",
     "MISSING_TOKENS",
@@ -310,11 +312,7 @@ _ASCII_SPACE: Final = " \t\n\r\x0b\x0c"
 Numbers = tuple[np.ndarray, np.ndarray | None, float, float]
 
 
-def _range(arr: np.ndarray) -> tuple[float, float]:
-    """NaN-ignoring (min, max); (nan, nan) when every value is missing or there is none."""
-    if arr.size == 0:
-        return math.nan, math.nan
-    return float(np.fmin.reduce(arr)), float(np.fmax.reduce(arr))
+_range = nan_range
 
 
 def _finite(arr: np.ndarray) -> Numbers:
