@@ -252,3 +252,29 @@ def test_juvenile_thresholds_in_the_report(tmp_path: Path) -> None:
     for thr in ("30", "45", "70"):
         assert f"TIS \u2265 {thr})" in svg
     assert "juvenile population" in html
+
+
+def test_extension_start_date_without_a_week16_visit_is_the_scheduled_day() -> None:
+    """A patient who misses the week-16 visit but enters the extension (no infusion data)
+    gets the scheduled day of week 16 as the open-label start (PROJECT RULE)."""
+    visits = pd.DataFrame(
+        {
+            "subject_id": ["S1"] * 3,
+            "visit_week": [0, 12, 28],
+            "visit_date": ["2026-01-05", "2026-03-30", "2026-07-20"],
+            "pga": [6.0, 3.0, 2.0],
+            "ptga": [6.0, 3.0, 2.0],
+            "extramuscular": [4.0, 2.0, 1.0],
+            "mmt8": [120.0, 130.0, 138.0],
+            "haq": [1.5, 1.0, 0.75],
+            "ck": [1200.0, 600.0, 300.0],
+            "ck_uln": [200.0, 200.0, 200.0],
+        }
+    )
+    subjects = pd.DataFrame(
+        {"subject_id": ["S1"], "arm": ["placebo"], "entered_extension": ["true"]}
+    )
+    adsl = derive_all(visits, subjects, load_protocol("proderm")).adsl.set_index("USUBJID")
+    assert adsl.loc["S1", "EXTFL"] == "Y"
+    assert pd.Timestamp(adsl.loc["S1", "AP03SDT"]) == pd.Timestamp("2026-04-27")
+    assert pd.Timestamp(adsl.loc["S1", "AP01EDT"]) == pd.Timestamp("2026-04-27")

@@ -27,6 +27,8 @@ first extension cycle is given):
   infusion of the extension arm's product (``infusions.product``);
 * ``AP03SDT``: the date of the visit at the randomised period's end week, else the first
   infusion of a cycle after the randomised period's ``cycles_randomised`` cycles;
+* for ``AP02SDT`` and ``AP03SDT`` when neither is known (e.g. a missed week-16 visit and no
+  infusion data): the scheduled day of the period's start week, ``AP01SDT + 7 x APxxSWK`` days;
 * ``APxxEDT``: the next period's start date (the day of the switch or of the extension belongs
   to the new period: its first dose is given then); for the patient's last period, the last
   date known in it (visit dates and infusion ends), never before its start.
@@ -192,6 +194,9 @@ def derive_periods(
     start[2] = s2.where(s2.notna(), first_ext_product)
     s3 = at_week(out["AP03SWK"])
     start[3] = s3.where(s3.notna(), first_ext_cycle)
+    for k in (2, 3):  # last resort: the scheduled day of the period's start week
+        target = start[1] + pd.to_timedelta(out[f"AP{k:02d}SWK"] * 7.0, unit="D")
+        start[k] = start[k].where(start[k].notna(), target)
     for k in (1, 2, 3):
         start[k] = start[k].where(has[k])
     last_period = pd.Series(np.where(has[3], 3, np.where(has[2], 2, 1)), index=ids)
