@@ -33,7 +33,7 @@ def test_derive_writes_all_tables_and_summary(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert set(summary["files"]) == {"scored_visits", "adsl", "adrs", "adeff", "adtte"}
+    assert set(summary["outputs"]) == {"scored_visits", "adsl", "adrs", "adeff", "adtte"}
     adsl = pd.read_parquet(tmp_path / "adsl.parquet")
     adrs = pd.read_parquet(tmp_path / "adrs.parquet")
     assert len(adsl) == 12 and adsl["STATUS"].ne("").all()

@@ -17,6 +17,7 @@ from difflib import get_close_matches
 import typer
 from typer import _click as click  # the click that typer's groups and commands are built on
 from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.exceptions import TyperException
 
 __all__ = ["COMMANDS", "LazyGroup", "app"]
 
@@ -120,6 +121,21 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; an exception that reaches here goes to the top-level handler
+        (:func:`myotrial.cli._output.handle_exception`): the project's errors and errors on a
+        user's path exit 2 with their message, anything else is a bug (exit 1, traceback in a
+        file). Click's own exits, usage errors and aborts pass through."""
+        argv = [*ctx._protected_args, *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except (TyperException, typer.Exit, typer.Abort):  # click errors, exits, aborts
+            raise
+        except Exception as exc:
+            from myotrial.cli._output import handle_exception
+
+            handle_exception(exc, "--json" in argv, argv)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -2,54 +2,98 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from myotrial.analysis import AnalysisResults, SensitivityResult, analyze
+from myotrial.analysis import AnalysisResults, SensitivityResult, analyze, resolve_strata
 from myotrial.cli._app import app
 from myotrial.cli._options import (
     AdverseEventsOpt,
+    DatabaseOpt,
     DerivedOpt,
     InfusionsOpt,
+    JsonOpt,
     ProtocolOpt,
     SubjectsOpt,
+    UserOpt,
     VisitsOpt,
+    check_number,
+    check_table_paths,
 )
 from myotrial.cli._output import (
-    EXIT_BAD_INPUT,
-    console,
-    err_console,
-    exit_with_problems,
+    CliInputError,
+    Steps,
+    emit_success,
     to_jsonable,
 )
 from myotrial.derive import DerivedTables, derive_all
-from myotrial.errors import InputValidationError, RulesError
-from myotrial.protocol import load_protocol
+from myotrial.protocol import Protocol, load_protocol
 from myotrial.sap import ANALYSIS_METHODS
 from myotrial.stats import EstimateResult, get_method
 from myotrial.tables import read_table
 
 DERIVED = ("scored_visits", "adsl", "adrs", "adeff", "adtte")
+#: The results are printed literally: strata values, arm codes, notes naming subjects are user
+#: data, never rich markup.
+console = Console(markup=False)
 
 
-def _read_derived(folder: Path, protocol: str) -> DerivedTables:
+def _derived_columns() -> dict[str, tuple[str, ...]]:
+    """The columns of each derived table that the analysis reads (all written by
+    ``myotrial derive``): a table read back with ``--derived`` must have them."""
+    from myotrial.derive.adsl import ADSL_COLUMNS
+
+    return {
+        "scored_visits": ("subject_id", "visit_week", "tis", "tis_category", "worsening",
+                          "cd_confirmed"),
+        "adsl": ADSL_COLUMNS,
+        "adrs": ("USUBJID", "ARMCD", "PARAMCD", "PARAM", "POPULATION", "AVISITN", "AVAL",
+                 "AVALC", "TIS", "CDWK", "REASON"),
+        "adeff": ("USUBJID", "ARMCD", "TRTA", "APERIOD", "APERIODC", "AVISITN", "PARAMCD",
+                  "PARAM", "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "WORSFL", "CDFL"),
+        "adtte": ("USUBJID", "ARMCD", "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR"),
+    }  # fmt: skip
+
+
+def derived_files(folder: Path) -> dict[str, Path]:
+    """The derived tables' files in ``folder`` (Parquet first, then CSV); a missing table is
+    a located error."""
+    if not folder.is_dir():
+        raise CliInputError(f"--derived {folder}: no such folder (run myotrial derive)")
     found = {}
     for name in DERIVED:
         for suffix in (".parquet", ".csv"):
             path = folder / f"{name}{suffix}"
             if path.exists():
-                found[name] = read_table(path) if suffix == ".parquet" else _typed_csv(path)
+                found[name] = path
                 break
         else:
-            raise FileNotFoundError(
-                f"{folder}: no {name}.csv or {name}.parquet (run myotrial derive)"
+            raise CliInputError(
+                f"--derived {folder}: no {name}.csv or {name}.parquet (run myotrial derive)"
             )
+    return found
+
+
+def _read_derived(folder: Path, protocol: str | Protocol) -> DerivedTables:
+    proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    found = {}
+    required = _derived_columns()
+    for name, path in derived_files(folder).items():
+        frame = read_table(path) if path.suffix != ".csv" else _typed_csv(path)
+        missing = [c for c in required[name] if c not in frame.columns]
+        if missing:
+            raise CliInputError(
+                f"{path}: column(s) {', '.join(missing)} missing (the {name} table written "
+                "by myotrial derive; docs/derivation.md)"
+            )
+        found[name] = frame
     return DerivedTables(
-        load_protocol(protocol),
+        proto,
         found["scored_visits"],
         found["adsl"],
         found["adrs"],
@@ -59,9 +103,162 @@ def _read_derived(folder: Path, protocol: str) -> DerivedTables:
 
 
 def _typed_csv(path: Path) -> Any:
+    """A derived CSV with typed columns (the tables written by ``myotrial derive``)."""
     import pandas as pd
 
-    return pd.read_csv(path, keep_default_na=True)
+    read_table(path)  # the file-level checks (empty, not UTF-8, delimiter, duplicate header)
+    try:
+        return pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise CliInputError(f"{path}: is not a readable CSV table: {exc}") from None
+
+
+@dataclass
+class TrialInputs:
+    """What ``analyze`` and ``report`` read, validated the same way (:func:`load_trial_inputs`)."""
+
+    tables: DerivedTables
+    adverse_events: Any = None
+    infusions: Any = None
+    raw_visits: Any = None
+    raw_subjects: Any = None
+    #: input files by name (their SHA-256 go into the report's appendix)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def check_source_options(
+    *,
+    derived: Path | None,
+    visits: Path | None,
+    subjects: Path | None,
+    database: str | None,
+    user: str | None,
+    adverse_events: Path | None = None,
+    infusions: Path | None = None,
+) -> bool:
+    """One source of data: --derived DIR, or --visits and --subjects, or the database
+    (--database/--user). Returns True for the database."""
+    if database is not None or user is not None:
+        given = [
+            name
+            for name, value in (
+                ("--derived", derived),
+                ("--visits", visits),
+                ("--subjects", subjects),
+                ("--adverse-events", adverse_events),
+                ("--infusions", infusions),
+            )
+            if value is not None
+        ]
+        if given:
+            raise CliInputError(
+                f"give --database/--user or {', '.join(given)}, not both (the database holds "
+                "every table)"
+            )
+        if not user:
+            raise CliInputError("--database needs --user (your user name in the database)")
+        return True
+    if derived is not None and (visits is not None or subjects is not None):
+        raise CliInputError("give --derived DIR or --visits and --subjects, not both")
+    if derived is None and (visits is None or subjects is None):
+        raise CliInputError("give --derived DIR, or both --visits and --subjects")
+    check_table_paths(visits, subjects, adverse_events, infusions)
+    return False
+
+
+def database_url(database: str | None) -> str:
+    """The one database default (:class:`myotrial.settings.Settings`): --database, else
+    $MYOTRIAL_DATABASE_URL, else sqlite:///trial.db."""
+    from myotrial.settings import Settings
+
+    return Settings.from_env(database_url=database).database_url
+
+
+def check_arms(tables: DerivedTables) -> None:
+    """Both arms must have randomised patients: an empty or single-arm table is an error, not
+    a comparison of 0/0 with p = 1."""
+    adsl = tables.adsl
+    rand = adsl[adsl["RANDFL"].astype(str) == "Y"]
+    counts = {arm: int((rand["ARMCD"].astype(str) == arm).sum()) for arm in
+              tables.protocol.arm_codes}
+    empty = [arm for arm, n in counts.items() if n == 0]
+    if empty:
+        have = ", ".join(f"{arm} {n}" for arm, n in counts.items())
+        raise CliInputError(
+            f"no randomised patients in arm(s) {', '.join(empty)} (randomised: {have}): "
+            "nothing to compare; check the subjects table's arm and randomised columns "
+            "(docs/data-format.md, subjects)"
+        )
+
+
+def load_trial_inputs(
+    *,
+    derived: Path | None,
+    visits: Path | None,
+    subjects: Path | None,
+    adverse_events: Path | None,
+    infusions: Path | None,
+    protocol: str,
+    steps: Steps | None = None,
+) -> TrialInputs:
+    """Read and validate the trial's tables for ``analyze`` and ``report`` (one loader: the same
+    inputs are accepted or refused by both). Options are checked first
+    (:func:`check_source_options`)."""
+    from myotrial.report.safety import validate_safety_inputs
+
+    step = steps.step if steps is not None else (lambda _d: None)
+    step("reading the protocol")
+    proto = load_protocol(protocol)
+    files: dict[str, Path] = {}
+    step("reading the safety tables")
+    ae = None if adverse_events is None else read_table(adverse_events)
+    inf = None if infusions is None else read_table(infusions)
+    raw_visits = raw_subjects = None
+    if derived is not None:
+        step(f"reading {derived}")
+        tables = _read_derived(derived, proto)
+        files.update(derived_files(derived))
+    else:
+        assert visits is not None and subjects is not None
+        step(f"reading {visits.name} and {subjects.name}")
+        raw_visits, raw_subjects = read_table(visits), read_table(subjects)
+        step(f"scoring and deriving {len(raw_visits):,} visits")
+        tables = derive_all(raw_visits, raw_subjects, proto, infusions=inf)
+        files.update({"visits": visits, "subjects": subjects})
+    check_arms(tables)
+    rand_ids = tables.adsl.loc[tables.adsl["RANDFL"] == "Y", "USUBJID"].astype(str).tolist()
+    validate_safety_inputs(ae, inf, rand_ids)
+    if adverse_events is not None:
+        files["adverse_events"] = adverse_events
+    if infusions is not None:
+        files["infusions"] = infusions
+    return TrialInputs(tables, ae, inf, raw_visits, raw_subjects, files)
+
+
+def check_strata(tables: DerivedTables, strata: tuple[str, ...] | None) -> None:
+    """The strata (given, else the SAP's) are columns of ADSL, filled for every randomised
+    patient (located error otherwise)."""
+    sap = tables.protocol.sap
+    chosen = strata if strata is not None else (tuple(sap.strata) if sap is not None else ())
+    try:
+        resolve_strata(tables.adsl, chosen)
+    except ValueError as exc:
+        raise CliInputError(str(exc)) from None
+
+
+def check_analysis_options(
+    method: str | None, test: str | None, continuous: str | None, conf_level: float | None
+) -> None:
+    """The SAP overrides name registered methods; the confidence level is in [0.5, 1)."""
+    for option, value, kind, role in (
+        ("--method", method, "binary", "estimate"),
+        ("--test", test, "binary", "test"),
+        ("--continuous", continuous, "continuous", "estimate"),
+    ):
+        valid = ANALYSIS_METHODS[kind][role]
+        if value is not None and value not in valid:
+            raise CliInputError(f"{option} {value!r}: not one of {', '.join(valid)}")
+    check_number("--conf-level", conf_level, low=0.5, high=1, high_open=True)
 
 
 StrataOpt = Annotated[
@@ -104,83 +301,76 @@ def analyze_command(
         ),
     ] = None,
     conf_level: Annotated[
-        float | None, typer.Option(help="override the SAP's confidence level")
+        float | None,
+        typer.Option(help="override the SAP's confidence level (0.5 to below 1, e.g. 0.95)"),
     ] = None,
     strata: StrataOpt = None,
     no_strata: Annotated[
         bool, typer.Option("--no-strata", help="ignore the SAP's strata (unstratified only)")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="result rows as JSON")] = False,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="analyse the live trial database at this URL (export "
-            "as --user, an unblinded statistician)",
-        ),
-    ] = None,
-    user: Annotated[
-        str | None,
-        typer.Option(
-            "--user",
-            help="with --database: your user name (password from $MYOTRIAL_PASSWORD or a prompt)",
-        ),
-    ] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    user: UserOpt = None,
 ) -> None:
     """Estimate every endpoint of the protocol as its statistical analysis plan says.
 
     Give either --derived DIR (tables written by `myotrial derive`), --visits and --subjects
-    (scoring and derivation run first), or --database URL --user NAME (the live data, exported
-    unblinded through the service; randomised subjects only). The SAP ([sap] of the protocol)
-    names each analysis's methods, the strata, the populations, the multiplicity procedure and
-    the sensitivity analyses; --method, --test, --continuous, --conf-level and --strata override
-    it. Each row names its method; --json prints every computed number.
+    (scoring and derivation run first; tables as in docs/data-format.md), or --user NAME with
+    -d/--database URL (the live data, exported unblinded through the service; randomised
+    subjects only; an unblinded statistician). The SAP ([sap] of the protocol) names each
+    analysis's methods, the strata, the populations, the multiplicity procedure and the
+    sensitivity analyses; --method, --test, --continuous, --conf-level and --strata override
+    it. Each row names its method; --json prints every computed number. Both arms need
+    randomised patients.
     """
-    try:
-        if strata and no_strata:
-            raise ValueError("give --strata or --no-strata, not both")
-        chosen = () if no_strata else (tuple(strata) if strata else None)
-        options: dict[str, Any] = dict(
-            binary_method=method,
-            binary_test=test,
-            continuous_method=continuous,
-            conf_level=conf_level,
-            strata=chosen,
-        )
-        if database is not None:
-            live = _export_database(database, user)
-            tables = derive_all(
-                live["visits"], live["subjects"], protocol, infusions=live["infusions"]
-            )
-            results = analyze(
-                tables,
-                adverse_events=live["adverse_events"],
-                infusions=live["infusions"],
-                **options,
-            )
-            _finish(results, as_json)
-            return
-        inf = None if infusions is None else read_table(infusions)
-        if derived is not None:
-            tables = _read_derived(derived, protocol)
-        elif visits is not None and subjects is not None:
-            tables = derive_all(read_table(visits), read_table(subjects), protocol, infusions=inf)
-        else:
-            raise ValueError("give --derived DIR, or both --visits and --subjects")
+    if strata and no_strata:
+        raise CliInputError("give --strata or --no-strata, not both")
+    check_analysis_options(method, test, continuous, conf_level)
+    from_database = check_source_options(
+        derived=derived,
+        visits=visits,
+        subjects=subjects,
+        database=database,
+        user=user,
+        adverse_events=adverse_events,
+        infusions=infusions,
+    )
+    chosen = () if no_strata else (tuple(strata) if strata else None)
+    options: dict[str, Any] = dict(
+        binary_method=method,
+        binary_test=test,
+        continuous_method=continuous,
+        conf_level=conf_level,
+        strata=chosen,
+    )
+    if from_database:
+        live = _export_database(database_url(database), user)
+        tables = derive_all(live["visits"], live["subjects"], protocol, infusions=live["infusions"])
+        check_arms(tables)
+        check_strata(tables, chosen)
         results = analyze(
             tables,
-            adverse_events=None if adverse_events is None else read_table(adverse_events),
-            infusions=inf,
+            adverse_events=live["adverse_events"],
+            infusions=live["infusions"],
             **options,
         )
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json, writes_output=False)
-    except (RulesError, FileNotFoundError, ValueError) as exc:
-        if as_json:
-            typer.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            err_console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+        _finish(results, as_json)
+        return
+    loaded = load_trial_inputs(
+        derived=derived,
+        visits=visits,
+        subjects=subjects,
+        adverse_events=adverse_events,
+        infusions=infusions,
+        protocol=protocol,
+    )
+    check_strata(loaded.tables, chosen)
+    results = analyze(
+        loaded.tables,
+        adverse_events=loaded.adverse_events,
+        infusions=loaded.infusions,
+        **options,
+    )
     _finish(results, as_json)
 
 
@@ -194,7 +384,7 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
     from myotrial.db import PermissionDenied, TrialService, make_engine
 
     if not user:
-        raise ValueError("--database needs --user (an unblinded statistician)")
+        raise CliInputError("--database needs --user (an unblinded statistician)")
     password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
         f"Password for {user}", hide_input=True
     )
@@ -210,9 +400,9 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
                 )
             tables = svc.export_tables(actor, blinded=False)
         except PermissionDenied as exc:
-            raise ValueError(f"permission denied: {exc}") from None
+            raise CliInputError(f"permission denied: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise ValueError(f"cannot read database {url!r}: {exc}") from None
+            raise CliInputError(f"cannot read database {_safe_url(url)!r}: {exc}") from None
     finally:
         engine.dispose()
     subjects = tables["subjects"]
@@ -225,6 +415,12 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
     return out
 
 
+def _safe_url(url: str) -> str:
+    from myotrial.settings import Settings
+
+    return Settings(database_url=url).safe_database_url
+
+
 def _records(frame: Any) -> list[dict[str, Any]]:
     return [{k: to_jsonable(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
@@ -233,7 +429,6 @@ def _finish(results: AnalysisResults, as_json: bool) -> None:
     summary = results.summary()
     if as_json:
         payload: dict[str, Any] = {
-            "ok": True,
             "protocol": results.protocol,
             "conf_level": results.conf_level,
             "strata": list(results.strata),
@@ -273,7 +468,7 @@ def _finish(results: AnalysisResults, as_json: bool) -> None:
         }
         if results.safety_overview is not None:
             payload["safety"] = _records(results.safety_overview)
-        typer.echo(json.dumps(payload, indent=2))
+        emit_success({}, as_json, **payload)
         return
     _print(results)
 
@@ -417,7 +612,7 @@ def _print(results: AnalysisResults) -> None:
         )
         console.print(f"Analysis populations: {pops}")
     for n in notes:
-        console.print(f"[dim]note[/dim] {n}", highlight=False)
+        console.print(f"note: {n}", highlight=False)
 
 
 def _print_mmrm(results: AnalysisResults, ci: str) -> None:

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from myotrial.cli._app import app
-from myotrial.cli._options import InfusionsOpt
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
+from myotrial.cli._options import (
+    ForceOpt,
+    InfusionsOpt,
+    JsonOpt,
+    check_table_paths,
+)
+from myotrial.cli._output import (
+    check_outputs,
+    console,
+    emit_success,
+    plain,
+    progress,
+    write_output_tables,
+)
 from myotrial.derive import derive_all
-from myotrial.errors import InputValidationError, RulesError
 from myotrial.protocol import load_protocol
-from myotrial.tables import read_table, write_table
+from myotrial.tables import read_table
+
+#: The tables ``myotrial derive`` writes (OUT/<name>.<format>), in order.
+DERIVED_TABLES = ("scored_visits", "adsl", "adrs", "adeff", "adtte")
 
 
 class TableFormat(StrEnum):
@@ -26,48 +40,66 @@ class TableFormat(StrEnum):
 
 @app.command("derive")
 def derive_command(
-    visits: Annotated[Path, typer.Option("--visits", help="visits table (CSV or Parquet)")],
-    subjects: Annotated[Path, typer.Option("--subjects", help="subjects table (CSV or Parquet)")],
+    visits: Annotated[
+        Path,
+        typer.Option(
+            "--visits", help="visits table (CSV or Parquet; columns in docs/data-format.md)"
+        ),
+    ],
+    subjects: Annotated[
+        Path,
+        typer.Option(
+            "--subjects", help="subjects table (CSV or Parquet; columns in docs/data-format.md)"
+        ),
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
     protocol: Annotated[
         str, typer.Option(help="bundled protocol name or protocol .toml file")
     ] = "proderm",
     fmt: Annotated[TableFormat, typer.Option("--format", help="csv or parquet")] = TableFormat.csv,
     infusions: InfusionsOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Derive scored visits, ADSL, ADRS (responders), ADEFF (by visit) and ADTTE.
 
     Every randomised patient keeps a row with an explicit STATUS and STATUS_REASON; dropouts and
     patients with confirmed deterioration are non-responders. ADSL carries the treatment periods
     (TRT01P, TRTxxA, APxxSDT/APxxEDT); --infusions dates periods whose visit has no date.
-    Nothing is written on bad input.
+    Writes OUT/scored_visits, adsl, adrs, adeff and adtte (columns in docs/data-format.md);
+    existing files are kept unless --force. Nothing is written on bad input.
     """
-    try:
+    check_table_paths(visits, subjects, infusions)
+    targets = {name: out / f"{name}.{fmt.value}" for name in DERIVED_TABLES}
+    protocol_file = Path(protocol) if protocol.endswith(".toml") else None
+    check_outputs(
+        list(targets.values()),
+        inputs=[visits, subjects, infusions, protocol_file],
+        force=force,
+        as_json=as_json,
+        directories=[out],
+    )
+    with progress(5 + len(targets), as_json=as_json) as steps:
+        steps.step("reading the protocol")
         proto = load_protocol(protocol)
-        derived = derive_all(
-            read_table(visits),
-            read_table(subjects),
-            proto,
-            infusions=None if infusions is None else read_table(infusions),
+        steps.step(f"reading {visits.name}")
+        visit_table = read_table(visits)
+        steps.step(f"reading {subjects.name}")
+        subject_table = read_table(subjects)
+        steps.step("reading infusions" if infusions is not None else "no infusions")
+        infusion_table = None if infusions is None else read_table(infusions)
+        steps.step(f"scoring and deriving {len(visit_table):,} visits")
+        derived = derive_all(visit_table, subject_table, proto, infusions=infusion_table)
+        tables = derived.tables()
+        written = write_output_tables(
+            {targets[name]: tables[name] for name in DERIVED_TABLES},
+            as_json=as_json,
+            steps=steps,
         )
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json)
-    except (RulesError, FileNotFoundError, ValueError) as exc:
-        if as_json:
-            typer.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            err_console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=EXIT_BAD_INPUT) from None
-    written = {}
-    for name, frame in derived.tables().items():
-        written[name] = str(write_table(frame, out / f"{name}.{fmt.value}"))
     adsl = derived.adsl
     rand = adsl[adsl["RANDFL"] == "Y"]
     summary: dict[str, Any] = {
-        "ok": True,
         "protocol": proto.name,
-        "files": written,
         "randomised": {arm: int((rand["ARMCD"] == arm).sum()) for arm in proto.arm_codes},
         "status": {k: int(v) for k, v in rand["STATUS"].value_counts().items()},
         "crossovers": int((rand["CROSSFL"] == "Y").sum()),
@@ -83,16 +115,16 @@ def derive_command(
         },
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        emit_success({p.stem: p for p in written.values()}, as_json, **summary)
         return
-    table = Table(title=f"{proto.title}: derived tables")
+    table = Table(title=Text(f"{proto.title}: derived tables"))
     table.add_column("")
     for arm in proto.arm_codes:
-        table.add_column(arm, justify="right")
+        table.add_column(plain(arm), justify="right")
     table.add_row("randomised", *(str(summary["randomised"][a]) for a in proto.arm_codes))
     for status in sorted(summary["status"]):
         table.add_row(
-            f"  {status}",
+            plain(f"  {status}"),
             *(
                 str(int(((rand["ARMCD"] == a) & (rand["STATUS"] == status)).sum()))
                 for a in proto.arm_codes
@@ -110,4 +142,4 @@ def derive_command(
         *(str(summary["primary_responders"][a]) for a in proto.arm_codes),
     )
     console.print(table)
-    console.print(f"Wrote {len(written)} tables to [bold]{out}[/bold].")
+    console.print(Text(f"Wrote {len(written)} tables to {out}."))

@@ -2,43 +2,53 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.text import Text
 
 from myotrial.analysis import analyze
 from myotrial.cli._app import app
 from myotrial.cli._options import (
     AdverseEventsOpt,
+    DatabaseOpt,
     DerivedOpt,
+    ForceOpt,
     InfusionsOpt,
+    JsonOpt,
     ProtocolOpt,
     SubjectsOpt,
+    UserOpt,
     VisitsOpt,
+    check_table_paths,
 )
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
-from myotrial.cli.analyze import DERIVED, StrataOpt, _export_database, _read_derived
+from myotrial.cli._output import (
+    CliInputError,
+    check_outputs,
+    console,
+    emit_success,
+    fail,
+    progress,
+    set_file_mode,
+)
+from myotrial.cli.analyze import (
+    StrataOpt,
+    _export_database,
+    check_arms,
+    check_source_options,
+    check_strata,
+    database_url,
+    load_trial_inputs,
+)
 from myotrial.derive import derive_all
 from myotrial.eligibility import screen_candidates
-from myotrial.errors import InputValidationError, RulesError
-from myotrial.protocol import load_protocol
 from myotrial.report import render_report
 from myotrial.report.consort import screening_counts
 from myotrial.tables import read_table
 
-
-def _derived_files(folder: Path) -> dict[str, Path]:
-    """The derived tables' files in ``folder`` (same lookup as ``myotrial analyze``)."""
-    found = {}
-    for name in DERIVED:
-        for suffix in (".parquet", ".csv"):
-            if (folder / f"{name}{suffix}").exists():
-                found[name] = folder / f"{name}{suffix}"
-                break
-    return found
+_PDF_MISSING = "(nothing was written; --no-pdf writes the HTML only)"
 
 
 def _looks_synthetic(*frames: pd.DataFrame | None) -> bool:
@@ -76,113 +86,114 @@ def report_command(
         Path | None,
         typer.Option(
             "--screening",
-            help="screening table (data-format.md): the CONSORT flow starts at 'assessed for "
-            "eligibility' with the exclusion reasons",
+            help="screening table (docs/data-format.md): the CONSORT flow starts at 'assessed "
+            "for eligibility' with the exclusion reasons",
         ),
     ] = None,
     strata: StrataOpt = None,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            help="the live trial at this URL: OUT/open (DSMB open report, pooled, from the "
-            "blinded export) and, for an unblinded statistician, OUT/closed (by arm)",
-        ),
-    ] = None,
-    user: Annotated[
-        str | None,
-        typer.Option("--user", help="with --database: your user name ($MYOTRIAL_PASSWORD)"),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+    database: DatabaseOpt = None,
+    user: UserOpt = None,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the trial report: OUT/report.html (self-contained) and OUT/report.pdf.
 
-    Give either --derived DIR (tables written by `myotrial derive`), --visits and --subjects,
-    or --database URL --user NAME (the DSMB open report in OUT/open for any reader, and the
-    closed report by arm in OUT/closed for the unblinded statistician only). Safety sections
-    need --adverse-events (and --infusions for infusion-related reactions and rates).
-    --screening starts CONSORT at "assessed for eligibility". Analyses follow the protocol's
-    SAP (--strata overrides its strata). Bad input lists every problem by location, exits 2
-    and writes nothing.
+    Give either --derived DIR (tables written by `myotrial derive`), --visits and --subjects
+    (tables as in docs/data-format.md), or --user NAME with -d/--database URL (the DSMB open
+    report in OUT/open for any reader, and the closed report by arm in OUT/closed for the
+    unblinded statistician only). Safety sections need --adverse-events (and --infusions for
+    infusion-related reactions and rates). --screening starts CONSORT at "assessed for
+    eligibility". Analyses follow the protocol's SAP (--strata overrides its strata). Inputs
+    are validated as by `myotrial analyze`; bad input lists every problem by location, exits 2
+    and writes nothing. Existing reports are kept unless --force.
     """
-    if database is not None:
-        _database_reports(database, user, out, synthetic, no_pdf, as_json, strata)
+    from_database = check_source_options(
+        derived=derived,
+        visits=visits,
+        subjects=subjects,
+        database=database,
+        user=user,
+        adverse_events=adverse_events,
+        infusions=infusions,
+    )
+    if from_database and screening is not None:
+        raise CliInputError("--screening is for reports from tables, not --database")
+    check_table_paths(screening)
+    chosen = tuple(strata) if strata else None
+    if from_database:
+        _database_reports(
+            database_url(database), user, out, synthetic, no_pdf, as_json, chosen, force
+        )
         return
-    inputs: dict[str, Path] = {}
-    try:
-        ae = read_table(adverse_events) if adverse_events is not None else None
-        inf = read_table(infusions) if infusions is not None else None
-        raw_visits = raw_subjects = None
-        if derived is not None:
-            if visits is not None or subjects is not None:
-                raise ValueError("give --derived DIR or --visits/--subjects, not both")
-            tables = _read_derived(derived, protocol)
-            inputs.update(_derived_files(derived))
-        elif visits is not None and subjects is not None:
-            raw_visits, raw_subjects = read_table(visits), read_table(subjects)
-            tables = derive_all(raw_visits, raw_subjects, load_protocol(protocol), infusions=inf)
-            inputs.update({"visits": visits, "subjects": subjects})
-        else:
-            raise ValueError("give --derived DIR, or both --visits and --subjects")
-        if adverse_events is not None:
-            inputs["adverse_events"] = adverse_events
-        if infusions is not None:
-            inputs["infusions"] = infusions
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"{out} exists and is not a folder")
+    targets = [out / "report.html"] + ([] if no_pdf else [out / "report.pdf"])
+    check_outputs(
+        targets,
+        inputs=[derived, visits, subjects, adverse_events, infusions, screening],
+        force=force,
+        as_json=as_json,
+        directories=[out],
+    )
+    with progress(9, as_json=as_json) as steps:
+        loaded = load_trial_inputs(
+            derived=derived,
+            visits=visits,
+            subjects=subjects,
+            adverse_events=adverse_events,
+            infusions=infusions,
+            protocol=protocol,
+            steps=steps,
+        )
+        tables = loaded.tables
+        check_strata(tables, chosen)
+        inputs = dict(loaded.files)
         counts = None
+        steps.step("screening" if screening is not None else "no screening table")
         if screening is not None:
             counts = screening_counts(screen_candidates(read_table(screening)))
             inputs["screening"] = screening
-        results = analyze(tables, strata=strata)
-        banner = synthetic or _looks_synthetic(raw_visits, raw_subjects, tables.adsl, ae, inf)
-        paths = render_report(
+        steps.step("analysing every endpoint")
+        results = analyze(
             tables,
-            results,
-            out_dir=out,
-            adverse_events=ae,
-            infusions=inf,
-            inputs=inputs,
-            seed=seed,
-            synthetic=banner,
-            pdf=not no_pdf,
-            screening=counts,
+            adverse_events=loaded.adverse_events,
+            infusions=loaded.infusions,
+            strata=chosen,
         )
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json)
-    except ImportError as exc:  # the PDF engine is missing: nothing was written
-        message = f"{exc} (nothing was written; --no-pdf writes the HTML only)"
-        if as_json:
-            typer.echo(json.dumps({"ok": False, "error": message}))
-        else:
-            err_console.print(f"[bold red]error:[/bold red] {message}")
-        raise typer.Exit(code=1) from None
-    except (RulesError, FileNotFoundError, ValueError) as exc:
-        if as_json:
-            typer.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            err_console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+        banner = synthetic or _looks_synthetic(
+            loaded.raw_visits, loaded.raw_subjects, tables.adsl, loaded.adverse_events,
+            loaded.infusions,
+        )
+        steps.step("rendering the report" + ("" if no_pdf else " (HTML and PDF)"))
+        try:
+            paths = render_report(
+                tables,
+                results,
+                out_dir=out,
+                adverse_events=loaded.adverse_events,
+                infusions=loaded.infusions,
+                inputs=inputs,
+                seed=seed,
+                synthetic=banner,
+                pdf=not no_pdf,
+                screening=counts,
+            )
+        except ImportError as exc:  # the PDF engine is missing: nothing was written
+            fail(f"{exc} {_PDF_MISSING}", as_json, wrote_nothing=False)
+    written = [paths.html, *([] if paths.pdf is None else [paths.pdf]), *paths.figures]
+    set_file_mode(written, private=False)  # the report is shareable: the user's umask
     files = {
         "html": str(paths.html),
         "pdf": None if paths.pdf is None else str(paths.pdf),
         "figures": [str(p) for p in paths.figures],
     }
     if as_json:
-        typer.echo(json.dumps({"ok": True, "synthetic": banner, "files": files}, indent=2))
+        outputs = {"html": paths.html, **({"pdf": paths.pdf} if paths.pdf else {})}
+        outputs.update({f"figures/{p.name}": p for p in paths.figures})
+        emit_success(outputs, as_json, synthetic=banner, files=files)
         return
-    console.print(f"Wrote [bold]{paths.html}[/bold]")
+    console.print(Text(f"Wrote {paths.html}"))
     if paths.pdf is not None:
-        console.print(f"Wrote [bold]{paths.pdf}[/bold]")
-    console.print(f"Wrote {len(paths.figures)} figures to [bold]{out / 'figures'}[/bold]")
-
-
-def _fail(message: str, as_json: bool, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        err_console.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code=code)
+        console.print(Text(f"Wrote {paths.pdf}"))
+    console.print(Text(f"Wrote {len(paths.figures)} figures to {out / 'figures'}"))
 
 
 def _blinded_export(url: str, user: str | None) -> tuple[Any, dict[str, pd.DataFrame], bool]:
@@ -193,9 +204,10 @@ def _blinded_export(url: str, user: str | None) -> tuple[Any, dict[str, pd.DataF
     import sqlalchemy as sa
 
     from myotrial.db import PermissionDenied, TrialService, make_engine
+    from myotrial.settings import Settings
 
     if not user:
-        raise ValueError("--database needs --user")
+        raise CliInputError("--database needs --user")
     password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
         f"Password for {user}", hide_input=True
     )
@@ -206,9 +218,10 @@ def _blinded_export(url: str, user: str | None) -> tuple[Any, dict[str, pd.DataF
             actor = svc.authenticate(user, password)
             tables = svc.export_tables(actor, blinded=True)
         except PermissionDenied as exc:
-            raise ValueError(f"permission denied: {exc}") from None
+            raise CliInputError(f"permission denied: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
-            raise ValueError(f"cannot read database {url!r}: {exc}") from None
+            safe = Settings(database_url=url).safe_database_url
+            raise CliInputError(f"cannot read database {safe!r}: {exc}") from None
         return svc.protocol, tables, bool(actor.blinded)
     finally:
         engine.dispose()
@@ -221,66 +234,91 @@ def _database_reports(
     synthetic: bool,
     no_pdf: bool,
     as_json: bool,
-    strata: list[str] | None,
+    strata: tuple[str, ...] | None,
+    force: bool,
 ) -> None:
-    """The DSMB open report (pooled, blinded export) and, for an unblinded statistician, the
-    closed report (by arm, unblinded export)."""
+    """The DSMB open report (pooled, blinded export; shareable) and, for an unblinded
+    statistician, the closed report (by arm, unblinded export; written at mode 600)."""
     from myotrial.report import html_to_pdf
     from myotrial.report.dsmb import build_open_report
     from myotrial.report.render import _write
 
+    names = ["report.html"] + ([] if no_pdf else ["report.pdf"])
+    check_outputs(
+        [out / part / name for part in ("open", "closed") for name in names],
+        force=force,
+        as_json=as_json,
+        directories=[out, out / "open", out / "closed"],
+    )
     files: dict[str, Any] = {}
-    try:
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"{out} exists and is not a folder")
+    outputs: dict[str, Path] = {}
+    with progress(5, as_json=as_json) as steps:
+        steps.step("exporting the blinded tables")
         protocol, blinded_tables, is_blinded = _blinded_export(url, user)
         banner = synthetic or _looks_synthetic(*blinded_tables.values())
+        steps.step("building the open report")
         open_report = build_open_report(blinded_tables, protocol, synthetic=banner)
-        open_pdf = None if no_pdf else html_to_pdf(open_report.html)
+        try:
+            open_pdf = None if no_pdf else html_to_pdf(open_report.html)
+        except ImportError as exc:
+            fail(f"{exc} {_PDF_MISSING}", as_json)
         closed = None
         if not is_blinded:
+            steps.step("exporting the unblinded tables and analysing")
             live = _export_database(url, user)
             tables = derive_all(
                 live["visits"], live["subjects"], protocol, infusions=live["infusions"]
             )
+            check_arms(tables)
+            check_strata(tables, strata)
             results = analyze(
                 tables, adverse_events=live["adverse_events"], infusions=live["infusions"],
                 strata=strata,
             )
             closed = (tables, results, live)
+        steps.step("writing the open report")
         _write(out / "open" / "report.html", open_report.html.encode("utf-8"))
+        outputs["open/html"] = out / "open" / "report.html"
         files["open"] = {"html": str(out / "open" / "report.html")}
         if open_pdf is not None:
             _write(out / "open" / "report.pdf", open_pdf)
+            outputs["open/pdf"] = out / "open" / "report.pdf"
             files["open"]["pdf"] = str(out / "open" / "report.pdf")
+        set_file_mode(list(outputs.values()), private=False)
+        steps.step("writing the closed report" if closed is not None else "no closed report")
         if closed is not None:
             tables, results, live = closed
-            paths = render_report(
-                tables, results, out_dir=out / "closed",
-                adverse_events=live["adverse_events"], infusions=live["infusions"],
-                synthetic=banner, pdf=not no_pdf,
-                title=f"{protocol.name.upper()} DSMB closed report",
-                subtitle="CLOSED REPORT - by randomised arm; for the unblinded statistician "
-                "and the DSMB closed session only",
-            )
+            try:
+                paths = render_report(
+                    tables, results, out_dir=out / "closed",
+                    adverse_events=live["adverse_events"], infusions=live["infusions"],
+                    synthetic=banner, pdf=not no_pdf,
+                    title=f"{protocol.name.upper()} DSMB closed report",
+                    subtitle="CLOSED REPORT - by randomised arm; for the unblinded statistician "
+                    "and the DSMB closed session only",
+                )
+            except ImportError as exc:
+                fail(f"{exc} {_PDF_MISSING}", as_json, wrote_nothing=False)
+            closed_files = [paths.html, *([] if paths.pdf is None else [paths.pdf]),
+                            *paths.figures]
+            set_file_mode(closed_files, private=True)  # unblinded material: mode 600
+            outputs["closed/html"] = paths.html
+            if paths.pdf is not None:
+                outputs["closed/pdf"] = paths.pdf
             files["closed"] = {"html": str(paths.html),
                                "pdf": None if paths.pdf is None else str(paths.pdf)}
         else:
             files["closed"] = None
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json)
-    except ImportError as exc:
-        _fail(f"{exc} (nothing was written; --no-pdf writes the HTML only)", as_json, 1)
-    except (RulesError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc), as_json)
     if as_json:
-        typer.echo(json.dumps({"ok": True, "synthetic": banner, "files": files}, indent=2))
+        emit_success(outputs, as_json, synthetic=banner, files=files)
         return
-    console.print(f"Wrote [bold]{files['open']['html']}[/bold] (DSMB open report, pooled)")
+    console.print(Text(f"Wrote {files['open']['html']} (DSMB open report, pooled)"))
     if files["closed"] is None:
         console.print(
-            f"No closed report: user {user!r} is blinded (the closed report, by arm, is for "
-            "the unblinded statistician only)"
+            Text(
+                f"No closed report: user {user!r} is blinded (the closed report, by arm, is "
+                "for the unblinded statistician only)"
+            )
         )
     else:
-        console.print(f"Wrote [bold]{files['closed']['html']}[/bold] (DSMB closed report)")
+        console.print(Text(f"Wrote {files['closed']['html']} (DSMB closed report)"))

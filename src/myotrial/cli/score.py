@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from enum import StrEnum
 from pathlib import Path
@@ -10,19 +9,33 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from myotrial.cli._app import app
-from myotrial.cli._output import (
-    EXIT_BAD_INPUT,
-    console,
-    err_console,
-    exit_with_problems,
-    to_jsonable,
+from myotrial.cli._options import (
+    ForceOpt,
+    JsonOpt,
+    check_mmt8_max,
+    check_number,
+    check_table_paths,
+    check_week,
 )
-from myotrial.errors import InputValidationError
+from myotrial.cli._output import (
+    CliInputError,
+    check_outputs,
+    console,
+    emit_success,
+    progress,
+    write_output_table,
+)
 
 # The scoring engine and the table readers are imported inside the commands: ``myotrial tis``
 # (one patient) never loads the compiled engine, and ``--help`` loads neither.
+
+#: Rows from which ``myotrial score`` shows a progress bar (on a terminal, not with --json).
+PROGRESS_ROWS = 100_000
+#: Largest --consecutive-visits accepted (a trial has far fewer visits per patient).
+MAX_CONSECUTIVE_VISITS = 100
 
 
 class Population(StrEnum):
@@ -43,14 +56,32 @@ MeasureSetOpt = Annotated[
 ]
 Mmt8MaxOpt = Annotated[
     float | None,
-    typer.Option("--mmt8-max", help="MMT-8 maximum where the table has none (default 150)"),
+    typer.Option(
+        "--mmt8-max", help="MMT-8 maximum where the table has none: 150 (default) or 80"
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def _check_measure_set(
+    population: Population, measure_set: MeasureSetName, chq_phs_range: float | None
+) -> None:
+    check_number("--chq-phs-range", chq_phs_range, low=0, low_open=True)
+    if measure_set is MeasureSetName.printo:
+        if population is not Population.juvenile:
+            raise CliInputError("--measure-set printo is for --population juvenile only")
+        if chq_phs_range is None:
+            raise CliInputError(
+                "--measure-set printo needs --chq-phs-range (the CHQ-PhS scale range is not "
+                "published)"
+            )
 
 
 @app.command("score")
 def score_command(
-    visits: Annotated[Path, typer.Argument(help="visits table (CSV or Parquet)")],
+    visits: Annotated[
+        Path,
+        typer.Argument(help="visits table (CSV or Parquet; columns in docs/data-format.md)"),
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="scored visits (.csv or .parquet)")],
     population: PopulationOpt = Population.adult,
     measure_set: MeasureSetOpt = MeasureSetName.imacs,
@@ -62,25 +93,37 @@ def score_command(
         bool, typer.Option("--partial", help="score present measures when some are missing")
     ] = False,
     earliest_week: Annotated[
-        float | None, typer.Option(help="earliest confirming week for deterioration (default 8)")
+        float | None,
+        typer.Option(help="earliest confirming week for deterioration, 0 to 1000 (default 8)"),
     ] = None,
     consecutive_visits: Annotated[
-        int | None, typer.Option(help="consecutive worsening visits that confirm (default 2)")
+        int | None,
+        typer.Option(help="consecutive worsening visits that confirm, 1 to 100 (default 2)"),
     ] = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Score every visit of a trial: TIS, category, IMACS DOI, worsening, confirmed deterioration.
 
     Writes one row per input row (input columns passed through) plus the scored columns of
-    data-format.md. On bad input, lists every problem and writes nothing (exit code 2).
+    docs/data-format.md. On bad input, lists every problem and writes nothing (exit code 2).
     """
-    from myotrial.scoring import SCORED_COLUMNS, score_visits
-    from myotrial.tables import read_table, write_table
-    from myotrial.tables.io import check_table_path
+    check_mmt8_max("--mmt8-max", mmt8_max)
+    _check_measure_set(population, measure_set, chq_phs_range)
+    check_week("--earliest-week", earliest_week)
+    if consecutive_visits is not None and not 1 <= consecutive_visits <= MAX_CONSECUTIVE_VISITS:
+        raise CliInputError(
+            f"--consecutive-visits {consecutive_visits}: must be 1 to {MAX_CONSECUTIVE_VISITS}"
+        )
+    check_table_paths(visits, out)
+    check_outputs([out], inputs=[visits], force=force, as_json=as_json)
 
-    try:
-        check_table_path(out)
-        frame = read_table(visits)
+    from myotrial.scoring import SCORED_COLUMNS, score_visits
+    from myotrial.tables import read_table
+
+    frame = read_table(visits)
+    with progress(2, as_json=as_json, enabled=len(frame) >= PROGRESS_ROWS) as steps:
+        steps.step(f"scoring {len(frame):,} visits")
         scored = score_visits(
             frame,
             population=population.value,
@@ -91,15 +134,10 @@ def score_command(
             earliest_week=earliest_week,
             consecutive_visits=consecutive_visits,
         )
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc), as_json)
-    write_table(scored, out)
+        steps.step(f"writing {out}")
+        write_output_table(scored, out, as_json=as_json)
     post = scored[scored["visit_week"] > 0]
     summary: dict[str, Any] = {
-        "ok": True,
-        "output": str(out),
         "rows": len(scored),
         "subjects": int(scored["subject_id"].nunique()),
         "follow_up_visits": len(post),
@@ -114,7 +152,7 @@ def score_command(
         "measure_set": measure_set.value,
     }
     if as_json:
-        typer.echo(json.dumps(to_jsonable(summary), indent=2))
+        emit_success({"scored": out}, as_json, **summary)
         return
     table = Table(title=f"Scored {summary['rows']} visits of {summary['subjects']} subjects")
     table.add_column("")
@@ -130,15 +168,7 @@ def score_command(
         str(summary["subjects_with_confirmed_deterioration"]),
     )
     console.print(table)
-    console.print(f"Wrote [bold]{out}[/bold] ({len(SCORED_COLUMNS)} scored columns).")
-
-
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        err_console.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code=EXIT_BAD_INPUT)
+    console.print(Text(f"Wrote {out} ({len(SCORED_COLUMNS)} scored columns)."))
 
 
 Pair = tuple[float, float]
@@ -172,7 +202,7 @@ def tis_command(
     chq_phs_range: Annotated[float | None, typer.Option(help="CHQ-PhS scale range")] = None,
     population: PopulationOpt = Population.adult,
     measure_set: MeasureSetOpt = MeasureSetName.imacs,
-    mmt8_max: Annotated[float, typer.Option(help="MMT-8 maximum (150 or 80)")] = 150.0,
+    mmt8_max: Annotated[float, typer.Option(help="MMT-8 maximum: 150 or 80")] = 150.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Total Improvement Score of one patient, measure by measure (the IMACS calculator).
@@ -200,31 +230,47 @@ def tis_command(
     }
     given = {k: v for k, v in pairs.items() if v is not None}
     if not given:
-        _fail("give at least one measure, e.g. --pga 6 2 (baseline, follow-up)", as_json)
-    try:
-        result = score_patient(
-            {k: v[0] for k, v in given.items()},
-            {k: v[1] for k, v in given.items()},
-            ulns={
-                "ck": ck_uln,
-                "aldolase": aldolase_uln,
-                "ldh": ldh_uln,
-                "alt": alt_uln,
-                "ast": ast_uln,
-            },
-            population=population.value,
-            measure_set=measure_set.value,
-            mmt8_max=mmt8_max,
-            chq_phs_range=chq_phs_range,
-        )
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json, writes_output=False)
-    except ValueError as exc:
-        _fail(str(exc), as_json)
+        raise CliInputError("give at least one measure, e.g. --pga 6 2 (baseline, follow-up)")
+    ulns = {"ck": ck_uln, "aldolase": aldolase_uln, "ldh": ldh_uln, "alt": alt_uln, "ast": ast_uln}
+    for name, uln in ulns.items():
+        check_number(f"--{name}-uln", uln, low=0, low_open=True)
+    check_mmt8_max("--mmt8-max", mmt8_max)
+    _check_measure_set(population, measure_set, chq_phs_range)
+    _check_measures_in_set(given, population, measure_set)
+    result = score_patient(
+        {k: v[0] for k, v in given.items()},
+        {k: v[1] for k, v in given.items()},
+        ulns=ulns,
+        population=population.value,
+        measure_set=measure_set.value,
+        mmt8_max=mmt8_max,
+        chq_phs_range=chq_phs_range,
+    )
     if as_json:
-        typer.echo(json.dumps(to_jsonable(result), indent=2))
+        emit_success({}, as_json, **result)
         return
     _print_breakdown(result)
+
+
+def _check_measures_in_set(
+    given: dict[str, Any], population: Population, measure_set: MeasureSetName
+) -> None:
+    """A measure the chosen set does not score would be silently ignored: refuse it."""
+    from myotrial.rules import load_scales, load_tis_rules
+
+    slots = load_tis_rules().measure_set_for(population.value, measure_set.value).slots
+    used = set(slots.values())
+    if "enzyme" in used:
+        used |= set(load_scales().enzymes)
+    unused = [k for k in given if k not in used]
+    if unused:
+        options = ", ".join("--" + k.replace("_", "-") for k in unused)
+        measures = ", ".join(m for m in slots.values())
+        raise CliInputError(
+            f"{options}: not part of the {measure_set.value} {population.value} set "
+            f"({measures}); it would be ignored (--population juvenile scores chaq; "
+            "--measure-set printo scores cmas, das and chq_phs)"
+        )
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -250,7 +296,7 @@ def _print_breakdown(result: dict[str, Any]) -> None:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for m in result["measures"]:
         table.add_row(
-            f"{m['measure']} [dim]({m['label']})[/dim]",
+            Text.assemble(str(m["measure"]), (f" ({m['label']})", "dim")),
             _fmt(m["baseline"]),
             _fmt(m["follow_up"]),
             _fmt(m["percent_improvement"], 1),
@@ -260,8 +306,13 @@ def _print_breakdown(result: dict[str, Any]) -> None:
     console.print(table)
     if result["tis"] is not None:
         console.print(
-            f"TIS [bold]{_fmt(result['tis'], 1)}[/bold] / 100 — "
-            f"[bold]{result['category']}[/bold] improvement"
+            Text.assemble(
+                "TIS ",
+                (_fmt(result["tis"], 1), "bold"),
+                " / 100 — ",
+                (str(result["category"]), "bold"),
+                " improvement",
+            )
         )
     else:
         console.print(
@@ -276,4 +327,4 @@ def _print_breakdown(result: dict[str, Any]) -> None:
         None: "undetermined (measures missing)",
     }[result["worsening"]]
     console.print(f"ProDERM worsening at this visit: {worse}")
-    console.print(f"[dim]{result['citation']}[/dim]")
+    console.print(Text(str(result["citation"]), style="dim"))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from myotrial.cli._app import app
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
+from myotrial.cli._options import ForceOpt, JsonOpt, check_table_paths
+from myotrial.cli._output import check_outputs, console, emit_success, plain, write_output_table
 from myotrial.cli._output import to_jsonable as _jsonable
 from myotrial.eligibility import (
     ScreeningDecision,
@@ -18,18 +19,9 @@ from myotrial.eligibility import (
     load_eligibility_rules,
     screen_candidates,
 )
-from myotrial.errors import InputValidationError, RulesError
-from myotrial.tables.io import check_table_path, read_table, write_table
+from myotrial.tables.io import read_table
 
 __all__ = ["screen"]
-
-
-def _fail(message: str, as_json: bool) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}, indent=2))
-    else:
-        err_console.print(f"[bold red]error:[/] {message} — nothing was written")
-    raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
 def _decision_json(d: ScreeningDecision) -> dict[str, Any]:
@@ -67,56 +59,47 @@ def _decision_json(d: ScreeningDecision) -> dict[str, Any]:
 @app.command("screen")
 def screen(
     screening: Annotated[
-        Path, typer.Argument(help="Screening table, one row per candidate (CSV or Parquet).")
+        Path,
+        typer.Argument(
+            help="Screening table, one row per candidate (CSV or Parquet; columns in "
+            "docs/data-format.md)."
+        ),
     ],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Screened table to write (CSV or Parquet).")
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Screened table to write (CSV or Parquet).")
     ],
     rules: Annotated[
         Path | None,
         typer.Option(help="Eligibility rules TOML (default: the shipped ProDERM rules)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Screen candidates against the ProDERM eligibility criteria.
 
     Writes every input column plus eligible, screening_status, reasons, criteria_met,
     missing_fields, bohan_peter_class and the EULAR/ACR 2017 score, class, approximate
-    probability and (unconfirmed) subclass. Bad input: every problem is listed with its row,
-    subject and column, nothing is written and the exit code is 2.
+    probability and (unconfirmed) subclass (docs/data-format.md). Bad input: every problem is
+    listed with its row, subject and column, nothing is written and the exit code is 2.
     """
-    if output.resolve() == screening.resolve():
-        _fail(f"the output {output} would overwrite the input; choose another file", as_json)
-    try:
-        check_table_path(output)
-        eligibility_rules = load_eligibility_rules(rules)
-        frame = read_table(screening)
-        decisions = screen_candidates(frame, eligibility_rules)
-        result = decisions_to_frame(frame, decisions)
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json=as_json)
-    except (FileNotFoundError, ValueError, RulesError) as exc:
-        _fail(str(exc), as_json)
-    try:
-        write_table(result, output)
-    except (OSError, ValueError) as exc:
-        _fail(f"could not write {output}: {exc}", as_json)
+    check_table_paths(screening, out)
+    check_outputs([out], inputs=[screening, rules], force=force, as_json=as_json)
+    eligibility_rules = load_eligibility_rules(rules)
+    frame = read_table(screening)
+    decisions = screen_candidates(frame, eligibility_rules)
+    result = decisions_to_frame(frame, decisions)
+    write_output_table(result, out, as_json=as_json)
     counts = {
         s: sum(1 for d in decisions if d.status.value == s)
         for s in ("eligible", "ineligible", "not_assessable")
     }
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "ok": True,
-                    "output": str(output),
-                    "rules": eligibility_rules.source,
-                    "counts": counts,
-                    "candidates": [_decision_json(d) for d in decisions],
-                },
-                indent=2,
-            )
+        emit_success(
+            {"screened": out},
+            as_json,
+            rules=eligibility_rules.source,
+            counts=counts,
+            candidates=[_decision_json(d) for d in decisions],
         )
         return
     table = Table(title=f"Screening against {eligibility_rules.citation}", show_lines=True)
@@ -133,15 +116,17 @@ def screen(
         ea = d.eular_acr
         ea_text = "-" if ea is None else f"{ea.score} {ea.category.value}"
         table.add_row(
-            d.subject_id,
-            f"[{style[d.status.value]}]{d.status.value}[/]",
-            "\n".join(d.reasons) or "all criteria met",
-            d.bohan_peter.category.value,
-            ea_text,
+            plain(d.subject_id),
+            Text(d.status.value, style=style[d.status.value]),
+            plain("\n".join(d.reasons) or "all criteria met"),
+            plain(d.bohan_peter.category.value),
+            plain(ea_text),
         )
     console.print(table)
     console.print(
-        f"{len(decisions)} candidate(s): {counts['eligible']} eligible, "
-        f"{counts['ineligible']} ineligible, {counts['not_assessable']} not assessable. "
-        f"Wrote {output}."
+        Text(
+            f"{len(decisions)} candidate(s): {counts['eligible']} eligible, "
+            f"{counts['ineligible']} ineligible, {counts['not_assessable']} not assessable. "
+            f"Wrote {out}."
+        )
     )
