@@ -79,10 +79,16 @@ def _problems(exc: InputValidationError, visit_names: dict[int, str]) -> list[di
     for rec in exc.problems.to_dict("records"):
         row = rec.get("row")
         visit = visit_names.get(int(row), "") if row == row and row is not None else ""
-        out.append(
-            {"loc": [visit, rec.get("column")], "value": rec.get("value"), "msg": rec.get("rule")}
-        )
+        out.append({"loc": [visit, _plain(rec.get("column"))], "value": _plain(rec.get("value")),
+                    "msg": _plain(rec.get("rule"))})
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe cell of a problem table (a missing value is NaN there: null here)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def _calculate(req: TISRequest) -> dict[str, Any]:
