@@ -27,7 +27,7 @@ from db_support import (
     snapshot,
 )
 from myotrial.db import Actor, Role, TrialService, make_engine, upgrade_database
-from myotrial.randomisation import SeededListWarning
+from myotrial.randomisation import SeededListWarning, StratumFactor
 from myotrial.settings import Settings
 from myotrial.web import create_app
 
@@ -106,8 +106,8 @@ class WebUser:
 
 
 def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int | None = 2022,
-                   settings: Settings | None = None, protocol: Path | str = "proderm"
-                   ) -> WebTrial:
+                   settings: Settings | None = None, protocol: Path | str = "proderm",
+                   factors: tuple[StratumFactor, ...] = ()) -> WebTrial:
     """The bundled proderm protocol unless ``protocol`` names another (its randomisation
     scheme; the service opens the database under it)."""
     url = f"sqlite:///{tmp_path / 'web.db'}"
@@ -128,7 +128,8 @@ def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int | None 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SeededListWarning)
         svc.generate_randomisation_list(
-            actors["ustat"], svc.protocol_scheme(n_per_stratum=n_per_stratum), seed=seed)
+            actors["ustat"], svc.protocol_scheme(factors, n_per_stratum=n_per_stratum),
+            seed=seed)
     app = create_app(settings or Settings(database_url=url, secret_key=SECRET),
                      service=svc)
     return WebTrial(url, svc, app, actors)
