@@ -5,6 +5,7 @@ environment here, except by :func:`app_from_env`, the factory of ``myotrial serv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -97,11 +98,21 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        overflow = False
 
         async def send_secure(message: _Message) -> None:
             nonlocal started
+            if overflow:  # whatever the application answers, the answer is 413
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _too_large(send_secure_raw, self.max_bytes)
+                return
             if message["type"] == "http.response.start":
                 started = True
+            await send_secure_raw(message)
+
+        async def send_secure_raw(message: _Message) -> None:
+            if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
                     headers[name] = value
@@ -113,24 +124,25 @@ class SecurityMiddleware:
         except ValueError:
             too_big = True
         if too_big:
-            await _too_large(send_secure, self.max_bytes)
+            await _too_large(send_secure_raw, self.max_bytes)
             return
         seen = 0
 
         async def receive_limited() -> _Message:
-            nonlocal seen
+            nonlocal seen, overflow
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    overflow = True
                     raise _BodyTooLargeError
             return message
 
-        try:
+        with contextlib.suppress(_BodyTooLargeError):
             await self.app(scope, receive_limited, send_secure)
-        except _BodyTooLargeError:
-            if not started:
-                await _too_large(send_secure, self.max_bytes)
+        if overflow and not started:
+            started = True
+            await _too_large(send_secure_raw, self.max_bytes)
 
 
 class _BodyTooLargeError(Exception):
