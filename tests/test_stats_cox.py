@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,99 @@ def test_bad_inputs() -> None:
         cox_ph([1, 2], [1, 0], [0, 1], ties="exact")
     with pytest.raises(ValueError, match="no events"):
         cox_ph([1, 2], [0, 0], [0, 1])
-    with pytest.raises(ValueError, match="did not converge"):
-        cox_ph([1, 2, 3, 4], [1, 1, 0, 0], [1, 1, 0, 0])
+    separated = cox_ph([1, 2, 3, 4], [1, 1, 0, 0], [1, 1, 0, 0])  # monotone: flagged, no raise
+    assert not separated.estimable and "monotone likelihood" in str(separated.not_estimable)
     with pytest.raises(ValueError, match="collinear or constant"):
         cox_ph([1, 2, 3], [1, 1, 1], pd.DataFrame({"a": [1, 1, 1]}))
     with pytest.raises(ValueError, match="other than"):
         hazard_ratio([1, 2], [1, 1], ["x", "y"], treatment="ivig", control="placebo")
+
+
+# ------------------------------------------------------------------ edge cases (issue 13)
+EDGE_DATA = pd.read_csv(FIXTURES / "sap_cox_edge_data.csv")
+EDGE = pd.read_csv(FIXTURES / "sap_cox_edge.csv", keep_default_na=False,
+                   na_values={"zph_global_p": [""]})
+
+
+def _edge(case: str, ties: str):  # type: ignore[no-untyped-def]
+    d = EDGE_DATA[EDGE_DATA["case"] == case]
+    arm = np.where(d["trt"] == 1, "ivig", "placebo")
+    strata = d["stratum"] if case == "same_day_strata" else None
+    res = hazard_ratio(d["time"], d["event"], arm, treatment="ivig", control="placebo",
+                       strata=strata, ties=ties)
+    exp = EDGE[(EDGE["case"] == case) & (EDGE["ties"] == ties)].iloc[0]
+    return res, exp
+
+
+@pytest.mark.r_fixture
+@pytest.mark.parametrize("case", ["same_day", "same_day_strata"])
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_all_events_same_day_fits_and_ph_check_not_estimable(case: str, ties: str) -> None:
+    # oracle: coxph() fits; cox.zph() stops with "system is exactly singular" (g(t) constant)
+    res, exp = _edge(case, ties)
+    assert "exactly singular" in exp["zph_error"]
+    assert res.estimable and res.not_estimable is None
+    row = res.coefficients.iloc[0]
+    for col in ("coef", "std_error", "hazard_ratio", "lower", "upper", "p_value"):
+        assert row[col] == pytest.approx(exp[col], abs=R_TOL), col
+    for ours, col in ((res.wald, "wald"), (res.score, "score"), (res.lrt, "lrt")):
+        assert ours.statistic == pytest.approx(exp[col], abs=R_TOL), col
+    assert (res.loglik_null, res.loglik) == pytest.approx(
+        (exp["loglik_null"], exp["loglik"]), abs=R_TOL)
+    ph = res.ph_test
+    assert not ph.estimable and "all events at one time" in str(ph.not_estimable)
+    assert np.isnan(ph.global_p_value) and ph.table["chisq"].isna().all()
+    assert [r["statistic"] for r in res.to_rows() if r["effect"] == "ph_check"]
+
+
+@pytest.mark.r_fixture
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_no_events_in_one_arm_is_flagged_not_raised(ties: str) -> None:
+    # oracle: coxph() warns "Loglik converged before variable 1; coefficient may be infinite"
+    # with coef 28.2 (SE 6.7e5); its score (log-rank) and LR tests are still valid
+    res, exp = _edge("no_events_one_arm", ties)
+    assert "coefficient may be infinite" in exp["warning"] and exp["coef"] > 20
+    assert not res.estimable
+    assert res.not_estimable == "monotone likelihood: no events in one arm (placebo has none)"
+    assert any("not estimable (monotone likelihood: no events in one arm" in n
+               for n in res.notes)
+    hr = res.hazard_ratio
+    assert hr.estimate == math.inf and hr.p_value is None and hr.std_error is None
+    assert math.isnan(hr.lower) and math.isnan(hr.upper) and hr.notes == res.notes
+    assert res.coefficients["coef"].iloc[0] == math.inf
+    assert math.isnan(res.wald.statistic)
+    assert res.score.statistic == pytest.approx(exp["score"], abs=R_TOL)
+    assert res.lrt.statistic == pytest.approx(exp["lrt"], abs=R_TOL)
+    assert (res.loglik_null, res.loglik) == pytest.approx(
+        (exp["loglik_null"], exp["loglik"]), abs=R_TOL)
+    assert not res.ph_test.estimable and "monotone" in str(res.ph_test.not_estimable)
+    lr = logrank_test(*(EDGE_DATA.loc[EDGE_DATA["case"] == "no_events_one_arm", c]
+                        for c in ("time", "event", "trt")))
+    assert res.score.statistic == pytest.approx(lr.statistic, abs=1e-10)
+    # swapping the arms: hazard ratio 0, no events in ivig
+    d = EDGE_DATA[EDGE_DATA["case"] == "no_events_one_arm"]
+    swapped = hazard_ratio(d["time"], d["event"], np.where(d["trt"] == 1, "ivig", "placebo"),
+                           treatment="placebo", control="ivig", ties=ties)
+    assert swapped.hazard_ratio.estimate == 0.0
+    assert swapped.not_estimable == "monotone likelihood: no events in one arm (placebo has none)"
+
+
+def test_monotone_covariate_keeps_the_other_terms() -> None:
+    # a covariate that diverges while the arm effect stays estimable: flagged, arm finite
+    d = DATA.copy()
+    first = d.loc[d["event"] == 1, "time"].min()  # every death at the first event time has
+    d["sep"] = ((d["time"] == first) & (d["event"] == 1)).astype(float)  # sep = 1, no one else
+    res = cox_ph(d["time"], d["event"], d[["trt", "sep"]])
+    if res.estimable:  # the separating covariate must diverge here
+        pytest.fail("expected a diverging coefficient")
+    assert "sep" in str(res.not_estimable) and "trt" not in str(res.not_estimable)
+    row = res.coefficients.set_index("term")
+    assert np.isfinite(row.loc["trt", "std_error"]) and np.isinf(row.loc["sep", "coef"])
+    # R 4.2.2, survival 3.5-3: coxph(Surv(time, event) ~ trt + sep, control =
+    # coxph.control(eps = 1e-12, toler.chol = 1e-15, iter.max = 100)) warns "Loglik converged
+    # before variable 2"; trt 0.7248414512 (SE 0.2471641707), score 154.6914231337,
+    # LR 94.2546106371
+    assert row.loc["trt", "coef"] == pytest.approx(0.7248414512, abs=1e-8)
+    assert row.loc["trt", "std_error"] == pytest.approx(0.2471641707, abs=1e-8)
+    assert res.score.statistic == pytest.approx(154.6914231337, abs=1e-8)
+    assert res.lrt.statistic == pytest.approx(94.2546106371, abs=1e-8)

@@ -16,7 +16,11 @@ from myotrial.stats import (
     cmh_test,
     fisher_exact_test,
     impute_chained,
+    imputed_responders,
+    logged_events,
     mi_risk_difference,
+    rate_grid,
+    remove_lindep,
     rubin_pool,
     tipping_point,
     tipping_point_grid,
@@ -188,3 +192,143 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="fewer than 2 rows"):
         impute_chained(pd.DataFrame({"a": [1.0, math.nan, math.nan], "b": [1.0, 2, 3]}),
                        ["a", "b"], seed=1)
+
+
+# ------------------------------------------------------------------ predictor screening vs mice
+LINDEP_DATA = pd.read_csv(FIXTURES / "sap_lindep_data.csv")
+LINDEP = pd.read_csv(FIXTURES / "sap_lindep.csv", keep_default_na=False)
+
+
+@pytest.mark.r_fixture
+@pytest.mark.parametrize("case", LINDEP["case"].tolist())
+def test_remove_lindep_against_mice(case: str) -> None:
+    # oracle: mice:::remove.lindep(x, y, ry) (mice 3.15, eps = 1e-4, maxcor = 0.99) and the
+    # predictors it logs through updateLog
+    d = LINDEP_DATA[LINDEP_DATA["case"] == case]
+    exp = LINDEP.set_index("case").loc[case]
+    x = d[["x1", "x2", "x3", "x4"]].to_numpy(dtype=float)
+    ry = d["ry"].astype(str).str.upper().eq("TRUE").to_numpy()
+    y = d["y"].fillna(0.0).to_numpy(dtype=float)
+    keep = remove_lindep(x, y, ry)
+    assert keep.tolist() == [v == "TRUE" for v in exp["keep"].split(";")]
+    dropped = [f"x{k + 1}" for k in np.flatnonzero(~keep)]
+    assert ";".join(dropped) == exp["logged"] or case == "y_constant"
+
+
+def test_impute_chained_constant_and_collinear_predictors() -> None:
+    # a predictor that is 0 for everyone (e.g. no enzyme points in an arm) made X'X singular
+    # ("Singular matrix"); mice leaves such predictors out with a logged event
+    data = _trial()
+    data["zero"] = 0.0
+    data["five"] = 5.0
+    data["pga_twice"] = data["points_pga"].fillna(0.0) * 2 + 1  # complete and collinear with
+    data["pga_copy"] = data["pga_twice"] / 2                     # each other
+    done = impute_chained(data, POINTS, seed=4, by="arm", n_imputations=3, n_iter=2,
+                          predictors=["zero", "five", "pga_twice", "pga_copy"])
+    assert all(d[POINTS].notna().all().all() for d in done)
+    events = logged_events(done)
+    assert set(events.columns) == {"im", "it", "group", "dep", "meth", "out"}
+    n_cols = int(data.groupby("arm")[POINTS].apply(lambda f: f.isna().any()).to_numpy().sum())
+    assert len(events) == 3 * 2 * n_cols
+    for dep, out in zip(events["dep"], events["out"], strict=True):
+        names = out.split(", ")
+        assert {"zero", "five"} <= set(names)
+        if dep == "points_pga":  # both correlate 1 with pga where it is observed (maxcor)
+            assert {"pga_twice", "pga_copy"} <= set(names)
+        else:  # linearly dependent pair: exactly one is left out
+            assert ("pga_twice" in names) != ("pga_copy" in names)
+    assert set(events["group"]) == {"ivig", "placebo"}
+    # an imputed column that is constant in one arm: imputed with its constant, and left out
+    # as a predictor of the other columns of that arm
+    data2 = _trial()
+    sel = data2["arm"] == "placebo"
+    data2.loc[sel, "points_enzyme"] = data2.loc[sel, "points_enzyme"].where(
+        data2.loc[sel, "points_enzyme"].isna(), 0.0)
+    assert data2.loc[sel, "points_enzyme"].isna().any()
+    done2 = impute_chained(data2, POINTS, seed=4, by="arm", n_imputations=2, n_iter=2)
+    assert all((d.loc[sel, "points_enzyme"] == 0.0).all() for d in done2)
+    ev2 = logged_events(done2)
+    placebo = ev2[ev2["group"] == "placebo"]
+    others = placebo[placebo["dep"] != "points_enzyme"]
+    assert len(others) and others["out"].str.contains("points_enzyme").all()
+    own = placebo[placebo["dep"] == "points_enzyme"]  # constant y: every predictor left out
+    assert len(own) and (own["out"].str.split(", ").map(len) == 5).all()
+    res = mi_risk_difference(data2, arm="arm", treatment="ivig", control="placebo",
+                             columns=POINTS, response=tis_response(20), seed=4,
+                             n_imputations=2, n_iter=2)
+    assert any("left out (constant or collinear" in n and "points_enzyme" in n
+               for n in res.notes)
+
+
+def test_impute_chained_without_dropped_predictors_logs_nothing() -> None:
+    done = impute_chained(_trial(), POINTS, seed=11, by="arm", n_imputations=2, n_iter=2)
+    assert logged_events(done).empty
+
+
+# ------------------------------------------------------------------ tipping point on a rate grid
+TIPPING = pd.read_csv(FIXTURES / "sap_tipping.csv")
+
+
+@pytest.mark.r_fixture
+@pytest.mark.parametrize("case", sorted(TIPPING["case"].unique()))
+def test_tipping_point_rate_grid_against_r(case: str) -> None:
+    # oracle: rates (0:floor(1/step)) * step (+ 1), k = floor(rate * M + 0.5), fisher.test and
+    # the Newcombe interval from prop.test(correct = FALSE) Wilson limits, per cell
+    exp = TIPPING[TIPPING["case"] == case].reset_index(drop=True)
+    c = exp.iloc[0]
+    res = tipping_point(x1=int(c["x1"]), n1=int(c["n1"]), missing1=int(c["m1"]),
+                        x2=int(c["x2"]), n2=int(c["n2"]), missing2=int(c["m2"]),
+                        grid_step=float(c["step"]))
+    g = res.grid
+    assert len(g) == len(exp) and res.grid_step == pytest.approx(c["step"])
+    for col in ("rate1", "rate2"):
+        np.testing.assert_allclose(g[col], exp[col], atol=1e-12, rtol=0, err_msg=col)
+    assert g["k1"].tolist() == exp["k1"].tolist() and g["k2"].tolist() == exp["k2"].tolist()
+    for col in ("estimate", "lower", "upper", "p_value"):
+        np.testing.assert_allclose(g[col], exp[col], atol=R_TOL, rtol=0, err_msg=col)
+
+
+def test_rate_grid_and_rounding_rule() -> None:
+    assert rate_grid(0.25) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert rate_grid(0.3) == [0.0, 0.3, 0.6, 0.9, 1.0]
+    assert len(rate_grid(0.05)) == 21 and rate_grid(0.05)[7] == 0.35
+    # nearest integer, halves up (Python's round would give 2 and 4)
+    assert imputed_responders(0.5, 5) == 3 and imputed_responders(0.25, 10) == 3
+    assert imputed_responders(0.35, 10) == 4  # 0.35 * 10 = 3.4999999999999996
+    assert imputed_responders(0.0, 7) == 0 and imputed_responders(1.0, 7) == 7
+    with pytest.raises(ValueError, match="grid_step"):
+        rate_grid(0)
+    with pytest.raises(ValueError, match="grid_step"):
+        tipping_point(x1=1, n1=2, missing1=1, x2=1, n2=2, missing2=1, grid_step=1.5)
+
+
+def test_tipping_point_rate_grid_frontier_rows_and_matrix() -> None:
+    kw = {"x1": 20, "n1": 30, "missing1": 6, "x2": 10, "n2": 30, "missing2": 6,
+          "test": "mn_score_test"}
+    counts = tipping_point(**kw)  # type: ignore[arg-type]
+    rates = tipping_point(**kw, grid_step=0.1)  # type: ignore[arg-type]
+    assert len(rates.grid) == 11 * 11 and rates.counts["grid_step"] == 0.1
+    # every rate cell is the count cell with the same (k1, k2)
+    merged = rates.grid.merge(counts.grid, on=["k1", "k2"], suffixes=("", "_c"))
+    assert len(merged) == len(rates.grid)
+    np.testing.assert_array_equal(merged["p_value"], merged["p_value_c"])
+    assert rates.robust == counts.robust is False
+    ref = bool(rates.grid.iloc[0]["significant"])
+    for rec in rates.frontier.to_dict("records"):
+        sub = rates.grid[rates.grid["rate1"] == rec["rate1"]]
+        flips = sub[sub["significant"] != ref]
+        if len(flips):
+            assert rec["rate2_tip"] == flips["rate2"].min()
+            assert rec["k2_tip"] == imputed_responders(rec["rate2_tip"], 6)
+        else:
+            assert math.isnan(rec["rate2_tip"]) and math.isnan(rec["k2_tip"])
+    assert list(rates.frontier.columns) == ["rate1", "k1", "rate2_tip", "k2_tip"]
+    mat = tipping_point_grid(rates)
+    assert mat.shape == (11, 11) and mat.attrs["k2"][0.5] == 3
+    assert mat.loc[0.5, 0.3] == rates.grid[(rates.grid["rate1"] == 0.5)
+                                           & (rates.grid["rate2"] == 0.3)]["p_value"].iloc[0]
+    rows = rates.to_rows("primary")
+    assert all(tuple(r) == ARD_COLUMNS for r in rows)
+    assert any(r["group"] == "rate1=0.5" and r["statistic"] == "rate2_tip" for r in rows)
+    # the count interface is unchanged
+    assert counts.grid_step is None and list(counts.frontier.columns) == ["k1", "k2_tip"]

@@ -83,3 +83,58 @@ def test_bad_inputs() -> None:
     _, cov = _r("optim")
     with pytest.raises(ValueError, match="positive definite"):
         mmrm(DATA, **KW, covariance=cov * 0)
+
+
+# ------------------------------------------------------------------ without a baseline covariate
+NB = pd.read_csv(FIXTURES / "sap_mmrm_nobase.csv")
+NB_COV = pd.read_csv(FIXTURES / "sap_mmrm_nobase_cov.csv")
+KW_NB = {**KW, "baseline": None}
+
+
+def _r_nb(optimizer: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    exp = NB[NB["optimizer"] == optimizer].reset_index(drop=True)
+    cov = NB_COV[NB_COV["optimizer"] == optimizer].set_index("visit")[["v4", "v8", "v12", "v16"]]
+    cov.index = cov.index.astype(str)
+    cov.columns = ["4", "8", "12", "16"]
+    return exp, cov
+
+
+@pytest.mark.r_fixture
+def test_no_baseline_at_r_covariance_matches_exactly() -> None:
+    # oracle: gls(y ~ visit + visit:trt, corSymm + varIdent, REML) (no baseline covariate),
+    # summary()$tTable visit:trt rows at R's own getVarCov
+    for optimizer in ("optim", "nlminb"):
+        exp, cov = _r_nb(optimizer)
+        res = mmrm(DATA, **KW_NB, covariance=cov)
+        for col in COLS:
+            np.testing.assert_allclose(res.differences[col], exp[col], atol=1e-8, rtol=0,
+                                       err_msg=f"{optimizer} {col}")
+        assert res.reml_loglik == pytest.approx(exp["reml_loglik"].iloc[0], abs=1e-6)
+        assert len(res.fixed_effects) == exp["n_fixed"].iloc[0] == 8
+
+
+@pytest.mark.r_fixture
+def test_no_baseline_reml_fit_against_r() -> None:
+    # oracle: the same gls with glsControl(opt = "optim"); our REML optimum at least as high
+    exp, cov = _r_nb("optim")
+    fit = mmrm(DATA.drop(columns="base"), **KW_NB)
+    for col in COLS:
+        np.testing.assert_allclose(fit.differences[col], exp[col], atol=1e-5, rtol=0,
+                                   err_msg=col)
+    np.testing.assert_allclose(fit.covariance.to_numpy(), cov.to_numpy(), atol=1e-3, rtol=0)
+    assert fit.reml_loglik >= exp["reml_loglik"].iloc[0] - 1e-9
+    assert fit.reml_loglik - exp["reml_loglik"].iloc[0] < 1e-6
+    assert "baseline" not in " ".join(fit.fixed_effects["term"])
+    assert any("no baseline covariate" in n for n in fit.notes)
+    # baseline_by_visit is irrelevant without a baseline
+    same = mmrm(DATA, **KW_NB, baseline_by_visit=False, covariance=fit.covariance)
+    np.testing.assert_allclose(same.differences["estimate"], fit.differences["estimate"],
+                               atol=1e-12, rtol=0)
+
+
+def test_no_baseline_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="column name or None"):
+        mmrm(DATA, **{**KW, "baseline": 3})  # type: ignore[arg-type]
+    bad = DATA.copy()
+    bad["base"] = np.nan  # a missing baseline column is irrelevant without a baseline
+    assert len(mmrm(bad, **KW_NB).differences) == 4

@@ -26,6 +26,15 @@
 #   sap_padjust.csv                   stats::p.adjust(method = "holm" / "hochberg").
 #   sap_rubin.csv                     mice::pool.scalar(Q, U, n, k = 1) on fixed per-imputation
 #                                     estimates Q and variances U.
+#   sap_cox_edge_data.csv,            coxph (Efron / Breslow) where every event is on one day
+#   sap_cox_edge.csv                  (cox.zph stops: its error text is recorded) and with no event
+#                                     in one arm (monotone likelihood: the warning is recorded).
+#   sap_mmrm_nobase.csv,              nlme::gls(y ~ visit + visit:trt, corSymm + varIdent, REML):
+#   sap_mmrm_nobase_cov.csv           the MMRM without a baseline covariate, same data.
+#   sap_lindep_data.csv,              mice:::remove.lindep(x, y, ry): which predictors mice keeps
+#   sap_lindep.csv                    for one imputed variable (constant / collinear screening).
+#   sap_tipping.csv                   tipping point on a grid of imputed response rates: k =
+#                                     floor(rate * M + 1/2), fisher.test, Newcombe (prop.test).
 
 suppressPackageStartupMessages({
   library(survival)
@@ -154,6 +163,57 @@ write_fixture(data.frame(stratified = c(TRUE, FALSE), statistic = c(lr$chisq, lr
                          expected_placebo = c(rowSums(lr$exp)[2], lr0$exp[2])),
               "sap_logrank.csv")
 
+# 3b. Cox edge cases (issue 13 follow-up): every event on the same day (coxph fits, cox.zph
+#     stops: "system is exactly singular"), and no event in one arm (monotone likelihood: coxph
+#     warns "coefficient may be infinite" with a huge coefficient; the score and LR tests are
+#     still valid). Errors and warnings are written as text.
+edge <- rbind(
+  data.frame(case = "same_day", stratum = "s",
+             time = c(28, 28, 28, 28, 28, 56, 56, 56, 56, 56, 28, 28, 28, 56, 56, 56, 56, 56, 56,
+                      56),
+             event = c(1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0),
+             trt = rep(1:0, each = 10)),
+  data.frame(case = "same_day_strata", stratum = rep(c("a", "b"), 10),
+             time = c(28, 28, 28, 56, 28, 56, 112, 56, 28, 112, 28, 56, 28, 112, 56, 56, 112, 28,
+                      56, 112),
+             event = c(1, 1, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0),
+             trt = rep(1:0, each = 10)),
+  data.frame(case = "no_events_one_arm", stratum = "s",
+             time = c(28, 35, 42, 49, 56, 56, 70, 84, 84, 84, 21, 30, 40, 60, 84, 84, 84, 84, 84,
+                      84),
+             event = c(1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+             trt = rep(1:0, each = 10))
+)
+write_fixture(edge, "sap_cox_edge_data.csv")
+edge_rows <- list()
+for (cs in unique(edge$case)) for (ties in c("efron", "breslow")) {
+  d <- edge[edge$case == cs, ]
+  f <- if (cs == "same_day_strata") Surv(time, event) ~ trt + strata(stratum) else
+    Surv(time, event) ~ trt
+  warn <- ""
+  fit <- withCallingHandlers(coxph(f, data = d, ties = ties, control = ctl),
+                             warning = function(w) {
+                               warn <<- trimws(conditionMessage(w))
+                               invokeRestart("muffleWarning")
+                             })
+  zph <- tryCatch(cox.zph(fit, transform = "km")$table, error = function(e) e)
+  zph_error <- if (inherits(zph, "error")) trimws(conditionMessage(zph)) else ""
+  ci <- exp(confint(fit))
+  edge_rows[[length(edge_rows) + 1]] <- data.frame(
+    case = cs, ties = ties, coef = unname(coef(fit)), std_error = sqrt(diag(vcov(fit))),
+    hazard_ratio = unname(exp(coef(fit))), lower = ci[1, 1], upper = ci[1, 2],
+    p_value = unname(summary(fit)$coefficients[, "Pr(>|z|)"]),
+    wald = unname(fit$wald.test), score = unname(fit$score),
+    lrt = 2 * (fit$loglik[2] - fit$loglik[1]), loglik_null = fit$loglik[1],
+    loglik = fit$loglik[2], iterations = fit$iter, warning = gsub(",", ";", warn),
+    zph_error = gsub(",", ";", zph_error),
+    zph_global_p = if (zph_error == "") zph["GLOBAL", "p"] else NA_real_)
+}
+edge_out <- do.call(rbind, edge_rows)
+stopifnot(edge_out$zph_error[edge_out$case != "no_events_one_arm"] != "",
+          edge_out$warning[edge_out$case == "no_events_one_arm"] != "")
+write_fixture(edge_out, "sap_cox_edge.csv")
+
 # ---------------------------------------------------------------------------------------------
 # 4. MMRM: nlme::gls with unstructured covariance (corSymm + varIdent), REML
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +269,35 @@ names(cov_out) <- c("optimizer", "visit", paste0("v", weeks))
 write_fixture(mmrm_out, "sap_mmrm.csv")
 write_fixture(cov_out, "sap_mmrm_cov.csv")
 
+# 4b. MMRM without a baseline covariate (an outcome that is itself a change score, e.g. the
+#     TIS): y ~ visit + visit:trt, same covariance structure, same data
+nb_rows <- list(); nb_cov <- list()
+for (opt in c("optim", "nlminb")) {
+  ctl <- glsControl(opt = opt, optimMethod = "BFGS", tolerance = 1e-12, msTol = 1e-12,
+                    maxIter = 1000, msMaxIter = 1000, returnObject = TRUE)
+  fit <- gls(y ~ visit + visit:trt, data = md,
+             correlation = corSymm(form = ~ tnum | id), weights = varIdent(form = ~ 1 | visit),
+             method = "REML", na.action = na.omit, control = ctl)
+  tt <- summary(fit)$tTable
+  rows <- grep(":trt$", rownames(tt))
+  dfres <- fit$dims$N - fit$dims$p
+  q <- qt(0.975, dfres)
+  nb_rows[[opt]] <- data.frame(
+    optimizer = opt, visit = weeks, estimate = tt[rows, "Value"],
+    std_error = tt[rows, "Std.Error"], statistic = tt[rows, "t-value"],
+    p_value = tt[rows, "p-value"], df = dfres,
+    lower = tt[rows, "Value"] - q * tt[rows, "Std.Error"],
+    upper = tt[rows, "Value"] + q * tt[rows, "Std.Error"],
+    reml_loglik = as.numeric(logLik(fit)), n_fixed = fit$dims$p)
+  full <- names(which(table(na.omit(md)$id) == 4))[1]
+  nb_cov[[opt]] <- data.frame(optimizer = opt, visit = weeks,
+                              unclass(getVarCov(fit, individual = full)))
+}
+nb_cov_out <- do.call(rbind, nb_cov)
+names(nb_cov_out) <- c("optimizer", "visit", paste0("v", weeks))
+write_fixture(do.call(rbind, nb_rows), "sap_mmrm_nobase.csv")
+write_fixture(nb_cov_out, "sap_mmrm_nobase_cov.csv")
+
 # ---------------------------------------------------------------------------------------------
 # 5. Multiplicity: p.adjust
 # ---------------------------------------------------------------------------------------------
@@ -243,5 +332,78 @@ for (nm_ in names(rb_in)) for (dfcom in c(Inf, 50)) {
     b = pr$b, t = pr$t, df = pr$df, riv = pr$r, fmi = pr$fmi)
 }
 write_fixture(do.call(rbind, rb_rows), "sap_rubin.csv")
+
+# ---------------------------------------------------------------------------------------------
+# 7. mice's predictor screening per imputed variable: mice:::remove.lindep(x, y, ry)
+#    (eps = 1e-4, maxcor = 0.99): constant predictors (variance <= eps among the rows with y
+#    observed), predictors correlating >= 0.99 with y, and linearly dependent ones (smallest /
+#    largest eigenvalue of their correlation matrix < eps) are dropped; all if y is constant.
+# ---------------------------------------------------------------------------------------------
+set.seed(20240416)
+nl <- 24
+lin_cases <- list()
+mk <- function(case, y, ry, x) {
+  data.frame(case = case, row = seq_along(y), y = ifelse(ry, y, NA), ry = ry, x)
+}
+y <- round(rnorm(nl, 10, 3), 1); ry <- rep(c(TRUE, TRUE, FALSE), 8)
+a <- round(rnorm(nl), 2); b <- round(rnorm(nl), 2); cc <- round(rnorm(nl), 2)
+lin_cases[[1]] <- mk("none", y, ry, data.frame(x1 = a, x2 = b, x3 = cc, x4 = round(rnorm(nl), 2)))
+lin_cases[[2]] <- mk("constant", y, ry, data.frame(x1 = a, x2 = 5, x3 = 0, x4 = b))
+lin_cases[[3]] <- mk("constant_where_observed", y, ry,
+                     data.frame(x1 = a, x2 = ifelse(ry, 2.5, b), x3 = cc, x4 = b))
+lin_cases[[4]] <- mk("duplicate", y, ry, data.frame(x1 = a, x2 = b, x3 = 2 * a + 1, x4 = cc))
+lin_cases[[5]] <- mk("linear_combination", y, ry, data.frame(x1 = a, x2 = b, x3 = cc,
+                                                             x4 = a - 0.5 * b))
+lin_cases[[6]] <- mk("high_correlation", y, ry,
+                     data.frame(x1 = y + round(rnorm(nl, 0, 0.05), 2), x2 = -y, x3 = a, x4 = b))
+lin_cases[[7]] <- mk("y_constant", ifelse(ry, 7.5, y), ry, data.frame(x1 = a, x2 = b, x3 = cc,
+                                                                      x4 = 1))
+lin_data <- do.call(rbind, lin_cases)
+write_fixture(lin_data, "sap_lindep_data.csv")
+lin_out <- do.call(rbind, lapply(split(lin_data, factor(lin_data$case,
+                                                        levels = unique(lin_data$case))),
+                                 function(d) {
+  x <- as.matrix(d[, c("x1", "x2", "x3", "x4")])
+  yy <- ifelse(d$ry, d$y, 0)
+  # remove.lindep logs through mice:::updateLog, which looks up `state` and `loggedEvents` in
+  # the calling frames (as inside mice's sampler)
+  state <- list(it = 1, im = 1, dep = "y", meth = "pmm", log = FALSE)
+  loggedEvents <- data.frame()
+  keep <- mice:::remove.lindep(x, yy, d$ry, frame = 1)
+  data.frame(case = d$case[1], keep = paste(keep, collapse = ";"),
+             logged = if (state$log) paste(gsub(", ", ";", loggedEvents$out), collapse = "|")
+                      else "")
+}))
+write_fixture(lin_out, "sap_lindep.csv")
+
+# ---------------------------------------------------------------------------------------------
+# 8. Tipping point on a grid of imputed response rates: rates 0, step, 2 step, ... (and 1),
+#    imputed responders k = floor(rate * M + 1/2) (nearest integer, halves up), then
+#    fisher.test and the Newcombe hybrid score interval (prop.test Wilson limits) per cell
+# ---------------------------------------------------------------------------------------------
+tp_cases <- data.frame(case = c("a_0.1", "a_0.25", "a_0.3", "b_0.05"),
+                       x1 = c(30, 30, 30, 20), n1 = c(40, 40, 40, 30),
+                       m1 = c(7, 7, 7, 6), x2 = c(15, 15, 15, 10),
+                       n2 = c(42, 42, 42, 30), m2 = c(9, 9, 9, 5),
+                       step = c(0.1, 0.25, 0.3, 0.05))
+tp_rows <- list()
+for (i in seq_len(nrow(tp_cases))) {
+  cs <- tp_cases[i, ]
+  rates <- (0:floor(1 / cs$step + 1e-9)) * cs$step
+  if (rates[length(rates)] < 1 - 1e-9) rates <- c(rates, 1)
+  for (r1 in rates) for (r2 in rates) {
+    k1 <- floor(r1 * cs$m1 + 0.5 + 1e-9); k2 <- floor(r2 * cs$m2 + 0.5 + 1e-9)
+    t1 <- cs$x1 + k1; s1 <- cs$n1 + cs$m1; t2 <- cs$x2 + k2; s2 <- cs$n2 + cs$m2
+    w1 <- prop.test(t1, s1, correct = FALSE)$conf.int
+    w2 <- prop.test(t2, s2, correct = FALSE)$conf.int
+    p1 <- t1 / s1; p2 <- t2 / s2
+    tp_rows[[length(tp_rows) + 1]] <- data.frame(
+      cs, rate1 = r1, rate2 = r2, k1 = k1, k2 = k2, estimate = p1 - p2,
+      lower = p1 - p2 - sqrt((p1 - w1[1])^2 + (w2[2] - p2)^2),
+      upper = p1 - p2 + sqrt((w1[2] - p1)^2 + (p2 - w2[1])^2),
+      p_value = fisher.test(matrix(c(t1, s1 - t1, t2, s2 - t2), 2, byrow = TRUE))$p.value)
+  }
+}
+write_fixture(do.call(rbind, tp_rows), "sap_tipping.csv")
 
 writeLines(capture.output(sessionInfo()), file.path(out_dir, "sap_sessionInfo.txt"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -82,20 +82,31 @@ def _contributions(
     return loglik, u_t, v_t
 
 
+#: Divergence rule after ``survival:::coxph.fit`` (``toler.inf = sqrt(eps)``, eps = 1e-9): once
+#: the log-likelihood has converged, a coefficient whose next Newton step is still above
+#: ``TOLER_INF`` x |coefficient| (and above 1e-3 - R uses 1e-9, but our log-likelihood criterion
+#: is tighter, so a regular fit can stop with a step of ~1e-6) is going to infinity (monotone
+#: likelihood: there the Newton step tends to a constant, about 1).
+TOLER_INF = math.sqrt(1e-9)
+
+
 def _fit(
-    x: FloatArray, times: list[_EventTime], efron: bool, max_iter: int = 50
-) -> tuple[FloatArray, float, FloatArray, int]:
-    """Newton-Raphson with step halving; returns beta, loglik, information, iterations."""
+    x: FloatArray, times: list[_EventTime], efron: bool, max_iter: int = 100
+) -> tuple[FloatArray, float, FloatArray, int, np.ndarray[Any, np.dtype[np.bool_]]]:
+    """Newton-Raphson with step halving; returns beta, loglik, information, iterations and the
+    terms whose coefficient diverges (monotone likelihood; all False after convergence)."""
     p = x.shape[1]
     beta = np.zeros(p)
     loglik, u_t, v_t = _contributions(beta, x, times, efron)
     info = v_t.sum(axis=0)
+    none = np.zeros(p, dtype=bool)
+    it = 0
     for it in range(1, max_iter + 1):
         try:
             step = linalg.solve(info, u_t.sum(axis=0), assume_a="pos")
         except (linalg.LinAlgError, ValueError):
             break
-        if float(np.max(np.abs(beta + step))) > 50.0:  # hazard ratio beyond e^50: diverging
+        if float(np.max(np.abs(beta + step))) > 200.0:  # hazard ratio beyond e^200
             break
         new = beta + step
         new_ll, new_u, new_v = _contributions(new, x, times, efron)
@@ -110,12 +121,32 @@ def _fit(
         beta, loglik, u_t, v_t = new, new_ll, new_u, new_v
         info = v_t.sum(axis=0)
         if done:
-            return beta, loglik, info, it
+            return beta, loglik, info, it, none
+        if small_change:
+            diverging = _diverging(beta, info, u_t.sum(axis=0))
+            if diverging.any():
+                return beta, loglik, info, it, diverging
+    diverging = _diverging(beta, info, u_t.sum(axis=0))
+    if diverging.any():
+        return beta, loglik, info, it, diverging
     raise ValueError(
-        f"Cox model did not converge (monotone likelihood: a covariate "
-        "separates events, e.g. no event in one arm); beta = "
+        f"Cox model did not converge in {max_iter} iterations; beta = "
         f"{np.array2string(beta, precision=4)}"
     )
+
+
+def _diverging(
+    beta: FloatArray, info: FloatArray, score: FloatArray
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Terms still moving after the log-likelihood converged (R's ``coxph.fit`` rule); when
+    the information cannot be inverted any more, the terms with |beta| > 10."""
+    try:
+        nxt = np.abs(linalg.solve(info, score, assume_a="pos"))
+    except (linalg.LinAlgError, ValueError):
+        return np.asarray(np.abs(beta) > 10.0)
+    if not np.isfinite(nxt).all():
+        return np.asarray(np.abs(beta) > 10.0)
+    return np.asarray((nxt > 1e-3) & (nxt > TOLER_INF * np.abs(beta)))
 
 
 def _km_transform(t: FloatArray, e: FloatArray) -> FloatArray:
@@ -135,6 +166,21 @@ def _km_transform(t: FloatArray, e: FloatArray) -> FloatArray:
     return out
 
 
+def _ph_not_estimable(terms: list[str], reason: str) -> PHTestResult:
+    rows = [{"term": t, "chisq": math.nan, "df": 1, "p_value": math.nan} for t in terms]
+    rows.append({"term": "GLOBAL", "chisq": math.nan, "df": len(terms), "p_value": math.nan})
+    return PHTestResult(method="cox_zph", transform="km", table=pd.DataFrame(rows),
+                        not_estimable=reason)
+
+
+def _solve_checked(a: FloatArray, b: FloatArray) -> float:
+    """b' a^-1 b, refusing (LinAlgError) where R's ``solve()`` stops: an exactly singular
+    matrix or a reciprocal condition number below the machine epsilon."""
+    if a.size and 1.0 / np.linalg.cond(a, 1) < np.finfo(float).eps:
+        raise linalg.LinAlgError("singular")
+    return float(b @ linalg.solve(a, b))
+
+
 def _zph(
     beta: FloatArray,
     x: FloatArray,
@@ -144,11 +190,24 @@ def _zph(
     efron: bool,
     terms: list[str],
 ) -> PHTestResult:
-    """Score test of the extended model beta + theta * g(t) at (beta_hat, 0)."""
+    """Score test of the extended model beta + theta * g(t) at (beta_hat, 0).
+
+    Not estimable (NaN rows and the reason, never an exception) where R's ``cox.zph`` stops
+    with "system is exactly singular" (or computationally singular): when g(t) takes a single
+    value over the event times (every event on the same day) its centred value is 0, so the
+    extended model's information matrix has zero rows.
+    """
     g_all = _km_transform(t, e)
     g_all = g_all - g_all[e == 1].mean()
     _, u_t, v_t = _contributions(beta, x, times, efron)
     g = np.array([g_all[et.dead[0]] for et in times])
+    if float(np.ptp(g)) <= 1e-12:
+        return _ph_not_estimable(
+            terms,
+            "not estimable: the transformed time g(t) = 1 - KM(t-) is the same for every "
+            "event (all events at one time), so the extended model's information matrix is "
+            "singular (R's cox.zph stops: system is exactly singular)",
+        )
     p = x.shape[1]
     u_gamma = (g[:, None] * u_t).sum(axis=0)
     i11 = v_t.sum(axis=0)
@@ -156,14 +215,23 @@ def _zph(
     i22 = (g[:, None, None] ** 2 * v_t).sum(axis=0)
     imat = np.block([[i11, i12], [i12.T, i22]])
     rows = []
-    for j, term in enumerate(terms):
-        kk = [*range(p), p + j]
-        u = np.concatenate([np.zeros(p), [u_gamma[j]]])
-        chisq = float(u @ linalg.solve(imat[np.ix_(kk, kk)], u))
-        rows.append({"term": term, "chisq": chisq, "df": 1, "p_value": stats.chi2.sf(chisq, 1)})
-    u = np.concatenate([np.zeros(p), u_gamma])
-    chisq = float(u @ linalg.solve(imat, u))
-    rows.append({"term": "GLOBAL", "chisq": chisq, "df": p, "p_value": stats.chi2.sf(chisq, p)})
+    try:
+        for j, term in enumerate(terms):
+            kk = [*range(p), p + j]
+            u = np.concatenate([np.zeros(p), [u_gamma[j]]])
+            chisq = _solve_checked(imat[np.ix_(kk, kk)], u)
+            rows.append({"term": term, "chisq": chisq, "df": 1,
+                         "p_value": float(stats.chi2.sf(chisq, 1))})
+        u = np.concatenate([np.zeros(p), u_gamma])
+        chisq = _solve_checked(imat, u)
+    except (linalg.LinAlgError, ValueError):
+        return _ph_not_estimable(
+            terms,
+            "not estimable: the information matrix of the extended model beta + theta g(t) is "
+            "singular (R's cox.zph stops: system is singular)",
+        )
+    rows.append({"term": "GLOBAL", "chisq": chisq, "df": p,
+                 "p_value": float(stats.chi2.sf(chisq, p))})
     return PHTestResult(method="cox_zph", transform="km", table=pd.DataFrame(rows))
 
 
@@ -218,7 +286,19 @@ def cox_ph(
     >= 3.0: the score test, at :math:`(\hat\beta, 0)`, of :math:`\theta` in
     :math:`\beta(t) = \beta + \theta g(t)`, :math:`g(t) = 1 - \hat S(t-)` (Kaplan-Meier of all
     patients, strata ignored) centred at its mean over events; per term (1 df, the other
-    time-varying terms left out) and global (df = terms).
+    time-varying terms left out) and global (df = terms). Where R's ``cox.zph`` stops with
+    "system is exactly/computationally singular" (e.g. every event on the same day: g(t) is
+    constant over the events, so theta has no information) the check is returned not estimable
+    (``ph_test.not_estimable`` gives the reason, NaN statistics); the hazard ratio is
+    unaffected.
+
+    Monotone likelihood (e.g. no event in one arm): once the log-likelihood has converged, a
+    coefficient whose next Newton step is still above ``TOLER_INF`` x |coefficient| (R's
+    ``coxph.fit`` rule) diverges. The model is then returned flagged (``not_estimable``, a
+    note): the diverging terms get ``coef`` +/-inf, hazard ratio inf or 0, NaN SE, z, p and
+    limits; the Wald test is NaN; the score test and the likelihood-ratio test (at the
+    supremum) are reported as usual; the PH check is not estimable. R instead warns
+    "coefficient may be infinite" and prints a huge finite coefficient.
 
     Parameters
     ----------
@@ -239,13 +319,14 @@ def cox_ph(
     Returns
     -------
     CoxResult
-        ``method`` is ``cox_efron`` or ``cox_breslow``; ``hazard_ratio`` is the first term.
+        ``method`` is ``cox_efron`` or ``cox_breslow``; ``hazard_ratio`` is the first term;
+        ``not_estimable`` is ``None`` unless the likelihood is monotone (see above).
 
     Raises
     ------
     ValueError
-        Bad inputs, no events, collinear covariates, or no convergence (monotone likelihood,
-        e.g. no event in one arm: the hazard ratio is 0 or infinite).
+        Bad inputs, no events, collinear covariates, or no convergence in 100 iterations
+        without a diverging coefficient.
 
     Notes
     -----
@@ -274,17 +355,22 @@ def cox_ph(
     times = _event_times(t, e, s)
     ll0, u0_t, v0_t = _contributions(np.zeros(x.shape[1]), x, times, efron)
     u0, i0 = u0_t.sum(axis=0), v0_t.sum(axis=0)
-    beta, ll, info, iterations = _fit(x, times, efron)
-    cov = linalg.inv(info)
+    beta, ll, info, iterations, diverging = _fit(x, times, efron)
+    p = x.shape[1]
+    ok = ~diverging
+    cov = np.full((p, p), math.nan)
+    cov[np.ix_(ok, ok)] = linalg.inv(info[np.ix_(ok, ok)])
     se = np.sqrt(np.diag(cov))
     z = float(stats.norm.ppf(0.5 + level / 2))
-    zstat = beta / se
+    coef_values = np.where(diverging, np.sign(beta) * math.inf, beta)
+    with np.errstate(invalid="ignore"):
+        zstat = beta / se
     pvals = 2 * stats.norm.sf(np.abs(zstat))
     coef = pd.DataFrame(
         {
             "term": names,
-            "coef": beta,
-            "hazard_ratio": np.exp(beta),
+            "coef": coef_values,
+            "hazard_ratio": np.exp(coef_values),
             "std_error": se,
             "z": zstat,
             "p_value": pvals,
@@ -292,8 +378,18 @@ def cox_ph(
             "upper": np.exp(beta + z * se),
         }
     )
-    p = x.shape[1]
-    wald_stat = float(beta @ info @ beta)
+    notes: tuple[str, ...] = ()
+    reason = None
+    if diverging.any():
+        bad = [n for n, d in zip(names, diverging, strict=True) if d]
+        reason = (
+            f"monotone likelihood: the coefficient of {', '.join(bad)} diverges (hazard "
+            "ratio 0 or infinite; R warns 'coefficient may be infinite')"
+        )
+        notes = (f"not estimable ({reason})",)
+        wald_stat = math.nan
+    else:
+        wald_stat = float(beta @ info @ beta)
     score_stat = float(u0 @ linalg.solve(i0, u0))
     lrt_stat = 2.0 * (ll - ll0)
     n_events = int(e.sum())
@@ -302,19 +398,24 @@ def cox_ph(
     def test(stat: float) -> TestResult:
         return TestResult(
             method=f"cox_{ties}", statistic=stat, p_value=float(stats.chi2.sf(stat, p)),
-            df=float(p), counts=base,
+            df=float(p), counts=base, notes=notes if math.isnan(stat) else (),
         )
 
     hr = EstimateResult(
         effect="hazard_ratio",
         method=f"cox_{ties}",
-        estimate=float(np.exp(beta[0])),
+        estimate=float(coef["hazard_ratio"].iloc[0]),
         lower=float(coef["lower"].iloc[0]),
         upper=float(coef["upper"].iloc[0]),
         conf_level=level,
-        p_value=float(pvals[0]),
-        std_error=float(se[0]),
+        p_value=None if diverging[0] else float(pvals[0]),
+        std_error=None if diverging[0] else float(se[0]),
         counts=base,
+        notes=notes,
+    )
+    ph_test = (
+        _zph(beta, x, t, e, times, efron, names) if reason is None
+        else _ph_not_estimable(names, f"not estimable: the Cox model is not ({reason})")
     )
     return CoxResult(
         method=f"cox_{ties}",
@@ -331,7 +432,9 @@ def cox_ph(
         n_events=n_events,
         n_strata=len(set(s.tolist())),
         iterations=iterations,
-        ph_test=_zph(beta, x, t, e, times, efron, names),
+        ph_test=ph_test,
+        notes=notes,
+        not_estimable=reason,
     )
 
 
@@ -370,7 +473,10 @@ def hazard_ratio(
     Returns
     -------
     CoxResult
-        ``hazard_ratio`` is the treatment effect.
+        ``hazard_ratio`` is the treatment effect. With no events in one arm the result is
+        flagged ``not_estimable = "monotone likelihood: no events in one arm (<arm> has
+        none)"`` (hazard ratio 0 or inf, no interval or Wald p; score = log-rank and LR tests
+        kept) instead of raising.
 
     Notes
     -----
@@ -397,4 +503,21 @@ def hazard_ratio(
         if "arm" in covariates.columns:
             raise ValueError("covariates must not have a column named 'arm'")
         frame = pd.concat([frame, covariates.reset_index(drop=True)], axis=1)
-    return cox_ph(time, event, frame, strata=strata, ties=ties, conf_level=conf_level)
+    res = cox_ph(time, event, frame, strata=strata, ties=ties, conf_level=conf_level)
+    if res.estimable or not np.isinf(res.coefficients["coef"].iloc[0]):
+        return res
+    _, e = _check_time_event(time, event)
+    empty = [a for a in (str(treatment), str(control)) if e[g == a].sum() == 0]
+    if not empty:
+        return res
+    reason = f"monotone likelihood: no events in one arm ({empty[0]} has none)"
+    note = f"not estimable ({reason})"
+    return replace(
+        res,
+        not_estimable=reason,
+        notes=(note,),
+        hazard_ratio=replace(res.hazard_ratio, notes=(note,)),
+        wald=replace(res.wald, notes=(note,)),
+        ph_test=replace(res.ph_test,
+                        not_estimable=f"not estimable: the Cox model is not ({reason})"),
+    )

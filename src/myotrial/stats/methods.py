@@ -361,7 +361,8 @@ _SAP_ENTRIES = (
         "Proportional-hazards test (Schoenfeld residuals)",
         "Score test of beta(t) = beta + theta g(t) per covariate and globally, g = 1 - KM(t-) "
         "centred at its mean over events (transform 'km'), at the fitted Cox coefficients, as "
-        "survival::cox.zph in survival >= 3.0.",
+        "survival::cox.zph in survival >= 3.0; not estimable (reason given, no error) where "
+        "cox.zph stops on a singular system, e.g. every event at one time.",
         "Grambsch PM, Therneau TM. Proportional hazards tests and diagnostics based on weighted "
         "residuals. Biometrika 1994;81:515-26. doi:10.1093/biomet/81.3.515",
         "survival::cox.zph(fit, transform = 'km')",
@@ -372,14 +373,16 @@ _SAP_ENTRIES = (
         "mean_difference",
         "MMRM, unstructured covariance (REML)",
         "Mixed model for repeated measures fitted by GLS/REML: visit + treatment-by-visit fixed "
-        "effects with baseline (and baseline-by-visit) covariate, unstructured within-patient "
+        "effects with baseline (and baseline-by-visit) covariate, or without one for an outcome "
+        "that is itself a change score (baseline=None), unstructured within-patient "
         "covariance; per-visit treatment differences with t intervals on the residual df "
         "N - p (as nlme::gls); observed visits only (missing at random).",
         "Mallinckrodt CH, Lane PW, Schnell D, Peng Y, Mancuso JP. Recommendations for the "
         "primary analysis of continuous endpoints in longitudinal clinical trials. Drug Inf J "
         "2008;42:303-19. doi:10.1177/009286150804200402",
-        "nlme::gls(y ~ visit + visit:arm + base + base:visit, correlation = corSymm(form = ~ "
-        "t | id), weights = varIdent(form = ~ 1 | visit), method = 'REML')",
+        "nlme::gls(y ~ visit + visit:arm + base + base:visit (or y ~ visit + visit:arm), "
+        "correlation = corSymm(form = ~ t | id), weights = varIdent(form = ~ 1 | visit), "
+        "method = 'REML')",
         "PROC MIXED / REPEATED visit / SUBJECT=id TYPE=UN; LSMEANS arm*visit / DIFF (DDFM=RES)",
     ),
     MethodInfo(
@@ -436,8 +439,9 @@ _SAP_ENTRIES = (
         "risk_difference",
         "Multiple imputation (chained equations, Rubin's rules)",
         "Missing values imputed m times by chained equations with predictive mean matching, "
-        "separately by arm and seeded; the risk difference and its Wald variance per completed "
-        "data set pooled by Rubin's rules, t interval with Barnard-Rubin df.",
+        "separately by arm and seeded, constant and collinear predictors left out per imputed "
+        "variable as mice's remove.lindep (logged); the risk difference and its Wald variance "
+        "per completed data set pooled by Rubin's rules, t interval with Barnard-Rubin df.",
         _RUBIN_1987 + "; van Buuren S, Groothuis-Oudshoorn K. mice: Multivariate imputation by "
         "chained equations in R. J Stat Softw 2011;45(3):1-67. doi:10.18637/jss.v045.i03; "
         "Barnard J, Rubin DB. Biometrika 1999;86:948-55. doi:10.1093/biomet/86.4.948",
@@ -448,9 +452,10 @@ _SAP_ENTRIES = (
         "tipping_point",
         "missing_data",
         "Tipping-point analysis",
-        "Missing binary outcomes imputed as responders in every possible number per arm; the "
-        "risk difference and p-value per cell of the grid, and the cells where the conclusion "
-        "(p < alpha) changes.",
+        "Missing binary outcomes imputed as responders in every possible number per arm, or on "
+        "a grid of imputed response rates 0, step, ..., 1 per arm (responders = floor(rate x "
+        "missing + 1/2)); the risk difference and p-value per cell of the grid, and the cells "
+        "where the conclusion (p < alpha) changes.",
         "Yan X, Lee S, Li N. Missing data handling methods in medical device clinical trials. "
         "J Biopharm Stat 2009;19:1085-98. doi:10.1080/10543400903243009",
         "by hand: a loop over imputed responders per arm",

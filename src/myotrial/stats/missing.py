@@ -5,13 +5,14 @@
 * :func:`impute_chained`, :func:`mi_risk_difference`, :func:`rubin_pool` - multiple imputation
   of missing measures by chained equations (predictive mean matching), by arm and seeded, with
   Rubin's rules for the risk difference.
-* :func:`tipping_point`, :func:`tipping_point_grid` - every number of missing week-16 outcomes
-  imputed as responders per arm, the risk difference and p-value per cell, and where the
-  conclusion changes.
+* :func:`tipping_point`, :func:`tipping_point_grid` - every number (or a grid of imputed
+  response rates, ``grid_step``) of missing week-16 outcomes imputed as responders per arm, the
+  risk difference and p-value per cell, and where the conclusion changes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,12 +39,18 @@ __all__ = [
     "TIPPING_POINT_TESTS",
     "bounded_tis",
     "impute_chained",
+    "imputed_responders",
+    "logged_events",
     "mi_risk_difference",
+    "rate_grid",
+    "remove_lindep",
     "rubin_pool",
     "tipping_point",
     "tipping_point_grid",
     "tis_response",
 ]
+
+_LOG = logging.getLogger(__name__)
 
 #: Tests accepted by :func:`tipping_point`.
 TIPPING_POINT_TESTS = ("fisher", "chisq", "mn_score_test")
@@ -243,6 +250,81 @@ def rubin_pool(
     )
 
 
+#: mice's ``remove.lindep`` thresholds: variance floor and the eigenvalue-ratio floor (``eps``),
+#: and the largest correlation of a predictor with the imputed variable (``maxcor``).
+LINDEP_EPS = 1e-4
+LINDEP_MAXCOR = 0.99
+
+
+def remove_lindep(
+    x: FloatArray,
+    y: FloatArray,
+    observed: np.ndarray[Any, np.dtype[np.bool_]],
+    *,
+    eps: float = LINDEP_EPS,
+    maxcor: float = LINDEP_MAXCOR,
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Predictors kept for one imputed variable, as ``mice:::remove.lindep`` (mice 3.15).
+
+    On the rows where ``y`` is observed: if ``var(y) < eps`` no predictor is kept; otherwise a
+    predictor is dropped when its variance is ``<= eps`` (constant) or its correlation with
+    ``y`` is ``>= maxcor`` (signed, as mice); then, while the smallest / largest eigenvalue of
+    the kept predictors' correlation matrix is below ``eps``, the predictor with the largest
+    absolute loading on the last eigenvector is dropped (ties within 1e-8: the first, as R's
+    stable ``order``). Variances are sample variances (n - 1).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Predictors (rows x predictors), no intercept column.
+    y : numpy.ndarray
+        The variable being imputed (values at unobserved rows are ignored).
+    observed : numpy.ndarray of bool
+        Rows where ``y`` is observed (``ry``).
+    eps, maxcor : float
+        mice's defaults 1e-4 and 0.99.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One per column of ``x``: True = kept.
+
+    Notes
+    -----
+    mice 3.15 recomputes the correlation matrix of the remaining predictors only through a
+    recycled logical subscript (``cx[keep[keep], keep[keep]]``), so after the first removal it
+    keeps using the first eigen-decomposition; with one linear dependency (the usual case,
+    e.g. a duplicated or summed column) both drop the same predictor; with several at once
+    this function recomputes after every removal (the documented intent), so the choice can
+    differ. With no observed ``y`` every predictor is kept (mice's ``allow.na``).
+    """
+    n_pred = x.shape[1]
+    if n_pred == 0:
+        return np.zeros(0, dtype=bool)
+    if not observed.any():
+        return np.ones(n_pred, dtype=bool)
+    xo, yo = x[observed], y[observed]
+    if yo.size < 2 or float(np.var(yo, ddof=1)) < eps:
+        return np.zeros(n_pred, dtype=bool)
+    keep = np.var(xo, axis=0, ddof=1) > eps
+    yc = yo - yo.mean()
+    for j in np.flatnonzero(keep):
+        xc = xo[:, j] - xo[:, j].mean()
+        cor = float(xc @ yc / math.sqrt(float(xc @ xc) * float(yc @ yc)))
+        if not cor < maxcor:
+            keep[j] = False
+    while keep.sum() > 1:
+        idx = np.flatnonzero(keep)
+        cx = np.corrcoef(xo[:, idx], rowvar=False)
+        values, vectors = np.linalg.eigh(cx)  # ascending
+        if values[0] / values[-1] >= eps:
+            break
+        load = np.abs(vectors[:, 0])
+        first = int(np.flatnonzero(load >= load.max() - 1e-8)[0])
+        keep[idx[first]] = False
+    return np.asarray(keep, dtype=bool)
+
+
 def _pmm_column(
     y: FloatArray,
     x: FloatArray,
@@ -296,6 +378,14 @@ def impute_chained(
     matching). Imputed values are therefore always observed values (points stay on the band
     grid).
 
+    Before every such regression the predictors are screened as mice does
+    (:func:`remove_lindep`, mice's ``remove.lindep``): on the rows where the imputed column is
+    observed, constant predictors (variance <= 1e-4), predictors correlating >= 0.99 with it
+    and linearly dependent ones are left out of that regression (all of them when the column
+    itself is constant there). Each omission is a logged event (mice's ``loggedEvents``) in
+    the completed frames' ``attrs["logged_events"]`` (collect them with
+    :func:`logged_events`) and on the ``myotrial.stats.missing`` logger (debug level).
+
     Parameters
     ----------
     data : pandas.DataFrame
@@ -319,15 +409,19 @@ def impute_chained(
     Returns
     -------
     list of pandas.DataFrame
-        ``n_imputations`` copies of ``data`` with ``columns`` completed.
+        ``n_imputations`` copies of ``data`` with ``columns`` completed; ``attrs
+        ["logged_events"]`` lists the dropped predictors (``im, it, group, dep, meth, out``).
 
     Notes
     -----
     Assumes missing at random given the other measures, predictors and arm. Same algorithm as
     ``mice(method = "pmm")`` but not the same random numbers, so single imputations differ from
-    R's; the pooling is validated against mice. A column observed in fewer than 2 rows of a
-    group cannot be imputed (ValueError). R: ``mice::mice(data, m, maxit = n_iter, method =
-    "pmm", seed)`` per arm. SAS: ``PROC MI; BY arm; FCS REGPMM``.
+    R's; the pooling and the predictor screening are validated against mice. A column
+    observed in fewer than 2 rows of a group cannot be imputed (ValueError). Unlike mice's
+    set-up step (``find.collinear``), a column that is constant or collinear is not removed
+    from the data as a whole: it is still imputed (a constant column gets its constant) and is
+    only left out as a predictor where the screening says so. R: ``mice::mice(data, m, maxit =
+    n_iter, method = "pmm", seed)`` per arm. SAS: ``PROC MI; BY arm; FCS REGPMM``.
 
     References
     ----------
@@ -366,11 +460,13 @@ def impute_chained(
         thin = [c for c, n_obs in zip(cols, observed, strict=True) if n_obs < 2]
         if thin:
             raise ValueError(f"columns observed in fewer than 2 rows of a group: {thin}")
+    labels = [None] if by is None else sorted(data[by].unique())
     rng = np.random.default_rng(seed)
     completed = []
-    for _ in range(n_imputations):
+    for im in range(1, n_imputations + 1):
         filled = values.copy()
-        for idx in groups:
+        events: list[dict[str, Any]] = []
+        for label, idx in zip(labels, groups, strict=True):
             block = filled[idx]
             miss = ~np.isfinite(block)
             if not miss.any():
@@ -379,19 +475,47 @@ def impute_chained(
                 if miss[:, j].any():
                     obs = block[~miss[:, j], j]
                     block[miss[:, j], j] = rng.choice(obs, int(miss[:, j].sum()))
-            for _ in range(n_iter):
+            for it in range(1, n_iter + 1):
                 for j in range(block.shape[1]):
                     if not miss[:, j].any():
                         continue
-                    others = np.delete(block, j, axis=1)
-                    x = np.column_stack([np.ones(len(idx)), others, pred_values[idx]])
+                    others = np.column_stack([np.delete(block, j, axis=1), pred_values[idx]])
+                    names = [c for k, c in enumerate(cols) if k != j] + preds
+                    keep = remove_lindep(others, block[:, j], ~miss[:, j])
+                    if not keep.all():
+                        dropped = [nm for nm, k in zip(names, keep, strict=True) if not k]
+                        events.append({"im": im, "it": it, "group": label, "dep": cols[j],
+                                       "meth": "pmm", "out": ", ".join(dropped)})
+                        _LOG.debug("impute_chained: im %d it %d group %s dep %s: dropped %s",
+                                   im, it, label, cols[j], ", ".join(dropped))
+                    x = np.column_stack([np.ones(len(idx)), others[:, keep]])
                     block[:, j] = _pmm_column(block[:, j], x, miss[:, j], rng, donors)
             filled[idx] = block
         out = data.copy()
         for j, c in enumerate(cols):
             out[c] = filled[:, j]
+        out.attrs["logged_events"] = events
         completed.append(out)
     return completed
+
+
+def logged_events(completed: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The predictors :func:`impute_chained` dropped, as mice's ``loggedEvents``.
+
+    Parameters
+    ----------
+    completed : sequence of pandas.DataFrame
+        The completed data sets returned by :func:`impute_chained`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per imputed variable, imputation and iteration where a predictor was dropped:
+        ``im, it, group, dep, meth, out`` (``out``: the dropped predictors, comma-separated);
+        empty when every predictor was used.
+    """
+    rows = [ev for frame in completed for ev in frame.attrs.get("logged_events", [])]
+    return pd.DataFrame(rows, columns=["im", "it", "group", "dep", "meth", "out"])
 
 
 def tis_response(
@@ -511,6 +635,13 @@ def mi_risk_difference(
         xs1.append(x1)
         xs2.append(x2)
     pooled = rubin_pool(est, var, conf_level=conf_level)
+    dropped = logged_events(completed)
+    notes = pooled.notes
+    if len(dropped):
+        pairs = dropped.drop_duplicates(["group", "dep", "out"])
+        notes = (*notes, "predictors left out (constant or collinear, as mice's remove.lindep): "
+                 + "; ".join(f"{r.out} for {r.dep} in {arm}={r.group}"
+                             for r in pairs.itertuples()))
     counts = dict(pooled.counts)
     counts.update({"n1": n1, "n2": n2, "x1_mean": float(np.mean(xs1)),
                    "x2_mean": float(np.mean(xs2)), "seed": int(seed)})
@@ -518,13 +649,45 @@ def mi_risk_difference(
         effect=pooled.effect, method=pooled.method, estimate=pooled.estimate,
         lower=pooled.lower, upper=pooled.upper, conf_level=pooled.conf_level,
         p_value=pooled.p_value, std_error=pooled.std_error, df=pooled.df, counts=counts,
-        notes=pooled.notes,
+        notes=notes,
     )
 
 
 # ----------------------------------------------------------------------------------------------
 # (c) Tipping point
 # ----------------------------------------------------------------------------------------------
+def rate_grid(step: float) -> list[float]:
+    """Imputed response rates of a tipping-point rate grid: 0, step, 2 step, ... up to 1.
+
+    Multiples of ``step`` not above 1 (within 1e-9), then 1 itself if the last multiple is
+    below 1 (e.g. step 0.3: 0, 0.3, 0.6, 0.9, 1). Each rate is rounded to 12 decimals.
+
+    Parameters
+    ----------
+    step : float
+        Grid step, 0 < step <= 1 (the SAP's ``grid_step``).
+
+    Returns
+    -------
+    list of float
+    """
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step <= 1:
+        raise ValueError(f"grid_step={step!r} must be a number in (0, 1]")
+    n = math.floor(1.0 / step + 1e-9)
+    rates = [round(i * step, 12) for i in range(n + 1)]
+    if rates[-1] < 1.0 - 1e-9:
+        rates.append(1.0)
+    return rates
+
+
+def imputed_responders(rate: float, missing: int) -> int:
+    """Missing patients imputed as responders at an imputed response ``rate``: the nearest
+    integer to ``rate * missing``, halves rounded up, ``floor(rate * missing + 1/2)`` (with a
+    1e-9 allowance for floating-point products such as 0.35 * 10 = 3.4999999999999996).
+    Never Python's ``round`` (halves to even)."""
+    return math.floor(rate * missing + 0.5 + 1e-9)
+
+
 def tipping_point(
     *,
     x1: int,
@@ -537,17 +700,25 @@ def tipping_point(
     estimate_method: str = "newcombe",
     alpha: float = 0.05,
     conf_level: float = 0.95,
+    grid_step: float | None = None,
 ) -> TippingPointResult:
-    r"""Tipping-point analysis: every split of the missing outcomes into responders per arm.
+    r"""Tipping-point analysis: missing outcomes imputed as responders per arm, over a grid.
 
-    For :math:`k_1 = 0..M_1` and :math:`k_2 = 0..M_2` missing patients imputed as responders
-    (the rest as non-responders), the table :math:`(x_1 + k_1)/(n_1 + M_1)` vs
-    :math:`(x_2 + k_2)/(n_2 + M_2)` is analysed with ``estimate_method`` and ``test``; a cell
-    is significant when p < ``alpha``. The reference cell :math:`(0, 0)` is the usual
-    "missing = non-responder" analysis; the frontier gives, per :math:`k_1`, the smallest
-    :math:`k_2` whose conclusion differs from the reference (the tipping point). Imputed
-    response rates :math:`k/M` per arm label the grid for plotting
-    (:func:`tipping_point_grid`).
+    **Count grid** (default, ``grid_step=None``): for :math:`k_1 = 0..M_1` and
+    :math:`k_2 = 0..M_2` missing patients imputed as responders (the rest as non-responders),
+    the table :math:`(x_1 + k_1)/(n_1 + M_1)` vs :math:`(x_2 + k_2)/(n_2 + M_2)` is analysed
+    with ``estimate_method`` and ``test``; a cell is significant when p < ``alpha``. The
+    reference cell :math:`(0, 0)` is the usual "missing = non-responder" analysis; the
+    frontier gives, per :math:`k_1`, the smallest :math:`k_2` whose conclusion differs from
+    the reference (the tipping point). Imputed response rates :math:`k/M` per arm label the
+    grid for plotting (:func:`tipping_point_grid`).
+
+    **Rate grid** (``grid_step`` given, the SAP's ``grid_step``): the imputed response rate of
+    the missing patients of each arm runs over :func:`rate_grid` (0, step, ..., 1), and rate
+    :math:`r` imputes :math:`k = \lfloor r M + 1/2 \rfloor` responders (the nearest integer,
+    halves rounded up: :func:`imputed_responders`). Every pair of rates is a cell (several
+    rates can give the same k when M is small); the frontier gives, per ``rate1``, the smallest
+    ``rate2`` (and its ``k2``) whose conclusion differs from the reference cell (0, 0).
 
     Parameters
     ----------
@@ -567,17 +738,21 @@ def tipping_point(
         Significance level, default 0.05.
     conf_level : float
         Confidence level of the per-cell intervals, default 0.95.
+    grid_step : float, optional
+        Step of the imputed-response-rate grid, 0 < step <= 1; default ``None``: every count.
 
     Returns
     -------
     TippingPointResult
+        ``grid_step`` is recorded on the result (and in ``counts``) for a rate grid.
 
     Notes
     -----
     Deterministic (no imputation model): it shows how strong a departure from
-    "missing = non-responder" would be needed to change the conclusion. The grid has
-    (M1 + 1)(M2 + 1) cells. R: a double loop over ``fisher.test``. SAS: DATA step + ``PROC
-    FREQ``.
+    "missing = non-responder" would be needed to change the conclusion. The count grid has
+    (M1 + 1)(M2 + 1) cells, the rate grid len(rates)^2. R: a double loop over
+    ``fisher.test`` (the rate grid is checked against R with the same rounding rule). SAS:
+    DATA step + ``PROC FREQ``.
 
     References
     ----------
@@ -590,39 +765,74 @@ def tipping_point(
     level = check_conf_level(conf_level)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be strictly between 0 and 1")
+    rates = rate_grid(grid_step) if grid_step is not None else None
     a, na = check_binomial("x1", x1, "n1", n1, allow_empty=True)
     c, nc = check_binomial("x2", x2, "n2", n2, allow_empty=True)
     m1, m2 = check_count("missing1", missing1), check_count("missing2", missing2)
     if na + m1 == 0 or nc + m2 == 0:
         raise ValueError("each arm needs at least one patient (observed or missing)")
+    cache: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def cell(k1: int, k2: int) -> dict[str, Any]:
+        if (k1, k2) in cache:
+            return cache[(k1, k2)]
+        t1, s1, t2, s2 = a + k1, na + m1, c + k2, nc + m2
+        if test == "mn_score_test":
+            est = risk_difference_score_test(x1=t1, n1=s1, x2=t2, n2=s2, conf_level=level)
+            p = float(est.p_value if est.p_value is not None else math.nan)
+        else:
+            est = _risk_difference(x1=t1, n1=s1, x2=t2, n2=s2, method=estimate_method,
+                                   conf_level=level)
+            res = (fisher_exact_test(x1=t1, n1=s1, x2=t2, n2=s2) if test == "fisher"
+                   else chisq_test(x1=t1, n1=s1, x2=t2, n2=s2))
+            p = res.p_value
+        cache[(k1, k2)] = {
+            "x1": t1, "n1": s1, "x2": t2, "n2": s2,
+            "estimate": est.estimate, "lower": est.lower, "upper": est.upper,
+            "p_value": p, "significant": bool(p < alpha),
+        }
+        return cache[(k1, k2)]
+
     rows = []
-    for k1 in range(m1 + 1):
-        for k2 in range(m2 + 1):
-            t1, s1, t2, s2 = a + k1, na + m1, c + k2, nc + m2
-            if test == "mn_score_test":
-                est = risk_difference_score_test(x1=t1, n1=s1, x2=t2, n2=s2, conf_level=level)
-                p = float(est.p_value if est.p_value is not None else math.nan)
-            else:
-                est = _risk_difference(x1=t1, n1=s1, x2=t2, n2=s2, method=estimate_method,
-                                       conf_level=level)
-                res = (fisher_exact_test(x1=t1, n1=s1, x2=t2, n2=s2) if test == "fisher"
-                       else chisq_test(x1=t1, n1=s1, x2=t2, n2=s2))
-                p = res.p_value
-            rows.append({
-                "k1": k1, "k2": k2,
-                "rate1": k1 / m1 if m1 else math.nan, "rate2": k2 / m2 if m2 else math.nan,
-                "x1": t1, "n1": s1, "x2": t2, "n2": s2,
-                "estimate": est.estimate, "lower": est.lower, "upper": est.upper,
-                "p_value": p, "significant": bool(p < alpha),
-            })
+    if rates is None:
+        for k1 in range(m1 + 1):
+            for k2 in range(m2 + 1):
+                rows.append({"k1": k1, "k2": k2,
+                             "rate1": k1 / m1 if m1 else math.nan,
+                             "rate2": k2 / m2 if m2 else math.nan, **cell(k1, k2)})
+    else:
+        for r1 in rates:
+            for r2 in rates:
+                k1, k2 = imputed_responders(r1, m1), imputed_responders(r2, m2)
+                rows.append({"k1": k1, "k2": k2, "rate1": r1, "rate2": r2, **cell(k1, k2)})
     grid = pd.DataFrame(rows)
-    ref = bool(grid.loc[(grid["k1"] == 0) & (grid["k2"] == 0), "significant"].iloc[0])
+    ref = bool(cell(0, 0)["significant"])
     frontier = []
-    for level1 in range(m1 + 1):
-        sub = grid[grid["k1"] == level1]
-        flips = sub.loc[sub["significant"] != ref, "k2"]
-        tip = float(flips.min()) if len(flips) else math.nan
-        frontier.append({"k1": level1, "k2_tip": tip})
+    if rates is None:
+        for level1 in range(m1 + 1):
+            sub = grid[grid["k1"] == level1]
+            flips = sub.loc[sub["significant"] != ref, "k2"]
+            tip = float(flips.min()) if len(flips) else math.nan
+            frontier.append({"k1": level1, "k2_tip": tip})
+        front = pd.DataFrame(frontier, columns=["k1", "k2_tip"])
+    else:
+        for r1 in rates:
+            sub = grid[grid["rate1"] == r1]
+            changed = sub[sub["significant"] != ref]
+            if len(changed):
+                at = changed.sort_values("rate2", kind="stable").iloc[0]
+                rate2_tip, k2_tip = float(at["rate2"]), float(at["k2"])
+            else:
+                rate2_tip = k2_tip = math.nan
+            frontier.append({"rate1": r1, "k1": imputed_responders(r1, m1),
+                             "rate2_tip": rate2_tip, "k2_tip": k2_tip})
+        front = pd.DataFrame(frontier, columns=["rate1", "k1", "rate2_tip", "k2_tip"])
+    counts: dict[str, float | int] = {
+        "x1_observed": a, "n1_observed": na, "missing1": m1,
+        "x2_observed": c, "n2_observed": nc, "missing2": m2,
+    }
+    if grid_step is not None:
+        counts["grid_step"] = float(grid_step)
     return TippingPointResult(
         method="tipping_point",
         test_method=test,
@@ -630,9 +840,9 @@ def tipping_point(
         alpha=float(alpha),
         conf_level=level,
         grid=grid,
-        frontier=pd.DataFrame(frontier, columns=["k1", "k2_tip"]),
-        counts={"x1_observed": a, "n1_observed": na, "missing1": m1,
-                "x2_observed": c, "n2_observed": nc, "missing2": m2},
+        frontier=front,
+        counts=counts,
+        grid_step=None if grid_step is None else float(grid_step),
     )
 
 
@@ -650,15 +860,26 @@ def tipping_point_grid(result: TippingPointResult, value: str = "p_value") -> pd
     Returns
     -------
     pandas.DataFrame
-        Index ``k1`` (treatment missing imputed as responders), columns ``k2`` (control);
-        ``attrs`` hold ``rate1``/``rate2`` (imputed response rates per row/column), ``alpha``
-        and the reference conclusion.
+        Count grid: index ``k1`` (treatment missing imputed as responders), columns ``k2``
+        (control); ``attrs`` hold ``rate1``/``rate2`` (imputed response rates per row/column),
+        ``alpha`` and the reference conclusion. Rate grid (``grid_step``): index ``rate1``,
+        columns ``rate2``; ``attrs`` also hold ``k1``/``k2`` (imputed responders per
+        row/column).
     """
     allowed = ("p_value", "estimate", "lower", "upper", "significant")
     if value not in allowed:
         raise ValueError(f"value={value!r}; valid: {', '.join(allowed)}")
-    mat = result.grid.pivot(index="k1", columns="k2", values=value)
     g = result.grid
+    if result.grid_step is not None:
+        mat = g.pivot(index="rate1", columns="rate2", values=value)
+        mat.attrs["rate1"] = {r: r for r in mat.index}
+        mat.attrs["rate2"] = {r: r for r in mat.columns}
+        mat.attrs["k1"] = g.drop_duplicates("rate1").set_index("rate1")["k1"].to_dict()
+        mat.attrs["k2"] = g.drop_duplicates("rate2").set_index("rate2")["k2"].to_dict()
+        mat.attrs["alpha"] = result.alpha
+        mat.attrs["reference_significant"] = bool(g.iloc[0]["significant"])
+        return mat
+    mat = g.pivot(index="k1", columns="k2", values=value)
     mat.attrs["rate1"] = g.drop_duplicates("k1").set_index("k1")["rate1"].to_dict()
     mat.attrs["rate2"] = g.drop_duplicates("k2").set_index("k2")["rate2"].to_dict()
     mat.attrs["alpha"] = result.alpha

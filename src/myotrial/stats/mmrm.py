@@ -172,7 +172,7 @@ def mmrm(
     visit: str,
     arm: str,
     outcome: str,
-    baseline: str,
+    baseline: str | None,
     treatment: str,
     control: str,
     visits: Sequence[Any] | None = None,
@@ -184,8 +184,9 @@ def mmrm(
     r"""MMRM: per-visit treatment differences from a REML fit with unstructured covariance.
 
     Model for patient i at visit v:
-    :math:`y_{iv} = \mu_v + \tau_v\,\mathrm{trt}_i + \gamma\,b_i [+ \gamma_v b_i]
-    [+ \text{stratum}] + \varepsilon_{iv}`, :math:`\varepsilon_i \sim N(0, \Sigma)` with
+    :math:`y_{iv} = \mu_v + \tau_v\,\mathrm{trt}_i [+ \gamma\,b_i [+ \gamma_v b_i]]
+    [+ \text{stratum}] + \varepsilon_{iv}` (the baseline terms only with ``baseline``),
+    :math:`\varepsilon_i \sim N(0, \Sigma)` with
     :math:`\Sigma` unstructured (visits x visits; in ``nlme`` terms ``corSymm`` correlation +
     ``varIdent`` variances per visit). :math:`\Sigma` maximises the restricted (REML)
     log-likelihood
@@ -203,15 +204,20 @@ def mmrm(
         Long format, one row per patient and post-baseline visit; rows with a missing outcome
         are dropped (the patient keeps the other visits). Baseline, arm and strata must not be
         missing.
-    subject, visit, arm, outcome, baseline : str
-        Column names. ``baseline`` is the patient's baseline value (same on every row).
+    subject, visit, arm, outcome : str
+        Column names.
+    baseline : str or None
+        Column with the patient's baseline value (same on every row), or ``None`` (required
+        keyword, so it is never left out by accident) for no baseline covariate: the model is
+        then visit + treatment-by-visit [+ stratum], e.g. for the TIS, which is itself a change
+        score and has no baseline value.
     treatment, control : str
         Arm codes; the difference is treatment minus control.
     visits : sequence, optional
         Visits to model, in order (default: sorted unique values of ``visit``).
     baseline_by_visit : bool
         Include the baseline-by-visit interaction (default True, as the usual MMRM
-        specification; False gives one common baseline slope).
+        specification; False gives one common baseline slope). Ignored without ``baseline``.
     strata : str, optional
         Column with a stratification factor, added as a main effect.
     conf_level : float
@@ -231,10 +237,11 @@ def mmrm(
     -----
     Assumptions: multivariate normal outcomes, missing at random given the observed outcomes
     and covariates, the same covariance in both arms. R: ``nlme::gls(y ~ visit + visit:trt +
-    base + base:visit, correlation = corSymm(form = ~ as.integer(visit) | id), weights =
-    varIdent(form = ~ 1 | visit), method = "REML", na.action = na.omit)``; SAS: ``PROC MIXED
-    METHOD=REML; CLASS id visit arm; MODEL y = visit arm*visit base base*visit / DDFM=RES;
-    REPEATED visit / SUBJECT=id TYPE=UN``.
+    base + base:visit`` (without baseline ``y ~ visit + visit:trt``), ``correlation =
+    corSymm(form = ~ as.integer(visit) | id), weights = varIdent(form = ~ 1 | visit), method =
+    "REML", na.action = na.omit)``; SAS: ``PROC MIXED METHOD=REML; CLASS id visit arm; MODEL y
+    = visit arm*visit base base*visit / DDFM=RES; REPEATED visit / SUBJECT=id TYPE=UN``
+    (without baseline: ``MODEL y = visit arm*visit``).
 
     References
     ----------
@@ -244,7 +251,10 @@ def mmrm(
     doi:10.1007/b98882
     """
     level = check_conf_level(conf_level)
-    cols = [subject, visit, arm, outcome, baseline] + ([strata] if strata else [])
+    if baseline is not None and not isinstance(baseline, str):
+        raise ValueError(f"baseline={baseline!r} must be a column name or None")
+    base_cols = [baseline] if baseline is not None else []
+    cols = [subject, visit, arm, outcome, *base_cols] + ([strata] if strata else [])
     check_columns(data, "data", cols)
     if str(treatment) == str(control):
         raise ValueError(f"treatment and control must differ, both are {treatment!r}")
@@ -255,7 +265,7 @@ def mmrm(
     bad = sorted(set(arms) - {str(treatment), str(control)})
     if bad:
         raise ValueError(f"column {arm!r} has values other than {treatment!r}/{control!r}: {bad}")
-    for col in [subject, visit, arm, baseline] + ([strata] if strata else []):
+    for col in [subject, visit, arm, *base_cols] + ([strata] if strata else []):
         if frame[col].isna().any():
             rows = np.flatnonzero(frame[col].isna().to_numpy())[:5].tolist()
             raise ValueError(f"column {col!r} has missing values at rows {rows}")
@@ -275,16 +285,18 @@ def mmrm(
             f"arm differs between rows of subject(s) "
             f"{arm_per_subject[arm_per_subject > 1].index[:5].tolist()}"
         )
-    base_per_subject = frame.groupby(subject)[baseline].nunique()
-    if (base_per_subject > 1).any():
-        raise ValueError(
-            f"baseline differs between rows of subject(s) "
-            f"{base_per_subject[base_per_subject > 1].index[:5].tolist()}"
-        )
+    if baseline is not None:
+        base_per_subject = frame.groupby(subject)[baseline].nunique()
+        if (base_per_subject > 1).any():
+            raise ValueError(
+                f"baseline differs between rows of subject(s) "
+                f"{base_per_subject[base_per_subject > 1].index[:5].tolist()}"
+            )
     frame = frame[frame[outcome].notna()].copy()
     try:
         y_all = frame[outcome].to_numpy(dtype=float)
-        b_all = frame[baseline].to_numpy(dtype=float)
+        b_all = (frame[baseline].to_numpy(dtype=float) if baseline is not None
+                 else np.zeros(y_all.size))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"outcome and baseline must be numeric: {exc}") from None
     if not (np.isfinite(y_all).all() and np.isfinite(b_all).all()):
@@ -292,13 +304,15 @@ def mmrm(
     vidx = np.array([[str(v) for v in visit_levels].index(str(v)) for v in frame[visit]])
     trt = (frame[arm].astype(str) == str(treatment)).to_numpy(dtype=float)
 
-    # fixed-effects design: visit means, trt x visit, baseline (x visit), strata
+    # fixed-effects design: visit means, trt x visit, [baseline (x visit)], strata
     names = [f"visit={v}" for v in visit_levels] + [f"trt:visit={v}" for v in visit_levels]
-    blocks = [np.eye(nv)[vidx], np.eye(nv)[vidx] * trt[:, None], b_all[:, None]]
-    names.append("baseline")
-    if baseline_by_visit:
-        blocks.append(np.eye(nv)[vidx][:, 1:] * b_all[:, None])
-        names += [f"baseline:visit={v}" for v in visit_levels[1:]]
+    blocks = [np.eye(nv)[vidx], np.eye(nv)[vidx] * trt[:, None]]
+    if baseline is not None:
+        blocks.append(b_all[:, None])
+        names.append("baseline")
+        if baseline_by_visit:
+            blocks.append(np.eye(nv)[vidx][:, 1:] * b_all[:, None])
+            names += [f"baseline:visit={v}" for v in visit_levels[1:]]
     if strata:
         levels = sorted(frame[strata].astype(str).unique().tolist())
         s = frame[strata].astype(str).to_numpy()
@@ -350,6 +364,8 @@ def mmrm(
 
     labels = [str(v) for v in visit_levels]
     notes: list[str] = []
+    if baseline is None:
+        notes.append("no baseline covariate: visit + treatment-by-visit fixed effects")
     if covariance is not None:
         sigma = _check_covariance(covariance, labels)
         notes.append("covariance fixed by the caller (not estimated)")

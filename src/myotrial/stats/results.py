@@ -301,16 +301,26 @@ class PHTestResult:
     transform : str
         Time transform g(t); ``km`` (1 - Kaplan-Meier, left-continuous), R's default.
     table : pandas.DataFrame
-        One row per term plus ``GLOBAL``: ``term, chisq, df, p_value`` (as ``cox.zph()$table``).
+        One row per term plus ``GLOBAL``: ``term, chisq, df, p_value`` (as ``cox.zph()$table``);
+        ``chisq`` and ``p_value`` NaN when the check is not estimable.
+    not_estimable : str or None
+        Why the check could not be computed (``None`` when it was), e.g. every event at one
+        time, where R's ``cox.zph`` stops with "system is exactly singular".
     """
 
     method: str
     transform: str
     table: pd.DataFrame
+    not_estimable: str | None = None
+
+    @property
+    def estimable(self) -> bool:
+        """False when the check could not be computed (see ``not_estimable``)."""
+        return self.not_estimable is None
 
     @property
     def global_p_value(self) -> float:
-        """p-value of the global test."""
+        """p-value of the global test (NaN when not estimable)."""
         return float(self.table.loc[self.table["term"] == "GLOBAL", "p_value"].iloc[0])
 
     def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
@@ -353,6 +363,13 @@ class CoxResult:
     ph_test : PHTestResult
         Proportional-hazards check (Schoenfeld residual score test, ``cox.zph``).
     notes : tuple of str
+    not_estimable : str or None
+        ``None`` for a regular fit. Otherwise why the hazard ratio is not estimable, e.g.
+        ``"monotone likelihood: no events in one arm"``: a coefficient diverges (R warns
+        "coefficient may be infinite" and prints a huge one). The diverging terms then have
+        ``coef`` +/-inf, ``hazard_ratio`` inf or 0 and NaN standard error, z, p and limits;
+        the Wald test is NaN; the score test (at beta = 0) and the likelihood-ratio test (at
+        the supremum of the likelihood) remain valid; ``ph_test`` is not estimable.
     """
 
     method: str
@@ -371,6 +388,12 @@ class CoxResult:
     iterations: int
     ph_test: PHTestResult
     notes: tuple[str, ...] = ()
+    not_estimable: str | None = None
+
+    @property
+    def estimable(self) -> bool:
+        """False when the model is flagged not estimable (see ``not_estimable``)."""
+        return self.not_estimable is None
 
     def to_rows(self, endpoint: str = "", group: str = "") -> list[dict[str, Any]]:
         """Rows: the hazard ratio of every term, the three global tests, the PH check."""
@@ -511,9 +534,15 @@ class TippingPointResult:
     frontier : pandas.DataFrame
         Per ``k1``: ``k2_tip``, the smallest ``k2`` whose conclusion (``p < alpha``) differs
         from the reference cell (k1, k2) = (0, 0), i.e. all missing as non-responders; NaN if
-        none does.
+        none does. Rate grid: per ``rate1`` (with its ``k1``), ``rate2_tip`` and its
+        ``k2_tip``.
     counts : mapping
-        Observed data: ``x1_observed, n1_observed, missing1``, same for arm 2.
+        Observed data: ``x1_observed, n1_observed, missing1``, same for arm 2 (and
+        ``grid_step`` for a rate grid).
+    grid_step : float or None
+        ``None`` for the count grid; the step of the imputed-response-rate grid otherwise
+        (``grid`` then has one row per pair of rates; ``rate1``/``rate2`` are the grid rates
+        and ``k1``/``k2`` = floor(rate x missing + 1/2)).
     """
 
     method: str
@@ -524,6 +553,7 @@ class TippingPointResult:
     grid: pd.DataFrame
     frontier: pd.DataFrame
     counts: Mapping[str, float | int] = field(default_factory=dict)
+    grid_step: float | None = None
 
     @property
     def robust(self) -> bool:
@@ -538,7 +568,12 @@ class TippingPointResult:
         stats += [("", "n_cells", len(self.grid)), ("", "n_cells_changing", flips),
                   ("", "robust", self.robust)]
         for rec in self.frontier.to_dict("records"):
-            stats.append((f"k1={rec['k1']}", "k2_tip", rec["k2_tip"]))
+            if self.grid_step is None:
+                stats.append((f"k1={rec['k1']}", "k2_tip", rec["k2_tip"]))
+            else:
+                g = f"rate1={rec['rate1']:g}"
+                stats += [(g, "k1", rec["k1"]), (g, "rate2_tip", rec["rate2_tip"]),
+                          (g, "k2_tip", rec["k2_tip"])]
         return [
             _row(endpoint, g, "tipping_point", self.method, name, value, self.conf_level)
             for g, name, value in stats
