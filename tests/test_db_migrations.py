@@ -76,3 +76,29 @@ def test_0001_database_upgrades_to_0002_and_the_protocol_is_fixed(
 def test_unsupported_database_url_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database"):
         make_engine("mysql://user@host/db")
+
+
+def test_0002_database_with_a_list_upgrades_to_0003(empty_database_url: str) -> None:
+    """Revision 0003 (issue 12) keeps a loaded list (its seed; SQLite moves the column, its
+    slots refer to the table) and adds sessions, account security, consent dates and
+    emergency unblinding; the schema then equals the declared one."""
+    assert upgrade_database(empty_database_url, "0002") == "0002"
+    engine = make_engine(empty_database_url)
+    try:
+        db_support.raw_sql(
+            engine,
+            "INSERT INTO randomisation_lists (created_at, seed, scheme_json, list_sha256, "
+            "n_slots) VALUES ('2024-01-01 00:00:00', 42, '{}', 'x', 1)",
+            "INSERT INTO randomisation_slots (list_id, stratum, sequence, block, block_size, "
+            "arm, kit_code) VALUES (1, 'all', 1, 1, 4, 'a', 'K100001')")
+        assert upgrade_database(engine) == "0003"
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT seed FROM randomisation_lists")).scalar_one() \
+                == 42
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+        db_support.raw_sql(engine, "INSERT INTO randomisation_lists (created_at, seed, "
+                           "scheme_json, list_sha256, n_slots, source) VALUES "
+                           "('2024-01-02 00:00:00', NULL, '{}', 'y', 1, 'csprng')")
+    finally:
+        engine.dispose()
