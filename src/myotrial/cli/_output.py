@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from myotrial.errors import InputValidationError
+from myotrial.errors import InputValidationError, MyotrialError
 
 __all__ = [
     "DATA_FORMAT_DOC",
@@ -232,7 +232,7 @@ def exit_with_problems(
 # -- errors that reach the top: the project's own (exit 2) or a bug (exit 1) --------------------
 
 
-class CliInputError(ValueError):
+class CliInputError(MyotrialError, ValueError):
     """A bad option, or a bad combination of options, given on the command line (exit 2)."""
 
 
@@ -241,6 +241,7 @@ class CliInputError(ValueError):
 #: that reaches the top is a bug (exit 1), including a plain ``ValueError``.
 #: ``tests/test_cli_errors.py`` checks this list against the classes under ``src/myotrial``.
 PROJECT_ERRORS: tuple[str, ...] = (
+    "myotrial.errors.MyotrialError",  # the common base; the others until they derive from it
     "myotrial.errors.InputValidationError",
     "myotrial.errors.RulesError",
     "myotrial.cli._output.CliInputError",
@@ -308,7 +309,9 @@ def handle_exception(exc: Exception, as_json: bool, argv: Sequence[str] = ()) ->
         typer.echo(dumps({"ok": False, "outputs": {}, "problems": [body]}))
     err_console.print(Text(message, style="bold red"))
     if where is not None:
-        err_console.print(Text(f"The traceback is in {where} (attach it to the report)."))
+        err_console.print(
+            Text(f"The traceback is in {where} (attach it to the report)."), soft_wrap=True
+        )
     else:
         err_console.print(Text("".join(traceback.format_exception(exc))))
     raise typer.Exit(code=EXIT_BUG)
@@ -423,6 +426,7 @@ class Steps:
             self._bar.advance(self._task)
         self._started = True
         self._bar.update(self._task, description=description)
+        self._bar.refresh()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ stderr (or JSON with ``--json``), exit code 2, and nothing is written.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from enum import StrEnum
@@ -16,16 +15,23 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from myotrial.cli._app import app
+from myotrial.cli._options import ForceOpt
 from myotrial.cli._output import (
     EXIT_BAD_INPUT,
+    CliInputError,
+    check_outputs,
     console,
+    dumps,
+    emit_success,
     err_console,
-    exit_with_problems,
+    fail,
+    plain,
+    set_file_mode,
     to_jsonable,
 )
-from myotrial.errors import InputValidationError, RulesError
 from myotrial.interchange.errors import LOCATION_COLUMNS, InterchangeError
 from myotrial.protocol import load_protocol
 
@@ -59,46 +65,50 @@ def _fail_located(error: InterchangeError, as_json: bool) -> NoReturn:
         {k: to_jsonable(v) for k, v in rec.items()} for rec in error.problems.to_dict("records")
     ]
     if as_json:
-        typer.echo(json.dumps({"ok": False, "what": error.what, "problems": records}, indent=2))
+        typer.echo(dumps({"ok": False, "outputs": {}, "what": error.what, "problems": records}))
     else:
         table = Table(
-            title=f"{len(records)} problem(s) in the {error.what} — nothing was written",
+            title=Text(f"{len(records)} problem(s) in the {error.what} — nothing was written"),
             title_style="bold red",
         )
         for col in LOCATION_COLUMNS:
             table.add_column(col, overflow="fold")
         for rec in records:
-            table.add_row(*("" if rec[c] is None else str(rec[c]) for c in LOCATION_COLUMNS))
+            table.add_row(*(plain(rec[c]) for c in LOCATION_COLUMNS))
         if not records:
-            err_console.print(f"[bold red]error:[/bold red] {error}")
+            err_console.print(Text.assemble(("error: ", "bold red"), str(error)))
         err_console.print(table)
     raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
 def _run(action: Callable[[], dict[str, Any]], as_json: bool) -> None:
-    """Run ``action``; located errors and bad input exit 2, nothing written."""
+    """Run ``action``; located errors and bad input exit 2, nothing written (the project's
+    other errors and errors on a path go to the top-level handler: exit 2)."""
     try:
         summary = action()
     except InterchangeError as exc:
         _fail_located(exc, as_json)
-    except InputValidationError as exc:
-        exit_with_problems(exc, as_json)
-    except (RulesError, FileNotFoundError, ValueError, KeyError) as exc:
-        if as_json:
-            typer.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            err_console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    except ValueError as exc:
+        # the interchange readers raise plain ValueError for a bad mapping file or a REDCap
+        # API failure (user input, not a bug) until they raise InterchangeError
+        from myotrial.cli._output import is_project_error
+
+        if is_project_error(exc):
+            raise
+        fail(str(exc), as_json)
+    files = summary.get("files", {})
+    set_file_mode([Path(v) for v in files.values()], private=False)
     if as_json:
-        typer.echo(json.dumps({"ok": True, **to_jsonable(summary)}, indent=2, default=str))
+        fields = {k: to_jsonable(v) for k, v in summary.items()}
+        emit_success(files, as_json, **fields)
         return
     for key, value in summary.items():
         if key == "files":
-            console.print(f"Wrote {len(value)} file(s):")
+            console.print(Text(f"Wrote {len(value)} file(s):"))
             for name in value:
-                console.print(f"  {value[name]}")
+                console.print(Text(f"  {value[name]}"))
         else:
-            console.print(f"{key}: {value}")
+            console.print(Text(f"{key}: {value}"))
 
 
 def _nonempty(tables: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +145,7 @@ def redcap_dictionary(
 
         proto = load_protocol(protocol)
         if out.suffix.lower() != ".csv":
-            raise ValueError(f"{out}: the data dictionary is a .csv file")
+            raise CliInputError(f"{out}: the data dictionary is a .csv file")
         frames = {
             out.stem: data_dictionary(proto),
             "events": events_table(proto),
@@ -182,12 +192,12 @@ def redcap_import(
         if api_url is not None:
             token = os.environ.get(token_env, "")
             if not token:
-                raise ValueError(f"--api-url needs the API token in ${token_env}")
+                raise CliInputError(f"--api-url needs the API token in ${token_env}")
             source: Any = fetch_records(api_url, token)
         elif records is not None:
             source = records
         else:
-            raise ValueError("give a RECORDS.csv export or --api-url")
+            raise CliInputError("give a RECORDS.csv export or --api-url")
         tables = import_records(source, cat)
         tables = _nonempty(tables)
         return _tables_summary(write_tables_atomically(tables, out), tables)
@@ -278,13 +288,19 @@ def sdtm_import(
 @sdtm_app.command("mapping")
 def sdtm_mapping(
     out: Annotated[Path, typer.Option("-o", "--out", help="where to write the mapping TOML")],
+    force: ForceOpt = False,
+    as_json: JsonArg = False,
 ) -> None:
     """Write the default SDTM mapping file, to edit and pass with --mapping."""
     from myotrial.interchange.sdtm import default_mapping_path
 
+    check_outputs([out], force=force, as_json=as_json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(default_mapping_path().read_text(encoding="utf-8"), encoding="utf-8")
-    console.print(f"Wrote {out}")
+    if as_json:
+        emit_success({"mapping": out}, as_json)
+        return
+    console.print(Text(f"Wrote {out}"))
 
 
 # -- export -------------------------------------------------------------------------------------
