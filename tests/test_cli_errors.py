@@ -431,7 +431,15 @@ def test_output_under_a_file_fails_before_the_work(
 
     reads: list[object] = []
     real = tables.read_table
-    monkeypatch.setattr(tables, "read_table", lambda *a, **k: reads.append(a) or real(*a, **k))
+    def counting(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    import myotrial.cli.analyze as analyze_cli
+    import myotrial.cli.derive as derive_cli
+
+    for module in (tables, analyze_cli, derive_cli):
+        monkeypatch.setattr(module, "read_table", counting)
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
     args = {
