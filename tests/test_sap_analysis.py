@@ -296,3 +296,18 @@ def test_cli_display_rules(tmp_path: Path) -> None:
     assert "OR " in out  # the odds ratio is shown
     assert "not a matched pair" in out  # CI/test pairing stated
     assert re.search(r"tis20_w16 \(primary\)", out)
+
+
+def test_repeated_measures_fit_the_tis_without_a_baseline_covariate() -> None:
+    """The TIS is itself a change score: its MMRM has no baseline covariate (issue 13); the
+    core set measures are fitted on their change with the baseline as covariate."""
+    from myotrial.report._example import example_trial
+
+    trial = example_trial()
+    results = analyze(derive_all(trial.visits, trial.subjects), sensitivity=False)
+    tis = results.get("mmrm_tis")
+    assert tis.mmrm is not None and tis.estimate is not None
+    assert any("no baseline covariate" in n for n in tis.mmrm.notes)
+    assert tis.estimate.lower < tis.estimate.estimate < tis.estimate.upper
+    pga = results.get("mmrm_pga")
+    assert pga.mmrm is not None and not any("no baseline" in n for n in pga.mmrm.notes)

@@ -811,6 +811,7 @@ def _sens_mi(
         data, arm="ARMCD", treatment=trt, control=ctl, columns=impute, response=response,
         seed=seed, predictors=predictors, n_imputations=m, conf_level=level,
     )
+    notes += list(est.notes)
     for arm, key in ((trt, "x1_mean"), (ctl, "x2_mean")):
         sel = frame["ARMCD"] == arm
         imputed = sel & frame["has_visit"] & ~frame["forced"] & ~frame["observed"]
@@ -821,22 +822,6 @@ def _sens_mi(
             "imputed_patients": int(imputed.sum()),
         }
     return arms, est, tuple(notes)
-
-
-def _rate_grid(tp: TippingPointResult, step: float) -> pd.DataFrame:
-    """The SAP's grid of imputed response rates (0, step, ..., 1) per arm, each mapped to the
-    nearest number of imputed responders, with the cell of the full grid it selects."""
-    m1, m2 = int(tp.counts["missing1"]), int(tp.counts["missing2"])
-    rates = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
-    recs = []
-    for r1 in rates:
-        for r2 in rates:
-            k1, k2 = round(float(r1) * m1), round(float(r2) * m2)
-            cell = tp.grid[(tp.grid["k1"] == k1) & (tp.grid["k2"] == k2)].iloc[0]
-            recs.append({"rate1": float(r1), "rate2": float(r2), "k1": k1, "k2": k2,
-                         "estimate": float(cell["estimate"]), "p_value": float(cell["p_value"]),
-                         "significant": bool(cell["significant"])})
-    return pd.DataFrame(recs)
 
 
 def _sens_tipping(
@@ -867,11 +852,19 @@ def _sens_tipping(
         for arm, c in counts.items()
     }
     step = float(sens.grid_step or 0.05)
+    by_rate = tipping_point(
+        x1=counts[trt][0], n1=counts[trt][1], missing1=counts[trt][2],
+        x2=counts[ctl][0], n2=counts[ctl][1], missing2=counts[ctl][2],
+        test=test, estimate_method=est_method, alpha=alpha, conf_level=level, grid_step=step,
+    )
+    rate_cells = by_rate.grid[
+        ["rate1", "rate2", "k1", "k2", "estimate", "p_value", "significant"]
+    ].reset_index(drop=True)
     notes = [
         f"missing week-{proto.primary_week} outcomes (no TIS, no confirmed deterioration) imputed "
         f"as responders in every number per arm; {tp.test_method} test at alpha {alpha:g}",
     ]
-    return arms, tp, _rate_grid(tp, step), tuple(notes)
+    return arms, tp, rate_cells, tuple(notes)
 
 
 def _sensitivity(
@@ -953,16 +946,18 @@ def _cox(
     time: Any, event: Any, group: Any, proto: Protocol, ties: str, level: float,
     strata: Any = None,
 ) -> tuple[CoxResult | None, str | None]:
+    kind = "stratified Cox model" if strata is not None else "Cox model"
     try:
-        return (
-            hazard_ratio(time, event, group, treatment=proto.treatment.code,
-                         control=proto.control.code, strata=strata, ties=ties,
-                         conf_level=level),
-            None,
-        )
-    except ValueError as exc:
-        kind = "stratified Cox model" if strata is not None else "Cox model"
+        res = hazard_ratio(time, event, group, treatment=proto.treatment.code,
+                           control=proto.control.code, strata=strata, ties=ties,
+                           conf_level=level)
+    except (ValueError, np.linalg.LinAlgError) as exc:
         return None, f"{kind} not estimable: {exc}"
+    if not res.estimable:
+        return None, f"{kind} not estimable ({res.not_estimable})"
+    if not res.ph_test.estimable:
+        return res, f"{kind}: proportional-hazards check {res.ph_test.not_estimable}"
+    return res, None
 
 
 def _time_to_event(
@@ -1044,22 +1039,25 @@ def _mmrm_results(
                                    if param != "TIS" else "AVAL"].dropna())
             for arm in (trt, ctl)
         }
-        if param == "TIS" or rows["BASE"].isna().all():
+        is_tis = param == "TIS"  # a change score itself: no baseline covariate
+        if not is_tis and rows["BASE"].isna().all():
             out.append(EndpointResult(
                 name, label, "repeated", "randomised", arms,
-                notes=("MMRM not fitted: the TIS has no baseline value and myotrial.stats.mmrm "
-                       "needs a baseline covariate",),
+                notes=("MMRM not fitted: no baseline value of this measure",),
             ))
             continue
-        data = rows.dropna(subset=["BASE"]).assign(USUBJID=lambda f: f["USUBJID"].astype(str))
+        data = (rows if is_tis else rows.dropna(subset=["BASE"])).assign(
+            USUBJID=lambda f: f["USUBJID"].astype(str)
+        )
         if strata:
             data = data.assign(**{STRATUM: labels.reindex(data["USUBJID"]).to_numpy()})
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", LinAlgWarning)
                 fit = mmrm(
-                    data, subject="USUBJID", visit="AVISITN", arm="ARMCD", outcome="CHG",
-                    baseline="BASE", treatment=trt, control=ctl, visits=weeks,
+                    data, subject="USUBJID", visit="AVISITN", arm="ARMCD",
+                    outcome="AVAL" if is_tis else "CHG", baseline=None if is_tis else "BASE",
+                    treatment=trt, control=ctl, visits=weeks,
                     strata=STRATUM if strata else None, conf_level=level,
                 )
         except (ValueError, np.linalg.LinAlgError) as exc:

@@ -196,8 +196,12 @@ def km_rows(results: AnalysisResults, notes: Footnotes) -> list[ResultRow]:
             hr = ep.cox.hazard_ratio
             cells.append(
                 Cell(
-                    f"{format_estimate(hr)}\nPH check p "
-                    f"{format_p_value(ep.cox.ph_test.global_p_value)}",
+                    f"{format_estimate(hr)}\nPH check "
+                    + (
+                        f"p {format_p_value(ep.cox.ph_test.global_p_value)}"
+                        if ep.cox.ph_test.estimable
+                        else "not estimable"
+                    ),
                     ep.endpoint,
                     "hazard_ratio",
                     notes.mark(hr.method),
