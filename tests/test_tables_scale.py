@@ -306,3 +306,17 @@ def test_pandas_na_and_empty_subject_columns() -> None:
     assert problems(frame)[["row", "column"]].values.tolist() == [[2, "subject_id"]]
     empty = pd.DataFrame({"subject_id": pd.Series([], dtype=object), "visit_week": []})
     assert validate_visits(empty).shape == (0, 2)
+
+
+def test_subject_ids_in_a_chunked_arrow_string_column_are_factorised() -> None:
+    """pandas.concat of Arrow-backed string columns gives a chunked array (several chunks):
+    validation factorises it like any other id column."""
+    from myotrial.tables import validate_visits
+
+    first = pd.DataFrame({"subject_id": pd.Series(["A", "A"], dtype="str"),
+                          "visit_week": [0, 4], "pga": [5.0, 4.0]})
+    second = pd.DataFrame({"subject_id": pd.Series(["B", "B"], dtype="str"),
+                           "visit_week": [0, 4], "pga": [6.0, 3.0]})
+    visits = pd.concat([first, second], ignore_index=True)
+    out = validate_visits(visits)
+    assert list(out["subject_id"]) == ["A", "A", "B", "B"]

@@ -146,7 +146,10 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
             codes = np.asarray(c, dtype=np.int64)
         dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
     elif isinstance(txt.dtype, pd.StringDtype) and txt.dtype.storage == "pyarrow":
-        enc = pc.dictionary_encode(pa.array(txt.array))
+        arr = pa.array(txt.array)
+        if isinstance(arr, pa.ChunkedArray):  # e.g. after pandas.concat: one chunk to encode
+            arr = arr.combine_chunks()
+        enc = pc.dictionary_encode(arr)
         codes = np.asarray(
             pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
         )
