@@ -59,6 +59,7 @@ ADSL_COLUMNS = (
     "EXTFL",
     "COMP40FL",
     "DCSREAS",
+    "EUNBLFL",
     "STATUS",
     "STATUS_REASON",
 )
@@ -365,6 +366,10 @@ def derive_adsl(
             "EXTFL": _yn(ext),
             "COMP40FL": _yn(comp40),
             "DCSREAS": reason.to_numpy(),
+            # emergency unblinding recorded by the live trial (db export), else N
+            "EUNBLFL": _yn(
+                recorded_flag("emergency_unblinded", pd.Series(False, index=ids))
+            ),
             "STATUS": status,
             "STATUS_REASON": text.to_numpy(),
         }

@@ -177,6 +177,7 @@ def _labels(p: Protocol) -> dict[str, tuple[str, str]]:
         "COMP40FL": (f"Completed Week {p.final_week} Flag",
                      f"Recorded completed_week_40, else a visit at week {p.final_week}"),
         "DCSREAS": ("Reason for Discontinuation", "subjects.discontinuation_reason"),
+        "EUNBLFL": ("Emergency Unblinding Flag", "subjects.emergency_unblinded (live trial)"),
         "STATUS": ("Subject Status", "not_randomised, no_assessments, discontinued_randomised, "
                    "completed_randomised_no_extension, discontinued_extension, "
                    "completed_extension (docs/derivation.md)"),

@@ -39,6 +39,7 @@ BOOLEAN_SUBJECT_COLUMNS = (
     "completed_week_16",
     "entered_extension",
     "completed_week_40",
+    "emergency_unblinded",
 )
 
 #: Columns of the subjects table (stratum columns are the protocol's and pass through).
@@ -60,6 +61,11 @@ SUBJECT_COLUMNS: tuple[Column, ...] = (
     Column("entered_extension", "boolean", "entered the open-label extension"),
     Column("completed_week_40", "boolean", "completed the extension"),
     Column("discontinuation_reason", "text", "reason for discontinuation", max_length=500),
+    Column(
+        "emergency_unblinded",
+        "boolean",
+        "the patient's allocation was revealed by emergency unblinding (live trial export)",
+    ),
     Column(
         "crossover_week",
         "number",
