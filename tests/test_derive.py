@@ -255,3 +255,12 @@ def test_visit_after_the_protocols_last_week_is_a_located_problem() -> None:
     frame = err.value.problems
     assert list(frame["subject_id"]) == ["S1"] and list(frame["column"]) == ["visit_week"]
     assert "40" in frame["rule"].iloc[0]
+
+
+def test_emergency_unblinding_recorded_by_the_live_trial_is_flagged_in_adsl() -> None:
+    plan = {"E1": ("ivig", [{}, GOOD, GOOD]), "E2": ("placebo", [{}, SMALL, SMALL])}
+    d = build(plan, {"E1": {"emergency_unblinded": "true"}, "E2": {"emergency_unblinded": ""}})
+    assert row(d.adsl, "E1")["EUNBLFL"] == "Y"
+    assert row(d.adsl, "E2")["EUNBLFL"] == "N"
+    plain = build(plan)
+    assert set(plain.adsl["EUNBLFL"]) == {"N"}
