@@ -371,8 +371,27 @@ def test_header_only_tables_are_an_error_not_p_1(tmp_path: Path) -> None:
     )
     assert analysed.exit_code == reported.exit_code == 2, reported.output
     for result in (analysed, reported):
-        assert "no randomised patients" in json.loads(result.stdout)["problems"][0]["message"]
+        problem = json.loads(result.stdout)["problems"][0]
+        assert "no data rows" in problem["rule"] and problem["table"] == "visits.csv"
         assert "Traceback" not in result.output
+    # the report's IndexError: a header-only visits file with a full subjects table
+    analysed, reported = _analyze_and_report(
+        tmp_path, ["--visits", str(visits), "--subjects", str(SUBJECTS)]
+    )
+    assert analysed.exit_code == reported.exit_code == 2, reported.output
+    assert "no data rows" in json.loads(reported.stdout)["problems"][0]["rule"]
+
+
+def test_no_randomised_patient_in_an_arm_is_an_error(tmp_path: Path) -> None:
+    subjects = pd.read_csv(SUBJECTS, dtype=str, keep_default_na=False)
+    subjects["randomised"] = "false"
+    subjects.to_csv(tmp_path / "subjects.csv", index=False)
+    analysed, reported = _analyze_and_report(
+        tmp_path, ["--visits", str(VISITS), "--subjects", str(tmp_path / "subjects.csv")]
+    )
+    assert analysed.exit_code == reported.exit_code == 2, analysed.output
+    for result in (analysed, reported):
+        assert "no randomised patients" in json.loads(result.stdout)["problems"][0]["message"]
 
 
 def test_single_arm_trial_is_an_error(tmp_path: Path) -> None:

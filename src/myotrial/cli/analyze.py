@@ -218,10 +218,14 @@ def load_trial_inputs(
         step(f"reading {derived}")
         tables = _read_derived(derived, proto)
         files.update(derived_files(derived))
+        if len(tables.scored) == 0:
+            raise CliInputError(f"--derived {derived}: the scored visits table has no rows")
     else:
         assert visits is not None and subjects is not None
         step(f"reading {visits.name} and {subjects.name}")
-        raw_visits, raw_subjects = read_table(visits), read_table(subjects)
+        # a header-only visits or subjects table is an error, not a trial without data
+        raw_visits = read_table(visits, require_rows=True)
+        raw_subjects = read_table(subjects, require_rows=True)
         step(f"scoring and deriving {len(raw_visits):,} visits")
         tables = derive_all(raw_visits, raw_subjects, proto, infusions=inf)
         files.update({"visits": visits, "subjects": subjects})
