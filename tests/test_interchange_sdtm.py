@@ -106,3 +106,19 @@ def test_cli_sdtm_import(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert json.loads(res.stdout)["problems"][0]["value"] == "PGAX"
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_misspelt_key_in_the_mapping_file_is_named_with_the_suggestion(tmp_path: Path) -> None:
+    from myotrial.errors import RulesError
+    from myotrial.interchange.sdtm import default_mapping_path
+
+    text = default_mapping_path().read_text(encoding="utf-8")
+    bad = tmp_path / "mapping.toml"
+    bad.write_text(text.replace('dose_unit = "g/kg"', 'dose_units = "g/kg"'), encoding="utf-8")
+    with pytest.raises(RulesError, match=r"\[ex\]: unknown key 'dose_units'; did you mean "
+                       r"'dose_unit'\?") as err:
+        load_mapping(bad, PROTO)
+    assert str(bad) in str(err.value)
+    bad.write_text(text.replace("[visits]", "[visits]\nweek_pattern2 = 'x'"), encoding="utf-8")
+    with pytest.raises(RulesError, match="unknown key 'week_pattern2'"):
+        load_mapping(bad, PROTO)

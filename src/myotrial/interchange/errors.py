@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from myotrial.errors import InputValidationError
+from myotrial.errors import InputValidationError, MyotrialError
 
 __all__ = ["LOCATION_COLUMNS", "InterchangeError", "Located", "Problems"]
 
@@ -52,7 +52,7 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-class InterchangeError(ValueError):
+class InterchangeError(MyotrialError, ValueError):
     """Input broke one or more rules; ``problems`` (a DataFrame with :data:`LOCATION_COLUMNS`)
     lists every one of them."""
 

@@ -33,7 +33,7 @@ from myotrial.interchange.catalogue import (
     Form,
     build_catalogue,
 )
-from myotrial.interchange.errors import Problems
+from myotrial.interchange.errors import InterchangeError, Located, Problems
 from myotrial.protocol import Protocol
 from myotrial.tables.subjects import parse_boolean
 
@@ -622,5 +622,8 @@ def fetch_records(api_url: str, token: str) -> pd.DataFrame:
             format_type="csv", raw_or_label="raw", raw_or_label_headers="raw"
         )
     except (RedcapError, requests.RequestException) as exc:
-        raise ValueError(f"REDCap API at {api_url}: {str(exc)[:300]}") from None
+        raise InterchangeError(
+            [Located(api_url, None, None, None, None, None, f"REDCap API: {str(exc)[:300]}")],
+            "REDCap API",
+        ) from None
     return pd.read_csv(io.StringIO(str(text)), dtype=str, keep_default_na=False)

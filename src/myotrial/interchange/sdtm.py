@@ -13,7 +13,6 @@ problem exists.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from myotrial.interchange.errors import Problems
 from myotrial.protocol import Protocol
 from myotrial.tables import validate_visits
 from myotrial.tables.subjects import validate_subjects
+from myotrial.tomlfile import TomlTable, read_toml
 
 __all__ = ["SdtmMapping", "default_mapping_path", "import_sdtm", "load_mapping", "read_domains"]
 
@@ -61,51 +61,66 @@ class SdtmMapping:
 
 
 def load_mapping(path: str | Path | None, protocol: Protocol) -> SdtmMapping:
-    """Read a mapping file (default: the shipped one); arms/products default to the protocol's
-    arm codes upper-cased. Raises ``ValueError`` naming the file and key."""
+    """Read a mapping file (default: the shipped one) with the strict TOML reader
+    (:mod:`myotrial.tomlfile`: an unknown or misspelt key is an error naming the file, the key
+    and the key probably meant); arms/products default to the protocol's arm codes
+    upper-cased. Raises :class:`~myotrial.errors.RulesError` naming the file and key."""
     p = Path(path) if path is not None else default_mapping_path()
+    root = read_toml(p, "SDTM mapping file")
+    v, dm, ex, ae = root.table("visits"), root.table("dm"), root.table("ex"), root.table("ae")
+
+    def text_map(table: TomlTable, key: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, x in table.optional_table(key).items():
+            if not isinstance(x, str):
+                raise table.error(f"{key}.{k}", f"must be a string, got {x!r}")
+            out[str(k)] = x
+        return out
+
+    arms = {k.upper(): x for k, x in text_map(dm, "arm_codes").items()}
+    arms = arms or {a.upper(): a for a in protocol.arm_codes}
+    products = {k.upper(): x for k, x in text_map(ex, "products").items()}
+    products = products or {a.upper(): a for a in protocol.arm_codes}
+    bad = sorted(set(arms.values()) - set(protocol.arm_codes))
+    if bad:
+        raise dm.error("arm_codes", f"maps to {bad}, not arms of {protocol.name}")
+    visitnum: dict[str, int] = {}
+    for k, x in v.optional_table("visitnum").items():
+        if isinstance(x, bool) or not isinstance(x, int):
+            raise v.error(f"visitnum.{k}", f"must be a whole week number, got {x!r}")
+        visitnum[str(k)] = x
+    pattern_text = v.str("week_pattern")
     try:
-        data: dict[str, Any] = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: no such mapping file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{p}: not valid TOML ({exc})") from None
-    try:
-        v, dm, ex, ae = data["visits"], data["dm"], data["ex"], data["ae"]
-        arms = {str(k).upper(): str(x) for k, x in dm.get("arm_codes", {}).items()}
-        arms = arms or {a.upper(): a for a in protocol.arm_codes}
-        products = {str(k).upper(): str(x) for k, x in ex.get("products", {}).items()}
-        products = products or {a.upper(): a for a in protocol.arm_codes}
-        bad = sorted(set(arms.values()) - set(protocol.arm_codes))
-        if bad:
-            raise ValueError(f"[dm] arm_codes maps to {bad}, not arms of {protocol.name}")
-        findings = tuple(
-            Findings(
-                str(dom).upper(),
-                str(f["testcd"]),
-                str(f["value"]),
-                None if f.get("uln") is None else str(f["uln"]),
-                {str(k).upper(): str(x) for k, x in f["tests"].items()},
-                tuple(str(x).upper() for x in f.get("ignore", [])),
-            )
-            for dom, f in data.get("findings", {}).items()
+        pattern = re.compile(pattern_text, re.IGNORECASE)
+    except re.error as exc:
+        raise v.error("week_pattern", f"is not a regular expression ({exc})") from None
+    findings = tuple(
+        Findings(
+            str(dom).upper(),
+            f.str("testcd"),
+            f.str("value"),
+            f.str("uln", None),
+            {k.upper(): x for k, x in text_map(f, "tests").items()},
+            tuple(x.upper() for x in f.str_list("ignore", ())),
         )
-        return SdtmMapping(
-            week_pattern=re.compile(str(v["week_pattern"]), re.IGNORECASE),
-            baseline_visits=tuple(str(x).upper() for x in v.get("baseline_visits", [])),
-            visitnum={str(k): int(x) for k, x in v.get("visitnum", {}).items()},
-            arm_codes=arms,
-            not_randomised=tuple(str(x).upper() for x in dm.get("not_randomised", [])),
-            products=products,
-            dose_unit=str(ex.get("dose_unit", "g/kg")),
-            cycle=str(ex.get("cycle", "EXGRPID")),
-            ae_term=str(ae.get("term", "AETERM")),
-            related_yes=tuple(str(x).upper() for x in ae.get("related_yes", [])),
-            thromboembolic_terms=tuple(str(x).lower() for x in ae.get("thromboembolic_terms", [])),
-            findings=findings,
-        )
-    except (KeyError, TypeError, re.error) as exc:
-        raise ValueError(f"{p}: mapping key missing or malformed: {exc}") from None
+        for dom, f in root.optional_table("findings").subtables()
+    )
+    mapping = SdtmMapping(
+        week_pattern=pattern,
+        baseline_visits=tuple(x.upper() for x in v.str_list("baseline_visits", ())),
+        visitnum=visitnum,
+        arm_codes=arms,
+        not_randomised=tuple(x.upper() for x in dm.str_list("not_randomised", ())),
+        products=products,
+        dose_unit=ex.str("dose_unit", "g/kg"),
+        cycle=ex.str("cycle", "EXGRPID"),
+        ae_term=ae.str("term", "AETERM"),
+        related_yes=tuple(x.upper() for x in ae.str_list("related_yes", ())),
+        thromboembolic_terms=tuple(x.lower() for x in ae.str_list("thromboembolic_terms", ())),
+        findings=findings,
+    )
+    root.finish()
+    return mapping
 
 
 def _read_one(path: Path) -> pd.DataFrame:
@@ -183,13 +198,25 @@ def import_sdtm(
         arm = m.arm_codes.get(armcd)
         randomised = arm is not None
         if arm is None and armcd not in m.not_randomised and armcd != "":
-            problems.add("DM", i, sid, None, "ARMCD", armcd,
-                         "ARMCD is not mapped to a protocol arm ([dm] arm_codes) nor listed "
-                         "in not_randomised")
+            problems.add(
+                "DM",
+                i,
+                sid,
+                None,
+                "ARMCD",
+                armcd,
+                "ARMCD is not mapped to a protocol arm ([dm] arm_codes) nor listed "
+                "in not_randomised",
+            )
             continue
-        row: dict[str, Any] = {"subject_id": sid, "site_id": rec.get("SITEID", "") or None,
-                               "arm": arm, "randomised": "true" if randomised else "false",
-                               "age": rec.get("AGE", "") or None, "sex": rec.get("SEX", "") or None}
+        row: dict[str, Any] = {
+            "subject_id": sid,
+            "site_id": rec.get("SITEID", "") or None,
+            "arm": arm,
+            "randomised": "true" if randomised else "false",
+            "age": rec.get("AGE", "") or None,
+            "sex": rec.get("SEX", "") or None,
+        }
         if rec.get("RFSTDTC", ""):
             row["randomisation_date"] = rec["RFSTDTC"][:10]
         subjects.append(row)
@@ -205,8 +232,9 @@ def import_sdtm(
             continue
         for col in ("USUBJID", fnd.testcd, fnd.value):
             if col not in frame.columns:
-                problems.add(fnd.domain, None, None, None, col, None,
-                             "variable is missing from the domain")
+                problems.add(
+                    fnd.domain, None, None, None, col, None, "variable is missing from the domain"
+                )
         if any(c not in frame.columns for c in ("USUBJID", fnd.testcd, fnd.value)):
             continue
         for i, rec in enumerate(frame.to_dict("records"), start=1):
@@ -217,18 +245,31 @@ def import_sdtm(
                 continue
             column = fnd.tests.get(code)
             if column is None:
-                problems.add(fnd.domain, i, sid, visit, fnd.testcd, code,
-                             f"unknown SDTM test code: not in the mapping's [findings."
-                             f"{fnd.domain}] tests ({', '.join(fnd.tests)}) nor ignore")
+                problems.add(
+                    fnd.domain,
+                    i,
+                    sid,
+                    visit,
+                    fnd.testcd,
+                    code,
+                    f"unknown SDTM test code: not in the mapping's [findings."
+                    f"{fnd.domain}] tests ({', '.join(fnd.tests)}) nor ignore",
+                )
                 continue
             if sid not in known:
-                problems.add(fnd.domain, i, sid, visit, "USUBJID", sid,
-                             "subject is not in DM")
+                problems.add(fnd.domain, i, sid, visit, "USUBJID", sid, "subject is not in DM")
                 continue
             week = _week(rec, m)
             if week is None:
-                problems.add(fnd.domain, i, sid, visit, "VISIT", visit or rec.get("VISITNUM"),
-                             "visit is not a study week (mapping [visits])")
+                problems.add(
+                    fnd.domain,
+                    i,
+                    sid,
+                    visit,
+                    "VISIT",
+                    visit or rec.get("VISITNUM"),
+                    "visit is not a study week (mapping [visits])",
+                )
                 continue
             raw = rec[fnd.value].strip()
             if raw and _num(raw) is None:
@@ -239,16 +280,30 @@ def import_sdtm(
             origin.setdefault(key, (fnd.domain, i, visit))
             if column in cell:
                 first = cell_origin[(sid, week, column)]
-                problems.add(fnd.domain, i, sid, visit, fnd.testcd, code,
-                             f"duplicate result for this subject, visit and test (first at "
-                             f"{first[0]} row {first[1]})")
+                problems.add(
+                    fnd.domain,
+                    i,
+                    sid,
+                    visit,
+                    fnd.testcd,
+                    code,
+                    f"duplicate result for this subject, visit and test (first at "
+                    f"{first[0]} row {first[1]})",
+                )
                 continue
             cell[column] = raw or None
             cell_origin[(sid, week, column)] = (fnd.domain, i, fnd.value)
             if fnd.uln is not None and fnd.uln in rec and rec[fnd.uln].strip():
                 if _num(rec[fnd.uln].strip()) is None:
-                    problems.add(fnd.domain, i, sid, visit, fnd.uln, rec[fnd.uln],
-                                 "upper limit of normal is not numeric")
+                    problems.add(
+                        fnd.domain,
+                        i,
+                        sid,
+                        visit,
+                        fnd.uln,
+                        rec[fnd.uln],
+                        "upper limit of normal is not numeric",
+                    )
                     continue
                 cell[f"{column}_uln"] = rec[fnd.uln].strip()
                 cell_origin[(sid, week, f"{column}_uln")] = (fnd.domain, i, fnd.uln)
@@ -266,17 +321,30 @@ def import_sdtm(
             trt = rec.get("EXTRT", "").strip().upper()
             product = m.products.get(trt)
             if product is None:
-                problems.add("EX", i, sid, None, "EXTRT", trt,
-                             "EXTRT is not mapped to a product ([ex] products)")
+                problems.add(
+                    "EX",
+                    i,
+                    sid,
+                    None,
+                    "EXTRT",
+                    trt,
+                    "EXTRT is not mapped to a product ([ex] products)",
+                )
                 continue
             unit = rec.get("EXDOSU", "").strip()
             if unit and unit.lower() != m.dose_unit.lower():
                 problems.add("EX", i, sid, None, "EXDOSU", unit, f"dose unit must be {m.dose_unit}")
                 continue
-            infusions.append({"subject_id": sid, "start": rec.get("EXSTDTC", "") or None,
-                              "end": rec.get("EXENDTC", "") or None, "product": product,
-                              "dose_g_per_kg": rec.get("EXDOSE", "") or None,
-                              "cycle": rec.get(m.cycle, "") or None})
+            infusions.append(
+                {
+                    "subject_id": sid,
+                    "start": rec.get("EXSTDTC", "") or None,
+                    "end": rec.get("EXENDTC", "") or None,
+                    "product": product,
+                    "dose_g_per_kg": rec.get("EXDOSE", "") or None,
+                    "cycle": rec.get(m.cycle, "") or None,
+                }
+            )
     adverse: list[dict[str, Any]] = []
     ae = domains.get("AE")
     if ae is not None:
@@ -295,15 +363,21 @@ def import_sdtm(
             elif rec.get("AESLIFE", "").strip().upper() == "Y":
                 sev = "life-threatening"
             decod = rec.get("AEDECOD", term).strip().lower()
-            adverse.append({
-                "subject_id": sid, "term": term, "body_system": rec.get("AEBODSYS", "") or None,
-                "onset": rec.get("AESTDTC", "") or None, "end": rec.get("AEENDTC", "") or None,
-                "serious": "true" if rec.get("AESER", "").strip().upper() == "Y" else "false",
-                "severity": sev or None,
-                "related": "true" if rec.get("AEREL", "").strip().upper() in m.related_yes
-                else "false",
-                "thromboembolic": "true" if decod in m.thromboembolic_terms else "false",
-            })
+            adverse.append(
+                {
+                    "subject_id": sid,
+                    "term": term,
+                    "body_system": rec.get("AEBODSYS", "") or None,
+                    "onset": rec.get("AESTDTC", "") or None,
+                    "end": rec.get("AEENDTC", "") or None,
+                    "serious": "true" if rec.get("AESER", "").strip().upper() == "Y" else "false",
+                    "severity": sev or None,
+                    "related": "true"
+                    if rec.get("AEREL", "").strip().upper() in m.related_yes
+                    else "false",
+                    "thromboembolic": "true" if decod in m.thromboembolic_terms else "false",
+                }
+            )
     problems.raise_if_any()
 
     subj_frame = pd.DataFrame(subjects, dtype=object)
@@ -312,9 +386,18 @@ def import_sdtm(
     try:
         validate_subjects(subj_frame, arms=protocol.arm_codes)
     except InputValidationError as exc:
-        problems.extend_from(exc, lambda t, r, c: (
-            "DM", where_subj[r - 1] if r else None, None, None,
-            {"subject_id": "USUBJID", "arm": "ARMCD", "age": "AGE", "sex": "SEX"}.get(c or "", c)))
+        problems.extend_from(
+            exc,
+            lambda t, r, c: (
+                "DM",
+                where_subj[r - 1] if r else None,
+                None,
+                None,
+                {"subject_id": "USUBJID", "arm": "ARMCD", "age": "AGE", "sex": "SEX"}.get(
+                    c or "", c
+                ),
+            ),
+        )
     if len(visits):
         try:
             validate_visits(visits, mmt8_max=protocol.mmt8_max)

@@ -50,6 +50,7 @@ from typing import Any, NoReturn, Protocol
 import numpy as np
 import pandas as pd
 
+from myotrial.errors import MyotrialError
 from myotrial.randomisation.scheme import RandomisationScheme
 
 __all__ = [
@@ -75,11 +76,11 @@ class SeededListWarning(UserWarning):
     """A list was generated from an explicit seed: anyone who knows the seed can rebuild it."""
 
 
-class AllocationError(ValueError):
+class AllocationError(MyotrialError, ValueError):
     """A randomisation request cannot be honoured (already randomised, list exhausted, ...)."""
 
 
-class ConcealmentError(PermissionError):
+class ConcealmentError(MyotrialError, PermissionError):
     """An operation would reveal unrevealed allocations without an explicit unblinded request."""
 
 
@@ -234,9 +235,7 @@ def _generate(scheme: RandomisationScheme, seed: int | None) -> list[_Slot]:
                 seq += 1
                 slots.append((stratum, seq, block, size, content[index]))
     kits = random_kit_codes(len(slots))
-    return [
-        _Slot(s, q, b, z, a, k) for (s, q, b, z, a), k in zip(slots, kits, strict=True)
-    ]
+    return [_Slot(s, q, b, z, a, k) for (s, q, b, z, a), k in zip(slots, kits, strict=True)]
 
 
 def _check_slots(scheme: RandomisationScheme, slots: list[_Slot]) -> None:
@@ -248,8 +247,9 @@ def _check_slots(scheme: RandomisationScheme, slots: list[_Slot]) -> None:
         by_stratum.setdefault(slot.stratum, []).append(slot)
     unknown = sorted(set(by_stratum) - set(scheme.strata))
     if unknown:
-        problems.append(f"unknown strata {unknown}; the scheme's strata: "
-                        f"{', '.join(scheme.strata)}")
+        problems.append(
+            f"unknown strata {unknown}; the scheme's strata: {', '.join(scheme.strata)}"
+        )
     arms = sorted({s.arm for s in slots} - set(scheme.arms))
     if arms:
         problems.append(f"unknown arm code(s) {arms}; arms: {', '.join(scheme.arms)}")
@@ -259,8 +259,10 @@ def _check_slots(scheme: RandomisationScheme, slots: list[_Slot]) -> None:
     for key in scheme.strata:
         group = sorted(by_stratum.get(key, []), key=lambda s: s.sequence)
         if len(group) < scheme.n_per_stratum:
-            problems.append(f"stratum {key} has {len(group)} slots, fewer than "
-                            f"n_per_stratum {scheme.n_per_stratum}")
+            problems.append(
+                f"stratum {key} has {len(group)} slots, fewer than "
+                f"n_per_stratum {scheme.n_per_stratum}"
+            )
         if [s.sequence for s in group] != list(range(1, len(group) + 1)):
             problems.append(f"stratum {key}: sequences must run 1, 2, 3, ... without gaps")
             continue
@@ -270,16 +272,22 @@ def _check_slots(scheme: RandomisationScheme, slots: list[_Slot]) -> None:
         for number, members in blocks.items():
             size = members[0].block_size
             if size not in scheme.block_sizes or any(m.block_size != size for m in members):
-                problems.append(f"stratum {key} block {number}: block size {size} is not one "
-                                f"of {list(scheme.block_sizes)}")
+                problems.append(
+                    f"stratum {key} block {number}: block size {size} is not one "
+                    f"of {list(scheme.block_sizes)}"
+                )
                 continue
             if len(members) != size or Counter(m.arm for m in members) != Counter(
-                    {a: k for a, k in scheme.per_block(size).items()}):
-                problems.append(f"stratum {key} block {number}: not a complete block of "
-                                f"{size} in the ratio {scheme.ratio_text}")
+                {a: k for a, k in scheme.per_block(size).items()}
+            ):
+                problems.append(
+                    f"stratum {key} block {number}: not a complete block of "
+                    f"{size} in the ratio {scheme.ratio_text}"
+                )
     if problems:
-        raise AllocationError("the imported list does not follow the scheme: "
-                              + "; ".join(problems[:10]))
+        raise AllocationError(
+            "the imported list does not follow the scheme: " + "; ".join(problems[:10])
+        )
 
 
 def _digest(slots: list[_Slot]) -> str:
@@ -319,8 +327,9 @@ class Randomiser:
     __slots__ = ("__assigned", "__queues", "__slots", "_imported", "_scheme", "_seed")
 
     def __init__(self, scheme: RandomisationScheme, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
-                                 or seed < 0):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self._scheme = scheme
         self._seed = None if seed is None else int(seed)
@@ -330,7 +339,9 @@ class Randomiser:
                 f"randomisation list generated from the explicit seed {self._seed}: anyone who "
                 "knows or guesses the seed can rebuild every allocation. Use a seed for "
                 "validation only; a live trial's list is drawn from the OS CSPRNG (no seed).",
-                SeededListWarning, stacklevel=2)
+                SeededListWarning,
+                stacklevel=2,
+            )
         self.__slots: list[_Slot] = _generate(scheme, self._seed)
         self.__assigned: dict[str, Allocation] = {}
         self.__queues: dict[str, deque[_Slot]] = {}
@@ -346,8 +357,9 @@ class Randomiser:
                 self.__queues[slot.stratum].append(slot)
 
     @classmethod
-    def from_slots(cls, scheme: RandomisationScheme,
-                   slots: pd.DataFrame | list[Mapping[str, Any]]) -> Randomiser:
+    def from_slots(
+        cls, scheme: RandomisationScheme, slots: pd.DataFrame | list[Mapping[str, Any]]
+    ) -> Randomiser:
         """A list generated elsewhere (an independent statistician): rows with ``stratum``,
         ``sequence``, ``block``, ``block_size``, ``arm`` and optionally ``kit_code`` (missing
         kit codes are drawn from the OS CSPRNG). Checked against ``scheme``
@@ -355,7 +367,8 @@ class Randomiser:
         rows: list[Mapping[str, Any]] = (
             [{str(k): v for k, v in r.items()} for r in slots.to_dict("records")]
             if isinstance(slots, pd.DataFrame)
-            else list(slots))
+            else list(slots)
+        )
         need = ("stratum", "sequence", "block", "block_size", "arm")
         parsed: list[tuple[str, int, int, int, str, str | None]] = []
         for n, row in enumerate(rows, start=1):
@@ -364,23 +377,40 @@ class Randomiser:
                 raise AllocationError(f"imported list row {n} lacks {', '.join(missing)}")
             try:
                 kit = row.get("kit_code")
-                kit_text = None if kit is None or kit != kit or str(kit).strip() == "" \
+                kit_text = (
+                    None
+                    if kit is None or kit != kit or str(kit).strip() == ""
                     else str(kit).strip()
-                parsed.append((str(row["stratum"]).strip(), int(row["sequence"]),
-                               int(row["block"]), int(row["block_size"]),
-                               str(row["arm"]).strip(), kit_text))
+                )
+                parsed.append(
+                    (
+                        str(row["stratum"]).strip(),
+                        int(row["sequence"]),
+                        int(row["block"]),
+                        int(row["block_size"]),
+                        str(row["arm"]).strip(),
+                        kit_text,
+                    )
+                )
             except (TypeError, ValueError):
-                raise AllocationError(f"imported list row {n}: sequence, block and block_size "
-                                      "must be whole numbers") from None
+                raise AllocationError(
+                    f"imported list row {n}: sequence, block and block_size must be whole numbers"
+                ) from None
             if kit_text is not None and not (len(kit_text) <= 32 and kit_text.isalnum()):
-                raise AllocationError(f"imported list row {n}: kit code must be 1-32 letters "
-                                      "or digits")
+                raise AllocationError(
+                    f"imported list row {n}: kit code must be 1-32 letters or digits"
+                )
         given = {k for *_, k in parsed if k is not None}
         fresh = iter(random_kit_codes(sum(k is None for *_, k in parsed), given))
-        out = [_Slot(s, q, b, z, a, k if k is not None else next(fresh))
-               for s, q, b, z, a, k in parsed]
-        out.sort(key=lambda s: (scheme.strata.index(s.stratum)
-                                if s.stratum in scheme.strata else -1, s.sequence))
+        out = [
+            _Slot(s, q, b, z, a, k if k is not None else next(fresh)) for s, q, b, z, a, k in parsed
+        ]
+        out.sort(
+            key=lambda s: (
+                scheme.strata.index(s.stratum) if s.stratum in scheme.strata else -1,
+                s.sequence,
+            )
+        )
         _check_slots(scheme, out)
         self = cls.__new__(cls)
         self._scheme = scheme

@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from myotrial.errors import MyotrialError
 from myotrial.tables.ranges import nan_range
 
 __all__ = [
@@ -79,7 +80,7 @@ DATETIME_RULE: Final = "must be an ISO date-time, e.g. 2024-03-01T09:30"
 TEXT_RULE: Final = "must be text without control characters (tab, newline, ...)"
 
 
-class ValueParseError(ValueError):
+class ValueParseError(MyotrialError, ValueError):
     """A single value broke a rule; the message is the rule (e.g. "must be true or false")."""
 
 
