@@ -25,7 +25,7 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 demo: install
-	$(BIN)/myotrial demo --out out/demo
+	$(BIN)/myotrial demo --out out/demo --force
 
 test: install-test
 	$(BIN)/ruff check src tests benchmarks

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from myotrial.cli import app
-from myotrial.simulate import synthetic_trial
+from myotrial.cli.simulate import demo_outputs
+from myotrial.simulate import run_demo, synthetic_trial
 
 
 def test_same_seed_same_synthetic_trial():
@@ -43,9 +45,29 @@ def test_demo_writes_the_pipeline_outputs(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "11", "--no-pdf", "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
+    assert info["ok"] is True and info["problems"] == []
     assert info["synthetic"] is True and info["seed"] == 11
+    assert info["outputs"]["interchange/adam/adsl.xpt"] == str(out / "interchange/adam/adsl.xpt")
+    written = {p for p in out.rglob("*") if p.is_file()}
+    assert written <= set(demo_outputs(out, pdf=False))  # the overwrite check covers them all
+    # the interchange outputs of the synthetic trial, labelled synthetic
+    for name in ("adsl", "adrs", "adeff", "adtte", "adae"):
+        assert (out / "interchange" / "adam" / f"{name}.xpt").stat().st_size > 0
+        doc = json.loads((out / "interchange" / "adam" / f"{name}.json").read_text("utf-8"))
+        assert doc["datasetJSONVersion"].startswith("1.1") and doc["records"] > 0
+    adsl = json.loads((out / "interchange" / "adam" / "adsl.json").read_text("utf-8"))
+    column = [c["name"] for c in adsl["columns"]].index("DATASRC")
+    assert all(str(row[column]).startswith("SYNTHETIC") for row in adsl["rows"])
+    for rel in ("adam/define.xml", "ard/ard.csv", "ard/ard.json", "redcap/dictionary.csv",
+                "redcap/events.csv", "redcap/instrument_event_mapping.csv", "odm/study.xml"):
+        assert (out / "interchange" / rel).stat().st_size > 0, rel
     readme = (out / "README.txt").read_text(encoding="utf-8")
     assert readme.startswith("SYNTHETIC DATA") and "--seed 11" in readme
+    assert "kit codes" in readme and "interchange/" in readme and "DATASRC" in readme
+    # a second run refuses to overwrite the first one's files, unless --force
+    again = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "11", "--json"])
+    assert again.exit_code == 2
+    assert "--force" in json.loads(again.output)["problems"][0]["message"]
     for name in ("visits", "subjects", "infusions", "adverse_events", "screening"):
         assert (out / "data" / f"{name}.csv").exists()
     for name in ("scored_visits", "adsl", "adrs", "adeff", "adtte"):
@@ -68,3 +90,34 @@ def test_demo_writes_the_pipeline_outputs(tmp_path):
 def test_cli_demo_bad_scenario(tmp_path, bad):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--scenario", bad, "--json"])
     assert res.exit_code == 2 and "unknown scenario" in res.output
+    assert json.loads(res.output)["ok"] is False
+
+
+def _xpt(path):
+    import pyreadstat
+
+    frame, meta = pyreadstat.read_xport(str(path))
+    return frame, meta.column_names_to_labels
+
+
+def test_parallel_and_serial_demo_write_the_same_files(tmp_path):
+    """The helper process (analysis and PDF beside the caller) changes no output: byte for
+    byte, except the kit codes (OS CSPRNG, issue 12) and the XPT header's creation time
+    (pyreadstat), compared by content."""
+    runs = {}
+    for mode, parallel in (("parallel", True), ("serial", False)):
+        runs[mode] = run_demo(tmp_path / mode, seed=5, parallel=parallel)
+    a, b = tmp_path / "parallel", tmp_path / "serial"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert Path("report/report.pdf") in files or runs["serial"].report_note
+    for rel in files:
+        if rel == Path("data/randomisation.csv"):
+            x, y = pd.read_csv(a / rel), pd.read_csv(b / rel)
+            pd.testing.assert_frame_equal(x.drop(columns="kit_code"), y.drop(columns="kit_code"))
+        elif rel.suffix == ".xpt":
+            (fx, lx), (fy, ly) = _xpt(a / rel), _xpt(b / rel)
+            pd.testing.assert_frame_equal(fx, fy)
+            assert lx == ly
+        else:
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel

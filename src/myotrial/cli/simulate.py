@@ -3,104 +3,215 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from myotrial.cli._app import app
 from myotrial.cli._output import (
-    EXIT_BAD_INPUT,
+    check_outputs,
     console,
+    dumps,
+    emit_success,
     err_console,
     exit_with_problems,
+    fail,
+    plain,
+    progress,
     to_jsonable,
 )
 from myotrial.errors import InputValidationError, RulesError
 
+#: Steps of ``myotrial demo`` shown by its progress bar (the ``progress`` names of run_demo).
+DEMO_STEPS = 6
+#: Interchange files the demo writes (under ``interchange/``), for the overwrite check.
+_DEMO_INTERCHANGE = (
+    *(f"adam/{d}.{x}" for d in ("adsl", "adrs", "adeff", "adtte", "adae") for x in ("xpt", "json")),
+    "adam/define.xml",
+    "ard/ard.csv",
+    "ard/ard.json",
+    "redcap/dictionary.csv",
+    "redcap/events.csv",
+    "redcap/instrument_event_mapping.csv",
+    "odm/study.xml",
+)
+_DEMO_FIGURES = ("consort", "fig-csm", "fig-forest", "fig-km", "fig-mean-tis", "fig-responses",
+                 "fig-tipping")
 
-def _fail(message: str, as_json: bool) -> None:
+
+def demo_outputs(out: Path, *, pdf: bool = True) -> list[Path]:
+    """Every file ``myotrial demo`` may write under ``out`` (checked before the work starts:
+    none may exist without --force)."""
+    names = [
+        "README.txt",
+        *(f"data/{t}.csv" for t in ("screening", "subjects", "visits", "infusions",
+                                    "adverse_events", "randomisation")),
+        *(f"derived/{t}.csv" for t in ("scored_visits", "adsl", "adrs", "adeff", "adtte")),
+        "analysis/summary.csv",
+        "analysis/ard.csv",
+        "analysis/analysis.json",
+        "report/report.html",
+        *(["report/report.pdf"] if pdf else []),
+        *(f"report/figures/{f}.svg" for f in _DEMO_FIGURES),
+        *(f"interchange/{f}" for f in _DEMO_INTERCHANGE),
+    ]
+    return [out / n for n in names]
+
+
+def _fail(message: str, as_json: bool) -> NoReturn:
+    """:func:`fail` (exit 2, message printed literally); the JSON envelope also repeats the
+    message as ``error`` for callers written before the envelope (tests of ``simulate``)."""
     if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        err_console.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code=EXIT_BAD_INPUT)
+        typer.echo(dumps({"ok": False, "outputs": {}, "problems": [{"message": message}],
+                          "error": message}))
+        raise typer.Exit(code=2)
+    fail(message, as_json, wrote_nothing=False)
 
 
 @app.command("demo")
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("out/demo"),
-    seed: Annotated[int, typer.Option(help="seed of the synthetic trial")] = 20221006,
+    seed: Annotated[
+        int, typer.Option(min=0, help="seed of the synthetic trial (a whole number >= 0)")
+    ] = 20221006,
     scenario: Annotated[str, typer.Option(help="scenario name or .toml file")] = "proderm",
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also write report.pdf")] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite the files of an earlier demo in OUT")
+    ] = False,
+    serial: Annotated[
+        bool,
+        typer.Option("--serial", help="run everything in this process (no helper process)"),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Simulate one SYNTHETIC ProDERM-like trial and run the whole pipeline to the report.
 
     Screening, randomisation, scoring, deterioration and crossover (the engine), derivation,
-    analysis and the HTML/PDF report are written under OUT (README.txt says what is there).
-    The same seed gives identical files. Not patient data.
+    analysis, the HTML/PDF report and the interchange outputs (ADaM XPT and Dataset-JSON,
+    define.xml, ARD, REDCap dictionary, ODM) are written under OUT (README.txt says what is
+    there). The same seed gives the same files, except the kit codes (README.txt). An earlier
+    demo's files in OUT are kept unless --force. Not patient data.
     """
-    from myotrial.simulate.demo import run_demo
+    check_outputs(demo_outputs(out, pdf=pdf), force=force, as_json=as_json, directories=[out])
+    worker = None
+    if not serial:  # started first: its imports run while this process imports
+        from myotrial.report._worker import ReportWorker
 
+        worker = ReportWorker.start(pdf=pdf)
     try:
-        res = run_demo(out, seed, scenario=scenario, pdf=pdf)
+        from myotrial.simulate.demo import run_demo
+
+        with progress(DEMO_STEPS, as_json=as_json) as steps:
+            res = run_demo(
+                out, seed, scenario=scenario, pdf=pdf, parallel=not serial, worker=worker,
+                progress=steps.step,
+            )
     except InputValidationError as exc:
         exit_with_problems(exc, as_json)
     except (RulesError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc), as_json)
+        fail(str(exc), as_json, wrote_nothing=False)
+    finally:
+        if worker is not None:
+            worker.close()
     summary = res.results.summary()
     primary = summary[summary["endpoint"] == res.derived.protocol.primary].iloc[0]
-    info: dict[str, Any] = {
-        "ok": True,
-        "synthetic": True,
-        "seed": seed,
-        "out": str(res.out_dir),
-        "report": {k: str(v) for k, v in res.report.items()},
-        "report_note": res.report_note,
-        "primary": {
-            k: to_jsonable(primary[k])
-            for k in ("treatment", "control", "estimate", "lower", "upper", "p_value")
-        },
-        "crossovers": int((res.derived.adsl["CROSSFL"] == "Y").sum()),
+    primary_info = {
+        k: to_jsonable(primary[k])
+        for k in ("treatment", "control", "estimate", "lower", "upper", "p_value")
     }
+    crossovers = int((res.derived.adsl["CROSSFL"] == "Y").sum())
+    outputs = {**{k: v for k, v in res.files.items()}, **{f"report/{k}": v
+                                                          for k, v in res.report.items()
+                                                          if isinstance(v, Path)}}
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        emit_success(
+            outputs,
+            True,
+            synthetic=True,
+            seed=seed,
+            out=str(res.out_dir),
+            report={k: str(v) for k, v in res.report.items()},
+            report_note=res.report_note,
+            primary=primary_info,
+            crossovers=crossovers,
+        )
         return
+    head = Text("SYNTHETIC DATA", style="bold yellow")
+    head.append(f" (seed {seed}) written to ")
+    head.append(plain(res.out_dir))
+    console.print(head)
     console.print(
-        f"[bold yellow]SYNTHETIC DATA[/bold yellow] (seed {seed}) written to {res.out_dir}"
-    )
-    console.print(
-        f"primary endpoint: {primary['treatment']} vs {primary['control']}; risk difference "
-        f"{100 * primary['estimate']:.1f} "
-        f"({100 * primary['lower']:.1f} to {100 * primary['upper']:.1f}) "
-        f"points, p = {primary['p_value']:.4f}; {info['crossovers']} placebo -> IVIG crossovers"
+        plain(
+            f"primary endpoint: {primary['treatment']} vs {primary['control']}; risk difference "
+            f"{100 * primary['estimate']:.1f} "
+            f"({100 * primary['lower']:.1f} to {100 * primary['upper']:.1f}) "
+            f"points, p = {primary['p_value']:.4f}; {crossovers} placebo -> IVIG crossovers"
+        )
     )
     if res.report:
         for k, v in res.report.items():
             if v:
-                console.print(f"report {k}: {v}")
+                console.print(plain(f"report {k}: {v}"))
     else:
-        console.print(f"report: {res.report_note}")
+        console.print(plain(f"report: {res.report_note}"))
+    console.print(plain(f"interchange: {res.out_dir / 'interchange'} (ADaM, define.xml, ARD, "
+                        "REDCap, ODM)"))
+
+
+def _positive(value: int | None, option: str, as_json: bool) -> None:
+    if value is not None and value < 1:
+        _fail(f"{option} {value}: must be a whole number >= 1", as_json)
+
+
+def _power_outputs(out: Path, design: Any, targets: list[float]) -> tuple[list[Path], bool]:
+    """The files ``simulate`` writes under ``out``, and whether they may be rewritten without
+    --force (a resumed run of the same design: OUT/run.json holds its fingerprint)."""
+    if targets:
+        tags = [f"{round(100 * t):d}" for t in targets]
+        files = [out / "sample_size.json"]
+        files += [out / f"sample_size_{tag}.{ext}" for tag in tags for ext in ("csv", "svg")]
+        return files, False
+    files = [out / n for n in ("replicates.parquet", "power.csv", "power_curve.svg")]
+    if design.group_sequential is not None:
+        files += [out / n for n in ("gsd_power.csv", "gsd_boundaries.csv", "gsd_stages.csv")]
+    manifest = out / "run.json"
+    same = False
+    if manifest.is_file():
+        try:
+            same = json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") == (
+                design.fingerprint()
+            )
+        except (OSError, ValueError, AttributeError):
+            same = False
+    return files, same
 
 
 @app.command("simulate")
 def simulate_command(
-    design_file: Annotated[Path, typer.Argument(help="power scenario .toml ([power] table)")],
+    design_file: Annotated[Path, typer.Argument(help="power scenario .toml (\\[power] table)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder (resumable)")] = Path(
         "out/power"
     ),
-    seed: Annotated[int | None, typer.Option(help="seed (default: the file's)")] = None,
-    replicates: Annotated[int | None, typer.Option(help="replicates per design point")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="seed (default: the file's; a whole number >= 0)")
+    ] = None,
+    replicates: Annotated[
+        int | None, typer.Option(min=1, help="replicates per design point")
+    ] = None,
     n_per_arm: Annotated[
         str | None, typer.Option("--n-per-arm", help="treatment-arm sizes, e.g. 20,30,40")
     ] = None,
     test: Annotated[str | None, typer.Option(help="wald, score or fisher")] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="replicates per task")] = None,
+    chunk_size: Annotated[int | None, typer.Option(min=1, help="replicates per task")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="start a local Dask cluster with N worker processes")
+        int | None,
+        typer.Option(min=1, help="start a local Dask cluster with N worker processes"),
     ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="address of a Dask scheduler, e.g. tcp://host:8786")
@@ -115,7 +226,14 @@ def simulate_command(
         str | None,
         typer.Option("--target-power", help="target power(s) for --solve n, e.g. 0.8 or 0.8,0.9"),
     ] = None,
-    n_max: Annotated[int, typer.Option("--n-max", help="largest n per arm searched")] = 500,
+    n_max: Annotated[int, typer.Option("--n-max", min=1, help="largest n per arm searched")] = 500,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="overwrite result files in OUT that are not a resumed run of the same design",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Power and sample size by simulation: tidy replicates (Parquet), power.csv, power_curve.svg.
@@ -128,10 +246,9 @@ def simulate_command(
     Runs vectorised here by default, or on Dask (--workers N for a local cluster, --scheduler
     for a running one). Seeds come from numpy SeedSequence per replicate, so results are the
     same whatever the number of workers. Interrupted? Run the same command again: finished
-    chunks under OUT/chunks are reused.
+    chunks under OUT/chunks are reused (a finished run of the same design is rewritten the
+    same; other result files in OUT need --force).
     """
-    from myotrial.simulate.power import load_power_design, run_power
-
     if workers is not None and scheduler is not None:
         _fail("give --workers or --scheduler, not both", as_json)
     targets: list[float] = []
@@ -142,15 +259,24 @@ def simulate_command(
     if solve is not None:
         if target_power is None:
             _fail("--solve n needs --target-power, e.g. 0.8", as_json)
-        assert target_power is not None
         for item in target_power.split(","):
             try:
                 value = float(item)
             except ValueError:
                 _fail(f"--target-power {item!r}: not a number", as_json)
-            if not 0 < value < 1:
+            if not (math.isfinite(value) and 0 < value < 1):
                 _fail(f"--target-power {item!r}: must lie in (0, 1)", as_json)
             targets.append(value)
+    sizes: tuple[int, ...] | None = None
+    if n_per_arm is not None:
+        try:
+            sizes = tuple(int(x) for x in n_per_arm.split(",") if x.strip())
+        except ValueError:
+            _fail(f"--n-per-arm {n_per_arm!r}: whole numbers separated by commas", as_json)
+        if not sizes or min(sizes) < 1:
+            _fail(f"--n-per-arm {n_per_arm!r}: every size must be a whole number >= 1", as_json)
+    from myotrial.simulate.power import load_power_design, run_power
+
     try:
         design = load_power_design(design_file)
         changes: dict[str, Any] = {}
@@ -158,18 +284,24 @@ def simulate_command(
             changes["seed"] = seed
         if replicates is not None:
             changes["replicates"] = replicates
-        if n_per_arm is not None:
-            changes["n_per_arm"] = tuple(int(x) for x in n_per_arm.split(",") if x.strip())
+        if sizes is not None:
+            changes["n_per_arm"] = sizes
         if test is not None:
             changes["test"] = test
         if chunk_size is not None:
             changes["chunk_size"] = chunk_size
         if changes:
             design = design.with_options(**changes)
+    except (RulesError, FileNotFoundError, ValueError, OSError) as exc:
+        _fail(str(exc), as_json)
+    files, resumed = _power_outputs(out, design, targets)
+    check_outputs(files, force=force or resumed, as_json=as_json, directories=[out])
+    try:
         if targets:
             _solve(design, targets, out, n_max, as_json)
             return
-        if as_json:
+        show_bar = not as_json and err_console.is_terminal
+        if not show_bar:
             run = run_power(design, out, workers=workers, scheduler=scheduler)
         else:
             with Progress(
@@ -178,15 +310,16 @@ def simulate_command(
                 MofNCompleteColumn(),
                 TextColumn("replicates"),
                 TimeRemainingColumn(),
-                console=console,
+                console=err_console,
+                transient=True,
             ) as bar:
                 task = bar.add_task("power", total=design.replicates * len(design.points))
 
-                def progress(done: int, total: int) -> None:
+                def advance(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
                 run = run_power(
-                    design, out, workers=workers, scheduler=scheduler, progress=progress
+                    design, out, workers=workers, scheduler=scheduler, progress=advance
                 )
     except (RulesError, FileNotFoundError, ValueError, OSError) as exc:
         _fail(str(exc), as_json)
@@ -200,18 +333,14 @@ def simulate_command(
             {str(k): to_jsonable(v) for k, v in r.items()} for r in gsd_frame.to_dict("records")
         ]
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "ok": True,
-                    "out": str(out),
-                    "chunks_run": run.chunks_run,
-                    "chunks_reused": run.chunks_reused,
-                    "power": rows,
-                    "group_sequential": gsd_rows,
-                },
-                indent=2,
-            )
+        emit_success(
+            {f.name: f for f in files if f.exists()},
+            True,
+            out=str(out),
+            chunks_run=run.chunks_run,
+            chunks_reused=run.chunks_reused,
+            power=rows,
+            group_sequential=gsd_rows,
         )
         return
     table = Table(title=f"Power ({design.test}, alpha {design.alpha:g}) - SYNTHETIC simulation")
@@ -238,14 +367,18 @@ def simulate_command(
     console.print(table)
     for g in gsd_rows:
         console.print(
-            f"group-sequential, n {g['n_treatment']}/{g['n_control']}, "
-            f"effect {g['effect_scale']:g}: power "
-            f"{g['power']:.3f} (MC SE {g['mc_se']:.3f}), expected patients "
-            f"{g['expected_patients']:.1f} of {g['max_patients']} (gsd_*.csv)"
+            plain(
+                f"group-sequential, n {g['n_treatment']}/{g['n_control']}, "
+                f"effect {g['effect_scale']:g}: power "
+                f"{g['power']:.3f} (MC SE {g['mc_se']:.3f}), expected patients "
+                f"{g['expected_patients']:.1f} of {g['max_patients']} (gsd_*.csv)"
+            )
         )
     console.print(
-        f"{run.chunks_run} chunks run, {run.chunks_reused} reused; files in {out} "
-        "(replicates.parquet, power.csv, power_curve.svg)"
+        plain(
+            f"{run.chunks_run} chunks run, {run.chunks_reused} reused; files in {out} "
+            "(replicates.parquet, power.csv, power_curve.svg)"
+        )
     )
 
 
@@ -261,7 +394,7 @@ def _solve(design: Any, targets: list[float], out: Path, n_max: int, as_json: bo
             design,
             target,
             n_max=n_max,
-            progress=None if as_json else (lambda msg: console.print(f"  {msg}")),
+            progress=None if as_json else (lambda msg: console.print(plain(f"  {msg}"))),
         )
         tag = f"{round(100 * target):d}"
         ev = res.evaluations.copy()
@@ -281,7 +414,7 @@ def _solve(design: Any, targets: list[float], out: Path, n_max: int, as_json: bo
         results.append(res.as_dict())
         if not as_json:
             console.print(
-                f"[bold]target power {target:g}[/bold]: n = {res.n_per_arm} per arm "
+                f"target power {target:g}: n = {res.n_per_arm} per arm "
                 f"(control {res.n_control}); fitted n* = {res.n_star:.1f} "
                 f"(95% Monte-Carlo interval {res.n_lower:.1f}-{res.n_upper:.1f}); "
                 f"simulated power at n: {res.power_at_n:.3f} "
@@ -297,8 +430,12 @@ def _solve(design: Any, targets: list[float], out: Path, n_max: int, as_json: bo
     }
     text = json.dumps(info, indent=1)
     (out / "sample_size.json").write_text(text, encoding="utf-8")
-    if as_json:
-        typer.echo(text)
+    written = [out / "sample_size.json"]
+    for target in targets:
+        tag = f"{round(100 * target):d}"
+        written += [out / f"sample_size_{tag}.csv", out / f"sample_size_{tag}.svg"]
+    extra = {k: v for k, v in info.items() if k != "ok"}
+    emit_success({p.name: p for p in written}, as_json, **extra)
 
 
 def _beta_ppf(q: float, a: float, b: float) -> float:

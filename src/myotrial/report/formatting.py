@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from myotrial.stats import EstimateResult
+if TYPE_CHECKING:  # type only: formatting a number loads no statistics stack
+    from myotrial.stats import EstimateResult
 
 __all__ = [
     "DIGITS",

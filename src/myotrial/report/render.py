@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -13,17 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import Markup
 
 from myotrial.analysis import AnalysisResults
 from myotrial.derive import DerivedTables
+from myotrial.report._pdf import html_to_pdf
 from myotrial.report._template import CSS, TEMPLATE
 from myotrial.report.consort import AnalysedCounts, ScreeningCounts, consort_svg
 from myotrial.report.figures import (
     SYNTHETIC_MARK,
+    RenderedFigure,
     figure_csm_changes,
     figure_forest,
     figure_kaplan_meier,
@@ -39,6 +43,7 @@ from myotrial.report.formatting import (
     format_p_equals,
 )
 from myotrial.report.provenance import (
+    Checksum,
     file_checksums,
     methods_used,
     project_interpretations,
@@ -65,7 +70,18 @@ from myotrial.report.summaries import (
 from myotrial.report.tables import Footnotes, efficacy_rows, forest_table, km_rows
 from myotrial.stats import get_method
 
-__all__ = ["RenderedReport", "ReportPaths", "build_report", "html_to_pdf", "render_report"]
+__all__ = [
+    "RenderedReport",
+    "ReportDraft",
+    "ReportPaths",
+    "build_report",
+    "complete_report",
+    "draft_report",
+    "html_to_pdf",
+    "render_report",
+    "write_file",
+    "write_report",
+]
 
 FIGURE_SLOTS = (
     "fig-responses",
@@ -222,40 +238,50 @@ def _analysis_settings(derived: DerivedTables, results: AnalysisResults) -> list
     return out
 
 
-def build_report(
+@dataclass(frozen=True)
+class ReportDraft:
+    """The parts of the report that need only the derived tables, the safety tables and the
+    confidence level (:func:`draft_report`): built while the analysis runs, completed with the
+    results by :func:`complete_report`. The same calls in either order give the same report."""
+
+    derived: DerivedTables
+    conf_level: float
+    synthetic: bool
+    print_version: bool
+    adverse_events: pd.DataFrame | None
+    infusions: pd.DataFrame | None
+    inputs: Mapping[str, str | os.PathLike[str]] | None
+    checksums: list[Checksum]
+    flows: Any
+    baseline: tuple[list[str], Any]
+    responses: pd.DataFrame
+    figures: tuple[RenderedFigure, ...]
+    context: dict[str, Any]
+
+
+def _conf_of(derived: DerivedTables) -> float:
+    sap = derived.protocol.sap
+    return float(sap.conf_level) if sap is not None else 0.95
+
+
+def draft_report(
     derived: DerivedTables,
-    results: AnalysisResults,
     *,
+    conf_level: float | None = None,
     adverse_events: pd.DataFrame | None = None,
     infusions: pd.DataFrame | None = None,
     inputs: Mapping[str, str | os.PathLike[str]] | None = None,
-    seed: int | None = None,
     synthetic: bool = False,
-    title: str | None = None,
     print_version: bool = False,
-    screening: ScreeningCounts | None = None,
-    subtitle: str | None = None,
-) -> RenderedReport:
-    """Assemble the report in memory (nothing is written).
+) -> ReportDraft:
+    """The results-free part of :func:`build_report` (validates the safety inputs first).
 
-    ``print_version=True`` also builds :attr:`RenderedReport.print_html` for the PDF.
-    ``screening`` (:func:`myotrial.report.consort.screening_counts`) starts the CONSORT flow at
-    "assessed for eligibility"; ``synthetic`` puts the synthetic-data notice in the banner,
-    every page footer and every figure.
-
-    Raises
-    ------
-    InputValidationError
-        Bad adverse-event or infusion rows, each located (:func:`validate_safety_inputs`).
-    FileNotFoundError
-        An entry of ``inputs`` is not a file.
+    ``conf_level`` is the analysis' confidence level (default: the protocol's SAP, 95 %
+    without one); :func:`complete_report` redraws the by-visit figures if the results were
+    computed at another level.
     """
     proto = derived.protocol
-    if results.protocol != proto.name:
-        raise ValueError(
-            f"results are for protocol {results.protocol!r} but the derived tables for "
-            f"{proto.name!r}"
-        )
+    conf = _conf_of(derived) if conf_level is None else float(conf_level)
     rand_ids = derived.adsl.loc[derived.adsl["RANDFL"] == "Y", "USUBJID"].astype(str).tolist()
     validate_safety_inputs(adverse_events, infusions, rand_ids)
     checksums = file_checksums({k: Path(v) for k, v in (inputs or {}).items()})
@@ -269,9 +295,105 @@ def build_report(
             "table: infusions": infusions,
         }
     )
-    conf = results.conf_level
-    ci = f"{conf:.0%} CI"
     flows = participant_flow(derived)
+    columns, rows = baseline_table(derived)
+    responses = by_visit_responses(derived)
+    weeks, response_tab = _response_table(responses, derived)
+    means = by_visit_means(derived, "TIS", conf_level=conf)
+    present = set(derived.adeff["PARAMCD"])
+    changes = {
+        p: (
+            BASELINE_MEASURES[p][0].split(",")[0],
+            by_visit_means(derived, p, change=True, conf_level=conf),
+        )
+        for p in CSM_FIGURE
+        if p in present
+    }
+    png = print_version
+    syn = synthetic
+    figs = (
+        figure_responses(responses, proto, png=png, synthetic=syn),
+        figure_mean_tis(means, proto, conf, png=png, synthetic=syn),
+        figure_csm_changes(changes, proto, conf, png=png, synthetic=syn),
+    )
+    safety = build_safety(derived, adverse_events, infusions)
+    proto_file = proto.source
+    proto_sha = (
+        hashlib.sha256(proto_file.read_bytes()).hexdigest()
+        if proto_file is not None and proto_file.is_file()
+        else MISSING
+    )
+    context: dict[str, Any] = dict(
+        version=_version(),
+        css=Markup(CSS),
+        synthetic=synthetic,
+        synthetic_mark=SYNTHETIC_MARK,
+        protocol=proto,
+        baseline_rows=rows,
+        arm_titles=(proto.treatment.label, proto.control.label),
+        arm_codes=(proto.treatment.code, proto.control.code),
+        primary_note=(
+            "Binary endpoints count every patient of the population: dropouts, missing TIS "
+            "and confirmed deterioration are non-responders."
+        ),
+        thresholds=" / ".join(f"{thr:g}" for _, thr in proto.policy.categories),
+        ir_window=f"{proto.infusion_related_window_hours:g}",
+        response_weeks=weeks,
+        response_table=response_tab,
+        safety=safety,
+        scoring=scoring_appendix(derived),
+        interpretations=project_interpretations(proto),
+        protocol_file=proto_file.name if proto_file is not None else "(in memory)",
+        protocol_sha=proto_sha,
+        versions=software_versions(),
+        checksums=checksums,
+    )
+    return ReportDraft(
+        derived,
+        conf,
+        synthetic,
+        print_version,
+        adverse_events,
+        infusions,
+        inputs,
+        checksums,
+        flows,
+        (columns, rows),
+        responses,
+        figs,
+        context,
+    )
+
+
+def complete_report(
+    draft: ReportDraft,
+    results: AnalysisResults,
+    *,
+    seed: int | None = None,
+    title: str | None = None,
+    screening: ScreeningCounts | None = None,
+    subtitle: str | None = None,
+) -> RenderedReport:
+    """:func:`build_report` from a :func:`draft_report` and the analysis results."""
+    derived = draft.derived
+    proto = derived.protocol
+    if results.protocol != proto.name:
+        raise ValueError(
+            f"results are for protocol {results.protocol!r} but the derived tables for "
+            f"{proto.name!r}"
+        )
+    conf = results.conf_level
+    if conf != draft.conf_level:  # the by-visit intervals are drawn at the results' level
+        draft = draft_report(
+            derived,
+            conf_level=conf,
+            adverse_events=draft.adverse_events,
+            infusions=draft.infusions,
+            inputs=draft.inputs,
+            synthetic=draft.synthetic,
+            print_version=draft.print_version,
+        )
+    ci = f"{conf:.0%} CI"
     primary_ep = results.get(proto.primary)
     final_ep = next(
         (
@@ -287,8 +409,9 @@ def build_report(
         final={} if final_ep is None else {a: int(v.get("n", 0)) for a, v in final_ep.arms.items()},
         final_label=f"week {proto.final_week} endpoints",
     )
+    synthetic = draft.synthetic
     consort = consort_svg(
-        flows,
+        draft.flows,
         analysed,
         primary_week=proto.primary_week,
         final_week=proto.final_week,
@@ -296,7 +419,7 @@ def build_report(
         screening=screening,
         synthetic=synthetic,
     )
-    columns, rows = baseline_table(derived)
+    columns, rows = draft.baseline
     titles = {
         proto.treatment.code: proto.treatment.label,
         proto.control.code: proto.control.label,
@@ -311,24 +434,10 @@ def build_report(
     change_rows = efficacy_rows(results, ("change",), notes_other)
     tte_rows = km_rows(results, notes_other)
     forest, forest_caption = forest_table(results, notes_other)
-    responses = by_visit_responses(derived)
-    weeks, response_tab = _response_table(responses, derived)
-    means = by_visit_means(derived, "TIS", conf_level=conf)
-    present = set(derived.adeff["PARAMCD"])
-    changes = {
-        p: (
-            BASELINE_MEASURES[p][0].split(",")[0],
-            by_visit_means(derived, p, change=True, conf_level=conf),
-        )
-        for p in CSM_FIGURE
-        if p in present
-    }
-    png = print_version
+    png = draft.print_version
     syn = synthetic
     figs = [
-        figure_responses(responses, proto, png=png, synthetic=syn),
-        figure_mean_tis(means, proto, conf, png=png, synthetic=syn),
-        figure_csm_changes(changes, proto, conf, png=png, synthetic=syn),
+        *draft.figures,
         figure_kaplan_meier(
             [e for e in results.endpoints if e.kind == "time_to_event"],
             proto,
@@ -352,22 +461,10 @@ def build_report(
         notes_sap.mark(key)
     mult = results.multiplicity
     figures = {f.name: f for f in figs}
-    safety = build_safety(derived, adverse_events, infusions)
-    proto_file = proto.source
-    proto_sha = (
-        hashlib.sha256(proto_file.read_bytes()).hexdigest()
-        if proto_file is not None and proto_file.is_file()
-        else MISSING
-    )
-    thresholds = " / ".join(f"{thr:g}" for _, thr in proto.policy.categories)
     context = dict(
-        version=_version(),
+        draft.context,
         title=title or f"{proto.name.upper()} trial report",
-        css=Markup(CSS),
-        synthetic=synthetic,
-        synthetic_mark=SYNTHETIC_MARK,
         subtitle=subtitle or "",
-        protocol=proto,
         intro=_intro(derived, results),
         estimands=estimand_rows(results.sap),
         populations=population_rows(results),
@@ -391,71 +488,92 @@ def build_report(
         ],
         consort=Markup(consort),
         baseline_columns=baseline_columns,
-        baseline_rows=rows,
-        arm_titles=(proto.treatment.label, proto.control.label),
-        arm_codes=(proto.treatment.code, proto.control.code),
         ci=ci,
         binary_rows=binary_rows,
         continuous_rows=continuous_rows,
-        primary_note=(
-            "Binary endpoints count every patient of the population: dropouts, missing TIS "
-            "and confirmed deterioration are non-responders."
-        ),
         footnotes_efficacy=notes_eff.items(),
         footnotes_other=notes_other.items(),
-        thresholds=thresholds,
-        ir_window=f"{proto.infusion_related_window_hours:g}",
-        response_weeks=weeks,
-        response_table=response_tab,
         change_rows=change_rows,
         km_rows=tte_rows,
         forest_rows=forest,
         forest_caption=forest_caption,
-        safety=safety,
-        scoring=scoring_appendix(derived),
         analysis_settings=_analysis_settings(derived, results),
-        interpretations=project_interpretations(proto),
         methods=methods_used(results),
-        protocol_file=proto_file.name if proto_file is not None else "(in memory)",
-        protocol_sha=proto_sha,
         seed=MISSING if seed is None else str(seed),
-        versions=software_versions(),
-        checksums=checksums,
     )
-    env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
-    template = env.from_string(TEMPLATE)
+    template = _template()
 
     def render(markup: dict[str, str]) -> str:
         slots = {key.replace("-", "_"): Markup(markup.get(key, "")) for key in FIGURE_SLOTS}
         return template.render(**context, **slots)
 
     html = render({name: f.svg for name, f in figures.items()})
-    print_html = render({n: f.img_tag() for n, f in figures.items()}) if print_version else None
+    print_html = (
+        render({n: f.img_tag() for n, f in figures.items()}) if draft.print_version else None
+    )
     svgs = {name: f.svg for name, f in figures.items()}
     svgs["consort"] = consort
     return RenderedReport(html=html, figures=svgs, print_html=print_html)
 
 
-def html_to_pdf(html: str) -> bytes:
-    """The report's PDF (WeasyPrint; needs the pango system library).
+@functools.cache
+def _template() -> Template:
+    env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(TEMPLATE)
+
+
+def build_report(
+    derived: DerivedTables,
+    results: AnalysisResults,
+    *,
+    adverse_events: pd.DataFrame | None = None,
+    infusions: pd.DataFrame | None = None,
+    inputs: Mapping[str, str | os.PathLike[str]] | None = None,
+    seed: int | None = None,
+    synthetic: bool = False,
+    title: str | None = None,
+    print_version: bool = False,
+    screening: ScreeningCounts | None = None,
+    subtitle: str | None = None,
+) -> RenderedReport:
+    """Assemble the report in memory (nothing is written).
+
+    ``print_version=True`` also builds :attr:`RenderedReport.print_html` for the PDF.
+    ``screening`` (:func:`myotrial.report.consort.screening_counts`) starts the CONSORT flow at
+    "assessed for eligibility"; ``synthetic`` puts the synthetic-data notice in the banner,
+    every page footer and every figure. Equivalent to :func:`draft_report` (at the results'
+    confidence level) then :func:`complete_report`.
 
     Raises
     ------
-    ImportError
-        WeasyPrint or its system libraries are not installed.
+    InputValidationError
+        Bad adverse-event or infusion rows, each located (:func:`validate_safety_inputs`).
+    FileNotFoundError
+        An entry of ``inputs`` is not a file.
     """
-    try:
-        from weasyprint import HTML  # type: ignore[import-untyped]
-    except OSError as exc:  # the pango system libraries are missing
-        raise ImportError(
-            "WeasyPrint cannot load its system libraries (Debian: libpango-1.0-0 "
-            f"libpangoft2-1.0-0): {exc}"
-        ) from exc
+    if results.protocol != derived.protocol.name:
+        raise ValueError(
+            f"results are for protocol {results.protocol!r} but the derived tables for "
+            f"{derived.protocol.name!r}"
+        )
+    draft = draft_report(
+        derived,
+        conf_level=results.conf_level,
+        adverse_events=adverse_events,
+        infusions=infusions,
+        inputs=inputs,
+        synthetic=synthetic,
+        print_version=print_version,
+    )
+    return complete_report(
+        draft, results, seed=seed, title=title, screening=screening, subtitle=subtitle
+    )
 
-    pdf = HTML(string=html).write_pdf()
-    if pdf is None:  # pragma: no cover - write_pdf returns bytes without a target
-        raise RuntimeError("WeasyPrint returned no PDF")
-    return bytes(pdf)
+
+def write_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    _write(path, data)
+    return path
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -522,6 +640,14 @@ def render_report(
         subtitle=subtitle,
     )
     pdf_bytes = html_to_pdf(report.print_html or report.html) if pdf else None
+    return write_report(report, out_dir, pdf_bytes)
+
+
+def write_report(
+    report: RenderedReport, out_dir: str | os.PathLike[str], pdf_bytes: bytes | None = None
+) -> ReportPaths:
+    """Write a built report: ``figures/*.svg``, ``report.html`` and, given its bytes,
+    ``report.pdf`` (each atomically)."""
     out = Path(out_dir)
     html_path = out / "report.html"
     figure_paths = []
