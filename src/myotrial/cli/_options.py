@@ -103,7 +103,7 @@ def check_number(
 def check_week(option: str, value: float | None, *, last_week: float | None = None) -> None:
     """A week option: a finite number from 0 to the protocol's last week (else to the largest
     visit week a table may hold, 1000)."""
-    from myotrial.tables.visits import MAX_VISIT_WEEK
+    from myotrial.tables.ranges import MAX_VISIT_WEEK
 
     check_number(option, value, low=0, high=MAX_VISIT_WEEK if last_week is None else last_week)
 
@@ -111,7 +111,7 @@ def check_week(option: str, value: float | None, *, last_week: float | None = No
 def check_mmt8_max(option: str, value: float | None) -> None:
     """The MMT-8 maximum: 80 (unilateral) or 150 (bilateral + axial), nothing else
     (``allowed_max`` in ``rules/measures.toml``)."""
-    from myotrial.tables.visits import MMT8_ALLOWED_MAX
+    from myotrial.tables.ranges import MMT8_ALLOWED_MAX
 
     if value is None:
         return

@@ -164,10 +164,10 @@ def _check_creatable(out: Path, as_json: bool) -> None:
 def _problem_records(
     error: InputValidationError, limit: int | None
 ) -> tuple[list[dict[str, Any]], int]:
-    frame = error.problems_frame() if hasattr(error, "problems_frame") else error.problems
-    total = len(frame)
-    if limit is not None:
-        frame = frame.head(limit)
+    # count and the first ``limit`` problems without building the whole table (a million
+    # problems are counted, not formatted)
+    total = int(error.count)
+    frame = error.problems if limit is None else error.head(limit)
     records = [{str(k): to_jsonable(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
     return records, total
 

@@ -18,6 +18,7 @@ from myotrial.rules import load_scales
 __all__ = [
     "DEFAULT_MMT8_MAX",
     "ENZYME_COLUMNS",
+    "MAX_VISIT_WEEK",
     "MMT8_ALLOWED_MAX",
     "ULN_COLUMNS",
     "check_measure_ranges",
@@ -39,6 +40,9 @@ DEFAULT_MMT8_MAX = float(_SCALES.measures["mmt8"].default_max or 150.0)
 #: The MMT-8 maxima accepted (``measures.toml``, ``allowed_max``: 80 unilateral, 150 bilateral).
 MMT8_ALLOWED_MAX: tuple[float, ...] = _SCALES.measures["mmt8"].allowed_max
 _WHERE = cite("visits")
+#: Largest accepted visit_week (plausibility bound: about 19 years of follow-up); a caller that
+#: knows the protocol passes its own, smaller ``max_week``.
+MAX_VISIT_WEEK = 1000
 
 
 def nan_range(arr: np.ndarray) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from myotrial.tables.ranges import (
     _WHERE,
     DEFAULT_MMT8_MAX,
     ENZYME_COLUMNS,
+    MAX_VISIT_WEEK,
     MMT8_ALLOWED_MAX,
     ULN_COLUMNS,
     check_measure_ranges,
@@ -63,9 +64,6 @@ NUMERIC_VISIT_COLUMNS: tuple[str, ...] = (
     *ENZYME_COLUMNS,
     *ULN_COLUMNS,
 )
-#: Largest accepted visit_week (plausibility bound: about 19 years of follow-up); a caller that
-#: knows the protocol passes its own, smaller ``max_week``.
-MAX_VISIT_WEEK = 1000
 #: Longest subject_id (data-format.md, conventions).
 MAX_SUBJECT_ID_LENGTH = 64
 
