@@ -197,3 +197,30 @@ def test_imacs_doi_three_worse_fails_and_missing_is_unknown() -> None:
     # a fourth improved + ... instead, check 'unknown' when a missing measure could tip it.
     row = score_visits(two_visits({**three_worse, "mmt8": None}, base)).iloc[1]
     assert pd.isna(row["doi_met"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"earliest_week": float("nan")},
+        {"earliest_week": float("inf")},
+        {"earliest_week": -1},
+        {"consecutive_visits": 0},
+        {"consecutive_visits": 1.5},
+        {"mmt8_max": float("inf")},
+        {"chq_phs_range": float("nan")},
+    ],
+)
+def test_non_finite_or_invalid_options_are_refused_by_the_library(options: dict) -> None:
+    """``earliest_week=nan`` used to turn off confirmed deterioration silently (issue 11)."""
+    from myotrial.errors import MyotrialError
+    from myotrial.scoring import score_visits
+
+    visits = pd.DataFrame(
+        {"subject_id": ["p"], "visit_week": [0], "pga": [5.0], "ptga": [5.0],
+         "extramuscular": [5.0], "mmt8": [100.0], "haq": [1.0], "ck": [500.0],
+         "ck_uln": [200.0]}
+    )
+    key = next(iter(options))
+    with pytest.raises(MyotrialError, match=key):
+        score_visits(visits, **options)

@@ -241,18 +241,11 @@ class CliInputError(MyotrialError, ValueError):
 #: that reaches the top is a bug (exit 1), including a plain ``ValueError``.
 #: ``tests/test_cli_errors.py`` checks this list against the classes under ``src/myotrial``.
 PROJECT_ERRORS: tuple[str, ...] = (
-    "myotrial.errors.MyotrialError",  # the common base; the others until they derive from it
-    "myotrial.errors.InputValidationError",
-    "myotrial.errors.RulesError",
-    "myotrial.cli._output.CliInputError",
-    "myotrial.tables.values.ValueParseError",
-    "myotrial.randomisation.randomiser.AllocationError",
-    "myotrial.randomisation.randomiser.ConcealmentError",
+    "myotrial.errors.MyotrialError",  # the common base (and its subclasses); then the others
     "myotrial.db.roles.PermissionDenied",
     "myotrial.db._values.ValueRuleError",
     "myotrial.db.protocol_store.ProtocolMismatchError",
     "myotrial.db.protocol_store.DatabaseNotReadyError",
-    "myotrial.interchange.errors.InterchangeError",
 )
 #: Errors on a path the user gave: exit 2 naming the path.
 _PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)

@@ -24,6 +24,7 @@ measures present whatever the missing ones are, *false* when it cannot be met wh
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from myotrial.errors import MyotrialError
 from myotrial.rules import (
     SLOTS,
     DeteriorationRules,
@@ -49,6 +51,7 @@ __all__ = [
     "CLAUSE_LABELS",
     "SMALL_INPUT_ROWS",
     "ScoringConfig",
+    "ScoringOptionError",
     "score_arrays",
 ]
 
@@ -59,6 +62,10 @@ IntArray = npt.NDArray[np.int64]
 CATEGORY_LABELS: tuple[str, ...] = ("none", "minimal", "moderate", "major")
 #: ``worsening_clauses`` text for each bit code (A=1, B=2, C=4).
 CLAUSE_LABELS: tuple[str, ...] = ("", "A", "B", "A;B", "C", "A;C", "B;C", "A;B;C")
+
+
+class ScoringOptionError(MyotrialError, ValueError):
+    """A scoring option (earliest week, consecutive visits, scale range) is not valid."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,38 @@ class ScoringConfig:
     earliest_week: float | None = None
     consecutive_visits: int | None = None
 
+    def __post_init__(self) -> None:
+        """Options are checked where they are given: a non-finite week would silently turn off
+        confirmed deterioration (``nan >= 8`` is false), a non-integer count would be
+        truncated, a non-finite scale range would change every TIS (issue 11)."""
+        problems = []
+        week = self.earliest_week
+        if week is not None and (
+            isinstance(week, bool)
+            or not isinstance(week, int | float | np.integer | np.floating)
+            or not math.isfinite(float(week))
+            or float(week) < 0
+        ):
+            problems.append(f"earliest_week={week!r} must be a finite week >= 0")
+        k = self.consecutive_visits
+        if k is not None and (
+            isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 1
+        ):
+            problems.append(f"consecutive_visits={k!r} must be a whole number >= 1")
+        for name in ("mmt8_max", "chq_phs_range"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float | np.integer | np.floating)
+                or not math.isfinite(float(value))
+                or float(value) <= 0
+            ):
+                problems.append(f"{name}={value!r} must be a finite number > 0")
+        if not isinstance(self.partial, bool):
+            problems.append(f"partial={self.partial!r} must be True or False")
+        if problems:
+            raise ScoringOptionError("; ".join(problems))
+
     def resolved(self, tis: TISRules, det: DeteriorationRules) -> tuple[MeasureSet, float, int]:
         ms = tis.measure_set_for(self.population, self.measure_set)
         earliest = det.earliest_week if self.earliest_week is None else float(self.earliest_week)
@@ -93,10 +132,6 @@ class ScoringConfig:
             if self.consecutive_visits is None
             else int(self.consecutive_visits)
         )
-        if k < 1:
-            raise ValueError(f"consecutive_visits must be >= 1, got {k}")
-        if earliest < 0:
-            raise ValueError(f"earliest_week must be >= 0, got {earliest}")
         return ms, earliest, k
 
 
