@@ -104,7 +104,8 @@ def test_errors_exit_2_and_do_not_change_state(tmp_path: Path) -> None:
     ]:
         res = runner.invoke(app, ["randomize", "assign", str(state), *args, "--json"])
         assert res.exit_code == 2
-        assert message in json.loads(res.output)["error"]
+        body = json.loads(res.output)
+        assert body["ok"] is False and message in body["problems"][0]["message"]
     assert state.read_text() == after_first
     bad = runner.invoke(app, ["randomize", "generate", "--seed", "1", "--ratio", "2:1",
                               "--block-sizes", "4", "-o", str(tmp_path / "x.json")])
@@ -112,3 +113,26 @@ def test_errors_exit_2_and_do_not_change_state(tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
     missing = runner.invoke(app, ["randomize", "balance", str(tmp_path / "none.json")])
     assert missing.exit_code == 2
+
+
+def test_generate_reads_arms_ratio_and_block_sizes_from_the_protocol(tmp_path: Path) -> None:
+    """No block sizes written in the CLI: the protocol's [randomisation] (ProDERM: 4)."""
+    import os
+    import stat
+
+    state = tmp_path / "s.json"
+    res = runner.invoke(app, ["randomize", "generate", "-o", str(state), "--json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert body["ok"] is True and body["outputs"] == {"state": str(state)}
+    assert (body["arms"], body["ratio"], body["block_sizes"]) == (["ivig", "placebo"], "1:1", [4])
+    out = tmp_path / "list.csv"
+    ok = runner.invoke(app, ["randomize", "export", str(state), "-o", str(out), "--unblinded"])
+    assert ok.exit_code == 0, ok.output
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600  # unblinded material
+    again = runner.invoke(app, ["randomize", "export", str(state), "-o", str(out), "--unblinded"])
+    assert again.exit_code == 2 and "--force" in again.output
+    into_state = runner.invoke(
+        app, ["randomize", "export", str(state), "-o", str(state), "--unblinded", "--force"]
+    )
+    assert into_state.exit_code == 2 and "input" in into_state.output

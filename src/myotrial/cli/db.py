@@ -207,7 +207,9 @@ def export(
 
     for name in EXPORT_TABLES:
         frame = neutralise_formulas(tables[name]) if file_format == "csv" else tables[name]
-        path = write_table(frame, output / f"{name}.{file_format}")
+        # an unblinded export is unblinded material: owner-only (600); a blinded one follows
+        # the umask
+        path = write_table(frame, output / f"{name}.{file_format}", private=not actor.blinded)
         written[name] = {"path": str(path), "rows": len(tables[name])}
     view = "blinded" if actor.blinded else "UNBLINDED"
     if as_json:

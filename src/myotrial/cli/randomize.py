@@ -7,17 +7,16 @@ UNBLINDED material. In a live trial the list lives in the randomisation database
 from __future__ import annotations
 
 import contextlib
-import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from myotrial.cli._app import app
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console
+from myotrial.cli._output import check_outputs, console, emit_success, err_console, fail, plain
 from myotrial.randomisation import (
     AllocationError,
     RandomisationScheme,
@@ -39,12 +38,7 @@ app.add_typer(randomize_app, name="randomize")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _fail(message: str, as_json: bool) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}, indent=2))
-    else:
-        err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=EXIT_BAD_INPUT)
+_fail = fail  # one located error, escaped, in the shared JSON envelope (exit 2)
 
 
 def _split(text: str, sep: str, what: str) -> list[str]:
@@ -90,7 +84,7 @@ def _load(state: Path, as_json: bool) -> Randomiser:
 
 @randomize_app.command("generate")
 def generate(
-    output: Annotated[Path, typer.Option("--output", "-o", help="State file to create (JSON).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="State file to create (JSON).")],
     seed: Annotated[
         int | None,
         typer.Option(help="VALIDATION ONLY: a seed (non-negative integer) makes the arms "
@@ -101,14 +95,22 @@ def generate(
         list[str] | None,
         typer.Option("--strata", help="Stratification factor 'name=level1,level2' (repeat)."),
     ] = None,
-    arms: Annotated[str, typer.Option(help="Arm codes, comma-separated.")] = "ivig,placebo",
-    ratio: Annotated[str, typer.Option(help="Allocation ratio, e.g. 1:1 or 2:1.")] = "1:1",
+    protocol: Annotated[
+        str, typer.Option(help="protocol name or .toml file: arms, ratio and block sizes")
+    ] = "proderm",
+    arms: Annotated[
+        str | None, typer.Option(help="Arm codes, comma-separated (default: the protocol's).")
+    ] = None,
+    ratio: Annotated[
+        str | None, typer.Option(help="Allocation ratio, e.g. 1:1 (default: the protocol's).")
+    ] = None,
     block_sizes: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Block sizes drawn at random, comma-separated (multiples of the ratio sum)."
+            help="Block sizes drawn at random, comma-separated (multiples of the ratio sum; "
+            "default: the protocol's [randomisation] block_sizes)."
         ),
-    ] = "4,6",
+    ] = None,
     n_per_stratum: Annotated[
         int, typer.Option(help="Minimum list length per stratum (whole blocks).")
     ] = 50,
@@ -116,14 +118,26 @@ def generate(
     as_json: JsonOption = False,
 ) -> None:
     """Generate a stratified permuted-block list (OS CSPRNG; --seed for validation only) and
-    save it as a state file."""
+    save it as a state file (UNBLINDED material, mode 600)."""
+    from myotrial.protocol import load_protocol
+
+    output = out
     if output.exists() and not force:
         _fail(f"{output} exists (it may hold assignments); use --force to replace it", as_json)
+    check_outputs([output], force=True, as_json=as_json)
     try:
+        proto = load_protocol(protocol)
+        arm_codes = tuple(_split(arms, ",", "--arms")) if arms else proto.arm_codes
         scheme = RandomisationScheme(
-            arms=tuple(_split(arms, ",", "--arms")),
-            ratio=_ints(ratio, ":", "--ratio"),
-            block_sizes=_ints(block_sizes, ",", "--block-sizes"),
+            arms=arm_codes,
+            ratio=(
+                _ints(ratio, ":", "--ratio")
+                if ratio
+                else tuple(proto.ratio.get(a, 1) for a in arm_codes)
+            ),
+            block_sizes=(
+                _ints(block_sizes, ",", "--block-sizes") if block_sizes else proto.block_sizes
+            ),
             factors=tuple(StratumFactor.parse(s) for s in strata or []),
             n_per_stratum=n_per_stratum,
         )
@@ -139,9 +153,8 @@ def generate(
                    "it can rebuild every allocation. Use a seed to validate the method only; "
                    "omit --seed for a live trial's list (OS CSPRNG).")
         if not as_json:
-            err_console.print(f"[bold yellow]warning:[/] {warning}")
+            err_console.print(plain("warning: " + warning))
     info = {
-        "ok": True,
         "state": str(output),
         "seed": seed,
         "source": randomiser.source,
@@ -154,7 +167,7 @@ def generate(
         "warning": warning,
     }
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        emit_success({"state": output}, True, **info)
         return
     console.print(
         f"Created {output}: {len(scheme.strata)} "
@@ -193,41 +206,46 @@ def assign(
     if kit_only:
         record.pop("arm")
     if as_json:
-        typer.echo(json.dumps({"ok": True, "allocation": record}, indent=2))
+        emit_success({}, True, allocation=record)
         return
-    arm = "" if kit_only else f", arm [bold]{allocation.arm}[/]"
+    arm = "" if kit_only else f", arm {allocation.arm}"
     console.print(
-        f"Randomised {allocation.subject_id} in stratum {allocation.stratum}: "
-        f"sequence {allocation.sequence}, kit [bold]{allocation.kit_code}[/]{arm}."
+        plain(
+            f"Randomised {allocation.subject_id} in stratum {allocation.stratum}: "
+            f"sequence {allocation.sequence}, kit {allocation.kit_code}{arm}."
+        )
     )
 
 
 @randomize_app.command("export")
 def export(
     state: Annotated[Path, typer.Argument(help="State file from 'randomize generate'.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="CSV or Parquet to write.")],
     unblinded: Annotated[
         bool, typer.Option("--unblinded", help="Confirm you are the unblinded statistician.")
     ] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Export the full (unblinded) list with any assignments. Requires --unblinded."""
+    """Export the full (unblinded) list with any assignments (mode 600). Requires
+    --unblinded."""
     if not unblinded:
         _fail(
             "exporting the list reveals future allocations: pass --unblinded to confirm "
             "you are the unblinded statistician",
             as_json,
         )
+    check_outputs([out], inputs=[state], force=force, as_json=as_json)
     randomiser = _load(state, as_json)
     frame = randomiser.export_list(unblinded=True)
     try:
-        write_table(frame, output)
+        write_table(frame, out, private=True)
     except (OSError, ValueError) as exc:
         _fail(str(exc), as_json)
     if as_json:
-        typer.echo(json.dumps({"ok": True, "output": str(output), "rows": len(frame)}, indent=2))
+        emit_success({"list": out}, True, rows=len(frame))
         return
-    console.print(f"Wrote {len(frame)} slots to {output} (UNBLINDED).")
+    console.print(plain(f"Wrote {len(frame)} slots to {out} (UNBLINDED, mode 600)."))
 
 
 @randomize_app.command("balance")
@@ -239,17 +257,13 @@ def balance(
     randomiser = _load(state, as_json)
     report = randomiser.balance()
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "ok": True,
-                    "arms": list(report.arms),
-                    "ratio": list(report.ratio),
-                    "strata": [s.as_dict() for s in report.strata],
-                    "overall": report.overall.as_dict(),
-                },
-                indent=2,
-            )
+        emit_success(
+            {},
+            True,
+            arms=list(report.arms),
+            ratio=list(report.ratio),
+            strata=[s.as_dict() for s in report.strata],
+            overall=report.overall.as_dict(),
         )
         return
     table = Table(title=f"Balance ({'/'.join(report.arms)} {':'.join(map(str, report.ratio))})")

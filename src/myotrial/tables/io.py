@@ -148,14 +148,24 @@ def _check_csv_header(path: Path) -> None:
         col.raise_if_any()
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` atomically to CSV or Parquet (by extension); returns the path."""
+def write_table(
+    frame: pd.DataFrame, path: str | os.PathLike[str], *, private: bool = False
+) -> Path:
+    """Write ``frame`` atomically to CSV or Parquet (by extension); returns the path.
+
+    File mode: a shareable table follows the user's umask (``0o666 & ~umask``, as any new
+    file); ``private=True`` (unblinded material: allocations, unblinded exports) is 600, owner
+    only, from the moment the temporary file exists."""
     p = Path(path)
     suffix = _suffix(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    if not private:  # mkstemp creates 600; a shareable output gets the umask's mode
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
     try:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False, lineterminator="\n")
