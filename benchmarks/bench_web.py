@@ -1,24 +1,36 @@
-"""Web benchmark: latency (p50/p99) and throughput of the TIS calculator API and of visit entry
-under concurrent clients on loopback.
+"""Web benchmark: the live trial under concurrent clients on loopback, side by side in one run.
 
-Starts ``myotrial serve`` on 127.0.0.1 against a fresh SQLite trial database (set up through
-the service: sites, an investigator, a randomisation list, N randomised subjects), then drives
-``POST /api/tis`` and ``POST /api/subjects/{id}/visits`` with ``--concurrency`` clients
-(httpx, asyncio) for a bounded number of requests each, checks that every response succeeded,
-prints the figures and stops the server.
+For each backend (SQLite file; PostgreSQL by URL) it sets up a trial through the service
+(two administrators, a site, an investigator, an approved unblinded statistician, a CSPRNG
+list, N screened and randomised subjects with a baseline visit), starts ``myotrial serve``
+on 127.0.0.1 and drives, from ``--concurrency`` keep-alive connections (a minimal asyncio
+HTTP/1.1 client on the same machine), bounded request sets one after the other:
 
-    .venv/bin/python benchmarks/bench_web.py                       # 100 concurrent, 1 worker
-    .venv/bin/python benchmarks/bench_web.py --workers 2 --json
+- *web floor*: a POST refused by the CSRF check (routing, session, access rule, error page);
+- *calculator*: ``POST /api/tis`` (public, stores nothing);
+- *reads*: ``GET /subjects/{id}`` (the HTML subject page with its SVG plot),
+  ``GET /api/subjects/{id}`` (the same timeline as JSON), ``GET /api/subjects`` and
+  ``GET /api/dashboard``, as the logged-in investigator;
+- *visit entry*: ``POST /api/subjects/{id}/visits`` (validate, score, audit, commit).
 
-Visit entry writes: every visit is one transaction that validates and scores the subject's
-visits and appends to the audit hash chain; writers are serialised (SQLite BEGIN IMMEDIATE),
-so its throughput is the service's, whatever the concurrency.
+Every response must succeed, or the script fails. It prints p50/p99 and throughput of each,
+the ratio of each read to the calculator, the audit rows written by the read phase (must be
+0: reads are not audit events), and verifies the audit chain and the data against it after
+the concurrent writes (``verify_audit_chain``; the script fails if it does not verify).
+
+    .venv/bin/python benchmarks/bench_web.py                         # SQLite and, when
+    #   $MYOTRIAL_TEST_POSTGRES_URL is set (url=$(bash scripts/start-postgres.sh)), PostgreSQL
+    .venv/bin/python benchmarks/bench_web.py --backend postgresql --postgres-url URL --json
+
+Runs with the packages ``make test`` installs (no HTTP client library needed).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import http.client
 import json
 import os
 import signal
@@ -28,12 +40,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 PASSWORD = "benchmark password"
+SECRET = "benchmark secret key"
 TIS_BODY = {
     "baseline": {"pga": 6, "ptga": 6, "extramuscular": 4, "mmt8": 120, "haq": 1.5, "ck": 1200},
     "follow_up": {"pga": 2, "ptga": 3, "extramuscular": 1, "mmt8": 138, "haq": 0.75, "ck": 300},
@@ -41,7 +54,10 @@ TIS_BODY = {
 }
 BASELINE = {"pga": 4.0, "ptga": 4.0, "extramuscular": 3.0, "mmt8": 120.0, "haq": 1.0,
             "ck": 1000.0, "ck_uln": 200.0}
-WEEKS = (4, 8, 12, 16, 20, 24, 28, 32, 36, 40)
+WEEKS = (4, 8, 12, 16, 28, 40)  # the schedule of proderm after baseline
+PG_ENV = "MYOTRIAL_TEST_POSTGRES_URL"
+
+Job = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
 
 
 def _free_port() -> int:
@@ -51,33 +67,69 @@ def _free_port() -> int:
 
 
 def set_up(url: str, n_subjects: int) -> None:
-    """Sites, users, list and ``n_subjects`` randomised subjects with a baseline visit."""
+    """Users, a CSPRNG list and ``n_subjects`` randomised subjects with a baseline visit (and
+    one visit at week 4 for the first subject, so the read views have scores)."""
     import pandas as pd
     from argon2 import PasswordHasher
 
     from myotrial.db import Actor, Role, TrialService, make_engine, upgrade_database
-    from myotrial.randomisation import RandomisationScheme
 
     upgrade_database(url)
     engine = make_engine(url)
     svc = TrialService(engine, password_hasher=PasswordHasher(time_cost=1, memory_cost=8192,
-                                                              parallelism=1))
+                                                              parallelism=1),
+                       secret_key=SECRET)
     admin = svc.bootstrap_administrator("admin", PASSWORD)
+    admin2 = svc.bootstrap_administrator("admin2", PASSWORD)
     svc.create_site(admin, "01", "Site one", "DE")
     svc.create_user(admin, "inv1", PASSWORD, Role.SITE_INVESTIGATOR, "01")
     svc.create_user(admin, "ustat", PASSWORD, Role.UNBLINDED_STATISTICIAN)
+    svc.approve_user(admin2, "ustat")
     inv = Actor("inv1", Role.SITE_INVESTIGATOR, "01")
     svc.generate_randomisation_list(Actor("ustat", Role.UNBLINDED_STATISTICIAN),
-                                    RandomisationScheme(n_per_stratum=n_subjects + 10), seed=1)
+                                    svc.protocol_scheme(n_per_stratum=n_subjects + 10))
     screening = Path(__file__).resolve().parents[1] / "src/myotrial/data/example_screening.csv"
-    row = pd.read_csv(screening).iloc[0].to_dict()
-    row = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+    first = pd.read_csv(screening).iloc[0].to_dict()
+    row = {str(k): (None if isinstance(v, float) and v != v else v) for k, v in first.items()}
+    row["consent_date"] = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     for i in range(n_subjects):
         sid = f"B{i:04d}"
         svc.record_screening(inv, {**row, "subject_id": sid})
         svc.record_visit(inv, sid, 0, BASELINE)
         svc.randomise_subject(inv, sid)
     engine.dispose()
+
+
+def audit_rows(url: str) -> int:
+    import sqlalchemy as sa
+
+    from myotrial.db import make_engine, schema
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(schema.audit_log)
+                                    ).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def verify(url: str) -> dict[str, Any]:
+    """The audit chain and the data against it (as ``myotrial db verify-audit``)."""
+    import hashlib
+
+    from myotrial.db import make_engine, verify_audit_chain
+
+    engine = make_engine(url)
+    key = hashlib.sha256(b"myotrial-list-hmac\x00" + SECRET.encode()).digest()
+    t0 = time.perf_counter()
+    try:
+        report = verify_audit_chain(engine, list_key=key)
+    finally:
+        engine.dispose()
+    return {"ok": report.ok, "rows": report.n_rows, "head_id": report.head_id,
+            "problems": [p.detail for p in report.problems[:5]],
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
@@ -97,21 +149,21 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     return status, body
 
 
-def _raw(path: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
-    data = json.dumps(body).encode()
+def _raw(method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]) -> bytes:
+    data = b"" if body is None else json.dumps(body).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    kind = "" if body is None else "Content-Type: application/json\r\n"
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{kind}"
             f"Content-Length: {len(data)}\r\n{extra}\r\n").encode() + data
 
 
-async def _drive(port: int, concurrency: int, jobs: list[tuple[str, dict[str, Any]]],
-                 headers: dict[str, str], expect: int) -> dict[str, Any]:
+async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str, str],
+                 expect: int) -> dict[str, Any]:
     """``concurrency`` clients, each on its own keep-alive connection, take the next job until
-    none is left. A minimal HTTP/1.1 client (asyncio streams), so that the client's own cost
-    on this shared machine stays small."""
+    none is left; latency of each request, throughput over the whole set."""
     latencies: list[float] = []
     errors: list[str] = []
-    queue = [_raw(path, body, headers) for path, body in reversed(jobs)]
+    queue = [_raw(m, path, body, headers) for m, path, body in reversed(jobs)]
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -141,79 +193,199 @@ async def _drive(port: int, concurrency: int, jobs: list[tuple[str, dict[str, An
     }
 
 
-def _login(base: str) -> dict[str, str]:
+def _cookie(response: http.client.HTTPResponse) -> str:
+    for name, value in response.getheaders():
+        if name.lower() == "set-cookie":
+            return value.split(";", 1)[0]
+    raise RuntimeError("no session cookie")
+
+
+def _login(port: int) -> dict[str, str]:
     """Headers of a logged-in investigator's session: cookie and CSRF token."""
-    with httpx.Client(base_url=base) as client:
-        token = client.get("/api/session").json()["csrf_token"]
-        r = client.post("/api/login", json={"username": "inv1", "password": PASSWORD},
-                        headers={"X-CSRF-Token": token})
-        r.raise_for_status()
-        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        return {"X-CSRF-Token": r.json()["csrf_token"], "Cookie": cookie}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/session")
+        r = conn.getresponse()
+        cookie, token = _cookie(r), json.loads(r.read())["csrf_token"]
+        conn.request("POST", "/api/login",
+                     json.dumps({"username": "inv1", "password": PASSWORD}),
+                     {"Content-Type": "application/json", "X-CSRF-Token": token,
+                      "Cookie": cookie})
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        if r.status != 200:
+            raise RuntimeError(f"login failed: {r.status} {body}")
+        return {"X-CSRF-Token": body["csrf_token"], "Cookie": _cookie(r)}
+    finally:
+        conn.close()
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--tis-requests", type=int, default=2000)
-    parser.add_argument("--subjects", type=int, default=60,
-                        help="randomised subjects; visit requests = subjects x 10 weeks")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    tmp = tempfile.mkdtemp(prefix="bench_web_")
-    url = f"sqlite:///{tmp}/bench.db"
+def _wait_started(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/openapi.json")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.2)
+
+
+def _pg_database(base: str) -> tuple[str, Any]:
+    """A new database on the PostgreSQL server of ``base``; (its URL, a function dropping it)."""
+    import sqlalchemy as sa
+
+    from myotrial.db import make_engine
+
+    name = f"bench_web_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return url, drop
+
+
+def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Set up, serve, drive every request set, verify the audit chain."""
     t0 = time.perf_counter()
-    set_up(url, args.subjects)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        set_up(url, args.subjects)
     setup_s = time.perf_counter() - t0
     port = _free_port()
-    env = {**os.environ, "MYOTRIAL_SECRET_KEY": "benchmark"}
+    env = {**os.environ, "MYOTRIAL_SECRET_KEY": SECRET}
     server = subprocess.Popen(
         [sys.executable, "-c", "from myotrial.cli import main; main()", "serve", "--port",
          str(port), "--database", url, "--workers", str(args.workers), "--no-migrate"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    n, c = args.requests, args.concurrency
+    sids = [f"B{i:04d}" for i in range(args.subjects)]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        headers = _login(base)
-        # warm up (imports, numba, connection pool)
-        asyncio.run(_drive(port, 4, [("/api/tis", TIS_BODY)] * 20, {}, 200))
-        floor = asyncio.run(_drive(port, args.concurrency,
-                                   [("/api/logout", {})] * args.tis_requests,
-                                   {"X-CSRF-Token": "x"}, 403))
-        tis = asyncio.run(_drive(port, args.concurrency,
-                                 [("/api/tis", TIS_BODY)] * args.tis_requests, {}, 200))
-        visits = [(f"/api/subjects/B{i:04d}/visits",
-                   {"visit_week": week, "measures": {**BASELINE, "pga": 3.0}})
-                  for week in WEEKS for i in range(args.subjects)]
-        visit = asyncio.run(_drive(port, args.concurrency, visits, headers, 201))
+        _wait_started(port, server)
+        headers = _login(port)
+        # warm up every path in every worker (imports, numba, connection pools)
+        warm: list[Job] = [("POST", "/api/tis", TIS_BODY), ("GET", f"/subjects/{sids[0]}", None),
+                           ("GET", "/api/dashboard", None)] * (8 * args.workers)
+        asyncio.run(_drive(port, 2 * args.workers, warm, headers, 200))
+        runs: dict[str, dict[str, Any]] = {}
+        runs["web floor"] = asyncio.run(_drive(port, c, [("POST", "/api/logout", {})] * n,
+                                               {"X-CSRF-Token": "x"}, 403))
+        runs["calculator"] = asyncio.run(_drive(port, c, [("POST", "/api/tis", TIS_BODY)] * n,
+                                                {}, 200))
+        before = audit_rows(url)
+        reads: dict[str, list[Job]] = {
+            "subject page": [("GET", f"/subjects/{sids[i % len(sids)]}", None)
+                             for i in range(n)],
+            "GET /api/subjects/{id}": [("GET", f"/api/subjects/{sids[i % len(sids)]}", None)
+                                       for i in range(n)],
+            "GET /api/subjects": [("GET", "/api/subjects", None)] * n,
+            "GET /api/dashboard": [("GET", "/api/dashboard", None)] * max(1, n // 4),
+        }
+        for name, jobs in reads.items():
+            runs[name] = asyncio.run(_drive(port, c, jobs, headers, 200))
+        read_audit_rows = audit_rows(url) - before
+        weeks = WEEKS[:args.weeks]
+        visits: list[Job] = [("POST", f"/api/subjects/{sid}/visits",
+                              {"visit_week": week, "measures": {**BASELINE, "pga": 3.0}})
+                             for week in weeks for sid in sids]
+        runs["visit entry"] = asyncio.run(_drive(port, c, visits, headers, 201))
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-    result = {"machine_cpus": os.cpu_count(), "workers": args.workers,
-              "setup_seconds": round(setup_s, 1), "web_floor": floor, "api_tis": tis,
-              "visit_entry": visit}
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    audit = verify(url)
+    calc = runs["calculator"]["throughput_per_s"]
+    ratios = {name: round(runs[name]["throughput_per_s"] / calc, 3) for name in reads}
+    return {"setup_seconds": round(setup_s, 1), "runs": runs, "read_vs_calculator": ratios,
+            "audit_rows_written_by_reads": read_audit_rows, "audit_after_writes": audit}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both",
+                        help="both: SQLite, and PostgreSQL when a URL is given")
+    parser.add_argument("--postgres-url", default=os.environ.get(PG_ENV),
+                        help=f"server URL (default ${PG_ENV}); a new database is made on it "
+                        "and dropped afterwards")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="requests per read set and for the calculator")
+    parser.add_argument("--subjects", type=int, default=150,
+                        help="randomised subjects; visit requests = subjects x weeks")
+    parser.add_argument("--weeks", type=int, default=4, help="follow-up visits per subject")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    backends: list[str] = []
+    if args.backend in ("sqlite", "both"):
+        backends.append("sqlite")
+    if args.backend == "postgresql" or (args.backend == "both" and args.postgres_url):
+        if not args.postgres_url:
+            raise SystemExit(f"--backend postgresql needs --postgres-url or ${PG_ENV}")
+        backends.append("postgresql")
+    result: dict[str, Any] = {
+        "date": dt.date.today().isoformat(), "machine_cpus": os.cpu_count(),
+        "workers": args.workers, "concurrency": args.concurrency,
+        "client": "asyncio HTTP/1.1 client on the same machine", "backends": {}}
+    failed: list[str] = []
+    for backend in backends:
+        if backend == "sqlite":
+            url, drop = f"sqlite:///{tempfile.mkdtemp(prefix='bench_web_')}/bench.db", None
+        else:
+            url, drop = _pg_database(args.postgres_url)
+        try:
+            out = run_backend(url, args)
+        finally:
+            if drop is not None:
+                drop()
+        result["backends"][backend] = out
+        failed += [f"{backend} {name}: {r['first_error']}" for name, r in out["runs"].items()
+                   if r["errors"]]
+        if not out["audit_after_writes"]["ok"]:
+            failed.append(f"{backend}: audit chain does not verify "
+                          f"{out['audit_after_writes']['problems']}")
+        if out["audit_rows_written_by_reads"]:
+            failed.append(f"{backend}: reads wrote {out['audit_rows_written_by_reads']} "
+                          "audit rows")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{os.cpu_count()} CPUs, {args.workers} worker(s), {args.concurrency} concurrent "
-              "clients on 127.0.0.1")
-        for name, r in (("web floor", floor), ("POST /api/tis", tis), ("POST visit", visit)):
-            print(f"{name:16s} {r['requests']:5d} requests  {r['errors']} errors  "
-                  f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
-                  f"{r['throughput_per_s']:7.1f} req/s")
-    if floor["errors"] or tis["errors"] or visit["errors"]:
-        raise SystemExit(f"errors: {tis['first_error'] or visit['first_error']}")
+        _print(result)
+    if failed:
+        raise SystemExit("FAILED: " + "; ".join(failed))
     return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"{result['date']}, {result['machine_cpus']} CPUs, {result['workers']} worker(s), "
+          f"{result['concurrency']} concurrent clients on 127.0.0.1 (the client shares the "
+          "machine)")
+    for backend, out in result["backends"].items():
+        calc = out["runs"]["calculator"]["throughput_per_s"]
+        print(f"\n{backend} (set-up {out['setup_seconds']} s)")
+        print(f"  {'request set':24s} {'n':>5s} {'err':>3s} {'p50 ms':>8s} {'p99 ms':>8s} "
+              f"{'req/s':>8s} {'vs calc':>7s}")
+        for name, r in out["runs"].items():
+            ratio = f"{r['throughput_per_s'] / calc:7.2f}"
+            print(f"  {name:24s} {r['requests']:5d} {r['errors']:3d} {r['p50_ms']:8.1f} "
+                  f"{r['p99_ms']:8.1f} {r['throughput_per_s']:8.1f} {ratio}")
+        a = out["audit_after_writes"]
+        print(f"  audit rows written by the reads: {out['audit_rows_written_by_reads']}")
+        print(f"  audit chain after the concurrent writes: {'VERIFIED' if a['ok'] else 'FAILED'}"
+              f" ({a['rows']} rows, data replayed, {a['seconds']} s)"
+              + ("" if a["ok"] else f" {a['problems']}"))
 
 
 if __name__ == "__main__":

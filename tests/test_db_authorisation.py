@@ -57,6 +57,8 @@ EXPECTED: dict[str, set[Role]] = {
     "get_subject": {SI, MON, BS, US},
     "score_subject": {SI, MON, BS, US},
     "list_subjects": {SI, MON, BS, US},
+    "subject_timeline": {SI, MON, BS, US},
+    "dashboard_tables": {SI, MON, BS, US},
     "export_tables": {SI, MON, BS, US},
     "audit_trail": {SI, MON, BS, US, ADM},
     "verify_audit": {MON, BS, US, ADM},
@@ -99,6 +101,8 @@ CALLS: dict[str, Callable[[Trial, Actor], Any]] = {
     "get_subject": lambda t, a: t.service.get_subject(a, "P001"),
     "score_subject": lambda t, a: t.service.score_subject(a, "P001"),
     "list_subjects": lambda t, a: t.service.list_subjects(a),
+    "subject_timeline": lambda t, a: t.service.subject_timeline(a, "P001"),
+    "dashboard_tables": lambda t, a: t.service.dashboard_tables(a),
     "export_tables": lambda t, a: t.service.export_tables(a),
     "audit_trail": lambda t, a: t.service.audit_trail(a),
     "verify_audit": lambda t, a: t.service.verify_audit(a),
@@ -155,6 +159,7 @@ def test_site_investigators_reach_their_own_site_only(trial: Trial) -> None:
     before = snapshot(trial.engine)
     for operation in ("record_visit", "record_infusion", "record_adverse_event",
                       "record_disposition", "correct_record", "get_subject", "score_subject",
+                      "subject_timeline",
                       "emergency_unblind"):
         with pytest.raises(InputValidationError, match="no subject 'P001'"):
             CALLS[operation](trial, other)

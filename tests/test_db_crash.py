@@ -33,15 +33,15 @@ WRITER = textwrap.dedent("""
     for i in range(3):
         svc.create_site(admin, f"C{i}", f"committed {i}")
 
-    original = audit.append_audit
+    original = audit.append_audit_rows
 
-    def append_then_hang(conn, **kw):
-        row = original(conn, **kw)      # the site row and its audit row are written ...
-        marker.write_text(str(row["id"]))
+    def append_then_hang(conn, entries):
+        rows = original(conn, entries)  # the site row and its audit row are written ...
+        marker.write_text(str(rows[-1]["id"]))
         time.sleep(300)                 # ... and the transaction never commits
-        return row
+        return rows
 
-    audit.append_audit = append_then_hang
+    audit.append_audit_rows = append_then_hang
     svc.create_site(admin, "LOST", "never committed")
 """)
 

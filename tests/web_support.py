@@ -107,10 +107,12 @@ class WebUser:
 
 def make_web_trial(tmp_path: Path, *, n_per_stratum: int = 20, seed: int | None = 2022,
                    settings: Settings | None = None, protocol: Path | str = "proderm",
-                   factors: tuple[StratumFactor, ...] = ()) -> WebTrial:
+                   factors: tuple[StratumFactor, ...] = (), url: str | None = None
+                   ) -> WebTrial:
     """The bundled proderm protocol unless ``protocol`` names another (its randomisation
-    scheme; the service opens the database under it)."""
-    url = f"sqlite:///{tmp_path / 'web.db'}"
+    scheme; the service opens the database under it). ``url``: a database to use (e.g. a
+    PostgreSQL one from ``db_support.database_url``); default a SQLite file in ``tmp_path``."""
+    url = url or f"sqlite:///{tmp_path / 'web.db'}"
     upgrade_database(url)
     svc = TrialService(make_engine(url), protocol, password_hasher=FAST_HASHER, clock=Clock(),
                        today=lambda: TODAY, secret_key=SECRET)

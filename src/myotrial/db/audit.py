@@ -39,6 +39,8 @@ __all__ = [
     "AuditReport",
     "AuditedTable",
     "append_audit",
+    "append_audit_rows",
+    "audit_entry",
     "canonical_json",
     "jsonable",
     "list_digest",
@@ -133,8 +135,7 @@ def record_values(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return {c: jsonable(row.get(c)) for c in AUDITED_TABLES[table].audited_columns}
 
 
-def append_audit(
-    conn: sa.Connection,
+def audit_entry(
     *,
     username: str,
     role: str,
@@ -149,18 +150,10 @@ def append_audit(
     new_value: Any = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
-    """Append one audit row in the caller's transaction and move the head; return the row.
-
-    ``old_value``/``new_value`` are stored as canonical JSON (``None`` stays NULL). The caller
-    must hold the write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL advisory lock).
-    """
-    head = conn.execute(
-        sa.select(s.audit_head.c.last_id, s.audit_head.c.last_hash).where(s.audit_head.c.id == 1)
-    ).first()
-    last_id, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+    """The fields of one audit row before it joins the chain (no id, ``prev_hash``, hash):
+    values as canonical JSON (``None`` stays NULL), the time as ISO text ending in ``Z``."""
     stamp = when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    row: dict[str, Any] = {
-        "id": last_id + 1,
+    return {
         "timestamp": stamp.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "username": username,
         "role": role,
@@ -173,17 +166,46 @@ def append_audit(
         "old_value": None if old_value is None else canonical_json(old_value),
         "new_value": None if new_value is None else canonical_json(new_value),
         "reason": reason,
-        "prev_hash": prev,
     }
-    row["hash"] = row_hash(row)
-    conn.execute(sa.insert(s.audit_log).values(**row))
+
+
+def append_audit(conn: sa.Connection, **entry: Any) -> dict[str, Any]:
+    """Append one audit row in the caller's transaction and move the head; return the row
+    (the keyword arguments of :func:`audit_entry`)."""
+    return append_audit_rows(conn, [audit_entry(**entry)])[0]
+
+
+def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
+                      ) -> list[dict[str, Any]]:
+    """Chain ``entries`` (from :func:`audit_entry`) onto the trail in the caller's transaction,
+    in order, and move the head; return the rows written.
+
+    The head row is read ``FOR UPDATE`` (PostgreSQL): the next appender waits on that row
+    lock until this transaction ends, then reads the head it left, so the chain never forks;
+    the lock is held from here to the commit only (callers append last). SQLite writers are
+    already alone (``BEGIN IMMEDIATE``). Ids and ``prev_hash``/``hash`` are unique in the
+    schema as well: a fork could not be committed anyway.
+    """
+    pending = list(entries)
+    if not pending:
+        return []
+    query = sa.select(s.audit_head.c.last_id, s.audit_head.c.last_hash).where(
+        s.audit_head.c.id == 1)
+    head = conn.execute(query.with_for_update()).first()
+    last_id, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+    rows: list[dict[str, Any]] = []
+    for entry in pending:
+        last_id += 1
+        row: dict[str, Any] = {"id": last_id, **entry, "prev_hash": prev}
+        row["hash"] = prev = row_hash(row)
+        rows.append(row)
+    conn.execute(sa.insert(s.audit_log), rows)
     if head is None:
-        conn.execute(sa.insert(s.audit_head).values(id=1, last_id=row["id"],
-                                                    last_hash=row["hash"]))
+        conn.execute(sa.insert(s.audit_head).values(id=1, last_id=last_id, last_hash=prev))
     else:
         conn.execute(sa.update(s.audit_head).where(s.audit_head.c.id == 1)
-                     .values(last_id=row["id"], last_hash=row["hash"]))
-    return row
+                     .values(last_id=last_id, last_hash=prev))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------

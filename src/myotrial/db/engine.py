@@ -5,13 +5,17 @@ SQLite connections run in WAL mode with ``synchronous=FULL`` and foreign keys on
 transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, readers unaffected): a
 transaction is either committed durably or not at all, also when its process is killed
 (docs/database.md, "Crash safety"). PostgreSQL (``postgresql+psycopg://``) gives the same
-guarantees by its write-ahead log; writers are serialised by a transaction-level advisory lock
-so the audit hash chain never forks.
+guarantees by its write-ahead log. Writers that change the trial as a whole hold a
+transaction-level advisory lock exclusively; writers of one subject's records (visits,
+infusions, adverse events) hold it shared plus that subject's lock, so they run side by side;
+every writer appends its audit rows at the end of its transaction under the audit head's row
+lock, so the hash chain stays one line (docs/database.md, "Concurrent writers").
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +33,7 @@ __all__ = [
     "database_url",
     "downgrade_database",
     "head_revision",
+    "lock_for_subject_write",
     "lock_for_write",
     "make_engine",
     "upgrade_database",
@@ -36,7 +41,8 @@ __all__ = [
 
 DEFAULT_URL = DEFAULT_DATABASE_URL
 _SQLITE_BUSY_MS = 30_000
-_PG_WRITE_LOCK = 0x6D796F74  # "myot": one writer at a time (audit chain stays linear)
+_PG_WRITE_LOCK = 0x6D796F74  # "myot": exclusive = whole-trial writer, shared = subject writer
+_PG_SUBJECT_LOCKS = 0x6D79  # class id of the (class, subject) two-integer advisory locks
 
 
 def database_url(url: str | None = None) -> str:
@@ -45,10 +51,29 @@ def database_url(url: str | None = None) -> str:
 
 
 def lock_for_write(conn: sa.Connection) -> None:
-    """Serialise writers (PostgreSQL: transaction-level advisory lock; SQLite transactions
-    already start with ``BEGIN IMMEDIATE``). Call first in a writing transaction."""
+    """A writer of the trial as a whole: alone (PostgreSQL: the transaction-level advisory
+    lock, exclusive; SQLite transactions already start with ``BEGIN IMMEDIATE``). Call first
+    in a writing transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_WRITE_LOCK)))
+
+
+def subject_lock_key(subject_id: str) -> int:
+    """The signed 32-bit key of a subject's advisory lock (a collision only serialises two
+    subjects' writers)."""
+    key = zlib.crc32(subject_id.encode("utf-8"))
+    return key - (1 << 32) if key >= 1 << 31 else key
+
+
+def lock_for_subject_write(conn: sa.Connection, subject_id: str) -> None:
+    """A writer of one subject's own records: beside other subjects' writers, never beside a
+    whole-trial writer (PostgreSQL: the write lock shared, then the subject's lock; SQLite:
+    ``BEGIN IMMEDIATE`` already serialises every writer). Call first in the transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_PG_WRITE_LOCK),
+                               sa.func.pg_advisory_xact_lock(
+                                   sa.literal(_PG_SUBJECT_LOCKS, sa.Integer),
+                                   sa.literal(subject_lock_key(subject_id), sa.Integer))))
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:

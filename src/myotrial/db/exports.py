@@ -53,8 +53,13 @@ def build_exports(
     *,
     blinded: bool,
     site_id: str | None = None,
+    subject_id: str | None = None,
+    with_visits: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Build the four canonical tables from the live database (see module docstring).
+
+    ``site_id`` / ``subject_id`` keep one site's / one subject's rows (same derivations);
+    ``with_visits=False`` leaves the visits table empty (the subject page reads them itself).
 
     Unblinded ``product`` of an infusion (PROJECT RULE, documented in docs/database.md): the
     allocated arm during the randomised period's cycles (``cycle <= [dosing]
@@ -66,6 +71,8 @@ def build_exports(
     su, a, sl, xo, vi = (s.subjects, s.allocations, s.randomisation_slots, s.crossover_events,
                          s.visits)
     cond: list[Any] = [] if site_id is None else [su.c.site_id == site_id]
+    if subject_id is not None:  # one subject's rows (the subject page), same derivations
+        cond.append(su.c.subject_id == subject_id)
 
     # -- subjects ------------------------------------------------------------------------------
     cols = ["subject_id", "site_id", "arm", "randomised", "age", "sex", "msa_group", "stratum",
@@ -105,9 +112,10 @@ def build_exports(
 
     # -- visits --------------------------------------------------------------------------------
     vcols = ["subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS]
-    visits = _frame(conn, sa.select(*(vi.c[c] for c in vcols))
-                    .select_from(vi.join(su, su.c.subject_id == vi.c.subject_id))
-                    .where(*cond).order_by(vi.c.subject_id, vi.c.visit_week), vcols)
+    vquery = (sa.select(*(vi.c[c] for c in vcols))
+              .select_from(vi.join(su, su.c.subject_id == vi.c.subject_id))
+              .where(*cond).order_by(vi.c.subject_id, vi.c.visit_week))
+    visits = _frame(conn, vquery if with_visits else vquery.where(sa.false()), vcols)
     visits["visit_week"] = visits["visit_week"].astype("int64")
     for c in s.MEASURE_COLUMNS:
         visits[c] = pd.to_numeric(visits[c], errors="coerce").astype("float64")

@@ -80,6 +80,9 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "get_subject": _READERS,
     "score_subject": _READERS,
     "list_subjects": _READERS,
+    # page reads (read queries, not exports, not audit events)
+    "subject_timeline": _READERS,
+    "dashboard_tables": _READERS,
     "export_tables": frozenset({_SI, _MON, _BS, _US}),
     "audit_trail": frozenset({_MON, _BS, _US, _ADM, _SI}),
     "verify_audit": frozenset({_MON, _BS, _US, _ADM}),

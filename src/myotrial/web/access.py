@@ -52,8 +52,8 @@ def _ops(*operations: str) -> Rule:
 
 PUBLIC = Rule(Access.PUBLIC)
 SESSION = Rule(Access.SESSION)
-_TIMELINE = _ops("get_subject", "score_subject", "export_tables", "audit_trail")
-_DASHBOARD = _ops("list_subjects", "export_tables")
+_TIMELINE = _ops("subject_timeline")
+_DASHBOARD = _ops("dashboard_tables")
 
 #: (method, path) -> rule. Every route of :func:`myotrial.web.create_app` has one.
 ROUTE_RULES: Mapping[tuple[str, str], Rule] = {

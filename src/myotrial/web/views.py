@@ -1,10 +1,11 @@
 """Read models of the pages and the JSON API, built from :class:`~myotrial.db.TrialService`
 results only (no SQL here).
 
-The service has no separate read of a subject's infusions and adverse events: the timeline and
-the dashboard take them from :meth:`~myotrial.db.TrialService.export_tables` (blinded for every
-role but the unblinded statistician), so each view of those pages is recorded in the audit
-trail as an export (docs/web.md).
+The timeline and the dashboard come from the service's read queries
+(:meth:`~myotrial.db.TrialService.subject_timeline`,
+:meth:`~myotrial.db.TrialService.dashboard_tables`: blinded for every role but the unblinded
+statistician, one snapshot each): a page view is not an export and writes nothing, the audit
+trail included (docs/web.md).
 """
 
 from __future__ import annotations
@@ -68,46 +69,32 @@ def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, 
     """One subject: details, scored visits, infusions, adverse events and corrections, and
     the protocol population's TIS thresholds (``tis_thresholds``) for the plot.
 
-    Blinded roles get no arm (the service's blinded export); the unblinded statistician also
+    Blinded roles get no arm (the service's blinded read); the unblinded statistician also
     gets ``arm``, ``crossover_to`` and the infusions' ``product``.
     """
-    subject = service.get_subject(actor, subject_id)
-    sid = subject.subject_id
-    scored = service.score_subject(actor, sid)
-    tables = service.export_tables(actor, blinded=actor.blinded)
+    data = service.subject_timeline(actor, subject_id)
+    scored = data.visits
     visits = records(scored, _VISIT_COLUMNS) if not scored.empty else []
-    dates = tables["visits"].loc[tables["visits"]["subject_id"] == sid,
-                                 ["visit_week", "visit_date"]]
-    by_week = {int(w): jsonable(d) for w, d in zip(dates["visit_week"], dates["visit_date"],
-                                                   strict=True)}
-    for visit in visits:
-        visit["visit_date"] = by_week.get(int(visit["visit_week"]))
-        clauses = visit.get("worsening_clauses")
-        visit["worsening_clauses"] = clauses.split(";") if isinstance(clauses, str) else []
-    infusions = tables["infusions"]
-    events = tables["adverse_events"]
+    if visits:
+        dates = [jsonable(d) for d in scored["visit_date"].tolist()]
+        for visit, day in zip(visits, dates, strict=True):
+            visit["visit_date"] = day
+            clauses = visit.get("worsening_clauses")
+            visit["worsening_clauses"] = clauses.split(";") if isinstance(clauses, str) else []
     out: dict[str, Any] = {
-        "subject": subject.as_dict(),
+        "subject": data.subject.as_dict(),
         "visits": visits,
-        "infusions": records(infusions.loc[infusions["subject_id"] == sid]),
-        "adverse_events": records(events.loc[events["subject_id"] == sid]),
-        "corrections": _corrections(service, actor, sid),
+        "infusions": records(data.infusions),
+        "adverse_events": records(data.adverse_events),
+        "corrections": records(data.corrections, (
+            "timestamp", "username", "table_name", "record_key", "field", "old_value",
+            "new_value", "reason")),
     }
     out["tis_thresholds"] = list(service.policy.threshold_values)
     out["population"] = service.policy.population
-    if not actor.blinded:
-        subj = tables["subjects"].loc[tables["subjects"]["subject_id"] == sid]
-        out["unblinded"] = {"arm": jsonable(subj["arm"].iloc[0]),
-                            "crossover_to": jsonable(subj["crossover_to"].iloc[0])}
+    if data.unblinded is not None:
+        out["unblinded"] = {k: jsonable(v) for k, v in data.unblinded.items()}
     return out
-
-
-def _corrections(service: TrialService, actor: Actor, sid: str) -> list[dict[str, Any]]:
-    trail = service.audit_trail(actor, subject_id=sid)
-    fixes = trail.loc[(trail["action"] == "update")
-                      & ~trail["reason"].isin(["randomisation", "data entry", "re-screening"])]
-    return records(fixes, ("timestamp", "username", "table_name", "record_key", "field",
-                           "old_value", "new_value", "reason"))
 
 
 def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = None
@@ -122,8 +109,7 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
     """
     day = today or dt.datetime.now(dt.UTC).date()
     policy = service.policy
-    subjects = service.list_subjects(actor)
-    tables = service.export_tables(actor, blinded=actor.blinded)
+    subjects, tables = service.dashboard_tables(actor)
     arms: dict[str, str] = {}
     if not actor.blinded:
         frame = tables["subjects"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from myotrial.db import _values as v
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db._values import Problems, fail
-from myotrial.db.engine import lock_for_write
+from myotrial.db.engine import lock_for_subject_write, lock_for_write
 from myotrial.db.protocol_store import open_protocol
 from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
 from myotrial.policy import ProtocolPolicy
@@ -91,12 +92,21 @@ class UnitOfWork:
     """One operation's transaction: connection, actor, time, and audited writes."""
 
     def __init__(self, conn: sa.Connection, actor: Actor, operation: str,
-                 now: dt.datetime) -> None:
+                 now: dt.datetime, *, deferred: bool = False) -> None:
         self.conn = conn
         self.actor = actor
         self.operation = operation
         self.now = now  # aware UTC
         self.stamp = _naive_utc(now)
+        #: deferred: audit rows are kept until :meth:`flush` (the end of the transaction), so
+        #: the audit head is locked only from there to the commit
+        self.deferred = deferred
+        self.pending: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        """Chain the audit rows kept so far onto the trail (in order)."""
+        pending, self.pending = self.pending, []
+        _audit.append_audit_rows(self.conn, pending)
 
     # -- audit ------------------------------------------------------------------------------
 
@@ -104,10 +114,12 @@ class UnitOfWork:
               field: str | None = None, old: Any = None, new: Any = None,
               reason: str | None = None, site_id: str | None = None,
               subject_id: str | None = None) -> None:
-        _audit.append_audit(
-            self.conn, username=self.actor.username, role=self.actor.role.value, action=action,
+        self.pending.append(_audit.audit_entry(
+            username=self.actor.username, role=self.actor.role.value, action=action,
             when=self.now, site_id=site_id, subject_id=subject_id, table_name=table,
-            record_key=key, field=field, old_value=old, new_value=new, reason=reason)
+            record_key=key, field=field, old_value=old, new_value=new, reason=reason))
+        if not self.deferred:
+            self.flush()
 
     def insert(self, table: sa.Table, values: Mapping[str, Any], *, site_id: str | None,
                subject_id: str | None, extra: Mapping[str, Any] | None = None
@@ -199,6 +211,25 @@ class ServiceCore:
         self.protocol: Protocol = open_protocol(engine, protocol, now=self._now())
         self.policy: ProtocolPolicy = self.protocol.policy
         self._dummy: str | None = None
+        self._memo: OrderedDict[str, Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
+
+    #: Scored visit sets kept by :meth:`memo_put` (least recently used dropped first).
+    MEMO_SIZE = 2048
+
+    def memo_get(self, key: str) -> Any:
+        """A value memoised under ``key`` (pure results only, e.g. scores of visit values)."""
+        with self._memo_lock:
+            value = self._memo.get(key)
+            if value is not None:
+                self._memo.move_to_end(key)
+            return value
+
+    def memo_put(self, key: str, value: Any) -> None:
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > self.MEMO_SIZE:
+                self._memo.popitem(last=False)
 
     def _today(self) -> dt.date:
         return self._today_fn() if self._today_fn is not None else self._now().date()
@@ -252,8 +283,14 @@ class ServiceCore:
         return randomised, hi, "between randomisation and the end of the protocol:"
 
     @contextmanager
-    def _transaction(self, actor: Actor, operation: str, *, write: bool
-                     ) -> Iterator[UnitOfWork]:
+    def _transaction(self, actor: Actor, operation: str, *, write: bool,
+                     subject: Any = None) -> Iterator[UnitOfWork]:
+        """One operation's transaction. Writers: ``subject`` (the subject id given) = a writer
+        of that subject's own records only (visits, infusions, adverse events: runs beside
+        other subjects' writers, :func:`~myotrial.db.engine.lock_for_subject_write`); else a
+        writer of the trial as a whole (alone). Audit rows are chained at the end, just
+        before the commit. Readers: one snapshot (PostgreSQL REPEATABLE READ), nothing
+        written."""
         if not isinstance(actor, Actor):
             raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
         authorise(actor, operation)  # role gate before the database is touched
@@ -264,10 +301,18 @@ class ServiceCore:
                     opts["isolation_level"] = "REPEATABLE READ"
                 conn.execution_options(**opts)
             with conn.begin():
-                if write:
+                if write and isinstance(subject, str):
+                    lock_for_subject_write(conn, subject.strip())
+                elif write:
                     lock_for_write(conn)
                 self._check_actor(conn, actor)
-                yield UnitOfWork(conn, actor, operation, self._now())
+                tx = UnitOfWork(conn, actor, operation, self._now(), deferred=True)
+                yield tx
+                if tx.pending:
+                    if not write:
+                        raise RuntimeError(f"{operation}: a read-only operation wrote audit "
+                                           "rows")
+                    tx.flush()
 
     def _now(self) -> dt.datetime:
         now = self._clock()

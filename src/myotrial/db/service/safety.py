@@ -74,7 +74,8 @@ class SafetyOperations(ServiceCore):
         A rate above the protocol's maximum or a cycle total above the protocol's cycle dose
         is recorded (it happened) and returned as a warning (``[dosing]`` of the protocol).
         """
-        with self._transaction(actor, "record_infusion", write=True) as tx:
+        with self._transaction(actor, "record_infusion", write=True,
+                               subject=subject_id) as tx:
             subj = tx.subject(subject_id)
             sid = subj["subject_id"]
             rec = parse_record(Problems("infusions", sid), s.infusions, {
@@ -149,7 +150,8 @@ class SafetyOperations(ServiceCore):
         after the end of its last infusion day (``[safety] infusion_related_window_hours``;
         the same derivation as the exports).
         """
-        with self._transaction(actor, "record_adverse_event", write=True) as tx:
+        with self._transaction(actor, "record_adverse_event", write=True,
+                               subject=subject_id) as tx:
             subj = tx.subject(subject_id)
             sid = subj["subject_id"]
             rec = parse_record(Problems("adverse_events", sid), s.adverse_events, {

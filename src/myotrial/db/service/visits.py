@@ -49,7 +49,7 @@ class VisitOperations(ServiceCore):
         A deterioration confirmed by this visit records the deterioration event in the same
         transaction.
         """
-        with self._transaction(actor, "record_visit", write=True) as tx:
+        with self._transaction(actor, "record_visit", write=True, subject=subject_id) as tx:
             subj = tx.subject(subject_id)
             sid = subj["subject_id"]
             p = Problems("visits", sid)
@@ -105,7 +105,7 @@ class VisitOperations(ServiceCore):
             frame = visits_frame(tx.conn, subj["subject_id"])
         if frame.empty:
             return frame
-        return self._score(frame)
+        return self._score(frame)  # (visit_date passed through, as before)
 
     def score_table(self, visits: pd.DataFrame) -> pd.DataFrame:
         """Score a visits table (an export) under the protocol's options; no database access
@@ -155,6 +155,23 @@ class VisitOperations(ServiceCore):
                                        "description": DETERIORATION_DESCRIPTION},
                   site_id=subj["site_id"], subject_id=sid)
         return DeteriorationEvent(sid, week, DETERIORATION_DESCRIPTION, tx.stamp, True)
+
+
+def score_subject_visits(core: ServiceCore, frame: pd.DataFrame) -> pd.DataFrame:
+    """A subject's stored visits (:func:`visits_frame`) scored under the protocol's options,
+    memoised on the visits' values (scoring is a pure function of them and the protocol):
+    repeated views of an unchanged subject do not score again. ``visit_date`` is not scored
+    (the caller adds it back)."""
+    if frame.empty:
+        return frame
+    rows = frame.drop(columns=["visit_date"], errors="ignore")
+    key = repr(rows.to_dict("split"))
+    scored = core.memo_get(key)
+    if scored is None:
+        scored = score_visits(_compact(rows), **core.policy.scoring_options())
+        core.memo_put(key, scored)
+    out: pd.DataFrame = scored.copy()
+    return out
 
 
 def visits_frame(conn: sa.Connection, subject_id: str) -> pd.DataFrame:
