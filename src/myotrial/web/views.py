@@ -84,8 +84,9 @@ def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, 
     out: dict[str, Any] = {
         "subject": data.subject.as_dict(),
         "visits": visits,
-        "infusions": records(data.infusions),
-        "adverse_events": records(data.adverse_events),
+        "infusions": [{str(k): jsonable(v) for k, v in r.items()} for r in data.infusions],
+        "adverse_events": [{str(k): jsonable(v) for k, v in r.items()}
+                           for r in data.adverse_events],
         "corrections": records(data.corrections, (
             "timestamp", "username", "table_name", "record_key", "field", "old_value",
             "new_value", "reason")),

@@ -27,44 +27,37 @@ def subject_view(conn: sa.Connection, sid: str) -> SubjectView:
 
 def subject_views(conn: sa.Connection, where: Any = None) -> tuple[SubjectView, ...]:
     """The subjects matching ``where`` (None: all), ordered by id, as any reader may see them
-    (no arm): five queries whatever the number of subjects."""
-    su = s.subjects
-    cond = [] if where is None else [where]
-    subjects = conn.execute(sa.select(su).where(*cond).order_by(su.c.subject_id)).all()
-    if not subjects:
-        return ()
-
-    def by_subject(table: sa.Table, *columns: Any, order: Any = None) -> dict[str, Any]:
-        query = sa.select(table.c.subject_id, *columns).join(
-            su, su.c.subject_id == table.c.subject_id).where(*cond)
-        if order is not None:
-            query = query.order_by(order)
-        return {r[0]: r for r in conn.execute(query)}  # the last row of a subject wins
-
-    allocs = by_subject(s.allocations, s.allocations.c.stratum, s.allocations.c.kit_code,
-                        s.allocations.c.randomised_at)
-    screening = by_subject(s.screenings, s.screenings.c.status,
-                           order=s.screenings.c.screening_id)
-    xo = s.crossover_events
-    events = by_subject(xo, xo.c.confirmed_week, xo.c.description, xo.c.recorded_at)
-    unblinded = by_subject(s.emergency_unblindings, s.emergency_unblindings.c.unblinding_id)
+    (no arm): one query whatever the number of subjects."""
+    su, al, xo = s.subjects, s.allocations, s.crossover_events
+    sc, eu = s.screenings, s.emergency_unblindings
+    latest_screening = (sa.select(sc.c.status).where(sc.c.subject_id == su.c.subject_id)
+                        .order_by(sc.c.screening_id.desc()).limit(1).scalar_subquery())
+    unblinded = sa.exists().where(eu.c.subject_id == su.c.subject_id)
+    query = (sa.select(su, al.c.stratum, al.c.kit_code, al.c.randomised_at,
+                       latest_screening.label("screening_status"),
+                       xo.c.subject_id.label("event_subject"), xo.c.confirmed_week,
+                       xo.c.description, xo.c.recorded_at, unblinded.label("unblinded"))
+             .select_from(su.outerjoin(al, al.c.subject_id == su.c.subject_id)
+                          .outerjoin(xo, xo.c.subject_id == su.c.subject_id))
+             .order_by(su.c.subject_id))
+    if where is not None:
+        query = query.where(where)
     out = []
-    for subj in subjects:
-        sid = subj.subject_id
-        alloc, scr, event = allocs.get(sid), screening.get(sid), events.get(sid)
+    for r in conn.execute(query):
+        sid = r.subject_id
         out.append(SubjectView(
-            sid, subj.site_id, subj.age, subj.sex, subj.msa_group, bool(subj.randomised),
-            None if scr is None else scr.status,
-            None if alloc is None else alloc.stratum, None if alloc is None else alloc.kit_code,
-            None if alloc is None else alloc.randomised_at,
-            None if event is None else DeteriorationEvent(sid, event.confirmed_week,
-                                                           event.description,
-                                                           event.recorded_at, False),
-            subj.completed_week_16, subj.entered_extension, subj.completed_week_40,
-            subj.discontinuation_reason, subj.consent_date, sid in unblinded))
+            sid, r.site_id, r.age, r.sex, r.msa_group, bool(r.randomised), r.screening_status,
+            r.stratum, r.kit_code, r.randomised_at,
+            None if r.event_subject is None else DeteriorationEvent(
+                sid, r.confirmed_week, r.description, r.recorded_at, False),
+            r.completed_week_16, r.entered_extension, r.completed_week_40,
+            r.discontinuation_reason, r.consent_date, bool(r.unblinded)))
     return tuple(out)
 
 
+#: Columns of the blinded export's infusions table, in its order.
+_INFUSION_COLUMNS = ("subject_id", "start", "end", "dose_g_per_kg", "rate_ml_per_kg_min",
+                     "cycle", "kit_code", "infusion_id")
 #: Audit reasons of data entry, not corrections (the subject page lists corrections only).
 ENTRY_REASONS = ("randomisation", "data entry", "re-screening")
 
@@ -74,12 +67,14 @@ class SubjectTimeline:
     """What the subject page shows, read in one snapshot (nothing written): the subject, its
     visits scored under the protocol (with ``visit_date``), its infusions and adverse events
     (the rows of the blinded export, or of the unblinded one for the unblinded statistician),
-    its corrections (audit rows) and, unblinded only, ``arm`` and ``crossover_to``."""
+    its corrections (audit rows) and, unblinded only, ``arm`` and ``crossover_to``. The
+    infusions and adverse events are the export's rows as dicts (blinded without adverse
+    events: read directly, nothing to derive)."""
 
     subject: SubjectView
     visits: pd.DataFrame
-    infusions: pd.DataFrame
-    adverse_events: pd.DataFrame
+    infusions: tuple[dict[str, Any], ...]
+    adverse_events: tuple[dict[str, Any], ...]
     corrections: pd.DataFrame
     unblinded: dict[str, Any] | None
 
@@ -112,8 +107,22 @@ class ReadOperations(ServiceCore):
             view = subject_view(tx.conn, sid)
             frame = visits_frame(tx.conn, sid)
             site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
-            tables = build_exports(tx.conn, self.policy, blinded=actor.blinded, site_id=site,
-                                   subject_id=sid, with_visits=False)
+            inf = s.infusions
+            rows = tx.conn.execute(sa.select(*(inf.c[c] for c in _INFUSION_COLUMNS))
+                                   .where(inf.c.subject_id == sid).order_by(inf.c.start)).all()
+            has_events = tx.conn.execute(sa.select(s.adverse_events.c.ae_id).where(
+                s.adverse_events.c.subject_id == sid).limit(1)).first() is not None
+            if actor.blinded and not has_events:
+                # the blinded export's infusion rows, read as they are; no events to flag
+                infusions = [dict(zip(_INFUSION_COLUMNS, r, strict=True)) for r in rows]
+                events: list[dict[str, Any]] = []
+            else:  # the export's derivations (infusion-related flags; unblinded products)
+                tables = build_exports(tx.conn, self.policy, blinded=actor.blinded,
+                                       site_id=site, subject_id=sid, with_visits=False)
+                infusions = [{str(k): v for k, v in r.items()}
+                             for r in tables["infusions"].to_dict("records")]
+                events = [{str(k): v for k, v in r.items()}
+                          for r in tables["adverse_events"].to_dict("records")]
             au = s.audit_log
             query = sa.select(au).where(au.c.subject_id == sid, au.c.action == "update",
                                         sa.or_(au.c.reason.is_(None),
@@ -131,7 +140,7 @@ class ReadOperations(ServiceCore):
         if not scored.empty:
             scored = scored.assign(visit_date=frame["visit_date"].to_numpy())
         return SubjectTimeline(
-            view, scored, tables["infusions"], tables["adverse_events"],
+            view, scored, tuple(infusions), tuple(events),
             pd.DataFrame([tuple(r) for r in fixes], columns=[c.name for c in au.c]), unblinded)
 
     def dashboard_tables(self, actor: Actor) -> tuple[tuple[SubjectView, ...],
