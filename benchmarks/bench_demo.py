@@ -3,9 +3,9 @@
 Issue 16 item 3: the demo within 2x of its floor. Every round runs, side by side in fresh
 processes (interleaved, best of N, so a busy shared machine hurts both alike):
 
-* ``demo``: ``myotrial demo --force`` as a user runs it (interpreter start, imports, the helper
-  process, every output), wall clock;
-* ``demo --serial``: the same with everything in one process;
+* ``demo``: ``myotrial demo --force`` as a user runs it (interpreter start, imports, every
+  output), wall clock and CPU seconds;
+* ``demo --parallel``: the same with the analysis and the PDF in a helper process;
 * ``phases``: one process timing each phase one after the other: imports (simulator,
   analysis, report, WeasyPrint, interchange), simulation, derive, analyze, figures, HTML,
   PDF, interchange outputs, writing files (each the first call in the process, as a user
@@ -18,7 +18,7 @@ The floor is printed twice: *warm* (simulation + PDF compute, from ``phases``) a
 also measures the two figure strategies: SVG + PNG (each figure drawn twice, PNG in the PDF)
 against SVG only (drawn once, WeasyPrint rasterising the SVG in the PDF).
 
-    python benchmarks/bench_demo.py [--repeats 3] [--figures]
+    python benchmarks/bench_demo.py [--repeats 3] [--figures] [--before OLD/src]
 """
 
 from __future__ import annotations
@@ -37,10 +37,27 @@ ROOT = Path(__file__).resolve().parents[1]
 MYOTRIAL = Path(sys.executable).with_name("myotrial")
 
 
-def _wall(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+CPU: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def _wall(
+    cmd: list[str], env: dict[str, str] | None = None, label: str | None = None
+) -> tuple[float, str]:
+    """Wall-clock seconds and stdout of ``cmd``; its CPU seconds (every process it started,
+    the demo's helper included) are kept under ``label``."""
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     took = time.perf_counter() - start
+    if label is not None:
+        CPU.setdefault(label, []).append(_children_cpu() - cpu0)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return took, proc.stdout
@@ -169,6 +186,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (best of)")
     parser.add_argument("--figures", action="store_true", help="also time figure strategies")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also time the demo of another source tree (its src/ folder, e.g. from git archive)",
+    )
     parser.add_argument("--phases-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phases_only is not None:
@@ -183,18 +205,26 @@ def main() -> None:
         for k in range(args.repeats):
             out = root / f"round{k}"
             out.mkdir()
-            wall, _ = _wall([str(MYOTRIAL), "demo", "-o", str(out / "demo"), "--force"])
+            wall, _ = _wall([str(MYOTRIAL), "demo", "-o", str(out / "demo"), "--force"],
+                            label="demo")
             rows.setdefault("demo", []).append(wall)
-            wall, _ = _wall([str(MYOTRIAL), "demo", "-o", str(out / "serial"), "--force",
-                             "--serial"])
-            rows.setdefault("demo --serial", []).append(wall)
+            wall, _ = _wall([str(MYOTRIAL), "demo", "-o", str(out / "parallel"), "--force",
+                             "--parallel"], label="demo --parallel")
+            rows.setdefault("demo --parallel", []).append(wall)
+            if args.before is not None:
+                env = {**os.environ, "PYTHONPATH": str(args.before.resolve())}
+                cli = "from myotrial.cli import main; main()"
+                wall, _ = _wall([py, "-c", cli, "demo", "-o", str(out / "before")], env=env,
+                                label="demo (before)")
+                rows.setdefault("demo (before)", []).append(wall)
             figures = ["--figures"] if args.figures and k == 0 else []
             _, text = _wall([py, __file__, "--phases-only", str(out), *figures])
             breakdowns.append(json.loads(text))
-            wall, text = _wall([py, "-c", FLOOR_PDF, str(out / "print.html")])
+            wall, text = _wall([py, "-c", FLOOR_PDF, str(out / "print.html")],
+                               label="floor, cold: PDF process")
             rows.setdefault("floor, cold: PDF process", []).append(wall)
             rows.setdefault("floor, warm: PDF", []).append(float(text))
-            wall, text = _wall([py, "-c", FLOOR_SIM])
+            wall, text = _wall([py, "-c", FLOOR_SIM], label="floor, cold: simulation process")
             rows.setdefault("floor, cold: simulation process", []).append(wall)
             rows.setdefault("floor, warm: simulation", []).append(float(text))
     best = {k: min(v) for k, v in rows.items()}
@@ -217,9 +247,10 @@ def main() -> None:
         for k, v in phase_best.items():
             if k.startswith("strategy"):
                 print(f"  {k:<52} {v:6.2f}")
-    print("\nend to end (fresh processes, wall clock), seconds: best (all rounds)")
+    print("\nend to end (fresh processes), seconds: wall best (all rounds); CPU best")
     for k, v in rows.items():
-        print(f"  {k:<34} {min(v):6.2f} ({', '.join(f'{x:.2f}' for x in v)})")
+        cpu = f"{min(CPU[k]):6.2f}" if k in CPU else ""
+        print(f"  {k:<34} {min(v):6.2f} ({', '.join(f'{x:.2f}' for x in v)}) {cpu}")
     warm = best["floor, warm: PDF"] + best["floor, warm: simulation"]
     cold = best["floor, cold: PDF process"] + best["floor, cold: simulation process"]
     demo_s = best["demo"]
@@ -227,8 +258,12 @@ def main() -> None:
           f"cold (both processes, imports included): {cold:.2f} s")
     print(f"ratio demo / floor: {demo_s / warm:.2f} (warm floor), {demo_s / cold:.2f} "
           f"(cold floor); target <= 2")
-    print(f"ratio demo / demo --serial: {demo_s / best['demo --serial']:.2f} "
+    print(f"ratio demo --parallel / demo: {best['demo --parallel'] / demo_s:.2f} "
           "(< 1: the helper process pays)")
+    if "demo (before)" in best:
+        before = best["demo (before)"]
+        print(f"before: {before:.2f} s = {before / warm:.2f} x the warm floor, "
+              f"{before / cold:.2f} x the cold floor; demo now / before: {demo_s / before:.2f}")
 
 
 if __name__ == "__main__":

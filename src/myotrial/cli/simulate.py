@@ -84,9 +84,13 @@ def demo_command(
     force: Annotated[
         bool, typer.Option("--force", help="overwrite the files of an earlier demo in OUT")
     ] = False,
-    serial: Annotated[
+    parallel: Annotated[
         bool,
-        typer.Option("--serial", help="run everything in this process (no helper process)"),
+        typer.Option(
+            "--parallel",
+            help="run the analysis and the PDF in a helper process beside the writes (pays "
+            "only on an idle multi-core machine: benchmarks/bench_demo.py)",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
@@ -100,7 +104,7 @@ def demo_command(
     """
     check_outputs(demo_outputs(out, pdf=pdf), force=force, as_json=as_json, directories=[out])
     worker = None
-    if not serial:  # started first: its imports run while this process imports
+    if parallel:  # started first: its imports run while this process imports
         from myotrial.report._worker import ReportWorker
 
         worker = ReportWorker.start(pdf=pdf)
@@ -109,7 +113,7 @@ def demo_command(
 
         with progress(DEMO_STEPS, as_json=as_json) as steps:
             res = run_demo(
-                out, seed, scenario=scenario, pdf=pdf, parallel=not serial, worker=worker,
+                out, seed, scenario=scenario, pdf=pdf, parallel=parallel, worker=worker,
                 progress=steps.step,
             )
     except InputValidationError as exc:
