@@ -261,8 +261,8 @@ def test_cli_strata_prints_mh_sato_and_cmh_beside_the_unadjusted(tmp_path: Path)
     ("extra", "message"),
     [
         (["--strata", "nope"], "--strata 'nope': not a column"),
-        (["--method", "magic"], "binary_method='magic'"),
-        (["--test", "cmh"], "binary_test='cmh'"),
+        (["--method", "magic"], "--method 'magic': not one of wald"),
+        (["--test", "cmh"], "--test 'cmh': not one of fisher"),
         (["--strata", "stratum", "--no-strata"], "not both"),
     ],
 )
