@@ -207,7 +207,7 @@ def test_imacs_doi_three_worse_fails_and_missing_is_unknown() -> None:
         {"earliest_week": -1},
         {"consecutive_visits": 0},
         {"consecutive_visits": 1.5},
-        {"mmt8_max": float("inf")},
+        {"chq_phs_range": float("inf")},
         {"chq_phs_range": float("nan")},
     ],
 )

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from myotrial.errors import MyotrialError
+from myotrial.errors import InputValidationError, MyotrialError, Problem
 from myotrial.rules import (
     SLOTS,
     DeteriorationRules,
@@ -45,6 +45,7 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
+from myotrial.tables.ranges import MMT8_ALLOWED_MAX, mmt8_max_rule
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -110,7 +111,27 @@ class ScoringConfig:
             isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 1
         ):
             problems.append(f"consecutive_visits={k!r} must be a whole number >= 1")
-        for name in ("mmt8_max", "chq_phs_range"):
+        mx = self.mmt8_max
+        if mx is not None and (
+            isinstance(mx, bool)
+            or not isinstance(mx, int | float | np.integer | np.floating)
+            or float(mx) not in MMT8_ALLOWED_MAX
+        ):  # the same located problem as the table validator's (measures.toml allowed_max)
+            raise InputValidationError(
+                [
+                    Problem(
+                        "visits",
+                        None,
+                        None,
+                        None,
+                        "mmt8_max",
+                        str(mx),
+                        mmt8_max_rule("the MMT-8 maximum option"),
+                    )
+                ],
+                "visits",
+            )
+        for name in ("chq_phs_range",):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool)
