@@ -3,6 +3,8 @@ the migrated schema equals the SQLAlchemy tables (no drift between the two)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -102,3 +104,15 @@ def test_0002_database_with_a_list_upgrades_to_0003(empty_database_url: str) -> 
                            "('2024-01-02 00:00:00', NULL, '{}', 'y', 1, 'csprng')")
     finally:
         engine.dispose()
+
+
+def test_a_new_sqlite_database_file_is_owner_only(tmp_path: Path) -> None:
+    """The database holds allocations and password hashes: created at mode 600 (issue 11)."""
+    import os
+    import stat
+
+    from myotrial.db import upgrade_database
+
+    path = tmp_path / "trial.db"
+    upgrade_database(f"sqlite:///{path}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import zlib
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -112,10 +113,27 @@ def make_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
             f"unsupported database {u.render_as_string(hide_password=True)!r}: use "
             "sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB"
         )
+    if backend == "sqlite" and u.database not in (None, "", ":memory:"):
+        _create_private(Path(u.database))
     engine = sa.create_engine(u, **kwargs)
     if backend == "sqlite":
         _sqlite_setup(engine)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite database file is created owner-only (mode 600): it holds the allocations,
+    the randomisation list and password hashes (SQLite gives its -wal/-shm files the same
+    mode). An existing file keeps its mode (set by whoever created it)."""
+    if path.exists() or not path.parent.is_dir():
+        return  # a missing folder is reported by the connection, naming the file
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # unwritable folder: the connection reports it
+    os.close(fd)
 
 
 def _alembic_config(connection: sa.Connection | None = None) -> Config:
