@@ -62,11 +62,16 @@ def test_db_commands_end_to_end(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "adverse_events.csv", "infusions.csv", "subjects.csv", "visits.csv"]
     assert "arm" not in pd.read_csv(out / "subjects.csv").columns
+    refused = runner.invoke(app, ["db", "export", "-d", url, "-o", str(out), "--user", "bs"],
+                            env={"MYOTRIAL_PASSWORD": db_support.PASSWORD})
+    # checked before anything is read: no login, no audit row (counted below)
+    assert refused.exit_code == 2 and "--force" in refused.output
     wrong_role = runner.invoke(app, ["db", "export", "-d", url, "-o", str(out), "--user", "bs",
-                                     "--role", "unblinded_statistician"],
+                                     "--role", "unblinded_statistician", "--force"],
                                env={"MYOTRIAL_PASSWORD": db_support.PASSWORD})
     assert wrong_role.exit_code == 2 and "permission denied" in wrong_role.output
-    wrong_pw = runner.invoke(app, ["db", "export", "-d", url, "-o", str(out), "--user", "bs"],
+    wrong_pw = runner.invoke(app, ["db", "export", "-d", url, "-o", str(out), "--user", "bs",
+                                   "--force"],
                              env={"MYOTRIAL_PASSWORD": "not the password"})
     assert wrong_pw.exit_code == 2
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from myotrial.cli._app import app
-from myotrial.cli._output import EXIT_BAD_INPUT, console, err_console, exit_with_problems
+from myotrial.cli._output import console, exit_with_problems
 from myotrial.db.roles import PermissionDenied, Role
 from myotrial.errors import InputValidationError, RulesError
 from myotrial.settings import DEFAULT_DATABASE_URL, Settings
@@ -56,11 +56,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def _fail(message: str, as_json: bool = False) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": message}, indent=2))
-    else:
-        err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=EXIT_BAD_INPUT)
+    """One located error, escaped, in the shared JSON envelope (exit 2)."""
+    from myotrial.cli._output import fail
+
+    fail(message, as_json)
 
 
 def _password(env: str, prompt: str, *, confirm: bool = False) -> str:
@@ -174,7 +173,7 @@ def verify_audit(
 
 @db_app.command("export")
 def export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write into.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder to write into.")],
     user: Annotated[str, typer.Option("--user", "-u", help="Your user name (password from "
                                       f"${PASSWORD_ENV} or a prompt).")],
     database: DatabaseOption = None,
@@ -183,14 +182,20 @@ def export(
                                   "exports arms and products, every other role is blinded.")
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    force: Annotated[bool, typer.Option(help="Overwrite existing export files.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Export the canonical tables (visits, subjects, infusions, adverse_events)."""
+    """Export the canonical tables (visits, subjects, infusions, adverse_events). The folder is
+    checked before anything is read (a refused export writes no audit row); an unblinded
+    export is written owner-only (600)."""
+    from myotrial.cli._output import check_outputs, emit_success, plain
     from myotrial.db import EXPORT_TABLES
     from myotrial.tables.io import write_table
 
     if file_format not in ("csv", "parquet"):
         _fail(f"--format must be csv or parquet, not {file_format!r}", as_json)
+    targets = [out / f"{name}.{file_format}" for name in EXPORT_TABLES]
+    check_outputs(targets, force=force, as_json=as_json, directories=[out])
     svc = _service(_settings(database), as_json)
     try:
         actor = svc.authenticate(user, _password(PASSWORD_ENV, f"Password for {user}"))
@@ -201,23 +206,24 @@ def export(
         _fail(f"permission denied: {exc}", as_json)
     finally:
         svc.engine.dispose()
-    output.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     written = {}
     from myotrial.db.exports import neutralise_formulas
 
-    for name in EXPORT_TABLES:
+    for name, target in zip(EXPORT_TABLES, targets, strict=True):
         frame = neutralise_formulas(tables[name]) if file_format == "csv" else tables[name]
         # an unblinded export is unblinded material: owner-only (600); a blinded one follows
         # the umask
-        path = write_table(frame, output / f"{name}.{file_format}", private=not actor.blinded)
+        path = write_table(frame, target, private=not actor.blinded)
         written[name] = {"path": str(path), "rows": len(tables[name])}
     view = "blinded" if actor.blinded else "UNBLINDED"
     if as_json:
-        typer.echo(json.dumps({"ok": True, "view": view.lower(), "tables": written}, indent=2))
+        emit_success({n: w["path"] for n, w in written.items()}, True, view=view.lower(),
+                     tables=written)
         return
     for name, info in written.items():
-        console.print(f"{name}: {info['rows']} rows -> {info['path']}")
-    console.print(f"({view} export by {actor.username}, role {actor.role.value})")
+        console.print(plain(f"{name}: {info['rows']} rows -> {info['path']}"))
+    console.print(plain(f"({view} export by {actor.username}, role {actor.role.value})"))
 
 
 @db_app.command("create-site")
