@@ -490,3 +490,19 @@ def test_format_number_uses_a_true_minus_and_no_negative_zero() -> None:
     assert format_number(-1.234, 2) == "\u22121.23"
     assert format_number(-0.0001, 2) == "0.00"
     assert parse_number(format_number(-7.5, 1)) == -7.5
+
+
+def test_emergency_unblinding_recorded_by_the_live_trial_is_in_the_report(
+    trial: ExampleTrial, input_file: Path
+) -> None:
+    """Issue 12: an emergency unblinding (db export ``emergency_unblinded``) is flagged in the
+    report, without the arm."""
+    subjects = trial.subjects.copy()
+    flagged = str(subjects["subject_id"].iloc[0])
+    subjects["emergency_unblinded"] = ["true"] + [""] * (len(subjects) - 1)
+    derived = derive_all(trial.visits, subjects)
+    rendered = build_report(
+        derived, analyze(derived, sensitivity=False, repeated_measures=False),
+        inputs={"visits": input_file}, synthetic=True,
+    )
+    assert f"Emergency unblinding was recorded for 1 patient ({flagged})." in rendered.html

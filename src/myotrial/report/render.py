@@ -133,6 +133,13 @@ def _intro(derived: DerivedTables, results: AnalysisResults) -> str:
         f"{len(rand)} patients were randomised: {n_t} to {proto.treatment.label} and {n_c} to "
         f"{proto.control.label}."
     )
+    if "EUNBLFL" in derived.adsl.columns:  # recorded by the live trial (issue 12)
+        flagged = sorted(derived.adsl.loc[derived.adsl["EUNBLFL"] == "Y", "USUBJID"].astype(str))
+        if flagged:
+            text += (
+                f" Emergency unblinding was recorded for {len(flagged)} patient"
+                f"{'' if len(flagged) == 1 else 's'} ({', '.join(flagged)})."
+            )
     try:
         ep = results.get(proto.primary)
     except KeyError:
