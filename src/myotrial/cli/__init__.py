@@ -37,7 +37,17 @@ def run(args: Sequence[str]) -> int:
 
 
 def main() -> None:
-    """Entry point of the ``myotrial`` console script."""
+    """Entry point of the ``myotrial`` console script. A closed pipe (``myotrial ... | head``)
+    ends quietly, as other command-line tools do."""
+    import os
     import sys
 
-    sys.exit(run(sys.argv[1:]))
+    try:
+        code = run(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away: send what is left to /dev/null so the final flush is quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

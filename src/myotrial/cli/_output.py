@@ -277,6 +277,11 @@ def handle_exception(exc: Exception, as_json: bool, argv: Sequence[str] = ()) ->
     user's path exit 2 naming the path; anything else is a bug: exit 1 with "internal error in
     myotrial <version>: <Type>: <message> — please report it" and the traceback in a file in
     the temporary folder, whose path is printed."""
+    if isinstance(exc, BrokenPipeError):  # the reader went away (``myotrial ... | head``)
+        with contextlib.suppress(OSError):  # nothing more can be written to that pipe
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(code=0)
     if isinstance(exc, InputValidationError):  # raised by validation, before any write
         exit_with_problems(exc, as_json)
     if is_project_error(exc):
