@@ -67,3 +67,17 @@ def test_bad_inputs() -> None:
         logrank_test([1, 2, 3], [1, 1, 1], ["a", "b", "c"])
     with pytest.raises(ValueError, match="differ in length"):
         kaplan_meier([1, 2, 3], [1, 0])
+
+
+def test_logrank_with_zero_variance_is_not_estimable_not_a_warning() -> None:
+    """Every event happens when no patient of the other group is at risk: the variance of
+    O - E is 0, so the test is not estimable (reported as such, never a warning or p = 1)."""
+    import math
+    import warnings
+
+    from myotrial.stats import logrank_test
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = logrank_test([1.0, 2.0, 0.5], [1, 1, 0], ["a", "a", "b"])
+    assert math.isnan(res.p_value) and "not estimable" in res.notes[0]

@@ -362,7 +362,10 @@ def cox_ph(
     cov[np.ix_(ok, ok)] = linalg.inv(info[np.ix_(ok, ok)])
     se = np.sqrt(np.diag(cov))
     z = float(stats.norm.ppf(0.5 + level / 2))
-    coef_values = np.where(diverging, np.sign(beta) * math.inf, beta)
+    # a diverging coefficient is reported as +/-inf (the sign of its last iterate); the
+    # multiplication is only evaluated where it diverges (0 * inf would be NaN elsewhere)
+    coef_values = beta.astype(float).copy()
+    coef_values[diverging] = np.sign(beta[diverging]) * math.inf
     with np.errstate(invalid="ignore"):
         zstat = beta / se
     pvals = 2 * stats.norm.sf(np.abs(zstat))

@@ -293,7 +293,18 @@ def logrank_test(
     for level in levels:
         sel = g == level
         samples.append(stats.CensoredData.right_censored(t[sel], e[sel] == 0))
-    res = stats.logrank(samples[0], samples[1])
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero variance: checked below
+        res = stats.logrank(samples[0], samples[1])
+    if not np.isfinite(res.statistic):
+        return TestResult(
+            method="logrank",
+            statistic=math.nan,
+            p_value=math.nan,
+            df=1.0,
+            counts=counts,
+            notes=("not estimable: the variance of O - E is 0 (no patient of one group at "
+                   "risk at any event time)",),
+        )
     return TestResult(
         method="logrank",
         statistic=float(res.statistic) ** 2,
