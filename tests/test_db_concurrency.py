@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -68,15 +67,15 @@ def test_subject_writers_run_side_by_side_on_postgresql(
         pytest.skip("SQLite serialises every writer (BEGIN IMMEDIATE)")
     svc, inv = enrolled.service, enrolled.inv1
     inside, release = threading.Event(), threading.Event()
-    real = visits_module.score_visits
+    real = visits_module.score_rows
 
-    def held(frame: pd.DataFrame, **kw: Any) -> pd.DataFrame:
-        if (frame["subject_id"] == "P001").any() and 4 in set(frame["visit_week"]):
+    def held(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+        if any(r["subject_id"] == "P001" for r in rows) and 4 in {r["visit_week"] for r in rows}:
             inside.set()
             assert release.wait(30)
-        return real(frame, **kw)
+        return real(rows, **kw)
 
-    monkeypatch.setattr(visits_module, "score_visits", held)
+    monkeypatch.setattr(visits_module, "score_rows", held)
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(svc.record_visit, inv, "P001", 4, BASELINE)
         assert inside.wait(30)

@@ -16,7 +16,7 @@ from myotrial.db.roles import Actor
 from myotrial.db.service._unit import TABLES, parser_of
 from myotrial.db.service.enrolment import MSA_GROUPS
 from myotrial.db.service.safety import SafetyOperations, check_adverse_event, check_infusion
-from myotrial.db.service.visits import VisitOperations, visit_result, visits_frame
+from myotrial.db.service.visits import VisitOperations, visit_result, visit_rows
 
 __all__ = ["CORRECTABLE_FIELDS", "CorrectionOperations"]
 
@@ -108,9 +108,11 @@ class CorrectionOperations(VisitOperations, SafetyOperations):
             visit: VisitResult | None = None
             scored = None
             if table == "visits":
-                frame = visits_frame(tx.conn, sid).astype({field: object})
-                frame.loc[frame["visit_week"] == week, field] = new
-                scored = self._score(frame)
+                rows = visit_rows(tx.conn, sid)
+                for r in rows:
+                    if r["visit_week"] == week:
+                        r[field] = new
+                scored = self._score(rows)
             tx.update(t, row, field, new, reason=why, site_id=subj["site_id"], subject_id=sid)
             if scored is not None and week is not None:
                 event = self._deterioration(tx, subj, scored)

@@ -14,7 +14,7 @@ from myotrial.db.exports import build_exports
 from myotrial.db.results import DeteriorationEvent, SubjectView
 from myotrial.db.roles import Actor, PermissionDenied, Role
 from myotrial.db.service._unit import ServiceCore
-from myotrial.db.service.visits import score_subject_visits, visits_frame
+from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
 __all__ = ["ENTRY_REASONS", "ReadOperations", "SubjectTimeline", "subject_view",
            "subject_views"]
@@ -105,7 +105,7 @@ class ReadOperations(ServiceCore):
         with self._transaction(actor, "subject_timeline", write=False) as tx:
             sid = tx.subject(subject_id)["subject_id"]
             view = subject_view(tx.conn, sid)
-            frame = visits_frame(tx.conn, sid)
+            visits = visit_rows(tx.conn, sid)
             site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
             inf = s.infusions
             rows = tx.conn.execute(sa.select(*(inf.c[c] for c in _INFUSION_COLUMNS))
@@ -136,9 +136,10 @@ class ReadOperations(ServiceCore):
                 subj = tables["subjects"]
                 unblinded = {"arm": subj["arm"].iloc[0],
                              "crossover_to": subj["crossover_to"].iloc[0]}
-        scored = score_subject_visits(self, frame)
-        if not scored.empty:
-            scored = scored.assign(visit_date=frame["visit_date"].to_numpy())
+        scored_rows = score_visit_rows(self, visits)
+        for out, row in zip(scored_rows, visits, strict=True):
+            out["visit_date"] = row["visit_date"]
+        scored = scored_frame(scored_rows)
         return SubjectTimeline(
             view, scored, tuple(infusions), tuple(events),
             pd.DataFrame([tuple(r) for r in fixes], columns=[c.name for c in au.c]), unblinded)

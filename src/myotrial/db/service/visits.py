@@ -11,7 +11,8 @@ exports only (:mod:`myotrial.db.exports`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -23,10 +24,12 @@ from myotrial.db._values import Problems, fail
 from myotrial.db.results import DeteriorationEvent, VisitResult
 from myotrial.db.roles import Actor
 from myotrial.db.service._unit import ServiceCore, UnitOfWork
-from myotrial.errors import InputValidationError
+from myotrial.errors import InputValidationError, Problem
 from myotrial.scoring import score_visits
+from myotrial.scoring.subject import score_subject_visits as score_rows
 
-__all__ = ["DETERIORATION_DESCRIPTION", "VisitOperations", "visit_result"]
+__all__ = ["DETERIORATION_DESCRIPTION", "VisitOperations", "scored_frame", "visit_result",
+           "visit_rows"]
 
 #: What every user sees of a confirmed deterioration, whatever the arm (issue 7): never the
 #: arm, the direction, or whether a switch follows.
@@ -42,10 +45,12 @@ class VisitOperations(ServiceCore):
                      measures: Mapping[str, Any], *, visit_date: Any = None) -> VisitResult:
         """Record one assessment visit, validate and score it at once.
 
-        Validation: :func:`myotrial.tables.validate_visits` on the subject's visits with this
-        one added (ranges, ULNs, baseline present); the week must lie in the protocol (0 to the
-        end of the extension). Scoring: :func:`myotrial.scoring.score_visits` with the
-        protocol's options. Week 0 (baseline) may precede randomisation; later weeks may not.
+        Validation: the rules of :func:`myotrial.tables.validate_visits` on the subject's visits
+        with this one added (ranges, ULNs, baseline present); the week must lie in the protocol
+        (0 to the end of the extension). Scoring: what :func:`myotrial.scoring.score_visits`
+        gives under the protocol's options, computed on the rows without pandas
+        (:func:`myotrial.scoring.subject.score_subject_visits`). Week 0 (baseline) may precede
+        randomisation; later weeks may not.
         A deterioration confirmed by this visit records the deterioration event in the same
         transaction.
         """
@@ -87,10 +92,8 @@ class VisitOperations(ServiceCore):
                            typed) <= self.policy.max_week else week_no if week is not None
                        else None,
                        **{c: measures.get(c) for c in s.MEASURE_COLUMNS}}
-            frame = visits_frame(tx.conn, sid).drop(columns=["visit_date"])
-            frame = pd.concat([frame, pd.DataFrame([raw_row], columns=frame.columns)],
-                              ignore_index=True)
-            scored = self._score(frame, p)
+            rows = [{k: r[k] for k in raw_row} for r in visit_rows(tx.conn, sid)]
+            scored = self._score([*rows, raw_row], p)
             values = {c: p.parse(c, measures.get(c), v.as_float) for c in s.MEASURE_COLUMNS}
             p.raise_if_any()
             row = {"subject_id": sid, "visit_week": week_no, "visit_date": day, **values}
@@ -99,13 +102,15 @@ class VisitOperations(ServiceCore):
         return visit_result(scored, sid, week_no, event)
 
     def score_subject(self, actor: Actor, subject_id: str) -> pd.DataFrame:
-        """The subject's visits scored now (``score_visits`` output, protocol options)."""
+        """The subject's visits scored now (the columns of ``score_visits``, protocol
+        options; missing values are None or NaN)."""
         with self._transaction(actor, "score_subject", write=False) as tx:
             subj = tx.subject(subject_id)
-            frame = visits_frame(tx.conn, subj["subject_id"])
-        if frame.empty:
-            return frame
-        return self._score(frame)  # (visit_date passed through, as before)
+            rows = visit_rows(tx.conn, subj["subject_id"])
+        if not rows:
+            return pd.DataFrame(columns=["subject_id", "visit_week", "visit_date",
+                                         *s.MEASURE_COLUMNS])
+        return scored_frame(self._score(rows))  # (visit_date passed through, as before)
 
     def score_table(self, visits: pd.DataFrame) -> pd.DataFrame:
         """Score a visits table (an export) under the protocol's options; no database access
@@ -115,27 +120,27 @@ class VisitOperations(ServiceCore):
         return score_visits(_compact(visits.drop(columns=["visit_date"], errors="ignore")),
                             **self.policy.scoring_options())
 
-    def _score(self, frame: pd.DataFrame, earlier: Problems | None = None) -> pd.DataFrame:
-        """Validate and score a subject's visits; raise ``earlier`` problems with the new ones.
+    def _score(self, rows: Sequence[Mapping[str, Any]], earlier: Problems | None = None
+               ) -> list[dict[str, Any]]:
+        """Validate and score a subject's visits (rows, no pandas); raise ``earlier`` problems
+        with the new ones.
 
-        Row numbers of the assembled frame mean nothing to the caller: problems are located by
+        Row numbers of the assembled rows mean nothing to the caller: problems are located by
         subject, week, column, value and rule (``row`` is left empty).
         """
-        frame = _compact(frame)
-        found: list[pd.DataFrame] = []
-        if earlier is not None and earlier.items:
-            found.append(InputValidationError(earlier.items, "visits").problems)
+        found: list[Problem] = list(earlier.items) if earlier is not None else []
         try:
-            scored = score_visits(frame, **self.policy.scoring_options())
+            scored = score_rows(rows, options=self.policy.scoring_options())
         except InputValidationError as exc:
-            found.append(exc.problems)
+            found += [Problem(**{str(k): v for k, v in rec.items()})
+                      for rec in exc.problems.astype(object).to_dict("records")]
         if found:
-            problems = pd.concat(found, ignore_index=True).assign(row=None)
-            raise InputValidationError(problems, "visits") from None
+            raise InputValidationError([dataclasses.replace(p, row=None) for p in found],
+                                       "visits") from None
         return scored
 
-    def _deterioration(self, tx: UnitOfWork, subj: Mapping[str, Any], scored: pd.DataFrame
-                       ) -> DeteriorationEvent | None:
+    def _deterioration(self, tx: UnitOfWork, subj: Mapping[str, Any],
+                       scored: Sequence[Mapping[str, Any]]) -> DeteriorationEvent | None:
         """Record the first deterioration confirmed in the randomised period (any arm: the
         arm is not read here, so the write cannot differ by arm)."""
         sid = subj["subject_id"]
@@ -144,10 +149,10 @@ class VisitOperations(ServiceCore):
         if existing is not None:
             return DeteriorationEvent(sid, existing.confirmed_week, existing.description,
                                       existing.recorded_at, False)
-        confirmed = scored.loc[scored["cd_confirmed"].astype(bool), "visit_week"]
-        if confirmed.empty or not subj["randomised"]:
+        confirmed = [int(r["visit_week"]) for r in scored if r["cd_confirmed"]]
+        if not confirmed or not subj["randomised"]:
             return None
-        week = int(confirmed.min())
+        week = min(confirmed)
         if week > self.policy.randomised_end_week:
             return None
         tx.insert(s.crossover_events, {"subject_id": sid, "confirmed_week": week,
@@ -157,29 +162,38 @@ class VisitOperations(ServiceCore):
         return DeteriorationEvent(sid, week, DETERIORATION_DESCRIPTION, tx.stamp, True)
 
 
-def score_subject_visits(core: ServiceCore, frame: pd.DataFrame) -> pd.DataFrame:
-    """A subject's stored visits (:func:`visits_frame`) scored under the protocol's options,
+def score_visit_rows(core: ServiceCore, rows: Sequence[Mapping[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """A subject's stored visits (:func:`visit_rows`) scored under the protocol's options,
     memoised on the visits' values (scoring is a pure function of them and the protocol):
     repeated views of an unchanged subject do not score again. ``visit_date`` is not scored
-    (the caller adds it back)."""
-    if frame.empty:
-        return frame
-    rows = frame.drop(columns=["visit_date"], errors="ignore")
-    key = repr(rows.to_dict("split"))
+    (the caller adds it back). Returns new dicts (the memo is never handed out)."""
+    if not rows:
+        return []
+    values = [{k: v for k, v in r.items() if k != "visit_date"} for r in rows]
+    key = repr(values)
     scored = core.memo_get(key)
     if scored is None:
-        scored = score_visits(_compact(rows), **core.policy.scoring_options())
+        scored = score_rows(values, options=core.policy.scoring_options())
         core.memo_put(key, scored)
-    out: pd.DataFrame = scored.copy()
-    return out
+    return [dict(r) for r in scored]
 
 
-def visits_frame(conn: sa.Connection, subject_id: str) -> pd.DataFrame:
+def visit_rows(conn: sa.Connection, subject_id: str) -> list[dict[str, Any]]:
+    """The subject's stored visits by week: ``subject_id``, ``visit_week``, ``visit_date`` and
+    the measures (None = missing), one dict each."""
     t = s.visits
-    cols = ["subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS]
-    rows = conn.execute(sa.select(*(t.c[c] for c in cols)).where(t.c.subject_id == subject_id)
-                        .order_by(t.c.visit_week)).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+    rows = conn.execute(sa.select(*(t.c[c] for c in _ROW_COLUMNS))
+                        .where(t.c.subject_id == subject_id).order_by(t.c.visit_week)).all()
+    return [dict(zip(_ROW_COLUMNS, r, strict=True)) for r in rows]
+
+
+def scored_frame(scored: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Scored rows as a table (for the read views and ``score_subject``)."""
+    return pd.DataFrame(list(scored), columns=list(scored[0]) if scored else None)
+
+
+_ROW_COLUMNS = ("subject_id", "visit_week", "visit_date", *s.MEASURE_COLUMNS)
 
 
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
@@ -201,21 +215,12 @@ def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(keep)
 
 
-def visit_result(scored: pd.DataFrame, sid: str, week: int,
+def visit_result(scored: Sequence[Mapping[str, Any]], sid: str, week: int,
                  event: DeteriorationEvent | None) -> VisitResult:
-    row = scored.loc[scored["visit_week"] == week].iloc[0]
-
-    def opt(value: Any) -> Any:
-        return None if pd.isna(value) else value
-
-    clauses = opt(row["worsening_clauses"])
-    tis = opt(row["tis"])
-    doi = opt(row["doi_met"])
-    worse = opt(row["worsening"])
+    row = next(r for r in scored if r["visit_week"] == week)
+    clauses = row["worsening_clauses"]
+    tis = row["tis"]
     return VisitResult(
-        sid, week, None if tis is None else float(tis),
-        None if opt(row["tis_category"]) is None else str(row["tis_category"]),
-        opt(row["tis_missing_reason"]),
-        None if doi is None else bool(doi), None if worse is None else bool(worse),
-        tuple(str(clauses).split(";")) if clauses else (), bool(row["cd_confirmed"]),
-        event)
+        sid, week, None if tis is None else float(tis), row["tis_category"],
+        row["tis_missing_reason"], row["doi_met"], row["worsening"],
+        tuple(str(clauses).split(";")) if clauses else (), bool(row["cd_confirmed"]), event)
