@@ -82,8 +82,8 @@ class VisitOperations(ServiceCore):
                 raise fail("visits", f"subject {sid} is not randomised: only the baseline "
                            "(week 0) may be recorded before randomisation", subject_id=sid,
                            visit_week=week_no, column="visit_week", value=week_no)
-            if not p.items and tx.conn.execute(sa.select(s.visits.c.visit_id).where(
-                    s.visits.c.subject_id == sid, s.visits.c.visit_week == week_no)).first():
+            stored = visit_rows(tx.conn, sid)  # one query: the duplicate check and scoring
+            if not p.items and any(r["visit_week"] == week_no for r in stored):
                 raise fail("visits", f"week {week_no} is already recorded for subject "
                            f"{sid}: change it with correct_record and a reason", subject_id=sid,
                            visit_week=week_no, column="visit_week", value=week_no)
@@ -92,7 +92,7 @@ class VisitOperations(ServiceCore):
                            typed) <= self.policy.max_week else week_no if week is not None
                        else None,
                        **{c: measures.get(c) for c in s.MEASURE_COLUMNS}}
-            rows = [{k: r[k] for k in raw_row} for r in visit_rows(tx.conn, sid)]
+            rows = [{k: r[k] for k in raw_row} for r in stored]
             scored = self._score([*rows, raw_row], p)
             values = {c: p.parse(c, measures.get(c), v.as_float) for c in s.MEASURE_COLUMNS}
             p.raise_if_any()
