@@ -40,7 +40,8 @@ __all__ = [
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 
-_GLOBALS: dict[str, Any] = dict(vars(_rows))
+#: ``_rows`` imports no numpy (one patient runs it on plain lists); its compiled copies get it here.
+_GLOBALS: dict[str, Any] = {**vars(_rows), "np": np}
 
 
 def _compile(name: str, **options: Any) -> Any:
@@ -53,7 +54,7 @@ def _compile(name: str, **options: Any) -> Any:
     return compiled
 
 
-for _helper in ("_slot", "_pick", "_ratio", "enzyme_choice"):
+for _helper in ("_div", "_slot", "_pick", "_ratio", "enzyme_choice"):
     _compile(_helper, **_INLINE)
 score_chunk = _compile("score_chunk", **_JIT)
 choose_enzymes = _compile("choose_enzymes", **_JIT)

@@ -1,10 +1,14 @@
-"""The per-visit scoring arithmetic, written once in plain Python (``math`` and numpy scalars).
+"""The per-visit scoring arithmetic, written once in plain Python (``math`` only).
 
 :mod:`myotrial.scoring._kernel` compiles these functions with numba (one fused pass over the
 visits; blocks of whole subjects run on threads); :func:`myotrial.scoring.engine.score_arrays` runs
-them uncompiled for a handful of rows (one patient: ``myotrial tis`` and the web calculator),
-so a single score never pays for importing numba, and both paths execute the same source
-(``tests/test_scoring_engine_paths.py`` checks they agree bit for bit).
+them uncompiled on numpy arrays for a handful of rows, and :mod:`myotrial.scoring.single` runs
+them on plain Python lists for one patient (``myotrial tis`` and the web calculator: no numpy,
+no numba). Every path executes the same source (``tests/test_scoring_engine_paths.py`` and
+``tests/test_scoring_single_equivalence.py`` check they agree bit for bit). This module imports
+no numpy: ``np`` in :func:`block_bounds` (compiled only) is supplied by ``_kernel``'s globals, and
+the one division that can meet a zero (a relative change from a zero baseline) goes through
+:func:`_div`, which the plain-Python path replaces by an IEEE division (``x / 0`` -> +/-inf).
 
 The rules are *not* written here: every edge, point value, threshold and clause parameter is
 passed in from the rules files by :mod:`myotrial.scoring.engine`. This module only holds the
@@ -29,8 +33,6 @@ from __future__ import annotations
 
 import math
 from typing import Any
-
-import numpy as np
 
 __all__ = [
     "N_RULES",
@@ -64,11 +66,17 @@ def _slot(x: Any, xb: Any, base: bool, inv: Any, p: tuple[float, ...]) -> tuple[
     half-open upper bounds, already shifted by the tolerance); NaN change -> NaN points.
     """
     diff = p[0] * (x - xb)
-    rel = 0.0 if diff == 0.0 else diff / abs(xb) * 100.0
+    rel = 0.0 if diff == 0.0 else _div(diff, abs(xb)) * 100.0
     imp = rel if p[1] != 0.0 else diff * inv
     pts = p[7] + (imp > p[3]) * p[8] + (imp > p[4]) * p[9] + (imp > p[5]) * p[10]
     pts = pts + (imp > p[6]) * p[11]
     return (math.nan if (math.isnan(imp) or base) else pts), rel, imp
+
+
+def _div(a: Any, b: Any) -> Any:
+    """``a / b`` (inlined when compiled; numpy scalars and compiled code give +/-inf or NaN for a
+    zero ``b``; the plain-Python path of :mod:`myotrial.scoring.single` swaps in an IEEE twin)."""
+    return a / b
 
 
 def _pick(k: int, v0: Any, v1: Any, v2: Any, v3: Any, v4: Any, v5: Any) -> Any:
@@ -332,9 +340,10 @@ def choose_enzymes(base_row: Any, ev: Arrays, eu: Arrays, chosen: Any) -> None:
 
 def block_bounds(codes: Any, n_blocks: int) -> Any:
     """Block starts for :func:`score_chunk`: about equal blocks, each start moved forward to the
-    next change of subject (so no subject is split), then ``n``."""
+    next change of subject (so no subject is split), then ``n``. Compiled only: ``np`` is the
+    numpy module in ``_kernel``'s copy of this module's globals."""
     n = codes.size
-    bounds = np.empty(n_blocks + 1, dtype=np.int64)
+    bounds = np.empty(n_blocks + 1, dtype=np.int64)  # type: ignore[name-defined]  # noqa: F821
     bounds[0] = 0
     for k in range(1, n_blocks):
         pos = max(k * n // n_blocks, bounds[k - 1])

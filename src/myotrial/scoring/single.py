@@ -1,22 +1,34 @@
-"""One patient's TIS, measure by measure (the IMACS calculator), on the same engine.
+"""One patient's TIS, measure by measure (the IMACS calculator), in plain Python (no numpy).
 
-Used by ``myotrial tis`` and the web calculator. The same range checks and the same compiled
-engine as the table API, on two rows (baseline and follow-up) without a DataFrame, so a patient
-scored here gets exactly the numbers the trial engine gives (a test checks both paths agree).
+Used by ``myotrial tis`` and the web calculator. The engine's own row logic
+(:func:`myotrial.scoring._rows.score_chunk`, the source the compiled engine runs) evaluated on two
+plain-Python rows (baseline and follow-up), with the rule parameters read from the same rules
+files, packed as :func:`myotrial.scoring.engine.score_arrays` packs them, after the same range
+rules (:func:`myotrial.tables.ranges.check_measure_values`, the twin of the table validator's
+checks). Nothing here imports numpy, pandas or numba, so ``myotrial tis`` starts quickly.
+``tests/test_scoring_single_equivalence.py`` checks, on thousands of random patients, that every
+output (scores, codes, changes, breakdown) and every error equals the array path
+(:func:`~myotrial.tables.ranges.check_measure_ranges` then ``score_arrays``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+import types
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from myotrial.errors import InputValidationError, Problem
-from myotrial.rules import SLOTS, load_scales, load_tis_rules
-from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
-from myotrial.tables.ranges import check_measure_ranges
+from myotrial.rules import (
+    SLOTS,
+    load_deterioration_rules,
+    load_doi_rules,
+    load_scales,
+    load_tis_rules,
+)
+from myotrial.scoring import _rows
+from myotrial.tables.ranges import MMT8_ALLOWED_MAX, check_measure_values
 
 __all__ = ["PATIENT_MEASURES", "score_patient"]
 
@@ -34,6 +46,12 @@ PATIENT_MEASURES: tuple[str, ...] = (
     *load_scales().enzymes,
 )
 
+# The engine's code tables (``myotrial.scoring.engine``; a test checks they are the same).
+_CATEGORY_LABELS: tuple[str, ...] = ("none", "minimal", "moderate", "major")
+_CLAUSE_LABELS: tuple[str, ...] = ("", "A", "B", "A;B", "C", "A;C", "B;C", "A;B;C")
+
+Columns = Mapping[str, Sequence[float]]
+
 
 def score_patient(
     baseline: Mapping[str, float | None],
@@ -47,9 +65,10 @@ def score_patient(
 ) -> dict[str, Any]:
     """Score one follow-up against its baseline and break the TIS down by measure.
 
-    Same rules and engine as :func:`myotrial.scoring.score_visits` (the range checks of
-    :func:`myotrial.tables.visits.check_measure_ranges`, then :func:`score_arrays`), without
-    building a DataFrame, so one call takes well under a millisecond (the web calculator).
+    Same rules and results as :func:`myotrial.scoring.score_visits` (the range checks of
+    :func:`myotrial.tables.visits.check_measure_ranges`, then the engine's row logic), without
+    numpy or a DataFrame, so one call takes well under a millisecond (the web calculator) and
+    ``myotrial tis`` starts quickly.
 
     Parameters
     ----------
@@ -71,12 +90,25 @@ def score_patient(
     ValueError
         Unknown measure, population or measure set, or the CHQ-PhS range missing for PRINTO.
     """
+    numeric = _validated(baseline, follow_up, ulns, mmt8_max)
+    _check_options(population, measure_set, mmt8_max, chq_phs_range)
+    res = _evaluate(numeric, population, measure_set, mmt8_max, chq_phs_range)
+    return _breakdown(res, numeric, population, measure_set)
+
+
+def _validated(
+    baseline: Mapping[str, Any],
+    follow_up: Mapping[str, Any],
+    ulns: Mapping[str, Any] | None,
+    mmt8_max: Any,
+) -> dict[str, list[float]]:
+    """The two rows as float lists by column (NaN = missing), or every problem raised."""
     unknown = sorted((set(baseline) | set(follow_up)) - set(PATIENT_MEASURES))
     if unknown:
         raise ValueError(
             f"unknown measure(s): {', '.join(unknown)}; valid: {', '.join(PATIENT_MEASURES)}"
         )
-    numeric: dict[str, np.ndarray] = {}
+    numeric: dict[str, list[float]] = {}
     problems: list[Problem] = []
     for name in PATIENT_MEASURES:
         b, f = baseline.get(name), follow_up.get(name)
@@ -89,31 +121,21 @@ def score_patient(
     numeric["mmt8_max"] = _pair("mmt8_max", mmt8_max, mmt8_max, problems)
     if not problems:
 
-        def add(mask: np.ndarray, column: str, rule: str) -> None:
-            for i in np.flatnonzero(mask).tolist():
+        def add(rows: list[int], column: str, rule: str) -> None:
+            for i in rows:
                 value = numeric[column][i] if column in numeric else None
                 problems.append(_problem(i, column, value, rule))
 
         if not float(mmt8_max) > 0:
             problems.append(_problem(0, "mmt8_max", mmt8_max, "mmt8_max must be > 0"))
-        check_measure_ranges(numeric, add)
+        check_measure_values(numeric, add)
     if problems:
         raise InputValidationError(problems, "visits")
-    config = ScoringConfig(
-        population=population,
-        measure_set=measure_set,
-        partial=True,
-        mmt8_max=mmt8_max,
-        chq_phs_range=chq_phs_range,
-    )
-    res = score_arrays(
-        np.zeros(2, dtype=np.int64), np.array([0.0, 1.0]), numeric, config, details=True
-    )
-    return _breakdown(res, numeric, population, measure_set)
+    return numeric
 
 
-def _pair(column: str, b: Any, f: Any, problems: list[Problem]) -> np.ndarray:
-    out = np.full(2, np.nan)
+def _pair(column: str, b: Any, f: Any, problems: list[Problem]) -> list[float]:
+    out = [math.nan, math.nan]
     for i, value in enumerate((b, f)):
         if value is None:
             continue
@@ -134,12 +156,222 @@ def _problem(i: int, column: str, value: Any, rule: str) -> Problem:
     return Problem("visits", i + 1, "patient", ("baseline", "follow_up")[i], column, shown, rule)
 
 
+def _check_options(population: str, measure_set: str, mmt8_max: Any, chq_phs_range: Any) -> None:
+    """The checks of :class:`~myotrial.scoring.engine.ScoringConfig` on the options given here.
+
+    Options as the CLI and the web calculator give them pass without numpy; anything else is
+    handed to ``ScoringConfig`` itself (importing the engine), which raises its own error.
+    """
+    np = sys.modules.get("numpy")  # a numpy scalar can only be given once numpy is loaded
+    kinds: tuple[type, ...] = (int, float) if np is None else (int, float, np.integer, np.floating)
+
+    def number(x: Any) -> bool:
+        return not isinstance(x, bool) and isinstance(x, kinds)
+
+    ok = number(mmt8_max) and float(mmt8_max) in MMT8_ALLOWED_MAX
+    ok &= chq_phs_range is None or (
+        number(chq_phs_range) and math.isfinite(float(chq_phs_range)) and float(chq_phs_range) > 0
+    )
+    if not ok:
+        from myotrial.scoring.engine import ScoringConfig
+
+        ScoringConfig(
+            population=population,
+            measure_set=measure_set,
+            partial=True,
+            mmt8_max=mmt8_max,
+            chq_phs_range=chq_phs_range,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's row logic on plain lists
+# ---------------------------------------------------------------------------------------------
+
+
+def _ieee_div(a: float, b: float) -> float:
+    """``a / b`` as numpy and the compiled engine compute it: +/-inf for a zero ``b``, NaN for
+    0/0 and NaN/0 (plain Python raises ZeroDivisionError)."""
+    if b != 0.0:
+        return a / b
+    if a != a or a == 0.0:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _plain_copy() -> dict[str, Any]:
+    """Copies of ``_rows``' functions whose globals resolve ``_div`` to :func:`_ieee_div` (as
+    ``_kernel`` compiles copies whose globals resolve to compiled helpers)."""
+    namespace: dict[str, Any] = {**vars(_rows), "_div": _ieee_div}
+    for name in ("_slot", "_pick", "_ratio", "enzyme_choice", "score_chunk"):
+        f = getattr(_rows, name)
+        copy = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+        copy.__qualname__, copy.__doc__ = f.__qualname__, f.__doc__
+        namespace[name] = copy
+    return namespace
+
+
+_score_chunk = _plain_copy()["score_chunk"]
+
+
+class _Col(list[Any]):
+    """A list with the ``size`` that ``score_chunk`` asks of its arrays."""
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+
+_EMPTY = _Col()
+
+
+def _evaluate(
+    columns: Columns,
+    population: str,
+    measure_set: str,
+    mmt8_max: float | None,
+    chq_phs_range: float | None,
+) -> dict[str, list[Any]]:
+    """``score_arrays(zeros(2), [0, 1], columns, ScoringConfig(population, measure_set,
+    partial=True, mmt8_max=..., chq_phs_range=...), details=True)`` in plain Python: the same
+    parameters from the same rules files, the same row logic, the same outputs (lists, two rows).
+    """
+    tis_rules = load_tis_rules()
+    det = load_deterioration_rules()
+    doi = load_doi_rules()
+    scales = load_scales()
+    ms = tis_rules.measure_set_for(population, measure_set)
+    earliest_week, k_consecutive = det.earliest_week, det.consecutive_visits
+    n = 2
+    tol = tis_rules.edge_tolerance
+    slot_params: list[tuple[float, ...]] = []
+    xs: list[_Col] = []
+    enzyme_slot = max_slot = -1
+    max_low = 0.0
+    max_col = _EMPTY
+    if len(scales.enzymes) > 5:
+        raise ValueError("the scoring kernel supports at most five enzymes")
+    ev, eu = [_EMPTY] * 5, [_EMPTY] * 5
+    for k, slot in enumerate(SLOTS):
+        name = ms.slots[slot]
+        band = _band_parameters(tis_rules.slots[slot].edges, tis_rules.slots[slot].points, tol)
+        if name == "enzyme":
+            enzyme_slot = k
+            for j, e in enumerate(scales.enzymes):
+                if e in columns and f"{e}_uln" in columns:
+                    ev[j], eu[j] = _Col(columns[e]), _Col(columns[f"{e}_uln"])
+            xs.append(_EMPTY)
+            slot_params.append((-1.0, 1.0, 0.0, *band))
+            continue
+        scale = scales.measures[name]
+        xs.append(_Col(columns[name]) if name in columns else _EMPTY)
+        sign = 1.0 if scale.higher_is_better else -1.0
+        low = scale.min or 0.0
+        inv: float
+        if scale.max_column is not None and scale.max_column in columns:  # per-row maximum
+            if max_slot >= 0:
+                raise ValueError("the scoring kernel supports one per-row scale maximum")
+            max_slot, max_col, max_low = k, _Col(columns[scale.max_column]), low
+            inv = 0.0
+        elif scale.max_column is not None:
+            default = mmt8_max if mmt8_max is not None else scale.default_max
+            inv = 100.0 / (float(default or math.nan) - low)
+        elif scale.range_required_option is not None:
+            if chq_phs_range is None or not chq_phs_range > 0:
+                raise ValueError(
+                    f"measure set {ms.name} uses {scale.name}, whose scale range is not "
+                    f"published: give it as {scale.range_required_option} (a positive number)"
+                )
+            inv = 100.0 / float(chq_phs_range)
+        else:
+            inv = 100.0 / (float(scale.max or math.nan) - low)
+        slot_params.append((sign, 0.0, inv, *band))
+    slot_index = {s: i for i, s in enumerate(SLOTS)}
+    th = tis_rules.categories[ms.population]
+    rules = (
+        th.minimal - tol,
+        th.moderate - tol,
+        th.major - tol,
+        1.0,  # partial
+        doi.improved_pct - tol,
+        doi.min_improved,
+        -doi.worse_pct + tol,
+        doi.max_worse,
+        det.pga_worse_cm - tol,
+        -det.mmt8_worse_pct + tol,
+        det.extramuscular_worse_cm - tol,
+        -det.clause_c_worse_pct + tol,
+        det.clause_c_min_worse,
+        k_consecutive,
+        earliest_week,
+        enzyme_slot,
+        max_slot,
+        max_low,
+        slot_index["pga"],
+        slot_index["mmt8"],
+        slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1,
+    )
+    weights = tuple(
+        tuple(int(s in group) for s in SLOTS)
+        for group in (doi.measures, doi.no_worse_measures, det.clause_c_measures)
+    )
+
+    def new(fill: Any) -> _Col:
+        return _Col([fill] * n)
+
+    points = [new(math.nan) for _ in SLOTS]
+    changes = [new(math.nan) for _ in range(12)]
+    tis = new(math.nan)
+    flags = tuple(new(0) for _ in range(8))
+    confirmed = new(False)
+    status = _score_chunk(
+        0, n, False, _Col([0] * n), _Col([0.0, 1.0]), _EMPTY, _EMPTY,
+        tuple(xs), tuple(ev), tuple(eu), max_col,
+        tuple(tuple(float(v) for v in p) for p in slot_params),
+        tuple(float(v) for v in rules), weights,
+        tuple(points), (tis, *changes), flags, confirmed,
+    )  # fmt: skip
+    if status != 0:  # pragma: no cover - two rows, a baseline then a follow-up
+        raise AssertionError(f"score_chunk returned {status} for one patient")
+    result: dict[str, list[Any]] = {
+        "tis": tis,
+        "tis_category_code": flags[0],
+        "tis_missing_code": flags[5],
+        "tis_partial": flags[6],
+        "enzyme_code": flags[4],
+        "doi_met": flags[1],
+        "worsening": flags[2],
+        "clause_code": flags[3],
+        "cd_confirmed": confirmed,
+        "is_baseline": flags[7],
+    }
+    for i, s in enumerate(SLOTS):
+        result[f"points_{s}"] = points[i]
+        result[f"improvement_{s}"] = changes[i]
+        result[f"relative_{s}"] = changes[6 + i]
+    return result
+
+
+def _band_parameters(
+    edges: tuple[float, ...], points: tuple[float, ...], tol: float
+) -> tuple[float, ...]:
+    """The engine's band parameters (``engine._band_parameters``): four edges (+ tolerance,
+    padded with +inf) and band-0 points plus increments."""
+    if len(edges) > 4:
+        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
+    pad = 4 - len(edges)
+    e = [edge + tol for edge in edges] + [math.inf] * pad
+    p = list(points) + [points[-1]] * pad
+    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
+
+
 def _breakdown(
-    res: Mapping[str, np.ndarray],
-    numeric: Mapping[str, np.ndarray],
+    res: Mapping[str, Any],
+    numeric: Mapping[str, Any],
     population: str,
     measure_set: str,
 ) -> dict[str, Any]:
+    """The per-measure breakdown from the engine outputs of the two rows (lists, or arrays)."""
     rules = load_tis_rules()
     ms = rules.measure_set_for(population, measure_set)
     enzymes = load_scales().enzymes
@@ -176,12 +408,12 @@ def _breakdown(
         "measure_set": measure_set,
         "tis": tis if complete else None,
         "tis_partial": None if complete else tis,
-        "category": CATEGORY_LABELS[category] if complete and category >= 0 else None,
+        "category": _CATEGORY_LABELS[category] if complete and category >= 0 else None,
         "missing_measures": missing,
         "measures": measures,
         "doi_met": None if doi < 0 else doi == 1,
         "worsening": None if worse < 0 else worse == 1,
-        "worsening_clauses": CLAUSE_LABELS[int(res["clause_code"][1])],
+        "worsening_clauses": _CLAUSE_LABELS[int(res["clause_code"][1])],
         "citation": rules.citation,
     }
 

@@ -1,19 +1,23 @@
 """Range rules of the visits table without pandas: the scale ranges, MMT-8 maxima, enzyme and
 ULN rules of ``rules/measures.toml`` (docs/data-format.md, visits).
 
-Shared by the table validator (:mod:`myotrial.tables.visits`) and the one-patient calculator
-(:mod:`myotrial.scoring.single`), so both say exactly the same thing; kept free of pandas so that
-``myotrial tis`` starts quickly.
+Shared by the table validator (:mod:`myotrial.tables.visits`, :func:`check_measure_ranges` on
+numpy columns) and the one-patient calculator (:mod:`myotrial.scoring.single`,
+:func:`check_measure_values`, its twin on plain lists), so both say exactly the same thing
+(``tests/test_scoring_single_equivalence.py`` checks the twins agree). Importing this module loads
+neither pandas nor numpy, so that ``myotrial tis`` starts quickly.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from myotrial.rules import load_scales
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_MMT8_MAX",
@@ -22,6 +26,7 @@ __all__ = [
     "MMT8_ALLOWED_MAX",
     "ULN_COLUMNS",
     "check_measure_ranges",
+    "check_measure_values",
     "cite",
     "mmt8_max_rule",
     "nan_range",
@@ -47,6 +52,8 @@ MAX_VISIT_WEEK = 1000
 
 def nan_range(arr: np.ndarray) -> tuple[float, float]:
     """NaN-ignoring (min, max); (nan, nan) when every value is missing or there is none."""
+    import numpy as np
+
     if arr.size == 0:
         return math.nan, math.nan
     return float(np.fmin.reduce(arr)), float(np.fmax.reduce(arr))
@@ -89,6 +96,8 @@ def check_measure_ranges(
     exactly the same thing. Each column is first checked with its min and max; a per-row mask is
     computed only when that fails.
     """
+    import numpy as np
+
     already = bad or {}
     known = dict(ranges or {})
 
@@ -162,6 +171,96 @@ def check_measure_ranges(
             if umin <= 0 or math.isinf(umax):
                 add(
                     ~np.isnan(u) & ((u <= 0) | np.isinf(u)),
+                    uln,
+                    f"{uln} must be a finite number > 0",
+                )
+
+
+def _plain_range(values: Sequence[float]) -> tuple[float, float]:
+    """:func:`nan_range` of a plain list."""
+    present = [v for v in values if not math.isnan(v)]
+    return (min(present), max(present)) if present else (math.nan, math.nan)
+
+
+def check_measure_values(
+    numeric: Mapping[str, Sequence[float]],
+    add: Callable[[list[int], str, str], None],
+) -> None:
+    """:func:`check_measure_ranges` for a few rows held in plain lists (one patient), without numpy.
+
+    The same rules in the same order with the same text: ``add(rows, column, rule)`` receives the
+    violating row indices (ascending; possibly empty where the array version passes an all-false
+    mask) instead of a mask. ``numeric`` as there (float lists, NaN = missing, ``mmt8_max``
+    filled in); no ``bad``/``ranges`` (the calculator has neither).
+    """
+    nan, inf = math.isnan, math.isinf
+
+    for name, scale in _SCALES.measures.items():
+        if scale.max_column is not None and scale.allowed_max and scale.max_column in numeric:
+            mx = numeric[scale.max_column]
+            lo_m, hi_m = _plain_range(mx)
+            if not (nan(lo_m) or (lo_m == hi_m and lo_m in scale.allowed_max)):
+                wrong = [i for i, m in enumerate(mx) if not nan(m) and m not in scale.allowed_max]
+                if wrong:
+                    add(wrong, scale.max_column, f"{mmt8_max_rule(scale.max_column)} {_WHERE}")
+        if name not in numeric:
+            continue
+        v = numeric[name]
+        vmin, vmax = _plain_range(v)
+        if nan(vmin):
+            continue  # every value missing
+        lo = scale.min if scale.min is not None else -math.inf
+        if scale.max_column is not None:
+            hi_col = numeric[scale.max_column]
+            if vmin >= lo and vmax <= _plain_range(hi_col)[0]:
+                continue
+            out = [not nan(x) and (x < lo or x > h) for x, h in zip(v, hi_col, strict=True)]
+            his = [h for h, o in zip(hi_col, out, strict=True) if o]
+            unique = sorted({h for h in his if not nan(h)})
+            if any(map(nan, his)):
+                unique.append(math.nan)  # np.unique's order: ascending, one NaN last
+            for hi in unique:
+                same = [
+                    i for i, (o, h) in enumerate(zip(out, hi_col, strict=True))
+                    if o and (nan(h) if nan(hi) else h == hi)
+                ]  # fmt: skip
+                add(same, name, _range_rule(lo, f"{hi:g} ({scale.max_column})", scale.label))
+            continue
+        hi_fixed = scale.max if scale.max is not None else math.inf
+        if vmin >= lo and vmax <= hi_fixed:
+            continue
+        add(
+            [i for i, x in enumerate(v) if not nan(x) and (x < lo or x > hi_fixed)],
+            name,
+            _range_rule(lo, scale.max, scale.label),
+        )
+
+    for enz, uln in zip(ENZYME_COLUMNS, ULN_COLUMNS, strict=True):
+        u = numeric.get(uln)
+        if enz in numeric:
+            v = numeric[enz]
+            vmin, vmax = _plain_range(v)
+            if vmin < 0 or inf(vmax):
+                add(
+                    [i for i, x in enumerate(v) if not nan(x) and (x < 0 or inf(x))],
+                    enz,
+                    f"{enz} must be a finite number >= 0 (U/L)",
+                )
+            if not nan(vmin):  # some enzyme value is given
+                if u is None:
+                    no_uln = [i for i, x in enumerate(v) if not nan(x)]
+                elif any(map(nan, u)):
+                    no_uln = [i for i, x in enumerate(v) if not nan(x) and nan(u[i])]
+                else:
+                    no_uln = []
+                if no_uln:
+                    rule = f"{uln} (upper limit of normal) is required when {enz} is given"
+                    add(no_uln, uln, rule)
+        if u is not None:
+            umin, umax = _plain_range(u)
+            if umin <= 0 or inf(umax):
+                add(
+                    [i for i, x in enumerate(u) if not nan(x) and (x <= 0 or inf(x))],
                     uln,
                     f"{uln} must be a finite number > 0",
                 )
