@@ -19,6 +19,8 @@ from typer import _click as click  # the click that typer's groups and commands 
 from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
+from myotrial.cli._plain import PlainOptions
+
 __all__ = ["COMMANDS", "LazyGroup", "app"]
 
 #: Every top-level command in help order: name -> (module registering it, first paragraph of
@@ -89,8 +91,11 @@ def _no_flag_metavar(self: TyperOption, ctx: click.Context) -> str | None:
 TyperOption.display_type_rich = _no_flag_metavar  # type: ignore[method-assign]
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(PlainOptions, TyperGroup):
     """Root group that imports a command's module only when the command is resolved.
+
+    Its own options (``--help``) are coerced without pydantic (:mod:`myotrial.cli._plain`), so a
+    command that does the same (``tis``) starts without importing pydantic.
 
     While the root help is being formatted, commands not loaded yet are listed from
     :data:`COMMANDS` (name and help text only), so ``--help`` imports nothing.

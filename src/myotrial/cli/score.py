@@ -28,6 +28,7 @@ from myotrial.cli._output import (
     progress,
     write_output_table,
 )
+from myotrial.cli._plain import PlainOptionsCommand
 
 # The scoring engine and the table readers are imported inside the commands: ``myotrial tis``
 # (one patient) never loads the compiled engine, and ``--help`` loads neither.
@@ -178,7 +179,8 @@ def _pair(help_text: str) -> Any:
     return typer.Option(help=f"{help_text}: BASELINE FOLLOW_UP", show_default=False)
 
 
-@app.command("tis")
+# ``tis`` options are coerced without pydantic (myotrial.cli._plain): a quick start for one patient
+@app.command("tis", cls=PlainOptionsCommand)
 def tis_command(
     pga: Annotated[Pair | None, _pair("physician global activity VAS, cm")] = None,
     ptga: Annotated[Pair | None, _pair("patient/parent global activity VAS, cm")] = None,
