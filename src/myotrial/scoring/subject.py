@@ -39,6 +39,7 @@ from myotrial.tables.ranges import (
     _WHERE,
     DEFAULT_MMT8_MAX,
     ENZYME_COLUMNS,
+    MAX_SUBJECT_ID_LENGTH,
     MAX_VISIT_WEEK,
     MMT8_ALLOWED_MAX,
     ULN_COLUMNS,
@@ -67,7 +68,6 @@ SCORED_FIELDS: tuple[str, ...] = (
     "enzyme_used", "doi_met", "worsening", "worsening_clauses", "cd_confirmed")
 _NUMERIC_COLUMNS: tuple[str, ...] = ("visit_week", *_SCALES.measures, "mmt8_max",
                                      *ENZYME_COLUMNS, *ULN_COLUMNS)
-_MAX_SUBJECT_ID_LENGTH = 64  # myotrial.tables.visits.MAX_SUBJECT_ID_LENGTH
 _LITERAL = re.compile(_DECIMAL_LITERAL)
 _Add = Callable[[np.ndarray, str, str], None]
 
@@ -231,7 +231,7 @@ def _subject_codes(col: _Column, problems: _Collector) -> tuple[np.ndarray, list
         code = known.get(text)
         if code is None:
             code = known[text] = len(known)
-            bad_text.append(bool(_CONTROL.search(text)) or len(text) > _MAX_SUBJECT_ID_LENGTH)
+            bad_text.append(bool(_CONTROL.search(text)) or len(text) > MAX_SUBJECT_ID_LENGTH)
         codes[i] = code
         ids.append(text)
     missing = codes < 0
@@ -239,7 +239,7 @@ def _subject_codes(col: _Column, problems: _Collector) -> tuple[np.ndarray, list
     if any(bad_text):
         flags = np.array(bad_text, dtype=bool)
         problems.add(flags[np.maximum(codes, 0)] & ~missing, "subject_id",
-                     f"subject_id {TEXT_RULE} and at most {_MAX_SUBJECT_ID_LENGTH} characters "
+                     f"subject_id {TEXT_RULE} and at most {MAX_SUBJECT_ID_LENGTH} characters "
                      f"{_WHERE}")
     return codes, ids
 
@@ -251,9 +251,11 @@ def _as_text(value: Any) -> str:
     return str(pd.Series([value], dtype=object).astype("string").iloc[0])
 
 
-def _missing_reason(code: int, enzyme: int, slot_columns: Sequence[str],
+def missing_reason(code: int, enzyme: int, slot_columns: Sequence[str],
                     enzymes: Sequence[str], partial: bool) -> str | None:
-    """``tis_missing_reason`` of one visit (the text ``score_visits`` composes)."""
+    """``tis_missing_reason`` of one visit: ``code`` is the engine's missing bit code (-1 at
+    baseline), ``enzyme`` the index of the TIS enzyme in ``enzymes`` (-1: none). The one
+    composition of this text: :func:`myotrial.scoring.score_visits` uses it too."""
     if code < 0:
         return "baseline visit"
     enz_name = enzymes[enzyme] if enzyme >= 0 else None
@@ -476,7 +478,7 @@ def _rows_out(columns: Mapping[str, _Column], numeric: Mapping[str, np.ndarray],
         row["tis"] = _opt(tis[i])
         row["tis_category"] = CATEGORY_LABELS[cat[i]] if cat[i] >= 0 else None
         row["tis_missing_reason"] = (None if shown is not None and not shown[i] else
-                                     _missing_reason(miss[i], enz[i], slot_cols, enzymes,
+                                     missing_reason(miss[i], enz[i], slot_cols, enzymes,
                                                      partial))
         for s in SLOTS:
             row[f"points_{s}"] = _opt(points[s][i])

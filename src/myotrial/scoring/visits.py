@@ -14,6 +14,7 @@ import pandas as pd
 from myotrial.errors import InputValidationError
 from myotrial.rules import SLOTS, load_scales, load_tis_rules
 from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
+from myotrial.scoring.subject import missing_reason
 from myotrial.tables.visits import prepare_visits
 
 __all__ = ["SCORED_COLUMNS", "score_visits"]
@@ -46,39 +47,9 @@ def _missing_reasons(
     key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
     present = np.flatnonzero(np.bincount(key)) if key.size else np.empty(0, dtype=np.int64)
     texts: list[str | None] = []
-    k = len(slot_columns)
     for u in present.tolist():
         code, enz = u // width - 1, u % width
-        if code < 0:
-            texts.append("baseline visit")
-            continue
-        enz_name = enzymes[enz - 1] if enz > 0 else None
-
-        def names(bits: int, enz_name: str | None = enz_name) -> list[str]:
-            out = []
-            for i, c in enumerate(slot_columns):
-                if bits >> i & 1:
-                    if c == "enzyme":
-                        if enz_name is None:
-                            out.append("enzyme (no enzyme with a value and ULN at baseline)")
-                        else:
-                            out.append(f"enzyme ({enz_name}, most abnormal at baseline)")
-                    else:
-                        out.append(c)
-            return out
-
-        at_base = names(code & ((1 << k) - 1))
-        at_visit = names(code >> k)
-        if not at_base and not at_visit:
-            texts.append(None)
-            continue
-        parts = []
-        if at_base:
-            parts.append("missing at baseline: " + ", ".join(at_base))
-        if at_visit:
-            parts.append("missing at this visit: " + ", ".join(at_visit))
-        text = "; ".join(parts)
-        texts.append(f"partial TIS, {text}" if partial else text)
+        texts.append(missing_reason(code, enz - 1, slot_columns, enzymes, partial))
     lookup = np.zeros(int(key.max()) + 1 if key.size else 1, dtype=np.int32)
     lookup[present] = np.arange(present.size, dtype=np.int32)
     index = lookup[key]

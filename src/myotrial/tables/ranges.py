@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MMT8_MAX",
     "ENZYME_COLUMNS",
+    "MAX_SUBJECT_ID_LENGTH",
     "MAX_VISIT_WEEK",
     "MMT8_ALLOWED_MAX",
     "ULN_COLUMNS",
@@ -48,6 +49,8 @@ _WHERE = cite("visits")
 #: Largest accepted visit_week (plausibility bound: about 19 years of follow-up); a caller that
 #: knows the protocol passes its own, smaller ``max_week``.
 MAX_VISIT_WEEK = 1000
+#: Longest subject_id (docs/data-format.md, conventions).
+MAX_SUBJECT_ID_LENGTH = 64
 
 
 def nan_range(arr: np.ndarray) -> tuple[float, float]:

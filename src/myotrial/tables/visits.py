@@ -28,6 +28,7 @@ from myotrial.tables.ranges import (
     _WHERE,
     DEFAULT_MMT8_MAX,
     ENZYME_COLUMNS,
+    MAX_SUBJECT_ID_LENGTH,
     MAX_VISIT_WEEK,
     MMT8_ALLOWED_MAX,
     ULN_COLUMNS,
@@ -64,8 +65,6 @@ NUMERIC_VISIT_COLUMNS: tuple[str, ...] = (
     *ENZYME_COLUMNS,
     *ULN_COLUMNS,
 )
-#: Longest subject_id (data-format.md, conventions).
-MAX_SUBJECT_ID_LENGTH = 64
 
 
 @dataclass(frozen=True)
