@@ -13,6 +13,16 @@ from myotrial.derive import derive_all
 from myotrial.errors import InputValidationError
 from myotrial.protocol import load_protocol
 
+
+@pytest.fixture(autouse=True)
+def _checked_against_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every trial derived here is also derived by the pre-rewrite reference implementation
+    and compared table by table (test_derive_equivalence.py)."""
+    from test_derive_equivalence import checked_derive_all
+
+    monkeypatch.setitem(globals(), "derive_all", checked_derive_all)
+
+
 BASE = {
     "pga": 6.0,
     "ptga": 6.0,

@@ -19,6 +19,16 @@ from myotrial.derive import PERIOD_COLUMNS, derive_all
 from myotrial.errors import InputValidationError
 from myotrial.protocol import Protocol, load_protocol
 
+
+@pytest.fixture(autouse=True)
+def _checked_against_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every trial derived here is also derived by the pre-rewrite reference implementation
+    and compared table by table (test_derive_equivalence.py)."""
+    from test_derive_equivalence import checked_derive_all
+
+    monkeypatch.setitem(globals(), "derive_all", checked_derive_all)
+
+
 BASE = {"pga": 6.0, "ptga": 6.0, "extramuscular": 5.0, "mmt8": 100.0, "haq": 1.5,
         "ck": 1000.0, "ck_uln": 200.0}
 GOOD = {"pga": 2.0, "ptga": 3.0, "mmt8": 120.0}  # TIS 45 (adult: moderate)

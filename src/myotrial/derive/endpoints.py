@@ -19,7 +19,10 @@ Rules (``protocols/proderm.toml``; proderm.md Endpoints):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from myotrial.derive.safety import PERIOD_NUMBERS
@@ -129,6 +132,53 @@ def _responders(scored: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) ->
     )
 
 
+def _categorical(codes: npt.NDArray[np.intp], labels: Sequence[object]) -> pd.Categorical:
+    """``labels[codes]`` (code -1: missing) as a Categorical whose categories are the labels
+    used, sorted as text sorts (so sorting and comparing the column behave as for strings)."""
+    lab = pd.Index(list(labels), dtype=object)
+    used = np.zeros(len(lab) + 1, dtype=bool)
+    used[codes] = True
+    used = used[:-1] & ~np.asarray(lab.isna())
+    idx = np.flatnonzero(used)
+    text = np.array([str(v) for v in lab[idx]], dtype=object)
+    keep, inverse = np.unique(text, return_inverse=True)
+    remap = np.full(len(lab) + 1, -1, dtype=np.int32)
+    remap[idx] = inverse
+    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(keep, dtype=object))
+
+
+def _factor(values: npt.ArrayLike) -> tuple[npt.NDArray[np.intp], list[object]]:
+    """Integer codes (-1 = missing) and the labels of ``values``."""
+    codes, uniques = pd.factorize(pd.Series(values, copy=False), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), list(uniques)
+
+
+def _output_order(
+    subj: npt.NDArray[np.intp], weeks: npt.NDArray[np.float64], present: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(row, parameter) of every present value, ordered by subject code, parameter, week and
+    row (the order of a stable sort on those keys of the melted table)."""
+    n, n_par = present.shape
+    rows = np.lexsort((np.arange(n), weeks, subj))  # rows by subject, week, position
+    s_sorted = subj[rows]
+    n_subj = int(s_sorted[-1]) + 1 if n else 0
+    start = np.searchsorted(s_sorted, np.arange(n_subj))
+    within = np.arange(n) - start[s_sorted]
+    k = int(within.max()) + 1 if n else 0
+    if n_subj * k <= 4 * n + 1024:  # dense grid subject x parameter x visit, no sort
+        grid = np.full((n_subj, k), -1, dtype=np.intp)
+        grid[s_sorted, within] = rows
+        cube = np.where(grid[:, None, :] >= 0, present[grid, :].transpose(0, 2, 1), False)
+        s_idx, p_idx, v_idx = np.nonzero(cube)
+        return grid[s_idx, v_idx], p_idx.astype(np.intp)
+    pos = np.empty(n, dtype=np.int64)
+    pos[rows] = np.arange(n)
+    r_idx, p_idx = np.nonzero(present)
+    key = (subj[r_idx].astype(np.int64) * n_par + p_idx) * max(n, 1) + pos[r_idx]
+    order = np.argsort(key, kind="stable")
+    return r_idx[order].astype(np.intp), p_idx[order].astype(np.intp)
+
+
 def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Long BDS-like table: one row per subject x visit x parameter with a value.
 
@@ -138,74 +188,84 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     treatment at the visit) - both from ``policy.period_at_weeks`` / ``treatment_at_weeks`` with
     ADSL's ``CROSSWK`` (a visit at the switch week is after the switch; the randomised period's
     end week belongs to the randomised period) - WORSFL, CDFL (confirmed deterioration at or
-    before this visit), ENZYME (the TIS enzyme).
+    before this visit), ENZYME (the TIS enzyme). Rows ordered by USUBJID, parameter (the order
+    of :data:`ADEFF_PARAMS`) and AVISITN.
+
+    Built from the (visits x parameters) value matrix without melting: subject ids are
+    factorised once (codes in text order), the baseline is each subject's week-0 row, and the
+    repeated text columns (USUBJID, ARMCD, TRTA, APERIODC, PARAMCD, PARAM, AVALC, ABLFL, WORSFL,
+    CDFL, ENZYME) are pandas Categoricals (values as before; categories sorted as text).
     """
-    params = {k: v for k, v in ADEFF_PARAMS.items() if v[0] in scored.columns}
-    keys = ["subject_id", "visit_week"]
-    base_cols = keys + [
-        c
-        for c in ("visit_date", "tis_category", "worsening", "cd_confirmed", "enzyme_used")
-        if c in scored.columns
-    ]
-    long = scored[base_cols + [v[0] for v in params.values()]].melt(
-        id_vars=base_cols, var_name="column", value_name="AVAL"
-    )
-    long = long[long["AVAL"].notna()]
-    col_to_param = {v[0]: k for k, v in params.items()}
-    long["PARAMCD"] = long["column"].map(col_to_param)
-    long["PARAM"] = long["PARAMCD"].map({k: v[1] for k, v in params.items()})
-    base = long[long["visit_week"] == 0].set_index(["subject_id", "PARAMCD"])["AVAL"]
-    idx = pd.MultiIndex.from_arrays([long["subject_id"], long["PARAMCD"]])
-    long["BASE"] = base.reindex(idx).to_numpy()
-    long.loc[long["PARAMCD"] == "TIS", "BASE"] = np.nan  # TIS is already a change score
-    long["CHG"] = long["AVAL"] - long["BASE"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pchg = 100.0 * long["CHG"] / long["BASE"]
-    long["PCHG"] = pchg.where(long["BASE"] != 0)
+    params = [(k, v) for k, v in ADEFF_PARAMS.items() if v[0] in scored.columns]
+    n = len(scored)
+    values = np.empty((n, len(params)), dtype=np.float64)
+    for j, (_, (col, _)) in enumerate(params):
+        values[:, j] = scored[col].to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(values)
+    subj, ids = pd.factorize(scored["subject_id"], sort=True)
+    subj = np.asarray(subj, dtype=np.intp)
+    week_raw = scored["visit_week"].to_numpy()
+    weeks = week_raw.astype(np.float64)
+    r, p = _output_order(subj, weeks, present)
+
+    # per subject (ids in text order): ADSL arm and switch week, the week-0 row
     adsl_i = adsl.set_index("USUBJID")
-    arm = long["subject_id"].map(adsl_i["ARMCD"])
-    cross = long["subject_id"].map(adsl_i["CROSSWK"]).astype("float64").to_numpy()
+    id_index = pd.Index(ids)
+    arm_s = adsl_i["ARMCD"].reindex(id_index).to_numpy(dtype=object)
+    cross_s = adsl_i["CROSSWK"].reindex(id_index).astype("float64").to_numpy()
+    base_row = np.full(len(ids) + 1, -1, dtype=np.intp)
+    at0 = np.flatnonzero(week_raw == 0)
+    base_row[subj[at0[::-1]]] = at0[::-1]  # first week-0 row of each subject
+
+    # per visit row: period, treatment, flags
     policy = protocol.policy
-    weeks = long["visit_week"].astype("float64").to_numpy()
-    code = policy.period_at_weeks(weeks, cross)
-    long["APERIODC"] = code
-    long["APERIOD"] = pd.Series(code).map(PERIOD_NUMBERS).to_numpy()
-    long["TRTA"] = policy.treatment_at_weeks(arm.to_numpy(dtype=object), weeks, cross)
-    long["ARMCD"] = arm
-    long["ABLFL"] = np.where(long["visit_week"] == 0, "Y", "")
+    cross_r = cross_s[subj]
+    period_r = policy.period_at_weeks(weeks, cross_r)
+    trta_r = policy.treatment_at_weeks(arm_s[subj], weeks, cross_r)
+    per_code, per_labels = _factor(period_r)
+    trt_code, trt_labels = _factor(trta_r)
+    arm_code_s, arm_labels = _factor(arm_s)
+    worse_r = scored["worsening"].fillna(False).astype(bool).to_numpy()
+    cd_r = scored["cd_confirmed"].astype(bool).to_numpy()
+    flag_labels = ["", "Y"]
+
+    aval = values[r, p]
+    b = base_row[subj[r]]
+    base = np.where(b >= 0, values[b, p], np.nan)
+    tis_col = next((j for j, (k, _) in enumerate(params) if k == "TIS"), -1)
+    base[p == tis_col] = np.nan  # TIS is already a change score
+    chg = aval - base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pchg = 100.0 * chg / base
+    pchg[base == 0] = np.nan
+    cat_tis = pd.Categorical(scored["tis_category"])
+    enz = pd.Categorical(scored["enzyme_used"])
+    tis_codes = np.where(p == tis_col, np.asarray(cat_tis.codes)[r], -1).astype(np.intp)
+    per_numbers = np.array([PERIOD_NUMBERS[str(c)] for c in per_labels] + [0], dtype=np.int64)
     out = pd.DataFrame(
         {
-            "USUBJID": long["subject_id"].to_numpy(),
-            "ARMCD": long["ARMCD"].to_numpy(),
-            "TRTA": long["TRTA"].to_numpy(),
-            "APERIOD": long["APERIOD"].to_numpy(),
-            "APERIODC": long["APERIODC"].to_numpy(),
-            "AVISITN": long["visit_week"].to_numpy(),
-            "ADT": long["visit_date"].to_numpy() if "visit_date" in long else None,
-            "PARAMCD": long["PARAMCD"].to_numpy(),
-            "PARAM": long["PARAM"].to_numpy(),
-            "AVAL": long["AVAL"].astype("float64").to_numpy(),
-            "AVALC": np.where(  # type: ignore[call-overload]
-                (long["PARAMCD"] == "TIS").to_numpy(),
-                long["tis_category"].astype(object).to_numpy(),
-                None,
-            ),
-            "BASE": long["BASE"].to_numpy(),
-            "CHG": long["CHG"].to_numpy(),
-            "PCHG": long["PCHG"].to_numpy(),
-            "ABLFL": long["ABLFL"].to_numpy(),
-            "WORSFL": np.where(long["worsening"].fillna(False).astype(bool), "Y", ""),
-            "CDFL": np.where(long["cd_confirmed"].astype(bool), "Y", ""),
-            "ENZYME": long["enzyme_used"].astype(object).to_numpy(),
-        }
+            "USUBJID": _categorical(subj[r], list(ids)),
+            "ARMCD": _categorical(arm_code_s[subj[r]], arm_labels),
+            "TRTA": _categorical(trt_code[r], trt_labels),
+            "APERIOD": per_numbers[per_code[r]],
+            "APERIODC": _categorical(per_code[r], per_labels),
+            "AVISITN": week_raw[r],
+            "ADT": scored["visit_date"].array.take(r) if "visit_date" in scored else None,
+            "PARAMCD": _categorical(p, [k for k, _ in params]),
+            "PARAM": _categorical(p, [v[1] for _, v in params]),
+            "AVAL": aval,
+            "AVALC": _categorical(tis_codes, list(cat_tis.categories)),
+            "BASE": base,
+            "CHG": chg,
+            "PCHG": pchg,
+            "ABLFL": _categorical((weeks[r] == 0).astype(np.intp), flag_labels),
+            "WORSFL": _categorical(worse_r[r].astype(np.intp), flag_labels),
+            "CDFL": _categorical(cd_r[r].astype(np.intp), flag_labels),
+            "ENZYME": _categorical(np.asarray(enz.codes, dtype=np.intp)[r], list(enz.categories)),
+        },
+        copy=False,
     )
-    order = {p: i for i, p in enumerate(ADEFF_PARAMS)}
-    out["_p"] = out["PARAMCD"].map(order)
-    return (
-        out.sort_values(["USUBJID", "_p", "AVISITN"], kind="stable")
-        .drop(columns="_p")
-        .reset_index(drop=True)
-    )
+    return out
 
 
 def _days(scored: pd.DataFrame) -> pd.Series:
