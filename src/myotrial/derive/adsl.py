@@ -26,6 +26,7 @@ Rules (``myotrial/protocols/proderm.toml``, proderm.md; every protocol answer is
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
@@ -69,25 +70,69 @@ def _yn(flag: pd.Series | np.ndarray) -> np.ndarray:
     return np.where(np.asarray(flag, dtype=bool), "Y", "N")
 
 
-def _first_week(scored: pd.DataFrame, mask: pd.Series, subjects: pd.Index) -> pd.Series:
-    """First ``visit_week`` per subject where ``mask`` holds (NaN if never)."""
-    weeks = scored.loc[mask.to_numpy(), ["subject_id", "visit_week"]]
-    return weeks.groupby("subject_id")["visit_week"].min().reindex(subjects).astype("float64")
+class _Rows:
+    """The scored visits' subject ids factorised once: ``pos`` is each row's position in the
+    subjects table (-1: not in it); per-subject reductions are numpy scatters on it."""
+
+    def __init__(self, scored: pd.DataFrame, ids: pd.Index) -> None:
+        codes, uniques = pd.factorize(scored["subject_id"])
+        where = np.asarray(ids.get_indexer(pd.Index(uniques)), dtype=np.intp)
+        self.pos = where[np.asarray(codes, dtype=np.intp)] if len(codes) else codes
+        self.n = len(ids)
+        self.ids = ids
+        self.week_dtype = scored["visit_week"].dtype
+        self.week = scored["visit_week"].to_numpy(dtype=np.float64)
+
+    def min_week(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """First ``visit_week`` per subject where ``mask`` holds (NaN if never)."""
+        out = np.full(self.n, np.inf)
+        sel = mask & (self.pos >= 0) & ~np.isnan(self.week)
+        np.minimum.at(out, self.pos[sel], self.week[sel])
+        out[np.isinf(out)] = np.nan
+        return out
+
+    def max_week(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """Last ``visit_week`` per subject where ``mask`` holds (NaN if never)."""
+        out = np.full(self.n, -np.inf)
+        sel = mask & (self.pos >= 0) & ~np.isnan(self.week)
+        np.maximum.at(out, self.pos[sel], self.week[sel])
+        out[np.isinf(out)] = np.nan
+        return out
+
+    def count(self) -> npt.NDArray[np.int64]:
+        return np.bincount(self.pos[self.pos >= 0], minlength=self.n).astype(np.int64)
+
+    def has_week(self, week: int) -> npt.NDArray[np.bool_]:
+        out = np.zeros(self.n, dtype=bool)
+        out[self.pos[(self.week == week) & (self.pos >= 0)]] = True
+        return out
 
 
-def _second_deterioration(scored: pd.DataFrame, switch_week: pd.Series, k: int) -> pd.Series:
-    """First week at which ``k`` consecutive worsening visits after the switch week occur."""
-    sw = scored["subject_id"].map(switch_week)
-    post = scored[(scored["visit_week"] > sw).fillna(False).to_numpy()].sort_values(
-        ["subject_id", "visit_week"], kind="stable"
-    )
-    if post.empty:
-        return pd.Series(np.nan, index=switch_week.index)
-    worse = (post["worsening"] == True).fillna(False).astype(int)  # noqa: E712 - nullable boolean
-    breaks = (worse == 0).groupby(post["subject_id"]).cumsum()
-    run = worse.groupby([post["subject_id"], breaks]).cumsum()
-    hit = post.loc[(run >= k).to_numpy(), ["subject_id", "visit_week"]]
-    return hit.groupby("subject_id")["visit_week"].min().reindex(switch_week.index)
+def _second_deterioration(
+    rows: _Rows, worsening: pd.Series, switch_week: npt.NDArray[np.float64], k: int
+) -> pd.Series:
+    """First week at which ``k`` consecutive worsening visits after the switch week occur
+    (per subject of ``rows.ids``; NaN if never)."""
+    sw = np.full(len(rows.pos), np.nan)
+    known = rows.pos >= 0
+    sw[known] = switch_week[rows.pos[known]]
+    post = np.flatnonzero(rows.week > sw)  # NaN switch week: never
+    out = np.full(rows.n, np.nan)
+    if len(post):
+        order = post[np.lexsort((post, rows.week[post], rows.pos[post]))]
+        subj = rows.pos[order]
+        worse = (worsening == True).fillna(False).to_numpy(dtype=bool)[order]  # noqa: E712
+        idx = np.arange(len(order))
+        new_run = ~worse | np.r_[True, subj[1:] != subj[:-1]]
+        # run length of consecutive worsening visits, restarting at a subject's first row
+        start = np.maximum.accumulate(np.where(new_run, idx, 0))
+        run = np.where(worse, idx - start + (worse[start] if len(start) else 0), 0)
+        hit = run >= k
+        np.fmin.at(out, subj[hit], rows.week[order][hit])
+    series = pd.Series(out, index=rows.ids)
+    if len(post) and not series.isna().any() and pd.api.types.is_integer_dtype(rows.week_dtype):
+        series = series.astype(rows.week_dtype)
+    return series
 
 
 def _week_text(weeks: pd.Series) -> pd.Series:
@@ -203,9 +248,8 @@ def _crossover_problems(
 ) -> None:
     """A recorded crossover week is a switch only where the protocol allows one."""
     policy = protocol.policy
-    for pos, (sid, week) in enumerate(recorded.items()):
-        if pd.isna(week):
-            continue
+    for pos in np.flatnonzero(recorded.notna().to_numpy()).tolist():
+        sid, week = recorded.index[pos], recorded.iloc[pos]
         a = arm.iloc[pos]
         if not bool(randomised.iloc[pos]) or a not in policy.arm_codes:
             rule = "a patient who was not randomised cannot cross over; leave it blank"
@@ -252,12 +296,13 @@ def derive_adsl(
     rand_end = policy.randomised_end_week
     arm = pd.Series(subjects["arm"].to_numpy(), index=ids, dtype=object)
     randomised = pd.Series(subjects["randomised"].to_numpy(dtype=bool), index=ids)
-    post = scored[scored["visit_week"] > 0]
-    n_visits = scored.groupby("subject_id").size().reindex(ids).fillna(0).astype(int)
-    last_week = post.groupby("subject_id")["visit_week"].max().reindex(ids).astype("float64")
-    in_rand = scored["visit_week"] <= rand_end
+    rows = _Rows(scored, ids)
+    n_visits = pd.Series(rows.count(), index=ids)
+    last_week = pd.Series(rows.max_week(rows.week > 0), index=ids)
+    in_rand = rows.week <= rand_end
     problems: list[Problem] = []
-    derived_cd = _first_week(scored, scored["cd_confirmed"] & in_rand, ids)
+    cd_rows = scored["cd_confirmed"].to_numpy(dtype=bool) & in_rand
+    derived_cd = pd.Series(rows.min_week(cd_rows), index=ids)
     recorded_cd = _recorded_weeks(subjects, "deterioration_week", ids, problems)
     recorded_cd = recorded_cd.where(recorded_cd <= rand_end)
     cd_week = recorded_cd.where(recorded_cd.notna(), derived_cd)
@@ -273,8 +318,9 @@ def derive_adsl(
     cross_week = recorded_cross.where(recorded_cross.notna(), cross_week)
     switch = cross_week.notna() & randomised & switching
     cross_week = cross_week.where(switch)
-    cd2_week = _second_deterioration(scored, cross_week.dropna(), policy.consecutive_visits)
-    cd2_week = cd2_week.reindex(ids)
+    cd2_week = _second_deterioration(
+        rows, scored["worsening"], cross_week.to_numpy(dtype=np.float64), policy.consecutive_visits
+    )
 
     def recorded_flag(column: str, derived: pd.Series) -> pd.Series:
         if column not in subjects:
@@ -284,8 +330,7 @@ def derive_adsl(
 
     def has_week(week: int) -> pd.Series:
         """Subject has a visit at ``week``."""
-        at = scored.loc[scored["visit_week"] == week, "subject_id"].unique()
-        return pd.Series(ids.isin(at), index=ids)
+        return pd.Series(rows.has_week(week), index=ids)
 
     comp16 = recorded_flag("completed_week_16", has_week(policy.primary_week) & randomised)
     derived_ext = (last_week > rand_end).fillna(False) & randomised

@@ -59,7 +59,12 @@ def _population(adsl: pd.DataFrame, population: str) -> pd.Series:
 
 
 def _visit(scored: pd.DataFrame, week: int) -> pd.DataFrame:
-    return scored[scored["visit_week"] == week].set_index("subject_id")
+    """The visits at ``week`` indexed by subject: the columns the responder rule reads."""
+    cols = [c for c in ("visit_week", "tis", "tis_missing_reason") if c in scored.columns]
+    sel = np.flatnonzero(scored["visit_week"].to_numpy() == week)
+    at = scored[cols].iloc[sel]
+    at.index = pd.Index(scored["subject_id"].iloc[sel], name="subject_id")
+    return at
 
 
 def derive_adrs(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
@@ -70,17 +75,21 @@ def derive_adrs(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) ->
     """
     parts = []
     ids = adsl.set_index("USUBJID")
+    visits: dict[int, pd.DataFrame] = {}
     for ep in protocol.policy.binary_endpoints():
-        parts.append(_responders(scored, ids, ep))
+        if ep.week not in visits:
+            visits[ep.week] = _visit(scored, ep.week)
+        parts.append(_responders(visits[ep.week], ids, ep))
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, ignore_index=True)
 
 
-def _responders(scored: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) -> pd.DataFrame:
+def _responders(visit: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) -> pd.DataFrame:
+    """``visit``: the visits at the endpoint's week (:func:`_visit`)."""
     pop = _population(adsl.reset_index(), ep.population).to_numpy()
     sub = adsl[pop]
-    at = _visit(scored, ep.week).reindex(sub.index)
+    at = visit.reindex(sub.index)
     tis = at["tis"].astype("float64") if "tis" in at else pd.Series(np.nan, index=sub.index)
     has_visit = (
         at["visit_week"].notna() if "visit_week" in at else pd.Series(False, index=sub.index)
@@ -286,34 +295,61 @@ def derive_adtte(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     EVNTDESC / CNSDTDSC.
     """
     rand = adsl[adsl["RANDFL"] == "Y"].set_index("USUBJID")
-    day = _days(scored)
-    frame = scored.assign(_day=day.to_numpy())
-    frame = frame[frame["visit_week"] > 0]
-    cross = frame["subject_id"].map(rand["CROSSWK"])
+    day = _days(scored).to_numpy(dtype=np.float64)
+    codes, uniques = pd.factorize(scored["subject_id"])
+    where = np.asarray(rand.index.get_indexer(pd.Index(uniques)), dtype=np.intp)
+    pos = where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)
+    week = scored["visit_week"].to_numpy(dtype=np.float64)
+    cross_s = rand["CROSSWK"].to_numpy(dtype=np.float64)
+    cross = np.where(pos >= 0, cross_s[pos], np.nan) if len(pos) else np.zeros(0)
+    rows = _TteRows(pos, week, day, cross, len(rand))
     parts = []
     for ep in protocol.policy.time_to_event_endpoints():
-        parts.append(_tte(frame, cross, rand, ep))
+        parts.append(_tte(scored, rows, rand, ep))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+class _TteRows:
+    """Visit rows with their randomised subject's position (-1: not randomised), week, study
+    day and switch week (NaN: no switch)."""
+
+    def __init__(
+        self,
+        pos: npt.NDArray[np.intp],
+        week: npt.NDArray[np.float64],
+        day: npt.NDArray[np.float64],
+        cross: npt.NDArray[np.float64],
+        n: int,
+    ) -> None:
+        self.pos, self.week, self.day, self.cross, self.n = pos, week, day, cross, n
+
+
 def _tte(
-    frame: pd.DataFrame, cross: pd.Series, rand: pd.DataFrame, ep: TimeToEventEndpoint
+    scored: pd.DataFrame, rows: _TteRows, rand: pd.DataFrame, ep: TimeToEventEndpoint
 ) -> pd.DataFrame:
-    in_window = frame["visit_week"] <= ep.through_week
-    before_switch = ~(frame["visit_week"] > cross).fillna(False)
-    usable = frame[(in_window & before_switch).to_numpy()]
+    with np.errstate(invalid="ignore"):
+        usable = (
+            (rows.pos >= 0)
+            & (rows.week > 0)
+            & (rows.week <= ep.through_week)
+            & ~(rows.week > rows.cross)
+        )
     if ep.event == "tis":
-        hit = usable["tis"] >= float(ep.threshold or 0)
+        tis = scored["tis"].to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            hit = tis >= float(ep.threshold or 0)
         desc = f"first visit with TIS >= {ep.threshold:g}"
     else:
-        hit = usable["cd_confirmed"].astype(bool)
+        hit = scored["cd_confirmed"].astype(bool).to_numpy()
         desc = "confirmed clinical deterioration (confirming visit)"
-    events = usable[hit.fillna(False).to_numpy()].groupby("subject_id")["_day"].min()
-    last = usable.groupby("subject_id")["_day"].max()
+    event = usable & hit
+    event_day = np.full(rows.n, np.nan)
+    np.fmin.at(event_day, rows.pos[event], rows.day[event])
+    censor_day = np.full(rows.n, np.nan)
+    np.fmax.at(censor_day, rows.pos[usable], rows.day[usable])
+    censor_day = np.where(np.isnan(censor_day), 0.0, censor_day)
+    is_event = ~np.isnan(event_day)  # an event at a NaN day is none (groupby.min skips NaN)
     ids = rand.index
-    event_day = events.reindex(ids)
-    censor_day = last.reindex(ids).fillna(0.0)
-    is_event = event_day.notna()
     crossed = rand["CROSSWK"].notna() & (rand["CROSSWK"] <= ep.through_week)
     cens_desc = np.where(
         crossed,
