@@ -45,6 +45,7 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
+from myotrial.scoring._params import rule_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, mmt8_max_rule
 
 __all__ = [
@@ -246,34 +247,10 @@ def score_arrays(
     for arr in (*xs, *ev, *eu, max_col):
         if arr.size not in (0, n):
             raise ValueError(f"a column has {arr.size} rows, expected {n}")
-    slot_index = {s: i for i, s in enumerate(SLOTS)}
-    th = tis_rules.categories[ms.population]
-    rules = (
-        th.minimal - tol,
-        th.moderate - tol,
-        th.major - tol,
-        1.0 if config.partial else 0.0,
-        doi.improved_pct - tol,
-        doi.min_improved,
-        -doi.worse_pct + tol,
-        doi.max_worse,
-        det.pga_worse_cm - tol,
-        -det.mmt8_worse_pct + tol,
-        det.extramuscular_worse_cm - tol,
-        -det.clause_c_worse_pct + tol,
-        det.clause_c_min_worse,
-        k_consecutive,
-        earliest_week,
-        enzyme_slot,
-        max_slot,
-        max_low,
-        slot_index["pga"],
-        slot_index["mmt8"],
-        slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1,
-    )
-    weights = tuple(
-        tuple(int(s in group) for s in SLOTS)
-        for group in (doi.measures, doi.no_worse_measures, det.clause_c_measures)
+    rules, weights = rule_parameters(
+        tis_rules, doi, det, ms, tol=tol, partial=config.partial, k_consecutive=k_consecutive,
+        earliest_week=earliest_week, enzyme_slot=enzyme_slot, max_slot=max_slot,
+        max_low=max_low,
     )
 
     given = out or {}

@@ -28,6 +28,7 @@ from myotrial.rules import (
     load_tis_rules,
 )
 from myotrial.scoring import _rows
+from myotrial.scoring._params import rule_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, check_measure_values
 
 __all__ = ["PATIENT_MEASURES", "score_patient"]
@@ -286,34 +287,10 @@ def _evaluate(
         else:
             inv = 100.0 / (float(scale.max or math.nan) - low)
         slot_params.append((sign, 0.0, inv, *band))
-    slot_index = {s: i for i, s in enumerate(SLOTS)}
-    th = tis_rules.categories[ms.population]
-    rules = (
-        th.minimal - tol,
-        th.moderate - tol,
-        th.major - tol,
-        1.0,  # partial
-        doi.improved_pct - tol,
-        doi.min_improved,
-        -doi.worse_pct + tol,
-        doi.max_worse,
-        det.pga_worse_cm - tol,
-        -det.mmt8_worse_pct + tol,
-        det.extramuscular_worse_cm - tol,
-        -det.clause_c_worse_pct + tol,
-        det.clause_c_min_worse,
-        k_consecutive,
-        earliest_week,
-        enzyme_slot,
-        max_slot,
-        max_low,
-        slot_index["pga"],
-        slot_index["mmt8"],
-        slot_index["extramuscular"] if ms.slots["extramuscular"] == "extramuscular" else -1,
-    )
-    weights = tuple(
-        tuple(int(s in group) for s in SLOTS)
-        for group in (doi.measures, doi.no_worse_measures, det.clause_c_measures)
+    rules, weights = rule_parameters(
+        tis_rules, doi, det, ms, tol=tol, partial=True, k_consecutive=k_consecutive,
+        earliest_week=earliest_week, enzyme_slot=enzyme_slot, max_slot=max_slot,
+        max_low=max_low,
     )
 
     def new(fill: Any) -> _Col:
