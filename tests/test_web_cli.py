@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from myotrial.cli import app
+from myotrial.protocol import load_protocol
 from web_support import BASELINE, PASSWORD, candidate, make_web_trial
 
 BETTER = {**BASELINE, "pga": 1.0, "ptga": 1.5, "extramuscular": 0.5, "mmt8": 140.0,
@@ -37,6 +38,17 @@ def test_analyze_runs_on_the_live_database(tmp_path: Path) -> None:
     assert primary["n_treatment"] + primary["n_control"] == 8
     r = runner.invoke(app, ["analyze", "--database", trial.url, "--user", "bstat"], env=env)
     assert r.exit_code == 2 and "unblinded statistician" in r.output
+    # the live trial is analysed under the protocol stored in the database, never another one
+    juvenile = tmp_path / "juvenile.toml"
+    juvenile.write_text(
+        load_protocol("proderm").source.read_text(encoding="utf-8")  # type: ignore[union-attr]
+        .replace('name = "proderm"', 'name = "juvenile_copy"')
+        .replace('population = "adult"', 'population = "juvenile"'),
+        encoding="utf-8",
+    )
+    r = runner.invoke(app, ["analyze", "--database", trial.url, "--user", "ustat",
+                            "--protocol", str(juvenile)], env=env)
+    assert r.exit_code == 2 and "not the protocol of the database" in " ".join(r.output.split())
 
 
 def _login(client: object, username: str, password: str = PASSWORD) -> int:

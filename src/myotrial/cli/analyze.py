@@ -18,7 +18,6 @@ from myotrial.cli._options import (
     DerivedOpt,
     InfusionsOpt,
     JsonOpt,
-    ProtocolOpt,
     SubjectsOpt,
     UserOpt,
     VisitsOpt,
@@ -283,7 +282,13 @@ def analyze_command(
     subjects: SubjectsOpt = None,
     adverse_events: AdverseEventsOpt = None,
     infusions: InfusionsOpt = None,
-    protocol: ProtocolOpt = "proderm",
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            help="protocol name or .toml file (default: proderm; with --database, the "
+            "protocol stored in the database)"
+        ),
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -349,7 +354,14 @@ def analyze_command(
     )
     if from_database:
         live = _export_database(database_url(database), user)
-        tables = derive_all(live["visits"], live["subjects"], protocol, infusions=live["infusions"])
+        stored: Protocol = live["protocol"]
+        if protocol is not None and load_protocol(protocol).name != stored.name:
+            raise CliInputError(
+                f"--protocol {protocol!r} is not the protocol of the database "
+                f"({stored.name!r}): the live trial is analysed under its own protocol; omit "
+                "--protocol"
+            )
+        tables = derive_all(live["visits"], live["subjects"], stored, infusions=live["infusions"])
         check_arms(tables)
         check_strata(tables, chosen)
         results = analyze(
@@ -366,7 +378,7 @@ def analyze_command(
         subjects=subjects,
         adverse_events=adverse_events,
         infusions=infusions,
-        protocol=protocol,
+        protocol=protocol or "proderm",
     )
     check_strata(loaded.tables, chosen)
     results = analyze(
@@ -412,7 +424,7 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
     subjects = tables["subjects"]
     subjects = subjects.loc[subjects["arm"].notna()].reset_index(drop=True)
     keep = set(subjects["subject_id"])
-    out: dict[str, Any] = {"subjects": subjects}
+    out: dict[str, Any] = {"subjects": subjects, "protocol": svc.protocol}
     for name in ("visits", "infusions", "adverse_events"):
         frame = tables[name]
         out[name] = frame.loc[frame["subject_id"].isin(keep)].reset_index(drop=True)

@@ -301,7 +301,11 @@ def derive_adtte(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     pos = where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)
     week = scored["visit_week"].to_numpy(dtype=np.float64)
     cross_s = rand["CROSSWK"].to_numpy(dtype=np.float64)
-    cross = np.where(pos >= 0, cross_s[pos], np.nan) if len(pos) else np.zeros(0)
+    # visits of subjects not randomised (pos -1) get no crossover week; with no randomised
+    # subject at all there is nothing to take from
+    cross = np.full(len(pos), np.nan)
+    if len(cross_s):
+        cross = np.where(pos >= 0, cross_s[np.where(pos >= 0, pos, 0)], np.nan)
     rows = _TteRows(pos, week, day, cross, len(rand))
     parts = []
     for ep in protocol.policy.time_to_event_endpoints():
