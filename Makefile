@@ -36,5 +36,13 @@ test: install-test
 pg-stop:
 	bash scripts/start-postgres.sh stop
 
-bench: install
+# Every benchmark (each prints its ratios and checks its outputs); with what make test installs.
+bench: install-test
+	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_derive.py
+	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_demo.py
+	$(BIN)/python benchmarks/bench_simulate.py
+	url=$$(bash scripts/start-postgres.sh) && $(BIN)/python benchmarks/bench_web.py --postgres-url "$$url"
