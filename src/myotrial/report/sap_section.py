@@ -248,6 +248,15 @@ def _sens_arm(s: SensitivityResult, arm: str) -> str:
     return text
 
 
+def _sensitivity_label(name: str, what: str) -> str:
+    """``name: what``, without repeating the name when ``what`` already starts with it
+    ("bounded tis: bounded TIS: ..." -> "bounded TIS: ...")."""
+    words = name.replace("_", " ")
+    if what.lower().startswith(words.lower()):
+        return what
+    return f"{words}: {what}"
+
+
 def sensitivity_rows(results: AnalysisResults, notes: Footnotes) -> list[ResultRow]:
     """One row per sensitivity analysis: per-arm responders, the effect (CI), p, and what it
     assumed (the tipping point in words for the tipping-point analysis)."""
@@ -261,7 +270,7 @@ def sensitivity_rows(results: AnalysisResults, notes: Footnotes) -> list[ResultR
         rows.append(
             ResultRow(
                 s.name,
-                f"{s.name.replace('_', ' ')}: {what}",
+                _sensitivity_label(s.name, what),
                 (
                     Cell(_sens_arm(s, results.treatment), s.name, "treatment"),
                     Cell(_sens_arm(s, results.control), s.name, "control"),
