@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +69,13 @@ def test_demo_writes_the_pipeline_outputs(tmp_path):
     again = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "11", "--json"])
     assert again.exit_code == 2
     assert "--force" in json.loads(again.output)["problems"][0]["message"]
+    # the text summary: a p-value is never shown as 0.0000 (issue 13 display rules)
+    text = CliRunner().invoke(
+        app, ["demo", "--out", str(out), "--seed", "11", "--no-pdf", "--force"],
+        env={"COLUMNS": "200"},
+    )
+    assert text.exit_code == 0, text.output
+    assert "0.0000" not in text.output and re.search(r"p (<|=) 0?\.?\d", text.output)
     for name in ("visits", "subjects", "infusions", "adverse_events", "screening"):
         assert (out / "data" / f"{name}.csv").exists()
     for name in ("scored_visits", "adsl", "adrs", "adeff", "adtte"):

@@ -146,6 +146,8 @@ def demo_command(
             crossovers=crossovers,
         )
         return
+    from myotrial.report.formatting import format_p_equals
+
     head = Text("SYNTHETIC DATA", style="bold yellow")
     head.append(f" (seed {seed}) written to ")
     head.append(plain(res.out_dir))
@@ -155,7 +157,8 @@ def demo_command(
             f"primary endpoint: {primary['treatment']} vs {primary['control']}; risk difference "
             f"{100 * primary['estimate']:.1f} "
             f"({100 * primary['lower']:.1f} to {100 * primary['upper']:.1f}) "
-            f"points, p = {primary['p_value']:.4f}; {crossovers} placebo -> IVIG crossovers"
+            f"points, {format_p_equals(primary['p_value'])}; {crossovers} placebo -> IVIG "
+            "crossovers"
         )
     )
     if res.report:
