@@ -12,9 +12,14 @@ slot, the MMT-8 maximum slot and its low end, and the slots of PGA, MMT-8 and ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from myotrial.rules import SLOTS, DeteriorationRules, DOIRules, MeasureSet, TISRules
 
-__all__ = ["rule_parameters"]
+__all__ = ["name_outputs", "rule_parameters"]
+
+T = TypeVar("T")
 
 Rules = tuple[float, ...]
 Weights = tuple[tuple[int, ...], ...]
@@ -66,3 +71,34 @@ def rule_parameters(
         for group in (doi.measures, doi.no_worse_measures, det.clause_c_measures)
     )
     return rules, weights
+
+
+def name_outputs(
+    tis: T,
+    flags: Sequence[T],
+    confirmed: T,
+    points: Sequence[T],
+    changes: Sequence[T],
+    details: bool,
+) -> dict[str, T]:
+    """The row logic's output buffers by result name (the positions ``_rows.score_chunk``
+    writes): TIS, the eight flag columns, confirmation, the six slots' points and, with
+    ``details``, their absolute and relative improvements."""
+    result: dict[str, T] = {
+        "tis": tis,
+        "tis_category_code": flags[0],
+        "tis_missing_code": flags[5],
+        "tis_partial": flags[6],
+        "enzyme_code": flags[4],
+        "doi_met": flags[1],
+        "worsening": flags[2],
+        "clause_code": flags[3],
+        "cd_confirmed": confirmed,
+        "is_baseline": flags[7],
+    }
+    for i, s in enumerate(SLOTS):
+        result[f"points_{s}"] = points[i]
+        if details:
+            result[f"improvement_{s}"] = changes[i]
+            result[f"relative_{s}"] = changes[6 + i]
+    return result

@@ -45,7 +45,7 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
-from myotrial.scoring._params import rule_parameters
+from myotrial.scoring._params import name_outputs, rule_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, mmt8_max_rule
 
 __all__ = [
@@ -294,24 +294,7 @@ def score_arrays(
         has_base[codes[wk == 0]] = True
         missing = np.flatnonzero(~has_base)[:5].tolist()
         raise ValueError(f"subjects without a baseline (week 0) row, codes {missing}")
-    result: dict[str, npt.NDArray[np.generic]] = {
-        "tis": tis,
-        "tis_category_code": flags[0],
-        "tis_missing_code": flags[5],
-        "tis_partial": flags[6],
-        "enzyme_code": flags[4],
-        "doi_met": flags[1],
-        "worsening": flags[2],
-        "clause_code": flags[3],
-        "cd_confirmed": confirmed,
-        "is_baseline": flags[7],
-    }
-    for i, s in enumerate(SLOTS):
-        result[f"points_{s}"] = points[i]
-        if details:
-            result[f"improvement_{s}"] = changes[i]
-            result[f"relative_{s}"] = changes[6 + i]
-    return result
+    return name_outputs(tis, flags, confirmed, points, changes, details)
 
 
 def _run(

@@ -28,7 +28,7 @@ from myotrial.rules import (
     load_tis_rules,
 )
 from myotrial.scoring import _rows
-from myotrial.scoring._params import rule_parameters
+from myotrial.scoring._params import name_outputs, rule_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, check_measure_values
 
 __all__ = ["PATIENT_MEASURES", "score_patient"]
@@ -310,23 +310,7 @@ def _evaluate(
     )  # fmt: skip
     if status != 0:  # pragma: no cover - two rows, a baseline then a follow-up
         raise AssertionError(f"score_chunk returned {status} for one patient")
-    result: dict[str, list[Any]] = {
-        "tis": tis,
-        "tis_category_code": flags[0],
-        "tis_missing_code": flags[5],
-        "tis_partial": flags[6],
-        "enzyme_code": flags[4],
-        "doi_met": flags[1],
-        "worsening": flags[2],
-        "clause_code": flags[3],
-        "cd_confirmed": confirmed,
-        "is_baseline": flags[7],
-    }
-    for i, s in enumerate(SLOTS):
-        result[f"points_{s}"] = points[i]
-        result[f"improvement_{s}"] = changes[i]
-        result[f"relative_{s}"] = changes[6 + i]
-    return result
+    return name_outputs(tis, flags, confirmed, points, changes, True)
 
 
 def _band_parameters(
