@@ -390,9 +390,13 @@ def analyze_command(
     _finish(results, as_json)
 
 
-def _export_database(url: str, user: str | None) -> dict[str, Any]:
-    """The live data as the canonical tables, exported unblinded by an unblinded statistician
-    through ``TrialService.export_tables`` (audited); randomised subjects only."""
+def live_export(
+    url: str, user: str | None, *, blinded: bool, need_unblinded: str | None = None
+) -> tuple[Any, dict[str, Any], bool]:
+    """(the database's protocol, the canonical tables, whether the user is blinded) of the live
+    trial, exported through ``TrialService.export_tables`` (audited) after a login (password
+    from ``$MYOTRIAL_PASSWORD`` or a prompt). ``need_unblinded`` (what needs the arms) refuses
+    a blinded user. Every failure is a located CLI error (exit 2)."""
     import os
 
     import sqlalchemy as sa
@@ -400,7 +404,9 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
     from myotrial.db import PermissionDenied, TrialService, make_engine
 
     if not user:
-        raise CliInputError("--database needs --user (an unblinded statistician)")
+        raise CliInputError(
+            "--database needs --user" + (" (an unblinded statistician)" if need_unblinded else "")
+        )
     password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
         f"Password for {user}", hide_input=True
     )
@@ -409,22 +415,29 @@ def _export_database(url: str, user: str | None) -> dict[str, Any]:
         svc = TrialService(engine)
         try:
             actor = svc.authenticate(user, password)
-            if actor.blinded:
+            if need_unblinded and actor.blinded:
                 raise PermissionDenied(
-                    f"user {user!r} has role {actor.role.value}: the analysis "
+                    f"user {user!r} has role {actor.role.value}: {need_unblinded} "
                     "needs the arms, i.e. an unblinded statistician"
                 )
-            tables = svc.export_tables(actor, blinded=False)
+            tables = svc.export_tables(actor, blinded=blinded)
         except PermissionDenied as exc:
             raise CliInputError(f"permission denied: {exc}") from None
         except sa.exc.SQLAlchemyError as exc:
             raise CliInputError(f"cannot read database {_safe_url(url)!r}: {exc}") from None
+        return svc.protocol, tables, bool(actor.blinded)
     finally:
         engine.dispose()
+
+
+def _export_database(url: str, user: str | None) -> dict[str, Any]:
+    """The live data as the canonical tables, exported unblinded by an unblinded statistician
+    (:func:`live_export`); randomised subjects only."""
+    protocol, tables, _ = live_export(url, user, blinded=False, need_unblinded="the analysis")
     subjects = tables["subjects"]
     subjects = subjects.loc[subjects["arm"].notna()].reset_index(drop=True)
     keep = set(subjects["subject_id"])
-    out: dict[str, Any] = {"subjects": subjects, "protocol": svc.protocol}
+    out: dict[str, Any] = {"subjects": subjects, "protocol": protocol}
     for name in ("visits", "infusions", "adverse_events"):
         frame = tables[name]
         out[name] = frame.loc[frame["subject_id"].isin(keep)].reset_index(drop=True)

@@ -40,6 +40,7 @@ from myotrial.cli.analyze import (
     check_source_options,
     check_strata,
     database_url,
+    live_export,
     load_trial_inputs,
 )
 from myotrial.derive import derive_all
@@ -199,32 +200,7 @@ def report_command(
 def _blinded_export(url: str, user: str | None) -> tuple[Any, dict[str, pd.DataFrame], bool]:
     """(protocol, the blinded canonical tables, whether the user is blinded), through
     ``TrialService.export_tables(actor, blinded=True)`` (audited)."""
-    import os
-
-    import sqlalchemy as sa
-
-    from myotrial.db import PermissionDenied, TrialService, make_engine
-    from myotrial.settings import Settings
-
-    if not user:
-        raise CliInputError("--database needs --user")
-    password = os.environ.get("MYOTRIAL_PASSWORD") or typer.prompt(
-        f"Password for {user}", hide_input=True
-    )
-    engine = make_engine(url)
-    try:
-        svc = TrialService(engine)
-        try:
-            actor = svc.authenticate(user, password)
-            tables = svc.export_tables(actor, blinded=True)
-        except PermissionDenied as exc:
-            raise CliInputError(f"permission denied: {exc}") from None
-        except sa.exc.SQLAlchemyError as exc:
-            safe = Settings(database_url=url).safe_database_url
-            raise CliInputError(f"cannot read database {safe!r}: {exc}") from None
-        return svc.protocol, tables, bool(actor.blinded)
-    finally:
-        engine.dispose()
+    return live_export(url, user, blinded=True)
 
 
 def _database_reports(
