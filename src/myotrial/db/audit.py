@@ -20,6 +20,7 @@ audit trails that do not obscure previously recorded information).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -189,9 +190,7 @@ def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
     pending = list(entries)
     if not pending:
         return []
-    query = sa.select(s.audit_head.c.last_id, s.audit_head.c.last_hash).where(
-        s.audit_head.c.id == 1)
-    head = conn.execute(query.with_for_update()).first()
+    head = conn.execute(_HEAD_FOR_UPDATE).first()
     last_id, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
     rows: list[dict[str, Any]] = []
     for entry in pending:
@@ -199,13 +198,38 @@ def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
         row: dict[str, Any] = {"id": last_id, **entry, "prev_hash": prev}
         row["hash"] = prev = row_hash(row)
         rows.append(row)
-    conn.execute(sa.insert(s.audit_log), rows)
+    if head is not None and conn.dialect.name == "postgresql":
+        # the rows and the head's move in one statement (a data-modifying CTE)
+        params = {f"r{i}_{c}": row.get(c) for i, row in enumerate(rows) for c in _AUDIT_COLUMNS}
+        conn.execute(_chain_statement(len(rows)), {**params, "last_id": last_id,
+                                                   "last_hash": prev})
+        return rows
+    conn.execute(_INSERT_AUDIT, rows)
     if head is None:
         conn.execute(sa.insert(s.audit_head).values(id=1, last_id=last_id, last_hash=prev))
     else:
-        conn.execute(sa.update(s.audit_head).where(s.audit_head.c.id == 1)
-                     .values(last_id=last_id, last_hash=prev))
+        conn.execute(_MOVE_HEAD, {"last_id": last_id, "last_hash": prev})
     return rows
+
+
+_AUDIT_COLUMNS = tuple(c.name for c in s.audit_log.c)
+_HEAD_FOR_UPDATE = sa.select(s.audit_head.c.last_id, s.audit_head.c.last_hash).where(
+    s.audit_head.c.id == 1).with_for_update()
+_INSERT_AUDIT = sa.insert(s.audit_log)
+_MOVE_HEAD = sa.update(s.audit_head).where(s.audit_head.c.id == 1).values(
+    last_id=sa.bindparam("last_id", type_=sa.Integer),
+    last_hash=sa.bindparam("last_hash", type_=sa.String))
+
+
+@functools.cache
+def _chain_statement(n_rows: int) -> sa.Update:
+    """PostgreSQL: ``WITH chained AS (INSERT INTO audit_log VALUES <n rows>) UPDATE
+    audit_head ...`` with bound parameters ``r{i}_{column}``, ``last_id``, ``last_hash``
+    (built once per row count)."""
+    values = [{c: sa.bindparam(f"r{i}_{c}", type_=s.audit_log.c[c].type)
+               for c in _AUDIT_COLUMNS} for i in range(n_rows)]
+    chained = sa.insert(s.audit_log).values(values).cte("chained")
+    return _MOVE_HEAD.add_cte(chained)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -71,10 +71,14 @@ def lock_for_subject_write(conn: sa.Connection, subject_id: str) -> None:
     whole-trial writer (PostgreSQL: the write lock shared, then the subject's lock; SQLite:
     ``BEGIN IMMEDIATE`` already serialises every writer). Call first in the transaction."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_PG_WRITE_LOCK),
-                               sa.func.pg_advisory_xact_lock(
-                                   sa.literal(_PG_SUBJECT_LOCKS, sa.Integer),
-                                   sa.literal(subject_lock_key(subject_id), sa.Integer))))
+        conn.execute(_SUBJECT_LOCKS, {"key": subject_lock_key(subject_id)})
+
+
+#: The write lock shared, then the subject's lock (built once; executed with ``key``).
+_SUBJECT_LOCKS = sa.select(sa.func.pg_advisory_xact_lock_shared(_PG_WRITE_LOCK),
+                           sa.func.pg_advisory_xact_lock(
+                               sa.literal(_PG_SUBJECT_LOCKS, sa.Integer),
+                               sa.bindparam("key", type_=sa.Integer)))
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:

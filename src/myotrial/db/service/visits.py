@@ -23,7 +23,7 @@ from myotrial.db import schema as s
 from myotrial.db._values import Problems, fail
 from myotrial.db.results import DeteriorationEvent, VisitResult
 from myotrial.db.roles import Actor
-from myotrial.db.service._unit import ServiceCore, UnitOfWork
+from myotrial.db.service._unit import LOOKUP, ServiceCore, UnitOfWork, _Lookup
 from myotrial.errors import InputValidationError, Problem
 from myotrial.scoring import score_visits
 from myotrial.scoring.subject import score_subject_visits as score_rows
@@ -54,8 +54,10 @@ class VisitOperations(ServiceCore):
         A deterioration confirmed by this visit records the deterioration event in the same
         transaction.
         """
-        with self._transaction(actor, "record_visit", write=True, subject=subject_id) as tx:
+        with self._transaction(actor, "record_visit", write=True, subject=subject_id,
+                               with_visits=True) as tx:
             subj = tx.subject(subject_id)
+            ctx = tx.subject_context(subj)
             sid = subj["subject_id"]
             p = Problems("visits", sid)
             week = p.parse("visit_week", visit_week, v.as_int)
@@ -76,13 +78,14 @@ class VisitOperations(ServiceCore):
             day = p.parse("visit_date", visit_date, v.as_date)
             week_no = int(week or 0)
             if week is not None:
-                lo, hi, what = self.visit_day_limits(tx.conn, subj, week_no)
+                lo, hi, what = self.visit_day_limits(tx.conn, subj, week_no,
+                                                     randomised=ctx.randomised_on)
                 self.check_day(p, "visit_date", day, subj, earliest=lo, latest=hi, what=what)
             if not p.items and week_no > 0 and not subj["randomised"]:
                 raise fail("visits", f"subject {sid} is not randomised: only the baseline "
                            "(week 0) may be recorded before randomisation", subject_id=sid,
                            visit_week=week_no, column="visit_week", value=week_no)
-            stored = visit_rows(tx.conn, sid)  # one query: the duplicate check and scoring
+            stored = ctx.visits or []  # read with the subject: duplicate check and scoring
             if not p.items and any(r["visit_week"] == week_no for r in stored):
                 raise fail("visits", f"week {week_no} is already recorded for subject "
                            f"{sid}: change it with correct_record and a reason", subject_id=sid,
@@ -98,7 +101,7 @@ class VisitOperations(ServiceCore):
             p.raise_if_any()
             row = {"subject_id": sid, "visit_week": week_no, "visit_date": day, **values}
             tx.insert(s.visits, row, site_id=subj["site_id"], subject_id=sid)
-            event = self._deterioration(tx, subj, scored)
+            event = self._deterioration(tx, subj, scored, ctx.event)
         return visit_result(scored, sid, week_no, event)
 
     def score_subject(self, actor: Actor, subject_id: str) -> pd.DataFrame:
@@ -140,15 +143,23 @@ class VisitOperations(ServiceCore):
         return scored
 
     def _deterioration(self, tx: UnitOfWork, subj: Mapping[str, Any],
-                       scored: Sequence[Mapping[str, Any]]) -> DeteriorationEvent | None:
+                       scored: Sequence[Mapping[str, Any]],
+                       existing: Mapping[str, Any] | _Lookup | None = LOOKUP
+                       ) -> DeteriorationEvent | None:
         """Record the first deterioration confirmed in the randomised period (any arm: the
-        arm is not read here, so the write cannot differ by arm)."""
+        arm is not read here, so the write cannot differ by arm). ``existing``: the
+        subject's recorded event (None: none) when already read."""
         sid = subj["subject_id"]
-        existing = tx.conn.execute(sa.select(s.crossover_events).where(
-            s.crossover_events.c.subject_id == sid)).first()
-        if existing is not None:
-            return DeteriorationEvent(sid, existing.confirmed_week, existing.description,
-                                      existing.recorded_at, False)
+        known: Mapping[str, Any] | None
+        if isinstance(existing, _Lookup):
+            found = tx.conn.execute(sa.select(s.crossover_events).where(
+                s.crossover_events.c.subject_id == sid)).first()
+            known = None if found is None else dict(found._mapping)
+        else:
+            known = existing
+        if known is not None:
+            return DeteriorationEvent(sid, known["confirmed_week"], known["description"],
+                                      known["recorded_at"], False)
         confirmed = [int(r["visit_week"]) for r in scored if r["cd_confirmed"]]
         if not confirmed or not subj["randomised"]:
             return None
