@@ -55,6 +55,11 @@ _MAX_CLIENTS = 10_000  # bound of the per-client table (oldest forgotten first)
 SENSITIVE_ROLES = frozenset({Role.UNBLINDED_STATISTICIAN, Role.ADMINISTRATOR})
 DENIED = ("unknown user name or wrong password (or account inactive or locked: an "
           "administrator can lift a lock)")
+#: A session with its user's role, site and state (built once; executed with ``key``).
+_SESSION_QUERY = (sa.select(s.sessions, s.users.c.role, s.users.c.site_id, s.users.c.active,
+                            s.users.c.locked_at)
+                  .join(s.users, s.users.c.username == s.sessions.c.username)
+                  .where(s.sessions.c.token_sha256 == sa.bindparam("key", type_=sa.String)))
 _TOUCH_SECONDS = 60  # last_seen is refreshed at most once a minute (one write)
 
 
@@ -286,14 +291,15 @@ class IdentityOperations(ServiceCore):
             return None
         key = _token_hash(token)
         now = self._now().astimezone(dt.UTC).replace(tzinfo=None)
-        se, us = s.sessions, s.users
+        se = s.sessions
         with self.engine.connect() as conn:
-            conn.execution_options(myotrial_readonly=True)
-            with conn.begin():
-                row = conn.execute(
-                    sa.select(se, us.c.role, us.c.site_id, us.c.active, us.c.locked_at)
-                    .join(us, us.c.username == se.c.username)
-                    .where(se.c.token_sha256 == key)).first()
+            if conn.dialect.name == "postgresql":  # one statement: its own transaction
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = conn.execute(_SESSION_QUERY, {"key": key}).first()
+            else:
+                conn.execution_options(myotrial_readonly=True)
+                with conn.begin():
+                    row = conn.execute(_SESSION_QUERY, {"key": key}).first()
         if row is None or row.ended_at is not None:
             return None
         expired = ((now - row.last_seen).total_seconds() > idle_seconds
