@@ -85,13 +85,14 @@ def demo_command(
         bool, typer.Option("--force", help="overwrite the files of an earlier demo in OUT")
     ] = False,
     parallel: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--parallel",
-            help="run the analysis and the PDF in a helper process beside the writes (pays "
-            "only on an idle multi-core machine: benchmarks/bench_demo.py)",
+            "--parallel/--serial",
+            help="render the PDF in a helper process beside the other writes, or all in this "
+            "process  [default: the helper where 2 CPUs are usable]",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Simulate one SYNTHETIC ProDERM-like trial and run the whole pipeline to the report.
@@ -104,16 +105,17 @@ def demo_command(
     """
     check_outputs(demo_outputs(out, pdf=pdf), force=force, as_json=as_json, directories=[out])
     worker = None
-    if parallel:  # started first: its imports run while this process imports
-        from myotrial.report._worker import ReportWorker
+    if pdf and parallel is not False:
+        from myotrial.report._worker import ReportWorker, helper_pays
 
-        worker = ReportWorker.start(pdf=pdf)
+        if parallel or helper_pays():  # started first: it imports while this process imports
+            worker = ReportWorker.start()
     try:
         from myotrial.simulate.demo import run_demo
 
         with progress(DEMO_STEPS, as_json=as_json) as steps:
             res = run_demo(
-                out, seed, scenario=scenario, pdf=pdf, parallel=parallel, worker=worker,
+                out, seed, scenario=scenario, pdf=pdf, parallel=False, worker=worker,
                 progress=steps.step,
             )
     except InputValidationError as exc:

@@ -1,18 +1,20 @@
-"""One helper process for the demo pipeline: the analysis and the report's PDF run in it,
-beside the caller, which meanwhile writes the tables, draws the figures and builds the HTML.
+"""One helper process for the demo pipeline: the report's PDF (WeasyPrint) is rendered in it,
+beside the caller, which meanwhile writes the tables and the interchange outputs.
 
 The process is a fresh interpreter (``python -c ...``: nothing is forked from a process that
 may already run threads, and the caller's ``__main__`` is never imported again, unlike
-``multiprocessing``'s spawn). It imports what its tasks need in the background, while the
-caller imports and simulates. Tasks run one after the other, in the order they are submitted;
-arguments and results travel pickled over pipes (a reader thread in the helper takes every
-message at once, so the caller never waits to hand work over), so they are the same objects
-as in one process: the analysis is the same code on the same input, the PDF the same bytes
-(``tests/test_simulate_demo.py`` compares a parallel run with a serial one). When the helper
-cannot start or dies, :meth:`Pending.result` raises ``BrokenExecutor`` and the caller runs
-the task itself.
+``multiprocessing``'s spawn). It imports WeasyPrint and loads the report's fonts in the
+background, while the caller imports, simulates and analyses; the caller never imports
+WeasyPrint, so the helper costs only an interpreter start in CPU time. Tasks run one after
+the other, in the order they are submitted; arguments and results travel pickled over pipes
+(a reader thread in the helper takes every message at once, so the caller never waits to hand
+work over): the PDF is the same bytes as rendered in one process
+(``tests/test_simulate_demo.py`` compares a run with the helper with a serial one). An error
+of the task is raised in the caller as it is; when the helper cannot start or dies,
+:meth:`Pending.result` raises ``BrokenExecutor`` and the caller renders the PDF itself.
 
-``benchmarks/bench_demo.py`` measures the gain on a 2-core machine (``--serial`` vs parallel).
+``benchmarks/bench_demo.py`` measures the gain on a 2-core machine (``demo`` vs ``demo
+--serial``).
 """
 
 from __future__ import annotations
@@ -27,28 +29,21 @@ import threading
 import traceback
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from myotrial.analysis import AnalysisResults
-    from myotrial.derive import DerivedTables
-
-__all__ = ["Pending", "ReportWorker"]
+__all__ = ["Pending", "ReportWorker", "helper_pays"]
 
 T = TypeVar("T")
 _LEN = 8  # message length prefix, bytes (big-endian)
 
 
-def _warm_analysis() -> None:
-    import importlib
-
-    importlib.import_module("myotrial.analysis")
-
-
-def _analyze(derived: DerivedTables, options: dict[str, Any]) -> AnalysisResults:
-    from myotrial.analysis import analyze
-
-    return analyze(derived, **options)
+def helper_pays() -> bool:
+    """Whether the helper process is worth starting: at least 2 CPUs usable here."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        usable = os.cpu_count() or 1
+    return usable >= 2
 
 
 def _warm_pdf() -> None:
@@ -63,7 +58,7 @@ def _pdf(html: str) -> bytes:
     return html_to_pdf(html)
 
 
-_TASKS = {f.__name__: f for f in (_warm_analysis, _analyze, _warm_pdf, _pdf)}
+_TASKS = {f.__name__: f for f in (_warm_pdf, _pdf)}
 
 
 def _send(stream: IO[bytes], obj: Any) -> None:
@@ -131,17 +126,15 @@ class ReportWorker:
     """The helper process (see the module docstring); :meth:`start` returns None when it
     cannot be started (the caller then runs everything itself)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], pdf: bool) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
-        self._pdf_warm = pdf
         self._submitted = 0
         self._replies: list[tuple[bool, Any]] = []
         self._broken = False
 
     @classmethod
-    def start(cls, *, pdf: bool = True) -> ReportWorker | None:
-        """Start the process and its imports (the analysis stack; WeasyPrint after the
-        analysis, with ``pdf``)."""
+    def start(cls) -> ReportWorker | None:
+        """Start the process; it imports WeasyPrint and loads the report's fonts at once."""
         import myotrial
 
         package_root = str(Path(myotrial.__file__).resolve().parents[1])
@@ -158,8 +151,8 @@ class ReportWorker:
             )
         except OSError:
             return None
-        worker = cls(proc, pdf)
-        worker._submit("_warm_analysis")
+        worker = cls(proc)
+        worker._submit("_warm_pdf")
         return worker
 
     def _submit(self, name: str, *args: Any) -> Pending[Any]:
@@ -183,14 +176,6 @@ class ReportWorker:
                 self._broken = True
                 raise BrokenExecutor(f"the helper process stopped: {exc}") from exc
         return self._replies[index]
-
-    def analyze(self, derived: DerivedTables, **options: Any) -> Pending[AnalysisResults]:
-        """:func:`myotrial.analysis.analyze` in the helper process; then, with ``pdf``,
-        WeasyPrint is imported and its fonts loaded there while the caller builds the report."""
-        pending: Pending[AnalysisResults] = self._submit("_analyze", derived, options)
-        if self._pdf_warm:
-            self._submit("_warm_pdf")
-        return pending
 
     def pdf(self, html: str) -> Pending[bytes]:
         """:func:`myotrial.report.render.html_to_pdf` in the helper process."""

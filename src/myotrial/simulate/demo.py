@@ -13,12 +13,11 @@ ODM study metadata: :func:`myotrial.interchange.outputs.write_interchange_output
 Everything written is labelled synthetic: a ``data_source`` column in every input table (the
 ADaM datasets carry it as ``DATASRC``) and a ``README.txt`` in the output folder.
 
-Speed (``benchmarks/bench_demo.py``): with ``parallel=True`` (``myotrial demo --parallel``)
-the analysis and the PDF run in one helper process
-(:class:`myotrial.report._worker.ReportWorker`) beside this one, which meanwhile writes the
-tables and the interchange outputs and draws the report. Both give the same files. It is off
-by default: on the project's shared 2-core VM it did not pay (it costs about 1.4 CPU-seconds
-more: both processes import the statistics stack).
+Speed (``benchmarks/bench_demo.py``): where at least 2 CPUs are usable the report's PDF is
+rendered in a helper process (:class:`myotrial.report._worker.ReportWorker`, started first so
+that it imports WeasyPrint while this process imports and simulates) beside this one, which
+meanwhile writes the tables and the interchange outputs (``myotrial demo --serial``: all in
+this process). Both give the same files.
 """
 
 from __future__ import annotations
@@ -191,23 +190,28 @@ def run_demo(
     *,
     scenario: Scenario | str = "proderm",
     pdf: bool = True,
-    parallel: bool = False,
+    parallel: bool | None = None,
     worker: ReportWorker | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Generate the synthetic trial, derive, analyse, report it and write its interchange
     outputs under ``out_dir``.
 
-    ``parallel`` runs the analysis and the PDF in a helper process (``worker``, or one started
-    here; a given ``worker`` is used whatever ``parallel`` says) while this process writes the
-    other outputs; ``progress`` is called with the name
-    of each step as it starts.
+    ``parallel`` renders the PDF in a helper process (``worker``, or one started here; a
+    given ``worker`` is used whatever ``parallel`` says) while this process writes the other
+    outputs; ``None`` (default): when ``pdf`` and at least 2 CPUs are usable
+    (:func:`myotrial.report._worker.helper_pays`). The files are the same either way.
+    ``progress`` is called with the name of each step as it starts.
     """
+    if parallel is None:
+        from myotrial.report._worker import helper_pays
+
+        parallel = pdf and helper_pays()
     own: ReportWorker | None = None
-    if worker is None and parallel:
+    if worker is None and parallel and pdf:
         from myotrial.report._worker import ReportWorker
 
-        worker = own = ReportWorker.start(pdf=pdf)
+        worker = own = ReportWorker.start()
     try:
         return _run(Path(out_dir), seed, scenario, pdf, worker, progress or (lambda _s: None))
     finally:
@@ -223,6 +227,9 @@ def _run(
     worker: ReportWorker | None,
     step: Callable[[str], None],
 ) -> DemoResult:
+    """The pipeline. Everything the PDF needs comes first; the PDF is then rendered beside
+    (``worker``) the writing of the other outputs, or after them in this process."""
+    from myotrial.analysis import analyze
     from myotrial.derive import derive_all
     from myotrial.tables import write_table
 
@@ -231,31 +238,21 @@ def _run(
     proto = load_protocol(trial.scenario.protocol)
     step("deriving the analysis tables")
     derived = derive_all(trial.visits, trial.subjects, proto)
-    step("analysing every endpoint")
-    pending = None
-    if worker is not None:
-        try:
-            pending = worker.analyze(derived)
-        except BrokenExecutor:
-            pending = None
-    if pending is None:
-        from myotrial.analysis import analyze
-
-        results = analyze(derived)
-    # While the helper process analyses: the tables, the interchange datasets, the report's
-    # results-free part.
     files: dict[str, Path] = {}
-    for name, frame in trial.tables().items():
+    for name, frame in trial.tables().items():  # the report's checksums read these files
         files[f"data/{name}"] = write_table(frame, out / "data" / f"{name}.csv")
-    for name, frame in derived.tables().items():
-        files[f"derived/{name}"] = write_table(frame, out / "derived" / f"{name}.csv")
-    draft: Any = None
+    step("analysing every endpoint")
+    results = analyze(derived)
+    rendered: Any = None
     note = ""
     try:
         from myotrial.report.render import draft_report
     except ImportError:
         note = "(pending: the report module is not available in this installation)"
     else:
+        step("drawing the report")
+        from myotrial.report.render import complete_report
+
         inputs = {k: str(files[f"data/{k}"]) for k in REPORT_INPUTS}
         draft = draft_report(
             derived,
@@ -265,7 +262,15 @@ def _run(
             synthetic=True,
             print_version=pdf,
         )
-    step("writing the interchange datasets")
+        rendered = complete_report(draft, results, seed=seed)
+    future = None
+    if rendered is not None and pdf and rendered.print_html is not None:
+        future = _pdf_beside(worker, rendered.print_html)
+    # While the helper process renders the PDF: every other output.
+    step("writing the tables and the interchange datasets")
+    for name, frame in derived.tables().items():
+        files[f"derived/{name}"] = write_table(frame, out / "derived" / f"{name}.csv")
+    files.update(_write_analysis(out, trial, proto.name, seed, results))
     from myotrial.interchange.outputs import write_interchange_outputs
 
     created = _created()
@@ -274,7 +279,7 @@ def _run(
             f"interchange/{k}": v
             for k, v in write_interchange_outputs(
                 derived,
-                None,  # the ARD follows with the results
+                results,
                 out / "interchange",
                 proto,
                 adverse_events=trial.adverse_events,
@@ -283,28 +288,13 @@ def _run(
             ).items()
         }
     )
-    if pending is not None:
-        from myotrial.analysis import analyze
-
-        results = _result(pending, analyze, derived)
-    files.update(_write_analysis(out, trial, proto.name, seed, results))
-    from myotrial.interchange.ard import to_cards, write_ard
-
-    cards = to_cards(results.to_ard(), proto.arm_codes)
-    ard = write_ard(cards, out / "interchange" / "ard")
-    files.update({f"interchange/ard/{k}": v for k, v in ard.items()})
     report: dict[str, Path] = {}
-    if draft is not None:
-        step("drawing the report")
-        from myotrial.report.render import complete_report, html_to_pdf, write_file, write_report
+    if rendered is not None:
+        from myotrial.report.render import html_to_pdf, write_file, write_report
 
-        rendered = complete_report(draft, results, seed=seed)
-        future = None
+        paths = write_report(rendered, out / "report")  # HTML and SVG
         if pdf and rendered.print_html is not None:
             step("writing the PDF")
-            future = _pdf_beside(worker, rendered.print_html)
-        paths = write_report(rendered, out / "report")  # HTML and SVG (beside the PDF)
-        if pdf and rendered.print_html is not None:
             try:
                 pdf_bytes = _result(future, html_to_pdf, rendered.print_html)
             except ImportError as exc:  # e.g. the PDF engine is missing: keep the HTML

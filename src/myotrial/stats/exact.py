@@ -9,6 +9,7 @@ method"). Both row margins are fixed; no conditioning on the column margin (unli
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
@@ -29,6 +30,22 @@ EXACT_RISK_DIFFERENCE_METHODS = ("chan_zhang", "santner_snell")
 _P2_GRID = 400  # grid points for the supremum over the nuisance parameter (then refined)
 _DELTA_SCAN = 80  # coarse scan of delta before bisection (guards against non-monotone P)
 _TIE = 1e-9  # statistics within this of the observed one count as "as extreme" (ties)
+
+try:  # the ufunc behind scipy.stats.binom.pmf (same values, without its per-call checks)
+    from scipy.special import _ufuncs
+
+    _BINOM_PMF: Any = _ufuncs._binom_pmf
+except (ImportError, AttributeError):  # pragma: no cover - another SciPy layout
+    _BINOM_PMF = None
+
+
+def _binom_pmf(k: FloatArray, n: int, p: FloatArray) -> FloatArray:
+    """``scipy.stats.binom.pmf(k, n, p)`` for ``k`` in 0..n and ``p`` in [0, 1] (the callers'
+    domain, where ``binom.pmf`` returns its ufunc's values clipped to [0, 1]: the same bits),
+    without the argument checks that dominate the exact interval's many small calls."""
+    if _BINOM_PMF is None:  # pragma: no cover
+        return np.asarray(stats.binom.pmf(k, n, p), dtype=float)
+    return np.asarray(np.clip(_BINOM_PMF(k, float(n), p), 0.0, 1.0), dtype=float)
 
 
 def proportion_exact(*, x: int, n: int, conf_level: float = 0.95) -> EstimateResult:
@@ -144,8 +161,8 @@ class _ExactTail:
 
     def _prob(self, region: FloatArray, delta: float, p2: FloatArray) -> FloatArray:
         p1 = np.clip(p2 + delta, 0.0, 1.0)
-        b1 = stats.binom.pmf(self.k1[:, None], self.n1, p1[None, :])  # (n1+1, G)
-        b2 = stats.binom.pmf(self.k2[:, None], self.n2, p2[None, :])  # (n2+1, G)
+        b1 = _binom_pmf(self.k1[:, None], self.n1, p1[None, :])  # (n1+1, G)
+        b2 = _binom_pmf(self.k2[:, None], self.n2, p2[None, :])  # (n2+1, G)
         return np.asarray(np.sum(b1 * (region @ b2), axis=0), dtype=float)
 
     def pvalue(self, delta: float, upper: bool) -> float:
