@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from myotrial.stats._validate import (
     check_columns,
@@ -279,7 +279,7 @@ def ancova(
             "ANCOVA design is rank deficient (e.g. a stratum confounded with arm "
             f"or a constant baseline); columns: {list(design.columns)}"
         )
-    fit = sm.OLS(complete[outcome].to_numpy(dtype=float), design).fit()
+    fit = OLS(complete[outcome].to_numpy(dtype=float), design).fit()
     est = float(fit.params["treatment"])
     se = float(fit.bse["treatment"])
     df = float(fit.df_resid)

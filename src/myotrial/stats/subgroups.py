@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from myotrial.stats._validate import check_columns, check_conf_level
 from myotrial.stats.binary import RISK_DIFFERENCE_METHODS, _as_binary, risk_difference
@@ -207,8 +208,8 @@ def _interaction_lrt(
     notes = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        llf0 = float(sm.GLM(yy, x0, family=sm.families.Binomial()).fit().llf)
-        llf1 = float(sm.GLM(yy, x1, family=sm.families.Binomial()).fit().llf)
+        llf0 = float(GLM(yy, x0, family=families.Binomial()).fit().llf)
+        llf1 = float(GLM(yy, x1, family=families.Binomial()).fit().llf)
     if caught:
         kinds = sorted({type(w.message).__name__ for w in caught})
         notes.append(
