@@ -21,6 +21,7 @@ from myotrial.db.service import TrialService
 from myotrial.db.service.identity import LoginThrottled
 from myotrial.randomisation import RandomisationScheme, StratumFactor
 from myotrial.web.errors import NoDatabase, NotFound
+from myotrial.web.readcache import read_cache
 from myotrial.web.security import (
     Session,
     client_address,
@@ -29,7 +30,14 @@ from myotrial.web.security import (
     request_session,
     set_session,
 )
-from myotrial.web.views import dashboard, jsonable, records, timeline
+from myotrial.web.views import (
+    dashboard_view,
+    json_body,
+    jsonable,
+    records,
+    subjects_view,
+    timeline_view,
+)
 
 __all__ = ["Scalar", "get_service", "router", "scheme_from"]
 
@@ -39,7 +47,7 @@ router = APIRouter(prefix="/api")
 Scalar = float | int | bool | str | None
 
 
-def get_service(request: Request) -> TrialService:
+async def get_service(request: Request) -> TrialService:
     service: TrialService | None = request.app.state.service
     if service is None:
         raise NoDatabase
@@ -52,6 +60,11 @@ ActorDep = Annotated[Actor, Depends(request_actor)]
 
 def _ok(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(jsonable(payload), status_code=status)
+
+
+def _body(body: bytes) -> Response:
+    """A JSON response of a body already rendered (a cached read view)."""
+    return Response(body, media_type="application/json")
 
 
 class _Strict(BaseModel):
@@ -229,14 +242,15 @@ def api_password(request: Request, body: PasswordBody, service: ServiceDep,
 
 
 @router.get("/subjects", tags=["subjects"], summary="Subjects visible to you")
-def api_subjects(service: ServiceDep, actor: ActorDep) -> JSONResponse:
-    return _ok([s.as_dict() for s in service.list_subjects(actor)])
+def api_subjects(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
+    return _body(json_body(subjects_view(read_cache(request), service, actor)))
 
 
 @router.get("/subjects/{subject_id}", tags=["subjects"],
             summary="A subject's timeline: visits with TIS, infusions, adverse events")
-def api_subject(subject_id: str, service: ServiceDep, actor: ActorDep) -> JSONResponse:
-    return _ok(timeline(service, actor, subject_id))
+def api_subject(request: Request, subject_id: str, service: ServiceDep,
+                actor: ActorDep) -> Response:
+    return _body(json_body(timeline_view(read_cache(request), service, actor, subject_id)))
 
 
 @router.post("/screenings", tags=["subjects"], status_code=201,
@@ -313,8 +327,8 @@ def api_correction(body: CorrectionBody, service: ServiceDep, actor: ActorDep) -
 
 @router.get("/dashboard", tags=["trial"],
             summary="Enrolment by site, visits due, open deteriorations, adverse events")
-def api_dashboard(service: ServiceDep, actor: ActorDep) -> JSONResponse:
-    return _ok(dashboard(service, actor))
+def api_dashboard(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
+    return _body(json_body(dashboard_view(read_cache(request), service, actor)))
 
 
 @router.get("/exports/{table}", tags=["trial"],

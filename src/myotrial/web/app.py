@@ -18,6 +18,7 @@ import myotrial
 from myotrial.settings import Settings
 from myotrial.web import api, calculator, pages
 from myotrial.web.errors import install_error_handlers
+from myotrial.web.readcache import ReadCache
 from myotrial.web.security import (
     SESSION_COOKIE,
     Session,
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None) -> Fast
     app.state.service = service
     app.state.session_codec = codec
     app.state.settings = settings
+    app.state.read_cache = ReadCache()  # per process: web/readcache.py
     install_error_handlers(app)
     app.include_router(calculator.router)
     app.include_router(api.router)

@@ -25,6 +25,7 @@ from myotrial.randomisation import AllocationError
 from myotrial.web.api import ImportListBody, ListBody, get_service, scheme_from
 from myotrial.web.errors import missing_resource, problem_list
 from myotrial.web.plot import render_timeline_svg
+from myotrial.web.readcache import View, read_cache
 from myotrial.web.security import (
     Session,
     client_address,
@@ -34,7 +35,7 @@ from myotrial.web.security import (
     set_session,
 )
 from myotrial.web.templating import templates
-from myotrial.web.views import dashboard, records, role_label, timeline
+from myotrial.web.views import dashboard_view, records, role_label, subjects_view, timeline_view
 
 __all__ = ["SCREENING_FIELDS", "VISIT_FIELDS", "router", "visit_fields"]
 
@@ -237,12 +238,13 @@ async def password_submit(request: Request, service: ServiceDep,
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
-    return render(request, "dashboard.html", {"d": dashboard(service, actor)})
+    return render(request, "dashboard.html",
+                  {"d": dashboard_view(read_cache(request), service, actor).data})
 
 
 @router.get("/subjects", response_class=HTMLResponse)
 def subjects_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
-    subjects = [s.as_dict() for s in service.list_subjects(actor)]
+    subjects = subjects_view(read_cache(request), service, actor).data
     return render(request, "subjects.html", {"subjects": subjects})
 
 
@@ -250,7 +252,8 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
                   notice: dict[str, Any] | None = None, form: str | None = None,
                   errors: list[dict[str, Any]] | None = None,
                   values: Mapping[str, Any] | None = None, status: int = 200) -> HTMLResponse:
-    data = timeline(service, actor, subject_id)
+    view = timeline_view(read_cache(request), service, actor, subject_id)
+    data = view.data
     return render(request, "subject.html", {
         "t": data, "s": data["subject"], "notice": notice, "form": form,
         "errors": errors or [], "values": values or {},
@@ -258,9 +261,15 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
         "severities": SEVERITIES, "correctable": CORRECTABLE_FIELDS,
         "can_enter": actor.role is Role.SITE_INVESTIGATOR,
         "ir_hours": service.policy.infusion_related_window_hours,
-        "svg": render_timeline_svg(data, service.policy.threshold_values,
-                                   service.policy.max_week),
+        "svg": _svg(service, view),
     }, status=status)
+
+
+def _svg(service: TrialService, view: View) -> str:
+    """The timeline plot of a cached view (drawn once per view)."""
+    svg: str = view.render("svg", lambda data: render_timeline_svg(
+        data, service.policy.threshold_values, service.policy.max_week))
+    return svg
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
@@ -270,9 +279,9 @@ def subject_page(request: Request, subject_id: str, service: ServiceDep,
 
 
 @router.get("/subjects/{subject_id}/plot.svg")
-def subject_plot(subject_id: str, service: ServiceDep, actor: ActorDep) -> Response:
-    svg = render_timeline_svg(timeline(service, actor, subject_id),
-                              service.policy.threshold_values, service.policy.max_week)
+def subject_plot(request: Request, subject_id: str, service: ServiceDep,
+                 actor: ActorDep) -> Response:
+    svg = _svg(service, timeline_view(read_cache(request), service, actor, subject_id))
     return Response(svg, media_type="image/svg+xml")
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from myotrial.db.results import SessionRecord
 from myotrial.db.roles import Actor, Role
@@ -55,6 +56,7 @@ __all__ = [
     "enforce_rule",
     "request_actor",
     "request_session",
+    "session_of",
 ]
 
 SESSION_COOKIE = "myotrial_session"
@@ -190,9 +192,21 @@ def client_address(request: Request) -> str | None:
     return None if request.client is None else str(request.client.host)
 
 
-def request_actor(request: Request) -> Actor:
+async def session_of(request: Request) -> Session:
+    """:func:`request_session` for async code: a logged-in session's lookup in the database
+    runs in the thread pool, so it never blocks the event loop (and the other requests)."""
+    cached = getattr(request.state, "session", None)
+    if isinstance(cached, Session):
+        return cached
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and cookie.startswith(TOKEN_PREFIX):
+        return await run_in_threadpool(request_session, request)
+    return request_session(request)
+
+
+async def request_actor(request: Request) -> Actor:
     """The logged-in user (dependency for endpoints with an authenticated rule)."""
-    actor = request_session(request).actor
+    actor = (await session_of(request)).actor
     if actor is None:
         raise LoginRequired
     return actor
@@ -223,7 +237,7 @@ async def enforce_rule(request: Request) -> None:
         raise PermissionDenied("this endpoint has no access rule: refused")
     if rule.access is Access.PUBLIC:
         return
-    session = request_session(request)
+    session = await session_of(request)
     if rule.access is Access.AUTH:
         actor = session.actor
         if actor is None:

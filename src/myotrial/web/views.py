@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pandas as pd
 
 from myotrial.db.roles import Actor, Role
 from myotrial.db.service import TrialService
+from myotrial.db.service.reads import DashboardData, SubjectTimeline
+from myotrial.web.readcache import ReadCache, View, json_bytes, scope
 
-__all__ = ["CORE_MEASURES", "dashboard", "jsonable", "records", "role_label", "timeline"]
+__all__ = ["CORE_MEASURES", "dashboard", "dashboard_view", "json_body", "jsonable", "records",
+           "role_label", "subjects_view", "timeline", "timeline_view"]
 
 #: Core set measures shown on the timeline (visits-table names) and their labels.
 CORE_MEASURES: tuple[tuple[str, str], ...] = (
@@ -63,6 +66,8 @@ _VISIT_COLUMNS = ("visit_week", *(m for m, _ in CORE_MEASURES), "chaq", "ck_uln"
                   "tis_category",
                   "tis_missing_reason", "doi_met", "worsening", "worsening_clauses",
                   "cd_confirmed")
+_CORRECTION_COLUMNS = ("timestamp", "username", "table_name", "record_key", "field",
+                       "old_value", "new_value", "reason")
 
 
 def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, Any]:
@@ -72,24 +77,26 @@ def timeline(service: TrialService, actor: Actor, subject_id: str) -> dict[str, 
     Blinded roles get no arm (the service's blinded read); the unblinded statistician also
     gets ``arm``, ``crossover_to`` and the infusions' ``product``.
     """
-    data = service.subject_timeline(actor, subject_id)
-    scored = data.visits
-    visits = records(scored, _VISIT_COLUMNS) if not scored.empty else []
-    if visits:
-        dates = [jsonable(d) for d in scored["visit_date"].tolist()]
-        for visit, day in zip(visits, dates, strict=True):
-            visit["visit_date"] = day
-            clauses = visit.get("worsening_clauses")
-            visit["worsening_clauses"] = clauses.split(";") if isinstance(clauses, str) else []
+    return timeline_of(service, service.subject_timeline(actor, subject_id))
+
+
+def timeline_of(service: TrialService, data: SubjectTimeline) -> dict[str, Any]:
+    """:func:`timeline` of a read :class:`SubjectTimeline` (plain values, no pandas)."""
+    visits = []
+    for row in data.visit_rows:
+        visit = {k: jsonable(row[k]) for k in _VISIT_COLUMNS if k in row}
+        visit["visit_date"] = jsonable(row.get("visit_date"))
+        clauses = visit.get("worsening_clauses")
+        visit["worsening_clauses"] = clauses.split(";") if isinstance(clauses, str) else []
+        visits.append(visit)
     out: dict[str, Any] = {
         "subject": data.subject.as_dict(),
         "visits": visits,
         "infusions": [{str(k): jsonable(v) for k, v in r.items()} for r in data.infusions],
         "adverse_events": [{str(k): jsonable(v) for k, v in r.items()}
                            for r in data.adverse_events],
-        "corrections": records(data.corrections, (
-            "timestamp", "username", "table_name", "record_key", "field", "old_value",
-            "new_value", "reason")),
+        "corrections": [{k: jsonable(r[k]) for k in _CORRECTION_COLUMNS}
+                        for r in data.correction_rows],
     }
     out["tis_thresholds"] = list(service.policy.threshold_values)
     out["population"] = service.policy.population
@@ -109,8 +116,14 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
     their own site only (the service filters).
     """
     day = today or dt.datetime.now(dt.UTC).date()
+    return dashboard_of(service, actor, service.dashboard_data(actor), day)
+
+
+def dashboard_of(service: TrialService, actor: Actor, data: DashboardData, day: dt.date
+                 ) -> dict[str, Any]:
+    """:func:`dashboard` of the tables read (``data``) on ``day``."""
     policy = service.policy
-    subjects, tables = service.dashboard_tables(actor)
+    subjects, tables = data.subjects, data.tables
     arms: dict[str, str] = {}
     if not actor.blinded:
         frame = tables["subjects"]
@@ -221,3 +234,57 @@ def _safety_counts(events: pd.DataFrame) -> dict[str, int]:
 def role_label(role: Role | str) -> str:
     """``site_investigator`` -> ``site investigator``."""
     return str(Role(role).value).replace("_", " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# cached views (web/readcache.py): the data version is read first; a view is built only when
+# none was kept for this reader's role and site at that version, then kept under the version
+# of the snapshot it was built from
+
+
+def timeline_view(cache: ReadCache, service: TrialService, actor: Actor, subject_id: str
+                  ) -> View:
+    """:func:`timeline` of ``subject_id`` as ``actor`` sees it, from ``cache`` when kept."""
+    role, site = scope(actor)
+
+    def build() -> tuple[Hashable, Any]:
+        data = service.subject_timeline(actor, subject_id)
+        return ("timeline", role, site, subject_id, data.version), timeline_of(service, data)
+
+    version = service.read_version(actor, "subject_timeline")
+    return cache.lookup(("timeline", role, site, subject_id, version), build)
+
+
+def subjects_view(cache: ReadCache, service: TrialService, actor: Actor) -> View:
+    """The subjects visible to ``actor`` (``SubjectView.as_dict()`` each), from ``cache``
+    when kept."""
+    role, site = scope(actor)
+
+    def build() -> tuple[Hashable, Any]:
+        subjects, version = service.list_subjects_versioned(actor)
+        return ("subjects", role, site, version), [s.as_dict() for s in subjects]
+
+    version = service.read_version(actor, "list_subjects")
+    return cache.lookup(("subjects", role, site, version), build)
+
+
+def dashboard_view(cache: ReadCache, service: TrialService, actor: Actor, *,
+                   today: dt.date | None = None) -> View:
+    """:func:`dashboard` as ``actor`` sees it on ``today`` (default: the UTC date), from
+    ``cache`` when kept."""
+    day = today or dt.datetime.now(dt.UTC).date()
+    role, site = scope(actor)
+
+    def build() -> tuple[Hashable, Any]:
+        data = service.dashboard_data(actor)
+        return (("dashboard", role, site, day, data.version),
+                dashboard_of(service, actor, data, day))
+
+    version = service.read_version(actor, "dashboard_tables")
+    return cache.lookup(("dashboard", role, site, day, version), build)
+
+
+def json_body(view: View) -> bytes:
+    """The JSON response body of a cached view (made once per view)."""
+    body: bytes = view.render("json", lambda data: json_bytes(jsonable(data)))
+    return body

@@ -16,8 +16,19 @@ from myotrial.db.roles import Actor, PermissionDenied, Role
 from myotrial.db.service._unit import ServiceCore
 from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
-__all__ = ["ENTRY_REASONS", "ReadOperations", "SubjectTimeline", "subject_view",
-           "subject_views"]
+__all__ = ["ENTRY_REASONS", "DashboardData", "ReadOperations", "SubjectTimeline",
+           "data_version", "subject_view", "subject_views"]
+
+
+def data_version(conn: sa.Connection) -> str:
+    """The audit head (``last_id:last_hash``) as of the caller's snapshot: it moves with every
+    committed change of the trial's data, because every service write appends its audit rows
+    and moves the head in the write's own transaction (:meth:`UnitOfWork.insert` and
+    ``update`` audit each row; docs/web.md, "Speed"). Read views may be cached under it."""
+    head = s.audit_head
+    found = conn.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)
+                         ).first()
+    return "0:" if found is None else f"{found[0]}:{found[1]}"
 
 
 def subject_view(conn: sa.Connection, sid: str) -> SubjectView:
@@ -65,18 +76,41 @@ ENTRY_REASONS = ("randomisation", "data entry", "re-screening")
 @dataclass(frozen=True)
 class SubjectTimeline:
     """What the subject page shows, read in one snapshot (nothing written): the subject, its
-    visits scored under the protocol (with ``visit_date``), its infusions and adverse events
-    (the rows of the blinded export, or of the unblinded one for the unblinded statistician),
-    its corrections (audit rows) and, unblinded only, ``arm`` and ``crossover_to``. The
-    infusions and adverse events are the export's rows as dicts (blinded without adverse
-    events: read directly, nothing to derive)."""
+    visits scored under the protocol (``visit_rows``: one dict per visit, with
+    ``visit_date``), its infusions and adverse events (the rows of the blinded export, or of
+    the unblinded one for the unblinded statistician), its corrections (``correction_rows``:
+    audit rows as dicts) and, unblinded only, ``arm`` and ``crossover_to``; ``version``: the
+    :func:`data_version` of the snapshot. The infusions and adverse events are the export's
+    rows as dicts (blinded without adverse events: read directly, nothing to derive)."""
 
     subject: SubjectView
-    visits: pd.DataFrame
+    visit_rows: tuple[dict[str, Any], ...]
     infusions: tuple[dict[str, Any], ...]
     adverse_events: tuple[dict[str, Any], ...]
-    corrections: pd.DataFrame
+    correction_rows: tuple[dict[str, Any], ...]
     unblinded: dict[str, Any] | None
+    version: str = ""
+
+    @property
+    def visits(self) -> pd.DataFrame:
+        """The scored visits as a table."""
+        return scored_frame(list(self.visit_rows))
+
+    @property
+    def corrections(self) -> pd.DataFrame:
+        """The corrections (audit rows) as a table."""
+        return pd.DataFrame([tuple(r.values()) for r in self.correction_rows],
+                            columns=[c.name for c in s.audit_log.c])
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """The dashboard's subjects and canonical tables, read in one snapshot, and the
+    snapshot's :func:`data_version`."""
+
+    subjects: tuple[SubjectView, ...]
+    tables: dict[str, pd.DataFrame]
+    version: str
 
 
 class ReadOperations(ServiceCore):
@@ -90,13 +124,23 @@ class ReadOperations(ServiceCore):
 
     def list_subjects(self, actor: Actor) -> tuple[SubjectView, ...]:
         """Subjects visible to the actor (site investigators: own site)."""
+        return self.list_subjects_versioned(actor)[0]
+
+    def list_subjects_versioned(self, actor: Actor) -> tuple[tuple[SubjectView, ...], str]:
+        """:meth:`list_subjects` and the snapshot's :func:`data_version`."""
         with self._transaction(actor, "list_subjects", write=False) as tx:
-            return subject_views(tx.conn, self._site_filter(actor))
+            return subject_views(tx.conn, self._site_filter(actor)), data_version(tx.conn)
 
     @staticmethod
     def _site_filter(actor: Actor) -> Any:
         return (s.subjects.c.site_id == actor.site_id
                 if actor.role is Role.SITE_INVESTIGATOR else None)
+
+    def read_version(self, actor: Actor, operation: str) -> str:
+        """The :func:`data_version` as ``actor`` doing the read ``operation`` (its role
+        gate and the actor check of every operation; nothing written)."""
+        with self._transaction(actor, operation, write=False) as tx:
+            return data_version(tx.conn)
 
     def subject_timeline(self, actor: Actor, subject_id: str) -> SubjectTimeline:
         """One subject's page (:class:`SubjectTimeline`) from read queries in one snapshot:
@@ -131,6 +175,7 @@ class ReadOperations(ServiceCore):
             if site is not None:
                 query = query.where(au.c.site_id == site)
             fixes = tx.conn.execute(query).all()
+            version = data_version(tx.conn)
             unblinded = None
             if not actor.blinded:
                 subj = tables["subjects"]
@@ -139,21 +184,27 @@ class ReadOperations(ServiceCore):
         scored_rows = score_visit_rows(self, visits)
         for out, row in zip(scored_rows, visits, strict=True):
             out["visit_date"] = row["visit_date"]
-        scored = scored_frame(scored_rows)
+        names = [c.name for c in au.c]
         return SubjectTimeline(
-            view, scored, tuple(infusions), tuple(events),
-            pd.DataFrame([tuple(r) for r in fixes], columns=[c.name for c in au.c]), unblinded)
+            view, tuple(scored_rows), tuple(infusions), tuple(events),
+            tuple(dict(zip(names, r, strict=True)) for r in fixes), unblinded, version)
 
     def dashboard_tables(self, actor: Actor) -> tuple[tuple[SubjectView, ...],
                                                       dict[str, pd.DataFrame]]:
         """The subjects and the canonical tables behind the dashboard, read in one snapshot
         (not an export, not an audit event): blinded for every role but the unblinded
         statistician; site investigators get their own site only."""
+        data = self.dashboard_data(actor)
+        return data.subjects, data.tables
+
+    def dashboard_data(self, actor: Actor) -> DashboardData:
+        """:meth:`dashboard_tables` with the snapshot's :func:`data_version`."""
         with self._transaction(actor, "dashboard_tables", write=False) as tx:
             subjects = subject_views(tx.conn, self._site_filter(actor))
             site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
             tables = build_exports(tx.conn, self.policy, blinded=actor.blinded, site_id=site)
-        return subjects, tables
+            version = data_version(tx.conn)
+        return DashboardData(subjects, tables, version)
 
     def export_tables(self, actor: Actor, *, blinded: bool = True) -> dict[str, pd.DataFrame]:
         """The canonical tables (data-format.md): ``visits``, ``subjects``, ``infusions``,

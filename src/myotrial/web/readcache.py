@@ -1,0 +1,140 @@
+"""A per-process cache of the read views (subject timeline and plot, subject list, dashboard).
+
+An entry is keyed by what the view depends on and nothing less:
+
+- the reader's **role and site** (``actor.role``, ``actor.site_id``): an entry built for one
+  role is never served to another, so the unblinded statistician's views (arm, crossover,
+  counts by arm) cannot reach a blinded role, and a blinded reader's hits and misses depend
+  only on requests of readers with the same role and site (no timing channel from the
+  unblinded side);
+- the **data version** (:func:`myotrial.db.service.reads.data_version`, read in the same
+  snapshot as the data the entry was built from): it changes with every committed change of
+  the trial, so a view built before a change is never served after it, in any process;
+- the view's own parameters (subject id; the dashboard's day).
+
+What stays per request: the session and its user (``resolve_session``), the service's role
+gate and actor check (the version is read by a service read operation), the CSRF token and
+user name in rendered pages (templates are rendered per request from the cached data).
+Entries are never handed out for mutation: views are plain values, rendered as they are.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from myotrial.db.roles import Actor
+
+__all__ = ["ReadCache", "View", "json_bytes", "read_cache", "scope"]
+
+
+def json_bytes(payload: Any) -> bytes:
+    """The body :class:`~fastapi.responses.JSONResponse` would send for ``payload`` (already
+    plain JSON values)."""
+    return bytes(JSONResponse(payload).body)
+
+
+class View:
+    """One cached view: its data (plain JSON values), and renderings made from it on first
+    use (the JSON body; the subject's SVG plot)."""
+
+    __slots__ = ("_lock", "_renders", "data")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._renders: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def render(self, name: str, make: Callable[[Any], Any]) -> Any:
+        """``make(data)``, computed once per view and kept."""
+        with self._lock:
+            if name not in self._renders:
+                self._renders[name] = make(self.data)
+            return self._renders[name]
+
+
+def scope(actor: Actor) -> tuple[str, str | None]:
+    """The part of a key that names the reader: role and site."""
+    return actor.role.value, actor.site_id
+
+
+class ReadCache:
+    """Least recently used views, at most ``max_entries``; thread-safe. ``hits``, ``misses``
+    (views built) and ``waits`` (lookups that waited for a build of the same key under way in
+    another thread: one build per key, not one per concurrent request) count lookups."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, View] = OrderedDict()
+        self._building: dict[Hashable, threading.Event] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.waits = 0
+
+    def lookup(self, key: Hashable, build: Callable[[], tuple[Hashable, Any]]) -> View:
+        """The view kept under ``key``, else ``build()`` -> (the key of the data it read,
+        data), kept under that key. Concurrent lookups of one key wait for the first one's
+        build (at most ``BUILD_WAIT_SECONDS``) and take its view when it was kept under
+        ``key``; else they build their own. A build's exception reaches its caller only."""
+        with self._lock:
+            view = self._entries.get(key)
+            if view is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return view
+            pending = self._building.get(key)
+            leader = pending is None
+            if leader:
+                pending = self._building[key] = threading.Event()
+        assert pending is not None
+        if not leader:
+            pending.wait(self.BUILD_WAIT_SECONDS)
+            with self._lock:
+                view = self._entries.get(key)
+                if view is not None:
+                    self.waits += 1
+                    return view
+        try:
+            with self._lock:
+                self.misses += 1
+            built_key, data = build()
+            return self.put(built_key, data)
+        finally:
+            if leader:
+                with self._lock:
+                    self._building.pop(key, None)
+                pending.set()
+
+    #: How long a lookup waits for another thread's build of the same key.
+    BUILD_WAIT_SECONDS = 30.0
+
+    def put(self, key: Hashable, data: Any) -> View:
+        """Keep ``data`` under ``key``; returns its :class:`View`."""
+        view = View(data)
+        with self._lock:
+            self._entries[key] = view
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return view
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def read_cache(request: Request) -> ReadCache:
+    """The application's cache (``app.state.read_cache``; one per process)."""
+    cache: ReadCache | None = getattr(request.app.state, "read_cache", None)
+    if cache is None:
+        cache = request.app.state.read_cache = ReadCache()
+    return cache

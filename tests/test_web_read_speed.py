@@ -1,0 +1,229 @@
+"""The read views' per-process cache (web/readcache.py, issue 16): keyed by the reader's role
+and site and by the data version, so (1) the unblinded statistician's views never reach a
+blinded reader, whoever looked first, and a blinded reader's hits do not depend on what the
+unblinded side viewed; (2) a change is shown at once, also by another application instance
+(another worker process) on the same database; (3) every kind of service write moves the data
+version. Both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import db_support
+from myotrial.db import TrialService
+from myotrial.db.roles import Actor
+from myotrial.db.service.reads import data_version
+from myotrial.settings import Settings
+from myotrial.web import create_app
+from myotrial.web.readcache import ReadCache
+from web_support import BASELINE, SECRET, WebTrial, WebUser, arm_leaks, candidate, make_web_trial
+
+database_url = pytest.fixture(params=db_support.BACKENDS)(db_support.database_url)
+
+WORSE = {**BASELINE, "pga": 7.0, "ptga": 7.0, "extramuscular": 6.0, "mmt8": 100.0}
+BLINDED = ("inv1", "monitor", "bstat")
+
+
+@pytest.fixture
+def trial(database_url: str, tmp_path: Path) -> WebTrial:
+    """Both arms, a confirmed deterioration in each, an infusion and adverse events."""
+    t = make_web_trial(tmp_path, url=database_url)
+    svc, inv1 = t.service, t.actors["inv1"]
+    for sid in ("P001", "P002", "P003", "P004"):
+        t.enrol(sid)
+    arms = {sid: t.arm_of(sid) for sid in ("P001", "P002", "P003", "P004")}
+    assert set(arms.values()) == {"ivig", "placebo"}
+    for arm in ("ivig", "placebo"):
+        sid = next(s for s, a in arms.items() if a == arm)
+        svc.record_visit(inv1, sid, 4, WORSE)
+        assert svc.record_visit(inv1, sid, 8, WORSE).cd_confirmed
+        svc.record_infusion(inv1, sid, cycle=1, start="2024-03-02T09:00",
+                            end="2024-03-02T14:00", dose_g_per_kg=1.0, rate_ml_per_kg_min=0.05)
+        svc.record_adverse_event(inv1, sid, term="headache", onset="2024-03-03T10:00",
+                                 severity="mild")
+    return t
+
+
+def _paths(subjects: tuple[str, ...]) -> list[str]:
+    paths = ["/dashboard", "/api/dashboard", "/subjects", "/api/subjects"]
+    for sid in subjects:
+        paths += [f"/subjects/{sid}", f"/subjects/{sid}/plot.svg", f"/api/subjects/{sid}"]
+    return paths
+
+
+SUBJECTS = ("P001", "P002", "P003", "P004")
+
+
+def _view_of(path: str) -> str:
+    """The cached view behind a path: the HTML page, its plot and the JSON share one."""
+    parts = path.removeprefix("/api").strip("/").split("/")
+    return "/".join(parts[:2])
+
+
+def _cache(trial: WebTrial) -> ReadCache:
+    cache = trial.app.state.read_cache
+    assert isinstance(cache, ReadCache)
+    return cache
+
+
+def _without_token(text: str, user: WebUser) -> str:
+    return text.replace(user.csrf, "<csrf>")
+
+
+def test_unblinded_views_first_never_reach_a_blinded_reader(trial: WebTrial) -> None:
+    """Everyone logs in (a login is audited: it moves the data version), then the unblinded
+    statistician fills the cache; each blinded reader then gets no arm word, exactly what an
+    application with an empty cache gives, and misses on its first look at each view (no
+    entry of the unblinded side, nor of another blinded role, is shared)."""
+    cache = _cache(trial)
+    fresh = _second_app(trial)
+    users = {name: trial.client(name) for name in ("ustat", *BLINDED)}
+    others = {}
+    for name in BLINDED:
+        others[name] = WebUser(type(users[name].http)(fresh, follow_redirects=False))
+        others[name].login(name)
+    version = trial.service.read_version(trial.actors["monitor"], "list_subjects")
+    shown = ""
+    for path in _paths(SUBJECTS):
+        r = users["ustat"].get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+        shown += r.text
+    assert arm_leaks(shown), "positive control: the unblinded views name the arms"
+    for name in BLINDED:
+        user, other = users[name], others[name]
+        seen: set[str] = set()
+        for path in _paths(SUBJECTS):  # inv1 is of site 01: all four subjects
+            view = _view_of(path)
+            misses = cache.misses
+            first = user.get(path)
+            assert first.status_code == 200, (name, path)
+            if view not in seen:  # the first look of this role at this view
+                assert cache.misses == misses + 1, (name, path, "an entry of another role")
+            seen.add(view)
+            hits = cache.hits
+            again = user.get(path)
+            assert cache.hits > hits, (name, path, "a repeated view is kept")
+            assert arm_leaks(first.text) == [] and arm_leaks(again.text) == [], (name, path)
+            expected = other.get(path)
+            assert _without_token(again.text, user) == _without_token(expected.text, other), \
+                (name, path)
+    assert trial.service.read_version(trial.actors["monitor"], "list_subjects") == version
+
+
+def test_a_blinded_readers_hits_do_not_depend_on_the_unblinded_side(trial: WebTrial) -> None:
+    """Whether the unblinded statistician viewed a page or not, a blinded reader's first view
+    of it is a miss and the second a hit (no timing difference to observe)."""
+    cache = _cache(trial)
+    ustat, bstat = trial.client("ustat"), trial.client("bstat")
+    for path in _paths(("P001",)):
+        ustat.get(path)
+    for sid, path in (("P001", "/api/subjects/P001"), ("P002", "/api/subjects/P002")):
+        misses, hits = cache.misses, cache.hits
+        assert bstat.get(path).status_code == 200, sid
+        assert (cache.misses - misses, cache.hits - hits) == (1, 0), sid
+        bstat.get(path)
+        assert (cache.misses - misses, cache.hits - hits) == (1, 1), sid
+
+
+def _second_app(trial: WebTrial) -> Any:
+    """Another application (another worker) with its own service, engine and cache."""
+    from myotrial.db import make_engine
+
+    svc = TrialService(make_engine(trial.url), password_hasher=db_support.FAST_HASHER,
+                       clock=db_support.Clock(), today=lambda: db_support.TODAY,
+                       secret_key=SECRET)
+    return create_app(Settings(database_url=trial.url, secret_key=SECRET), service=svc)
+
+
+def test_a_change_is_shown_at_once_by_every_instance(trial: WebTrial) -> None:
+    """Two application instances on one database: both have the subject page and the
+    dashboard cached; a visit entered through the second is shown by the first at once (and
+    by the second), HTML and JSON; so is a change made through the service directly."""
+    a = trial.client("inv1")
+    b = WebUser(type(a.http)(_second_app(trial), follow_redirects=False))
+    b.login("inv1")
+    for user in (a, b):
+        for path in ("/subjects/P003", "/api/subjects/P003", "/api/dashboard"):
+            assert user.get(path).status_code == 200
+            assert user.get(path).status_code == 200  # now kept
+    plots = {id(user): user.get("/subjects/P003/plot.svg").text for user in (a, b)}
+    before = a.get("/api/subjects/P003").json()
+    assert [v["visit_week"] for v in before["visits"]] == [0]
+    due = a.get("/api/dashboard").json()["visits_due"]
+    assert any(r["subject_id"] == "P003" and r["visit_week"] == 4 for r in due)
+    r = b.post_json("/api/subjects/P003/visits", {"visit_week": 4, "visit_date": "2024-03-29",
+                                                  "measures": {**BASELINE, "pga": 1.5}})
+    assert r.status_code == 201, r.text
+    for user in (a, b):
+        timeline = user.get("/api/subjects/P003").json()
+        assert [v["visit_week"] for v in timeline["visits"]] == [0, 4]
+        assert timeline["visits"][1]["pga"] == 1.5
+        assert "2024-03-29" in user.get("/subjects/P003").text
+        assert user.get("/subjects/P003/plot.svg").text != plots[id(user)]
+        due = user.get("/api/dashboard").json()["visits_due"]
+        assert not any(r["subject_id"] == "P003" and r["visit_week"] == 4 for r in due)
+    # around the web application: the service of the first instance's database
+    trial.service.correct_record(trial.actors["inv1"], "visits",
+                                 {"subject_id": "P003", "visit_week": 4}, "pga", 2.5,
+                                 "source document verification")
+    for user in (a, b):
+        timeline = user.get("/api/subjects/P003").json()
+        assert timeline["visits"][1]["pga"] == 2.5
+        assert [c["new_value"] for c in timeline["corrections"]] == ["2.5"]
+        page = user.get("/subjects/P003").text
+        assert "source document verification" in page
+
+
+def _version(service: TrialService) -> str:
+    with service.engine.connect() as conn, conn.begin():
+        return data_version(conn)
+
+
+def _writes(t: WebTrial) -> list[tuple[str, Callable[[], Any]]]:
+    svc = t.service
+    inv1: Actor = t.actors["inv1"]
+    return [
+        ("screening", lambda: svc.record_screening(inv1, candidate("P010"))),
+        ("baseline", lambda: svc.record_visit(inv1, "P010", 0, BASELINE)),
+        ("randomisation", lambda: svc.randomise_subject(inv1, "P010")),
+        ("visit", lambda: svc.record_visit(inv1, "P010", 4, BASELINE)),
+        ("infusion", lambda: svc.record_infusion(
+            inv1, "P010", cycle=1, start="2024-03-05T09:00", end="2024-03-05T14:00",
+            dose_g_per_kg=1.0, rate_ml_per_kg_min=0.05)),
+        ("adverse event", lambda: svc.record_adverse_event(
+            inv1, "P010", term="rash", onset="2024-03-06T10:00", severity="mild")),
+        ("correction", lambda: svc.correct_record(
+            inv1, "visits", {"subject_id": "P010", "visit_week": 4}, "pga", 3.5, "typo")),
+        ("disposition", lambda: svc.record_disposition(
+            inv1, "P010", discontinuation_reason="withdrew consent")),
+        ("emergency unblinding", lambda: svc.emergency_unblind(inv1, "P010", "anaphylaxis")),
+    ]
+
+
+def test_every_kind_of_write_moves_the_data_version(trial: WebTrial) -> None:
+    """The invariant the cache relies on: each service write changes the version (the audit
+    head moves in the write's own transaction); reads do not."""
+    svc = trial.service
+    for name, write in _writes(trial):
+        before = _version(svc)
+        svc.list_subjects(trial.actors["monitor"])
+        svc.subject_timeline(trial.actors["monitor"], "P001")
+        svc.dashboard_tables(trial.actors["monitor"])
+        assert _version(svc) == before, f"a read moved the version (before {name})"
+        write()
+        assert _version(svc) != before, f"{name} did not move the data version"
+
+
+def test_the_version_is_read_in_the_snapshot_of_the_data(trial: WebTrial) -> None:
+    """A timeline read returns the version of its own snapshot: equal to the version read
+    just before and after when nothing changed in between."""
+    svc, inv1 = trial.service, trial.actors["inv1"]
+    before = svc.read_version(inv1, "subject_timeline")
+    data = svc.subject_timeline(inv1, "P001")
+    assert data.version == before == svc.read_version(inv1, "subject_timeline")
+    svc.record_visit(inv1, "P003", 4, BASELINE)
+    assert svc.subject_timeline(inv1, "P001").version != before
