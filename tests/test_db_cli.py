@@ -35,7 +35,7 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_db_commands_end_to_end(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     info = json.loads(_ok(["init", "--database", url, "--json"]))
-    assert info["revision"] == info["head"] == "0003"
+    assert info["revision"] == info["head"] == "0004"
     proderm = load_protocol("proderm").source
     assert proderm is not None
     assert info["protocol"] == "proderm"  # the default protocol, recorded

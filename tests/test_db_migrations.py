@@ -27,7 +27,7 @@ def test_upgrade_empty_database_to_head_idempotently(empty_database_url: str) ->
     engine = make_engine(empty_database_url)
     try:
         assert current_revision(engine) is None
-        assert upgrade_database(empty_database_url) == head_revision() == "0003"
+        assert upgrade_database(empty_database_url) == head_revision() == "0004"
         tables = set(sa.inspect(engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= tables
         # running it again changes nothing
@@ -62,7 +62,7 @@ def test_0001_database_upgrades_to_0002_and_the_protocol_is_fixed(
     try:
         with pytest.raises(DatabaseNotReadyError, match=r"revision 0001.*db init"):
             TrialService(engine)
-        assert upgrade_database(engine) == "0003"
+        assert upgrade_database(engine) == head_revision()
         svc = TrialService(engine)  # records the default protocol
         assert svc.protocol.name == "proderm"
         with engine.connect() as conn:
@@ -93,7 +93,7 @@ def test_0002_database_with_a_list_upgrades_to_0003(empty_database_url: str) -> 
             "n_slots) VALUES ('2024-01-01 00:00:00', 42, '{}', 'x', 1)",
             "INSERT INTO randomisation_slots (list_id, stratum, sequence, block, block_size, "
             "arm, kit_code) VALUES (1, 'all', 1, 1, 4, 'a', 'K100001')")
-        assert upgrade_database(engine) == "0003"
+        assert upgrade_database(engine) == head_revision()
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT seed FROM randomisation_lists")).scalar_one() \
                 == 42

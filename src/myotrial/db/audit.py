@@ -43,6 +43,7 @@ __all__ = [
     "append_audit_rows",
     "audit_entry",
     "canonical_json",
+    "hash_fragments",
     "jsonable",
     "list_digest",
     "list_hmac",
@@ -176,8 +177,29 @@ def append_audit(conn: sa.Connection, **entry: Any) -> dict[str, Any]:
     return append_audit_rows(conn, [audit_entry(**entry)])[0]
 
 
-def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
-                      ) -> list[dict[str, Any]]:
+_ID_MARK = "@id@"
+_PREV_MARK = "@prev_hash@"
+_ID_TOKEN = '"id":' + json.dumps(_ID_MARK)
+_PREV_TOKEN = '"prev_hash":' + json.dumps(_PREV_MARK)
+
+
+def hash_fragments(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The canonical JSON of an audit row (:func:`row_hash`) cut around its id and
+    ``prev_hash``: ``(head, middle, tail)`` with ``head + str(id) + middle + prev_hash +
+    tail == canonical_json(row)``, so the database can hash the row once it knows its place
+    in the chain (``audit_pending``; migration r0004). Keys are fixed names and every quote
+    inside a JSON string is escaped, so each cut point occurs exactly once."""
+    text = canonical_json({**{name: entry.get(name) for name in HASHED_FIELDS},
+                           "id": _ID_MARK, "prev_hash": _PREV_MARK})
+    head, _, rest = text.partition(_ID_TOKEN)
+    middle, _, tail = rest.partition(_PREV_TOKEN)
+    if _ID_TOKEN in rest or _PREV_TOKEN in tail or not tail:  # pragma: no cover - see above
+        raise ValueError("audit row: the id or prev_hash cut point is not unique")
+    return head + '"id":', middle + '"prev_hash":"', '"' + tail
+
+
+def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]], *,
+                      at_commit: bool = False) -> list[dict[str, Any]]:
     """Chain ``entries`` (from :func:`audit_entry`) onto the trail in the caller's transaction,
     in order, and move the head; return the rows written.
 
@@ -186,10 +208,23 @@ def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
     the lock is held from here to the commit only (callers append last). SQLite writers are
     already alone (``BEGIN IMMEDIATE``). Ids and ``prev_hash``/``hash`` are unique in the
     schema as well: a fork could not be committed anyway.
+
+    ``at_commit`` (PostgreSQL; ignored on SQLite): the rows go to ``audit_pending`` and the
+    deferred trigger of migration r0004 chains them the same way *at COMMIT*, so the head's
+    row lock is held only inside the commit, never while this client runs; the rows
+    returned then have no ``id``, ``prev_hash`` or ``hash`` yet.
     """
     pending = list(entries)
     if not pending:
         return []
+    if at_commit and conn.dialect.name == "postgresql":
+        staged = []
+        for entry in pending:
+            first, middle, tail = hash_fragments(entry)
+            staged.append({**{c: entry.get(c) for c in _PENDING_FIELDS}, "hash_head": first,
+                           "hash_middle": middle, "hash_tail": tail})
+        conn.execute(_INSERT_PENDING, staged)
+        return [dict(e) for e in pending]
     head = conn.execute(_HEAD_FOR_UPDATE).first()
     last_id, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
     rows: list[dict[str, Any]] = []
@@ -213,6 +248,8 @@ def append_audit_rows(conn: sa.Connection, entries: Iterable[Mapping[str, Any]]
 
 
 _AUDIT_COLUMNS = tuple(c.name for c in s.audit_log.c)
+_PENDING_FIELDS = tuple(c for c in _AUDIT_COLUMNS if c not in ("id", "prev_hash", "hash"))
+_INSERT_PENDING = sa.insert(s.audit_pending)
 _HEAD_FOR_UPDATE = sa.select(s.audit_head.c.last_id, s.audit_head.c.last_hash).where(
     s.audit_head.c.id == 1).with_for_update()
 _INSERT_AUDIT = sa.insert(s.audit_log)
@@ -351,6 +388,14 @@ def _verify(conn: sa.Connection, expected_head: str | None, check_data: bool,
         problems.append(AuditProblem(
             "head_mismatch", f"audit_head names row {head[0]} but the trail ends at row "
             f"{last_id} with a different hash (rows removed from or added to the end)"))
+    unchained = 0
+    if sa.inspect(conn).has_table("audit_pending"):  # (a database before revision 0004: none)
+        unchained = conn.execute(sa.select(sa.func.count()).select_from(s.audit_pending)
+                                 ).scalar_one()
+    if unchained:
+        problems.append(AuditProblem(
+            "pending_unchained", f"{unchained} committed audit row(s) in audit_pending were "
+            "never chained (the chaining trigger was removed or disabled)"))
     if not seen_expected:
         problems.append(AuditProblem(
             "anchor_missing", f"the expected head hash {expected_head} is not in the chain "

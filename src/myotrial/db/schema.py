@@ -6,7 +6,8 @@ allocations, crossover events) and the append-only audit trail. The first Alembi
 (``migrations/versions/r0001_initial.py``) creates these tables, the second
 (``r0002_protocol.py``) adds ``trial_protocol``, the third (``r0003_security.py``) sessions,
 account security (lockout, two-person approval), consent dates, emergency unblinding and lists
-without a seed; a test compares the migrated schema with them.
+without a seed, the fourth (``r0004_chain_at_commit.py``) ``audit_pending`` and the PostgreSQL
+trigger that chains audit rows at commit; a test compares the migrated schema with them.
 
 Arms are stored in one place only, ``randomisation_slots.arm``: allocations reference a slot,
 infusions carry a kit code, deterioration events (table ``crossover_events``, its historical
@@ -25,6 +26,7 @@ __all__ = [
     "allocations",
     "audit_head",
     "audit_log",
+    "audit_pending",
     "crossover_events",
     "emergency_unblindings",
     "infusions",
@@ -272,6 +274,21 @@ audit_log = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("hash", sa.String(64), nullable=False, unique=True),
+)
+
+#: Audit rows of a PostgreSQL subject writer waiting for its COMMIT (r0004): the deferred
+#: trigger ``audit_pending_chain`` chains each onto ``audit_log`` at commit and deletes it, so
+#: the table is empty outside writing transactions (SQLite: always empty). ``hash_head``,
+#: ``hash_middle``, ``hash_tail``: the row's canonical JSON around its id and ``prev_hash``.
+audit_pending = sa.Table(
+    "audit_pending",
+    metadata,
+    sa.Column("pending_id", sa.Integer, primary_key=True, autoincrement=True),
+    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in audit_log.c
+      if c.name not in ("id", "prev_hash", "hash")),
+    sa.Column("hash_head", sa.Text, nullable=False),
+    sa.Column("hash_middle", sa.Text, nullable=False),
+    sa.Column("hash_tail", sa.Text, nullable=False),
 )
 
 audit_head = sa.Table(

@@ -171,6 +171,9 @@ class UnitOfWork:
         #: the audit head is locked only from there to the commit
         self.deferred = deferred
         self.pending: list[dict[str, Any]] = []
+        #: chain the audit rows at COMMIT (PostgreSQL subject writers: the deferred trigger
+        #: of migration r0004), not in :meth:`flush`
+        self.at_commit = False
         #: the subject read with the actor check (subject writers; None: not read)
         self.context: SubjectContext | None = None
         self._context_sid: str | None = None
@@ -178,7 +181,10 @@ class UnitOfWork:
     def flush(self) -> None:
         """Chain the audit rows kept so far onto the trail (in order)."""
         pending, self.pending = self.pending, []
-        _audit.append_audit_rows(self.conn, pending)
+        if self.at_commit:
+            _audit.append_audit_rows(self.conn, pending, at_commit=True)
+        else:
+            _audit.append_audit_rows(self.conn, pending)
 
     # -- audit ------------------------------------------------------------------------------
 
@@ -418,6 +424,7 @@ class ServiceCore:
                 if write and isinstance(subject, str):
                     sid = subject.strip()
                     lock_for_subject_write(conn, sid)
+                    tx.at_commit = conn.dialect.name == "postgresql"
                     if len(sid) <= 64:  # the actor check and the subject in one statement
                         tx.context = self._subject_context(conn, actor, sid, with_visits)
                         tx._context_sid = sid
