@@ -289,7 +289,7 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "GET /api/subjects/{id}": [("GET", f"/api/subjects/{sids[i % len(sids)]}", None)
                                        for i in range(n)],
             "GET /api/subjects": [("GET", "/api/subjects", None)] * n,
-            "GET /api/dashboard": [("GET", "/api/dashboard", None)] * max(1, n // 4),
+            "GET /api/dashboard": [("GET", "/api/dashboard", None)] * n,
         }
         for name, jobs in reads.items():
             runs[name] = asyncio.run(_drive(port, c, jobs, headers, 200))

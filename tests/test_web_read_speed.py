@@ -227,3 +227,22 @@ def test_the_version_is_read_in_the_snapshot_of_the_data(trial: WebTrial) -> Non
     assert data.version == before == svc.read_version(inv1, "subject_timeline")
     svc.record_visit(inv1, "P003", 4, BASELINE)
     assert svc.subject_timeline(inv1, "P001").version != before
+
+
+def test_a_kept_page_carries_each_sessions_own_token(trial: WebTrial) -> None:
+    """The rendered subject page is kept per session: two sessions of one user each get
+    their own CSRF token in every form, never the other's, and the same page otherwise."""
+    trial.enrol("P005")
+    first, second = trial.client("inv1"), trial.client("inv1")
+    assert first.csrf != second.csrf
+    for _ in range(2):
+        for user, other in ((first, second), (second, first)):
+            page = user.get("/subjects/P005").text
+            assert page.count(user.csrf) >= 2 and other.csrf not in page
+    assert _without_token(first.get("/subjects/P005").text, first) == \
+        _without_token(second.get("/subjects/P005").text, second)
+    r = first.post_form("/subjects/P005/visits", {"visit_week": "4",
+                                                  "visit_date": "2024-03-29",
+                                                  **{k: str(v) for k, v in BASELINE.items()}})
+    assert r.status_code == 200 and "Week 4 recorded" in r.text, r.text[:500]
+    assert "2024-03-29" in second.get("/subjects/P005").text

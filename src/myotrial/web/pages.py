@@ -122,14 +122,16 @@ MSA_GROUPS = ("", "dm_specific", "antisynthetase", "imnm", "maa_only", "negative
 def render(request: Request, name: str, context: Mapping[str, Any],
            status: int = 200) -> HTMLResponse:
     """Render a page with the user, the CSRF token and the role's links."""
+    return templates.TemplateResponse(request, name, _page_context(request, context),
+                                      status_code=status)
+
+
+def _page_context(request: Request, context: Mapping[str, Any]) -> dict[str, Any]:
     session = request_session(request)
     actor = session.actor
-    return templates.TemplateResponse(
-        request, name,
-        {"actor": actor, "csrf_token": session.csrf,
-         "role": None if actor is None else actor.role.value,
-         "role_label": None if actor is None else role_label(actor.role), **context},
-        status_code=status)
+    return {"actor": actor, "csrf_token": session.csrf,
+            "role": None if actor is None else actor.role.value,
+            "role_label": None if actor is None else role_label(actor.role), **context}
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -254,7 +256,7 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
                   values: Mapping[str, Any] | None = None, status: int = 200) -> HTMLResponse:
     view = timeline_view(read_cache(request), service, actor, subject_id)
     data = view.data
-    return render(request, "subject.html", {
+    context = {
         "t": data, "s": data["subject"], "notice": notice, "form": form,
         "errors": errors or [], "values": values or {},
         "visit_fields": visit_fields(service),
@@ -262,7 +264,17 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
         "can_enter": actor.role is Role.SITE_INVESTIGATOR,
         "ir_hours": service.policy.infusion_related_window_hours,
         "svg": _svg(service, view),
-    }, status=status)
+    }
+    if notice is None and form is None and not errors and not values and status == 200:
+        # the plain page: a function of the view and of the session only (user, role,
+        # site, CSRF token), so it is kept per session with the view
+        session = request_session(request)
+        html: str = view.render_for(
+            ("subject.html", actor.username, actor.role.value, actor.site_id, session.csrf),
+            lambda _: templates.get_template("subject.html").render(
+                {"request": request, **_page_context(request, context)}))
+        return HTMLResponse(html)
+    return render(request, "subject.html", context, status=status)
 
 
 def _svg(service: TrialService, view: View) -> str:

@@ -43,19 +43,38 @@ class View:
     """One cached view: its data (plain JSON values), and renderings made from it on first
     use (the JSON body; the subject's SVG plot)."""
 
-    __slots__ = ("_lock", "_renders", "data")
+    __slots__ = ("_lock", "_renders", "_session_renders", "data")
+
+    #: Per-session renderings kept per view (the most recent sessions').
+    SESSION_RENDERS = 8
 
     def __init__(self, data: Any) -> None:
         self.data = data
-        self._renders: dict[str, Any] = {}
+        self._renders: dict[Hashable, Any] = {}
+        self._session_renders: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def render(self, name: str, make: Callable[[Any], Any]) -> Any:
+    def render(self, name: Hashable, make: Callable[[Any], Any]) -> Any:
         """``make(data)``, computed once per view and kept."""
         with self._lock:
             if name not in self._renders:
                 self._renders[name] = make(self.data)
             return self._renders[name]
+
+    def render_for(self, session: Hashable, make: Callable[[Any], Any]) -> Any:
+        """``make(data)`` for one session (``session`` names everything per request the
+        rendering holds: user, role, site, CSRF token), kept for the last
+        :attr:`SESSION_RENDERS` sessions."""
+        with self._lock:
+            if session in self._session_renders:
+                self._session_renders.move_to_end(session)
+                return self._session_renders[session]
+        made = make(self.data)
+        with self._lock:
+            self._session_renders[session] = made
+            while len(self._session_renders) > self.SESSION_RENDERS:
+                self._session_renders.popitem(last=False)
+        return made
 
 
 def scope(actor: Actor) -> tuple[str, str | None]:
