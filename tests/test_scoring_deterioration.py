@@ -90,7 +90,7 @@ def test_worsening_before_week_8_alone_does_not_confirm() -> None:
 
 def test_consecutive_visits_may_meet_different_clauses() -> None:
     out = trial([(0, {}), (8, WORSE_A), (12, WORSE_C), (16, {})])
-    assert out["worsening_clauses"].fillna("").tolist() == ["", "A", "C", ""]
+    assert out["worsening_clauses"].astype("string").fillna("").tolist() == ["", "A", "C", ""]
     assert out["cd_confirmed"].tolist() == [False, False, True, True]
 
 

@@ -54,7 +54,7 @@ def _compile(name: str, **options: Any) -> Any:
     return compiled
 
 
-for _helper in ("_div", "_slot", "_pick", "_ratio", "enzyme_choice"):
+for _helper in ("_count", "_div", "_slot", "_pick", "_ratio", "enzyme_choice"):
     _compile(_helper, **_INLINE)
 score_chunk = _compile("score_chunk", **_JIT)
 choose_enzymes = _compile("choose_enzymes", **_JIT)

@@ -66,11 +66,19 @@ def _slot(x: Any, xb: Any, base: bool, inv: Any, p: tuple[float, ...]) -> tuple[
     half-open upper bounds, already shifted by the tolerance); NaN change -> NaN points.
     """
     diff = p[0] * (x - xb)
-    rel = 0.0 if diff == 0.0 else _div(diff, abs(xb)) * 100.0
+    rel = _div(diff, abs(xb)) * 100.0  # branch-free: computed, then replaced when unchanged
+    rel = 0.0 if diff == 0.0 else rel
     imp = rel if p[1] != 0.0 else diff * inv
     pts = p[7] + (imp > p[3]) * p[8] + (imp > p[4]) * p[9] + (imp > p[5]) * p[10]
     pts = pts + (imp > p[6]) * p[11]
-    return (math.nan if (math.isnan(imp) or base) else pts), rel, imp
+    return (math.nan if (imp != imp) | base else pts), rel, imp
+
+
+def _count(bits: int) -> int:
+    """Number of bits set in a six-bit mask (0..63)."""
+    bits = bits - ((bits >> 1) & 0x15)
+    bits = (bits & 0x33) + ((bits >> 2) & 0x33)
+    return (bits + (bits >> 4)) & 0x0F
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -182,7 +190,10 @@ def score_chunk(
     es, ms, low = int(rules[R_ENZYME_SLOT]), int(rules[R_MAX_SLOT]), rules[R_MAX_LOW]
     ps, mm, xsl = int(rules[R_PGA_SLOT]), int(rules[R_MMT_SLOT]), int(rules[R_EXTRA_SLOT])
     has_b = xsl >= 0
-    w, v, c = weights
+    w, v, c = weights  # 0/1 per slot, as bit masks
+    w_bits = w[0] | w[1] << 1 | w[2] << 2 | w[3] << 3 | w[4] << 4 | w[5] << 5
+    v_bits = v[0] | v[1] << 1 | v[2] << 2 | v[3] << 3 | v[4] << 4 | v[5] << 5
+    c_bits = c[0] | c[1] << 1 | c[2] << 2 | c[3] << 3 | c[4] << 4 | c[5] << 5
     if not general and lo > 0 and lo < hi and codes[lo - 1] >= codes[lo]:
         return 1
     i = lo
@@ -208,33 +219,65 @@ def score_chunk(
             enz = enzyme_choice(b, ev, eu)
         if es < 0:
             enz = -1
+        # the subject's baseline values, slot by slot (the enzyme: value / ULN), read once
+        y0 = xa0[b] if n0 else math.nan
+        y1 = xa1[b] if n1 else math.nan
+        y2 = xa2[b] if n2 else math.nan
+        y3 = xa3[b] if n3 else math.nan
+        y4 = xa4[b] if n4 else math.nan
+        y5 = xa5[b] if n5 else math.nan
+        if es >= 0:
+            ye = _ratio(enz, b, v0, u0, v1, u1, v2, u2, v3, u3, v4, u4)
+            if es == 0:
+                y0 = ye
+            elif es == 1:
+                y1 = ye
+            elif es == 2:
+                y2 = ye
+            elif es == 3:
+                y3 = ye
+            elif es == 4:
+                y4 = ye
+            else:
+                y5 = ye
+        at_base = (
+            int(y0 != y0) | int(y1 != y1) << 1 | int(y2 != y2) << 2 | int(y3 != y3) << 3
+            | int(y4 != y4) << 4 | int(y5 != y5) << 5
+        )  # fmt: skip
+        yp = _pick(ps, y0, y1, y2, y3, y4, y5)
+        yx = _pick(xsl, y0, y1, y2, y3, y4, y5) if has_b else 0.0
+        last_max = math.nan
+        row_inv = 0.0
         run = 0
         done = False
         for r in range(i, j):
             base = weeks[r] == 0.0
-            # values at the visit (x) and at baseline (y), slot by slot
-            x0, y0 = (xa0[r], xa0[b]) if n0 else (math.nan, math.nan)
-            x1, y1 = (xa1[r], xa1[b]) if n1 else (math.nan, math.nan)
-            x2, y2 = (xa2[r], xa2[b]) if n2 else (math.nan, math.nan)
-            x3, y3 = (xa3[r], xa3[b]) if n3 else (math.nan, math.nan)
-            x4, y4 = (xa4[r], xa4[b]) if n4 else (math.nan, math.nan)
-            x5, y5 = (xa5[r], xa5[b]) if n5 else (math.nan, math.nan)
+            # values at the visit, slot by slot
+            x0 = xa0[r] if n0 else math.nan
+            x1 = xa1[r] if n1 else math.nan
+            x2 = xa2[r] if n2 else math.nan
+            x3 = xa3[r] if n3 else math.nan
+            x4 = xa4[r] if n4 else math.nan
+            x5 = xa5[r] if n5 else math.nan
             if es >= 0:
                 xe = _ratio(enz, r, v0, u0, v1, u1, v2, u2, v3, u3, v4, u4)
-                ye = _ratio(enz, b, v0, u0, v1, u1, v2, u2, v3, u3, v4, u4)
                 if es == 0:
-                    x0, y0 = xe, ye
+                    x0 = xe
                 elif es == 1:
-                    x1, y1 = xe, ye
+                    x1 = xe
                 elif es == 2:
-                    x2, y2 = xe, ye
+                    x2 = xe
                 elif es == 3:
-                    x3, y3 = xe, ye
+                    x3 = xe
                 elif es == 4:
-                    x4, y4 = xe, ye
+                    x4 = xe
                 else:
-                    x5, y5 = xe, ye
-            row_inv = 100.0 / (max_col[r] - low) if ms >= 0 else 0.0
+                    x5 = xe
+            if ms >= 0:  # 100 / (maximum - minimum), computed again only when the maximum changes
+                mx = max_col[r]
+                if mx != last_max:
+                    row_inv = 100.0 / (mx - low)
+                    last_max = mx
             q0, r0, a0 = _slot(x0, y0, base, row_inv if ms == 0 else s0[2], s0)
             q1, r1, a1 = _slot(x1, y1, base, row_inv if ms == 1 else s1[2], s1)
             q2, r2, a2 = _slot(x2, y2, base, row_inv if ms == 2 else s2[2], s2)
@@ -260,13 +303,9 @@ def score_chunk(
                 + (q5 if q5 == q5 else 0.0)
             )
             ok = (present == 6) | (partial & (present > 0))
-            t = math.nan if (base or not ok) else total
+            t = math.nan if base | (not ok) else total
             tis_out[r] = t
             cat_out[r] = -1 if t != t else int(t >= cut1) + int(t >= cut2) + int(t >= cut3)
-            at_base = (
-                int(y0 != y0) | int(y1 != y1) << 1 | int(y2 != y2) << 2 | int(y3 != y3) << 3
-                | int(y4 != y4) << 4 | int(y5 != y5) << 5
-            )  # fmt: skip
             at_visit = (
                 int(x0 != x0) | int(x1 != x1) << 1 | int(x2 != x2) << 2 | int(x3 != x3) << 3
                 | int(x4 != x4) << 4 | int(x5 != x5) << 5
@@ -276,57 +315,59 @@ def score_chunk(
             base_out[r] = base
             enz_out[r] = enz
 
-            # IMACS 2004 DOI: 1 met, 0 not met, -1 unknown or baseline
-            m0, m1, m2 = int(r0 != r0), int(r1 != r1), int(r2 != r2)
-            m3, m4, m5 = int(r3 != r3), int(r4 != r4), int(r5 != r5)
-            improved = (
-                w[0] * int(r0 >= improved_at) + w[1] * int(r1 >= improved_at)
-                + w[2] * int(r2 >= improved_at) + w[3] * int(r3 >= improved_at)
-                + w[4] * int(r4 >= improved_at) + w[5] * int(r5 >= improved_at)
+            # IMACS 2004 DOI: 1 met, 0 not met, -1 unknown or baseline. Bit k of each mask is
+            # slot k: missing change, improved, worse, worse for clause C
+            miss = (
+                int(r0 != r0) | int(r1 != r1) << 1 | int(r2 != r2) << 2 | int(r3 != r3) << 3
+                | int(r4 != r4) << 4 | int(r5 != r5) << 5
             )  # fmt: skip
-            z0, z1, z2 = int(r0 <= worse_at), int(r1 <= worse_at), int(r2 <= worse_at)
-            z3, z4, z5 = int(r3 <= worse_at), int(r4 <= worse_at), int(r5 <= worse_at)
-            worse = w[0] * z0 + w[1] * z1 + w[2] * z2 + w[3] * z3 + w[4] * z4 + w[5] * z5
-            unknown = w[0] * m0 + w[1] * m1 + w[2] * m2 + w[3] * m3 + w[4] * m4 + w[5] * m5
-            nw_def = v[0] * z0 + v[1] * z1 + v[2] * z2 + v[3] * z3 + v[4] * z4 + v[5] * z5
-            nw_pos = nw_def + v[0] * m0 + v[1] * m1 + v[2] * m2 + v[3] * m3 + v[4] * m4
-            nw_pos = nw_pos + v[5] * m5
+            up = (
+                int(r0 >= improved_at) | int(r1 >= improved_at) << 1
+                | int(r2 >= improved_at) << 2 | int(r3 >= improved_at) << 3
+                | int(r4 >= improved_at) << 4 | int(r5 >= improved_at) << 5
+            )  # fmt: skip
+            down = (
+                int(r0 <= worse_at) | int(r1 <= worse_at) << 1 | int(r2 <= worse_at) << 2
+                | int(r3 <= worse_at) << 3 | int(r4 <= worse_at) << 4 | int(r5 <= worse_at) << 5
+            )  # fmt: skip
+            improved = _count(up & w_bits)
+            worse = _count(down & w_bits)
+            unknown = _count(miss & w_bits)
+            nw_def = down & v_bits
+            nw_pos = (down | miss) & v_bits
             met = (improved >= min_improved) & (worse + unknown <= max_worse) & (nw_pos == 0)
             possible = (improved + unknown >= min_improved) & (worse <= max_worse) & (nw_def == 0)
-            doi_out[r] = -1 if base else (1 if met else (-1 if possible else 0))
+            doi = int(met) - int(possible & (not met))  # 1 / -1 / 0, without branches
+            doi_out[r] = -1 if base else doi
 
             # ProDERM worsening (1 / 0 / -1 unknown; baseline 0), clause bits A=1, B=2, C=4
-            d = _pick(ps, x0, x1, x2, x3, x4, x5) - _pick(ps, y0, y1, y2, y3, y4, y5)
+            d = _pick(ps, x0, x1, x2, x3, x4, x5) - yp
             rm = _pick(mm, r0, r1, r2, r3, r4, r5)
             a_def = (d >= pga_at) & (rm <= mmt_at)
             a_pos = ((d >= pga_at) | (d != d)) & ((rm <= mmt_at) | (rm != rm))
-            e = (
-                _pick(xsl, x0, x1, x2, x3, x4, x5) - _pick(xsl, y0, y1, y2, y3, y4, y5)
-                if has_b
-                else 0.0
-            )
+            e = _pick(xsl, x0, x1, x2, x3, x4, x5) - yx if has_b else 0.0
             b_def = has_b & (e >= extra_at)
             b_pos = b_def | (has_b & (e != e))
-            hit = (
-                c[0] * int(r0 <= c_at) + c[1] * int(r1 <= c_at) + c[2] * int(r2 <= c_at)
-                + c[3] * int(r3 <= c_at) + c[4] * int(r4 <= c_at) + c[5] * int(r5 <= c_at)
+            hit = _count(
+                (
+                    int(r0 <= c_at) | int(r1 <= c_at) << 1 | int(r2 <= c_at) << 2
+                    | int(r3 <= c_at) << 3 | int(r4 <= c_at) << 4 | int(r5 <= c_at) << 5
+                )
+                & c_bits
             )  # fmt: skip
-            unknown_c = c[0] * m0 + c[1] * m1 + c[2] * m2 + c[3] * m3 + c[4] * m4 + c[5] * m5
+            unknown_c = _count(miss & c_bits)
             c_def = hit >= c_min
             c_pos = hit + unknown_c >= c_min
             w_def = a_def | b_def | c_def
             w_pos = a_pos | b_pos | c_pos
-            worsening = 0 if base else (1 if w_def else (-1 if w_pos else 0))
+            worsening = int(w_def) - int(w_pos & (not w_def))
+            worsening = 0 if base else worsening
             worse_out[r] = worsening
             clause_out[r] = 0 if base else (int(a_def) | (int(b_def) << 1) | (int(c_def) << 2))
 
             if not general:  # confirmation, in subject/week order
-                if not base and worsening == 1:
-                    run += 1
-                else:
-                    run = 0
-                if run >= k_consecutive and weeks[r] >= earliest:
-                    done = True
+                run = (run + 1) * int((not base) & (worsening == 1))
+                done = done | ((run >= k_consecutive) & (weeks[r] >= earliest))
                 confirmed[r] = done
         i = j
     return 0

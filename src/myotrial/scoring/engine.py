@@ -207,8 +207,8 @@ def score_arrays(
     doi: DOIRules = load_doi_rules()
     scales = load_scales()
     ms, earliest_week, k_consecutive = config.resolved(tis_rules, det)
-    codes = np.require(subject_codes, np.int64, ["C", "W"])
-    wk = np.require(weeks, np.float64, ["C", "W"])
+    codes = _writeable(subject_codes, np.int64)
+    wk = _writeable(weeks, np.float64)
     n = codes.size
     if wk.size != n:
         raise ValueError(f"subject_codes has {n} rows but weeks has {wk.size}")
@@ -412,6 +412,23 @@ def _inverse_range(
 
 
 def _column(columns: Mapping[str, FloatArray], name: str) -> FloatArray:
-    arr = columns[name]
-    # numba types read-only arrays differently: require writeable, C-contiguous float64
-    return np.require(arr, np.float64, ["C", "W"])
+    return _writeable(columns[name], np.float64)
+
+
+def _writeable(arr: npt.ArrayLike, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """``arr`` as a C-contiguous, writeable array of ``dtype`` (numba types read-only arrays
+    differently). A read-only view of writeable memory (pandas' copy-on-write views) becomes a
+    writeable view, not a copy: the kernels never write to their inputs."""
+    if (
+        isinstance(arr, np.ndarray)
+        and arr.dtype == dtype
+        and arr.flags.c_contiguous
+        and not arr.flags.writeable
+    ):
+        view = arr.view()
+        try:
+            view.flags.writeable = True
+            return view
+        except ValueError:  # memory that is read-only itself: copied below
+            pass
+    return np.require(arr, dtype, ["C", "W"])

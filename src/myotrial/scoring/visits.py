@@ -40,9 +40,10 @@ def _missing_reasons(
     enzymes: tuple[str, ...],
     partial: bool,
     show: np.ndarray | None,
-) -> pd.arrays.ArrowStringArray:
+) -> pd.Categorical:
     """``tis_missing_reason``: text for each (missing bit code, enzyme) pair, composed once per
-    distinct pair; rows where ``show`` is False (and empty texts) are missing."""
+    distinct pair; rows where ``show`` is False (and empty texts) are missing. A categorical
+    column built from codes (no string per row); its categories are the texts present, sorted."""
     width = len(enzymes) + 1
     key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
     present = np.flatnonzero(np.bincount(key)) if key.size else np.empty(0, dtype=np.int64)
@@ -50,22 +51,20 @@ def _missing_reasons(
     for u in present.tolist():
         code, enz = u // width - 1, u % width
         texts.append(missing_reason(code, enz - 1, slot_columns, enzymes, partial))
-    lookup = np.zeros(int(key.max()) + 1 if key.size else 1, dtype=np.int32)
-    lookup[present] = np.arange(present.size, dtype=np.int32)
+    labels = sorted({t for t in texts if t})
+    position = {t: i for i, t in enumerate(labels)}
+    lookup = np.full(int(key.max()) + 1 if key.size else 1, -1, dtype=np.int32)
+    lookup[present] = [position[t] if t else -1 for t in texts]
     index = lookup[key]
     if show is not None:
-        index[~show] = len(texts)  # -> None
-    return _strings(index, [*texts, None])
+        index[~show] = -1  # -> missing
+    return _categorical(index, labels)
 
 
-def _strings(index: np.ndarray, labels: list[str | None]) -> pd.arrays.ArrowStringArray:
-    """The ``string`` column whose row i is ``labels[index[i]]`` (None = missing), decoded from
-    a dictionary in Arrow (no Python string per row)."""
-    import pyarrow as pa
-
-    dictionary = pa.array(labels, type=pa.large_string())
-    decoded = pa.DictionaryArray.from_arrays(pa.array(index), dictionary).dictionary_decode()
-    return pd.arrays.ArrowStringArray(decoded)
+def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """The categorical column whose row i is ``labels[codes[i]]`` (-1 = missing), built from
+    the codes (no Python string per row). Text categories keep the table's string dtype."""
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype="str"))
 
 
 def score_visits(
@@ -169,9 +168,7 @@ def score_visits(
     out: dict[str, Any] = {}  # new columns, added to the validated frame in one step
     out["tis"] = res["tis"]
     cat_codes = np.asarray(res["tis_category_code"])
-    out["tis_category"] = pd.Categorical.from_codes(
-        cat_codes, categories=pd.Index(list(CATEGORY_LABELS))
-    )
+    out["tis_category"] = _categorical(cat_codes, list(CATEGORY_LABELS))
     slot_cols = [ms.slots[s] for s in SLOTS]
     show = None
     if partial:
@@ -187,22 +184,25 @@ def score_visits(
     for s in SLOTS:
         out[f"points_{s}"] = res[f"points_{s}"]
     enz_labels = list(scales.enzymes)
-    out["enzyme_used"] = (
-        pd.Categorical.from_codes(np.asarray(res["enzyme_code"]), categories=pd.Index(enz_labels))
+    out["enzyme_used"] = _categorical(
+        np.asarray(res["enzyme_code"])
         if "enzyme" in ms.slots.values()
-        else pd.Categorical.from_codes(np.full(len(v), -1), categories=pd.Index(enz_labels))
+        else np.full(len(v), -1, dtype=np.int8),
+        enz_labels,
     )
     out["doi_met"] = _to_boolean(np.asarray(res["doi_met"]))
     out["worsening"] = _to_boolean(np.asarray(res["worsening"]))
-    # clause code 0 (no clause met) -> missing; otherwise e.g. "A;C"
-    out["worsening_clauses"] = _strings(np.asarray(res["clause_code"]), [None, *CLAUSE_LABELS[1:]])
+    # clause code 0 (no clause met) -> missing; otherwise e.g. "A;C" (every combination a category)
+    out["worsening_clauses"] = _categorical(
+        np.asarray(res["clause_code"]) - np.int8(1), list(CLAUSE_LABELS[1:])
+    )
     out["cd_confirmed"] = np.asarray(res["cd_confirmed"], dtype=bool)
     if details:
         for s in SLOTS:
             out[f"pchg_{s}"] = res[f"improvement_{s}"]
             out[f"rchg_{s}"] = res[f"relative_{s}"]
         out["tis_partial"] = np.asarray(res["tis_partial"], dtype=bool)
-    added = pd.DataFrame(out, index=v.index)
+    added = pd.DataFrame(out, index=v.index, copy=False)  # the new arrays, not copied
     return pd.concat([v.drop(columns=[c for c in added.columns if c in v.columns]), added], axis=1)
 
 

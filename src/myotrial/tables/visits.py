@@ -146,20 +146,17 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
         arr = pa.array(txt.array)
         if isinstance(arr, pa.ChunkedArray):  # e.g. after pandas.concat: one chunk to encode
             arr = arr.combine_chunks()
-        enc = pc.dictionary_encode(arr)
-        codes = np.asarray(
-            pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
-        dictionary = enc.dictionary
+        codes, dictionary = _arrow_codes(arr)
     else:
         c, uniq = pd.factorize(txt.to_numpy(dtype=object), use_na_sentinel=True)
         codes = np.asarray(c, dtype=np.int64)
         dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
     stripped = pc.utf8_trim_whitespace(dictionary)
     blank = _np_bool(pc.is_in(stripped, value_set=pa.array(list(_BLANK_OR_TOKEN))))
-    bad_text = _np_bool(pc.match_substring_regex(stripped, _CONTROL.pattern)) | (
-        np.asarray(pc.utf8_length(stripped).to_numpy(zero_copy_only=False)) > MAX_SUBJECT_ID_LENGTH
-    )
+    too_long = np.asarray(pc.utf8_length(stripped).to_numpy(zero_copy_only=False))
+    bad_text = too_long > MAX_SUBJECT_ID_LENGTH
+    if _any_control_byte(dictionary):  # else no id can hold a control character
+        bad_text |= _np_bool(pc.match_substring_regex(stripped, _CONTROL.pattern))
     changed = not text_kind or bool(blank.any())
     if not changed and len(dictionary):
         changed = not pc.all(pc.equal(stripped, dictionary)).as_py()
@@ -176,6 +173,49 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
     values_out = np.asarray([*np.asarray(merged_uniq, dtype=object).tolist(), None], object)[codes]
     dtype = series.dtype if isinstance(series.dtype, pd.StringDtype) else object
     return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
+
+
+def _arrow_codes(arr: object) -> tuple[np.ndarray, object]:
+    """Codes (-1 = missing; 0.. in order of first appearance) and distinct values of an Arrow
+    text array, as ``pyarrow.compute.dictionary_encode`` gives them. Rows grouped by subject:
+    only the first row of each run of equal neighbours is hashed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert isinstance(arr, pa.Array)
+    n = len(arr)
+    heads: np.ndarray | None = None
+    if n > 1:
+        neq = pc.fill_null(pc.not_equal(arr.slice(1), arr.slice(0, n - 1)), True)
+        starts = np.flatnonzero(np.concatenate(([True], _np_bool(neq))))
+        if starts.size <= n // 2:  # runs of equal ids: hash one row per run
+            heads = starts
+    enc = pc.dictionary_encode(arr if heads is None else arr.take(pa.array(heads)))
+    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    if heads is not None:
+        codes = np.repeat(codes, np.diff(np.append(heads, n)))
+    return codes, enc.dictionary
+
+
+def _any_control_byte(arr: object) -> bool:
+    """Whether an Arrow text array may hold a control character (U+0000-U+001F, U+007F): in
+    UTF-8 those code points are exactly the bytes 0x00-0x1F and 0x7F (every byte of a longer
+    sequence is >= 0x80), so one pass over the bytes decides. True when unsure."""
+    import pyarrow as pa
+
+    assert isinstance(arr, pa.Array)
+    large = pa.types.is_large_string(arr.type)
+    if not (large or pa.types.is_string(arr.type)) or len(arr) == 0:
+        return len(arr) > 0
+    _, off_buf, data = arr.buffers()
+    if data is None:
+        return False
+    width = np.int64 if large else np.int32
+    offsets = np.frombuffer(
+        off_buf, dtype=width, count=len(arr) + 1, offset=arr.offset * (8 if large else 4)
+    )
+    raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    return bool(((raw < 0x20) | (raw == 0x7F)).any())
 
 
 def _neighbours_differ(values: np.ndarray) -> np.ndarray | None:
