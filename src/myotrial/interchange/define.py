@@ -11,8 +11,10 @@ derivation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import odmlib.define_2_1.model as dm
 
@@ -20,7 +22,7 @@ from myotrial.interchange.adam import AdamDataset
 from myotrial.interchange.errors import Problems
 from myotrial.protocol import Protocol
 
-__all__ = ["build_define", "validate_define"]
+__all__ = ["build_define", "define_schema", "validate_define"]
 
 _DATA_TYPE = {"text": "text", "integer": "integer", "float": "float", "date": "date",
               "datetime": "datetime"}  # fmt: skip
@@ -143,13 +145,25 @@ def build_define(
     return odm
 
 
-def validate_define(path: str | Path) -> None:
-    """Validate a define.xml file against the Define-XML 2.1 schema (odmlib's XSD); every
-    violation located by XML path (:class:`~myotrial.interchange.errors.InterchangeError`)."""
+@functools.cache
+def define_schema(validation: str = "skip") -> Any:
+    """The Define-XML 2.1 schema (odmlib's XSD files), built once per process.
+
+    ``validation="skip"``: the XSD files themselves are not checked against the XSD
+    meta-schema (xmlschema's default ``"strict"`` does that on every build: about 0.3 s). They
+    are fixed files shipped with odmlib, and the check does not change what a document is
+    validated against (``tests/test_interchange_adam.py`` compares both on broken documents).
+    """
     import xmlschema
     from odmlib.schema_manager import get_schema_path
 
-    schema = xmlschema.XMLSchema(get_schema_path("define", "2.1"))
+    return xmlschema.XMLSchema(get_schema_path("define", "2.1"), validation=validation)
+
+
+def validate_define(path: str | Path) -> None:
+    """Validate a define.xml file against the Define-XML 2.1 schema (odmlib's XSD); every
+    violation located by XML path (:class:`~myotrial.interchange.errors.InterchangeError`)."""
+    schema = define_schema()
     problems = Problems("define.xml")
     for err in schema.iter_errors(str(path)):
         problems.add("define.xml", getattr(err, "sourceline", None), None, None, err.path,
