@@ -246,3 +246,21 @@ def test_a_kept_page_carries_each_sessions_own_token(trial: WebTrial) -> None:
                                                   **{k: str(v) for k, v in BASELINE.items()}})
     assert r.status_code == 200 and "Week 4 recorded" in r.text, r.text[:500]
     assert "2024-03-29" in second.get("/subjects/P005").text
+
+
+def test_reading_the_version_checks_the_role_and_the_user(trial: WebTrial) -> None:
+    """The version read is a service read: the role gate of the operation and the actor
+    check (exists, active, same role and site) as every operation."""
+    from myotrial.db.roles import PermissionDenied, Role
+
+    svc = trial.service
+    assert svc.read_version(trial.actors["inv1"], "subject_timeline")
+    with pytest.raises(PermissionDenied):  # the administrator may not read the timeline
+        svc.read_version(trial.actors["admin"], "subject_timeline")
+    for forged in (Actor("inv1", Role.MONITOR), Actor("inv1", Role.SITE_INVESTIGATOR, "02"),
+                   Actor("ghost", Role.MONITOR)):
+        with pytest.raises(PermissionDenied):
+            svc.read_version(forged, "subject_timeline")
+    svc.deactivate_user(trial.actors["admin"], "monitor", "left the trial")
+    with pytest.raises(PermissionDenied):
+        svc.read_version(trial.actors["monitor"], "list_subjects")

@@ -12,7 +12,7 @@ from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db.exports import build_exports
 from myotrial.db.results import DeteriorationEvent, SubjectView
-from myotrial.db.roles import Actor, PermissionDenied, Role
+from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
 from myotrial.db.service._unit import ServiceCore
 from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
@@ -137,10 +137,34 @@ class ReadOperations(ServiceCore):
                 if actor.role is Role.SITE_INVESTIGATOR else None)
 
     def read_version(self, actor: Actor, operation: str) -> str:
-        """The :func:`data_version` as ``actor`` doing the read ``operation`` (its role
-        gate and the actor check of every operation; nothing written)."""
-        with self._transaction(actor, operation, write=False) as tx:
-            return data_version(tx.conn)
+        """The :func:`data_version` as ``actor`` doing the read ``operation``: the role gate
+        and the actor check of every operation (exists, active, same role and site: as
+        ``ServiceCore._check_actor``), with the version, in ONE statement (PostgreSQL: no
+        BEGIN/COMMIT round trips; one statement sees one snapshot). Nothing written."""
+        if not isinstance(actor, Actor):
+            raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
+        authorise(actor, operation)
+        us, head = s.users, s.audit_head
+        query = sa.select(
+            us.c.active, us.c.role, us.c.site_id,
+            sa.select(head.c.last_id).where(head.c.id == 1).scalar_subquery(),
+            sa.select(head.c.last_hash).where(head.c.id == 1).scalar_subquery(),
+        ).where(us.c.username == actor.username)
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = conn.execute(query).first()
+            else:
+                conn.execution_options(myotrial_readonly=True)
+                with conn.begin():
+                    row = conn.execute(query).first()
+        if (row is None or not row.active or row.role != actor.role.value
+                or row.site_id != actor.site_id):
+            raise PermissionDenied(
+                f"user {actor.username!r} is not an active {actor.role.value}"
+                + (f" of site {actor.site_id}" if actor.site_id else "")
+                + " in this database")
+        return "0:" if row[3] is None else f"{row[3]}:{row[4]}"
 
     def subject_timeline(self, actor: Actor, subject_id: str) -> SubjectTimeline:
         """One subject's page (:class:`SubjectTimeline`) from read queries in one snapshot:
