@@ -15,9 +15,12 @@ columns that need no conversion are passed through without a copy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Real
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -57,6 +60,8 @@ __all__ = [
     "prepare_visits",
     "validate_visits",
 ]
+
+T = TypeVar("T")
 
 NUMERIC_VISIT_COLUMNS: tuple[str, ...] = (
     "visit_week",
@@ -175,10 +180,29 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
     return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
 
 
+#: From this many rows, :func:`prepare_visits` factorises subject ids on a second thread.
+_PARALLEL_ROWS = 65_536
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _in_background(fn: Callable[..., T], *args: object) -> Future[T] | None:
+    """``fn(*args)`` on a worker thread when this process may use more than one core."""
+    if not _POOL:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        if cores < 2:
+            return None
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="myotrial-ids"))
+    return _POOL[0].submit(fn, *args)
+
+
 def _arrow_codes(arr: object) -> tuple[np.ndarray, object]:
     """Codes (-1 = missing; 0.. in order of first appearance) and distinct values of an Arrow
     text array, as ``pyarrow.compute.dictionary_encode`` gives them. Rows grouped by subject:
-    only the first row of each run of equal neighbours is hashed."""
+    only the first row of each run of equal neighbours is hashed, and nothing when the runs are
+    in increasing id order (each run is then a new id)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -190,11 +214,24 @@ def _arrow_codes(arr: object) -> tuple[np.ndarray, object]:
         starts = np.flatnonzero(np.concatenate(([True], _np_bool(neq))))
         if starts.size <= n // 2:  # runs of equal ids: hash one row per run
             heads = starts
-    enc = pc.dictionary_encode(arr if heads is None else arr.take(pa.array(heads)))
-    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
-    if heads is not None:
-        codes = np.repeat(codes, np.diff(np.append(heads, n)))
-    return codes, enc.dictionary
+    if heads is None:
+        enc = pc.dictionary_encode(arr)
+        codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+        return codes, enc.dictionary
+    first = arr.take(pa.array(heads))
+    m = len(first)
+    if first.null_count == 0 and (
+        m == 1 or pc.all(pc.less(first.slice(0, m - 1), first.slice(1))).as_py()
+    ):  # runs in increasing id order: every run is a new subject, nothing to hash
+        run_codes = np.arange(m, dtype=np.int64)
+        dictionary = first
+    else:
+        enc = pc.dictionary_encode(first)
+        run_codes = np.asarray(
+            pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64
+        )
+        dictionary = enc.dictionary
+    return np.repeat(run_codes, np.diff(np.append(heads, n))), dictionary
 
 
 def _any_control_byte(arr: object) -> bool:
@@ -302,7 +339,15 @@ def prepare_visits(
     last_week = MAX_VISIT_WEEK if max_week is None else int(max_week)
     n = len(raw)
 
-    codes, bad_id, subject_out = _subject_codes(raw["subject_id"])
+    # subject ids (Arrow kernels) on a second core while this one parses the numeric columns
+    # (both release the GIL); problems are added afterwards, in the same order as serially
+    pending = _in_background(_subject_codes, raw["subject_id"]) if n >= _PARALLEL_ROWS else None
+    parsed = [
+        (name, number_values_range(raw[name])) for name in NUMERIC_VISIT_COLUMNS if name in raw
+    ]
+    codes, bad_id, subject_out = (
+        pending.result() if pending is not None else _subject_codes(raw["subject_id"])
+    )
     no_subject = codes < 0
     any_no_subject = bool(no_subject.any())
     if any_no_subject:
@@ -319,10 +364,7 @@ def prepare_visits(
     bad_cells: dict[str, np.ndarray | None] = {}
     ranges: dict[str, tuple[float, float]] = {}
     replace: dict[str, np.ndarray] = {}
-    for name in NUMERIC_VISIT_COLUMNS:
-        if name not in raw:
-            continue
-        values, bad, lo, hi = number_values_range(raw[name])
+    for name, (values, bad, lo, hi) in parsed:
         if bad is not None:
             col.add(bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
         numeric[name] = values
