@@ -134,3 +134,20 @@ def test_disabled_chaining_trigger_is_found(trial: Trial) -> None:
     raw_sql(trial.engine, "ALTER TABLE audit_pending DISABLE TRIGGER audit_pending_chain")
     trial.service.record_visit(trial.inv1, "P001", 4, BASELINE)
     assert _kinds(trial) == {"pending_unchained", "record_unaudited"}
+
+
+def test_reordered_rows_chained_at_commit_are_found(trial: Trial) -> None:
+    """Two visits' audit rows (chained by COMMIT on PostgreSQL) swapped in place, with the
+    append-only triggers dropped first: the chain breaks where they were swapped."""
+    enrol(trial, "P001")
+    enrol(trial, "P002")
+    trial.service.record_visit(trial.inv1, "P001", 4, BASELINE)
+    trial.service.record_visit(trial.inv1, "P002", 4, BASELINE)
+    rows = _audit_rows(trial)
+    a, b = rows[-2], rows[-1]
+    db_support.drop_audit_triggers(trial.engine)
+    raw_sql(trial.engine, f"DELETE FROM audit_log WHERE id IN ({a['id']}, {b['id']})")
+    with trial.engine.begin() as conn:  # b's contents at a's id and the reverse
+        conn.execute(sa.insert(schema.audit_log), [{**b, "id": a["id"]}, {**a, "id": b["id"]}])
+    kinds = _kinds(trial)
+    assert {"chain_broken", "hash_mismatch"} <= kinds, kinds
