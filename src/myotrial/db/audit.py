@@ -4,12 +4,14 @@ Each row records who (user, role), when (UTC), what (action, table, record key, 
 and new values (canonical JSON) and the reason for a change. Row ``n`` stores ``prev_hash`` (the
 hash of row ``n - 1``; 64 zeros for row 1) and ``hash = sha256(canonical JSON of the row's other
 fields, prev_hash included)``. Ids are contiguous from 1, and the one-row ``audit_head`` table
-holds the last id and hash, updated in the same transaction. So an edited row breaks its own
-hash, a deleted or inserted row breaks the next row's ``prev_hash`` or the ids, and a removed
-tail no longer matches the head. Triggers refuse UPDATE and DELETE on ``audit_log`` (migration
-0001). Someone who can drop the triggers and rewrite the whole chain *and* the head is detected
-only against an externally kept head hash (``expected_head``): keep the head printed by
-``myotrial db verify-audit`` in the monitoring report.
+holds the last id and hash, updated in the same transaction (PostgreSQL subject writers stage
+their rows in ``audit_pending`` and a deferred trigger chains them the same way inside their
+COMMIT: :func:`append_audit_rows`, :func:`hash_fragments`, migration r0004). So an edited row
+breaks its own hash, a deleted or inserted row breaks the next row's ``prev_hash`` or the ids,
+and a removed tail no longer matches the head. Triggers refuse UPDATE and DELETE on
+``audit_log`` (migration 0001). Someone who can drop the triggers and rewrite the whole chain
+*and* the head is detected only against an externally kept head hash (``expected_head``): keep
+the head printed by ``myotrial db verify-audit`` in the monitoring report.
 
 Beyond the chain, :func:`verify_audit_chain` replays the audit trail (inserts, then field
 updates) and compares it with the clinical tables, so a change made around the service layer is

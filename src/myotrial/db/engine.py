@@ -8,8 +8,9 @@ transaction is either committed durably or not at all, also when its process is 
 guarantees by its write-ahead log. Writers that change the trial as a whole hold a
 transaction-level advisory lock exclusively; writers of one subject's records (visits,
 infusions, adverse events) hold it shared plus that subject's lock, so they run side by side;
-every writer appends its audit rows at the end of its transaction under the audit head's row
-lock, so the hash chain stays one line (docs/database.md, "Concurrent writers").
+every writer appends its audit rows under the audit head's row lock, at the end of its
+transaction (PostgreSQL subject writers: inside their COMMIT, by the deferred trigger of
+migration r0004), so the hash chain stays one line (docs/database.md, "Concurrent writers").
 """
 
 from __future__ import annotations
