@@ -1,17 +1,18 @@
-"""One helper process for the demo pipeline: the report's PDF (WeasyPrint) is rendered in it,
-beside the caller, which meanwhile writes the tables and the interchange outputs.
+"""One helper process for the demo pipeline: the results-free part of the report
+(:func:`myotrial.report.render.draft_report`: three figures, the safety tables, checksums) is
+built in it while the caller analyses, and the report's PDF (WeasyPrint) is rendered in it
+while the caller writes the tables and the interchange outputs.
 
 The process is a fresh interpreter (``python -c ...``: nothing is forked from a process that
 may already run threads, and the caller's ``__main__`` is never imported again, unlike
-``multiprocessing``'s spawn). It imports WeasyPrint and loads the report's fonts in the
-background, while the caller imports, simulates and analyses; the caller never imports
-WeasyPrint, so the helper costs only an interpreter start in CPU time. Tasks run one after
-the other, in the order they are submitted; arguments and results travel pickled over pipes
-(a reader thread in the helper takes every message at once, so the caller never waits to hand
-work over): the PDF is the same bytes as rendered in one process
-(``tests/test_simulate_demo.py`` compares a run with the helper with a serial one). An error
-of the task is raised in the caller as it is; when the helper cannot start or dies,
-:meth:`Pending.result` raises ``BrokenExecutor`` and the caller renders the PDF itself.
+``multiprocessing``'s spawn). It imports the report stack and WeasyPrint and loads the
+report's fonts in the background, while the caller imports and simulates; the caller never
+imports WeasyPrint. Tasks run one after the other, in the order they are submitted; arguments
+and results travel pickled over pipes (a reader thread in the helper takes every message at
+once, so the caller never waits to hand work over): the draft and the PDF are the same as
+built in one process (``tests/test_simulate_demo.py`` compares a run with the helper with a
+serial one). An error of a task is raised in the caller as it is; when the helper cannot start
+or dies, :meth:`Pending.result` raises ``BrokenExecutor`` and the caller does the task itself.
 
 ``benchmarks/bench_demo.py`` measures the gain on a 2-core machine (``demo`` vs ``demo
 --serial``).
@@ -29,7 +30,11 @@ import threading
 import traceback
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from myotrial.derive import DerivedTables
+    from myotrial.report.render import ReportDraft
 
 __all__ = ["Pending", "ReportWorker", "helper_pays"]
 
@@ -46,6 +51,18 @@ def helper_pays() -> bool:
     return usable >= 2
 
 
+def _warm_report() -> None:
+    import importlib
+
+    importlib.import_module("myotrial.report.render")
+
+
+def _draft(derived: DerivedTables, options: dict[str, Any]) -> ReportDraft:
+    from myotrial.report.render import draft_report
+
+    return draft_report(derived, **options)
+
+
 def _warm_pdf() -> None:
     from myotrial.report._pdf import warm_up
 
@@ -58,7 +75,7 @@ def _pdf(html: str) -> bytes:
     return html_to_pdf(html)
 
 
-_TASKS = {f.__name__: f for f in (_warm_pdf, _pdf)}
+_TASKS = {f.__name__: f for f in (_warm_report, _draft, _warm_pdf, _pdf)}
 
 
 def _send(stream: IO[bytes], obj: Any) -> None:
@@ -134,7 +151,8 @@ class ReportWorker:
 
     @classmethod
     def start(cls) -> ReportWorker | None:
-        """Start the process; it imports WeasyPrint and loads the report's fonts at once."""
+        """Start the process; it imports the report stack, then WeasyPrint (and loads the
+        report's fonts), at once."""
         import myotrial
 
         package_root = str(Path(myotrial.__file__).resolve().parents[1])
@@ -152,6 +170,7 @@ class ReportWorker:
         except OSError:
             return None
         worker = cls(proc)
+        worker._submit("_warm_report")
         worker._submit("_warm_pdf")
         return worker
 
@@ -176,6 +195,10 @@ class ReportWorker:
                 self._broken = True
                 raise BrokenExecutor(f"the helper process stopped: {exc}") from exc
         return self._replies[index]
+
+    def draft(self, derived: DerivedTables, **options: Any) -> Pending[ReportDraft]:
+        """:func:`myotrial.report.render.draft_report` in the helper process."""
+        return self._submit("_draft", derived, options)
 
     def pdf(self, html: str) -> Pending[bytes]:
         """:func:`myotrial.report.render.html_to_pdf` in the helper process."""

@@ -13,16 +13,18 @@ ODM study metadata: :func:`myotrial.interchange.outputs.write_interchange_output
 Everything written is labelled synthetic: a ``data_source`` column in every input table (the
 ADaM datasets carry it as ``DATASRC``) and a ``README.txt`` in the output folder.
 
-Speed (``benchmarks/bench_demo.py``): where at least 2 CPUs are usable the report's PDF is
-rendered in a helper process (:class:`myotrial.report._worker.ReportWorker`, started first so
-that it imports WeasyPrint while this process imports and simulates) beside this one, which
-meanwhile writes the tables and the interchange outputs (``myotrial demo --serial``: all in
-this process). Both give the same files.
+Speed (``benchmarks/bench_demo.py``): where at least 2 CPUs are usable a helper process
+(:class:`myotrial.report._worker.ReportWorker`, started first so that it imports the report
+stack and WeasyPrint while this process imports and simulates) drafts the report's
+results-free part while this process analyses, and renders the PDF while this process writes
+the tables and the interchange outputs (``myotrial demo --serial``: all in this process).
+Both give the same files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -227,8 +229,9 @@ def _run(
     worker: ReportWorker | None,
     step: Callable[[str], None],
 ) -> DemoResult:
-    """The pipeline. Everything the PDF needs comes first; the PDF is then rendered beside
-    (``worker``) the writing of the other outputs, or after them in this process."""
+    """The pipeline. Everything the PDF needs comes first; with a ``worker``, the report's
+    results-free part is drafted there while this process analyses, and the PDF is rendered
+    there while this process writes the other outputs."""
     from myotrial.analysis import analyze
     from myotrial.derive import derive_all
     from myotrial.tables import write_table
@@ -241,27 +244,33 @@ def _run(
     files: dict[str, Path] = {}
     for name, frame in trial.tables().items():  # the report's checksums read these files
         files[f"data/{name}"] = write_table(frame, out / "data" / f"{name}.csv")
-    step("analysing every endpoint")
-    results = analyze(derived)
     rendered: Any = None
     note = ""
+    draft_options: dict[str, Any] = {
+        "adverse_events": trial.adverse_events,
+        "infusions": trial.infusions,
+        "inputs": {k: str(files[f"data/{k}"]) for k in REPORT_INPUTS},
+        "synthetic": True,
+        "print_version": pdf,
+    }
+    pending = None
+    if worker is not None:  # the results-free part of the report beside the analysis
+        try:
+            pending = worker.draft(derived, **draft_options)
+        except BrokenExecutor:
+            pending = None
+    step("analysing every endpoint")
+    results = analyze(derived)
     try:
-        from myotrial.report.render import draft_report
+        from myotrial.report.render import complete_report, draft_report
     except ImportError:
         note = "(pending: the report module is not available in this installation)"
     else:
         step("drawing the report")
-        from myotrial.report.render import complete_report
-
-        inputs = {k: str(files[f"data/{k}"]) for k in REPORT_INPUTS}
-        draft = draft_report(
-            derived,
-            adverse_events=trial.adverse_events,
-            infusions=trial.infusions,
-            inputs=inputs,
-            synthetic=True,
-            print_version=pdf,
-        )
+        draft = _result(pending, functools.partial(draft_report, derived, **draft_options))
+        # the helper's copies of the inputs are equal; the report keeps this process's own
+        draft = replace(draft, derived=derived, adverse_events=trial.adverse_events,
+                        infusions=trial.infusions)
         rendered = complete_report(draft, results, seed=seed)
     future = None
     if rendered is not None and pdf and rendered.print_html is not None:
