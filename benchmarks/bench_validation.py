@@ -1,8 +1,10 @@
 """Validation throughput and the error path, side by side with the scoring engine (issue 16
 item 2, issue 11 item 5).
 
-Every figure is a best-of-N of interleaved runs in one process (one core; the ratios are what
-count on a shared machine):
+Every figure is a best-of-N of interleaved runs in one process (the ratios are what count on
+a shared machine). The engine runs blocks of subjects on the cores the process may use, and
+validation parses subject ids on a second thread beside the numeric columns; CPU seconds (all
+threads) are printed beside the wall times:
 
 * ``validate_visits`` on 10^6 visits, numeric input (DataFrame as built in Python: ``str`` ids,
   float64 columns) and text input (every cell text, as ``read_table`` gives a CSV), against the
@@ -17,6 +19,7 @@ Outputs are checked: the validated table equals the input values, the wired path
 ``score_visits``'s, the error counts every row and the CSV has every problem.
 
     python benchmarks/bench_validation.py [--rows 1000000] [--repeats 3]
+    python benchmarks/bench_validation.py --ratio-only --repeats 7   # issue 16's ratio only
 """
 
 from __future__ import annotations
@@ -83,15 +86,50 @@ def engine_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str
     return codes.astype(np.int64), frame["visit_week"].to_numpy(dtype=np.float64), numeric
 
 
+#: Best CPU seconds (all threads of the process) of each case of the last :func:`interleaved`.
+CPU: dict[str, float] = {}
+
+
 def interleaved(cases: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of each case, the cases run in turn in every round."""
+    """Best-of-``repeats`` seconds of each case, the cases run in turn in every round (best CPU
+    seconds in :data:`CPU`)."""
     best = dict.fromkeys(cases, float("inf"))
+    CPU.clear()
+    CPU.update(best)
     for _ in range(repeats):
         for name, fn in cases.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             best[name] = min(best[name], time.perf_counter() - t)
+            CPU[name] = min(CPU[name], time.process_time() - c)
     return best
+
+
+def ratio_only(frame: pd.DataFrame, repeats: int) -> None:
+    """Issue 16's ratio alone: ``score_visits`` (``str`` and object subject ids) vs the engine."""
+    codes, weeks, numeric = engine_inputs(frame)
+    obj = frame.assign(subject_id=frame["subject_id"].astype(object))
+    for table in (frame, obj):  # outputs checked
+        scored = score_visits(table)
+        direct = score_arrays(codes, weeks, numeric)
+        assert np.array_equal(scored["tis"].to_numpy(), direct["tis"], equal_nan=True)
+        assert np.array_equal(scored["cd_confirmed"].to_numpy(), direct["cd_confirmed"])
+    n = len(frame)
+    print(f"issue 16 ratio: {n:,} visits, best of {repeats} interleaved runs ({os.cpu_count()} "
+          f"cores, load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    t = interleaved(
+        {
+            "engine": lambda: score_arrays(codes, weeks, numeric),
+            "score_visits (str ids)": lambda: score_visits(frame),
+            "score_visits (object ids)": lambda: score_visits(obj),
+            "validate_visits (str ids)": lambda: validate_visits(frame),
+        },
+        repeats,
+    )
+    eng, cpu = t["engine"], CPU["engine"]
+    for name, secs in t.items():
+        print(f"  {name:28s} {secs:6.3f} s wall ({eng / secs:4.0%} of the engine's throughput), "
+              f"{CPU[name]:6.3f} CPU-s ({cpu / CPU[name]:4.0%})")  # fmt: skip
 
 
 def error_of(frame: pd.DataFrame) -> InputValidationError:
@@ -106,9 +144,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ratio-only", action="store_true", help="issue 16's ratio only")
     args = parser.parse_args()
     config = ScoringConfig()
     frame = synthetic(args.rows)
+    score_visits(frame.head(70))
+    if args.ratio_only:
+        ratio_only(frame, args.repeats)
+        return
     n = len(frame)
     text = as_text(frame)
     bad = frame.assign(pga=frame["pga"] + 10.5)  # every row above the 10 cm scale
@@ -159,6 +202,7 @@ def main() -> None:
     for name, secs in t.items():
         print(
             f"  {name:48s} {secs:7.3f} s  {n / secs / 1e6:6.2f} M rows/s  {secs / eng:5.2f}x engine"
+            f"  ({CPU[name]:.3f} CPU-s)"
         )
     print("  ratios (issue 16: score_visits >= 50% of the engine's throughput):")
     for name in ("score_visits numeric", "prepare_visits + engine (wired core)"):
