@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from myotrial.derive.adsl import ADSL_COLUMNS, derive_adsl
@@ -93,8 +94,9 @@ def derive_all(
     proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
     subj = validate_subjects(subjects, arms=proto.arm_codes)
     scored = score_visits(visits, **proto.policy.visits_table_options())
-    known = set(subj["subject_id"])
-    orphans = scored.loc[~scored["subject_id"].isin(known)]
+    codes, uniques = pd.factorize(scored["subject_id"])
+    unknown = pd.Index(subj["subject_id"]).get_indexer(pd.Index(uniques)) < 0
+    orphans = scored.iloc[np.flatnonzero(unknown[codes])] if unknown.any() else scored.iloc[:0]
     if len(orphans):
         raise InputValidationError(
             [

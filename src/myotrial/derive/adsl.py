@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from myotrial.derive._keys import distinct_rows
 from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol
@@ -357,22 +358,13 @@ def derive_adsl(
 
     t_label, c_label = protocol.treatment.label, protocol.control.label
     ext_arm = protocol.extension_arm
-    status, text = _status(
-        protocol,
-        randomised,
-        n_visits,
-        arm,
-        has_cd,
-        switch,
-        cd_week,
-        cd2_week,
-        comp16,
-        ext,
-        comp40,
-        blocked,
-        last_week,
-        reason,
-    )
+    inputs = (randomised, n_visits, arm, has_cd, switch, cd_week, cd2_week, comp16, ext,
+              comp40, blocked, last_week, reason)
+    # the status sentence is built once per distinct combination of its inputs
+    first, inverse = distinct_rows({str(i): s for i, s in enumerate(inputs)})
+    status_u, text_u = _status(protocol, *(s.iloc[first] for s in inputs))
+    status = np.asarray(status_u)[inverse]
+    text = pd.Series(text_u.to_numpy()[inverse], index=ids)
 
     trtseq = np.where(
         switch,

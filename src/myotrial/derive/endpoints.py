@@ -20,11 +20,15 @@ Rules (``protocols/proderm.toml``; proderm.md Endpoints):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+from pandas.api.extensions import ExtensionArray
 
+from myotrial.derive._keys import distinct_rows
 from myotrial.derive.safety import PERIOD_NUMBERS
 from myotrial.protocol import BinaryEndpoint, Protocol, TimeToEventEndpoint
 
@@ -58,134 +62,234 @@ def _population(adsl: pd.DataFrame, population: str) -> pd.Series:
     return rand
 
 
-def _visit(scored: pd.DataFrame, week: int) -> pd.DataFrame:
-    """The visits at ``week`` indexed by subject: the columns the responder rule reads."""
-    cols = [c for c in ("visit_week", "tis", "tis_missing_reason") if c in scored.columns]
-    sel = np.flatnonzero(scored["visit_week"].to_numpy() == week)
-    at = scored[cols].iloc[sel]
-    at.index = pd.Index(scored["subject_id"].iloc[sel], name="subject_id")
-    return at
+def _subject_positions(scored: pd.DataFrame, ids: pd.Index) -> npt.NDArray[np.intp]:
+    """Each scored row's position in ``ids`` (-1: not there), the subject ids factorised once."""
+    codes, uniques = pd.factorize(scored["subject_id"])
+    where = np.asarray(ids.get_indexer(pd.Index(uniques)), dtype=np.intp)
+    return where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)
+
+
+def _at_week(
+    scored: pd.DataFrame, pos: npt.NDArray[np.intp], n: int, week: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.object_]]:
+    """Per subject position: has a visit at ``week``, its TIS (NaN: none) and its missing-TIS
+    reason ("TIS missing" when the row gives none)."""
+    sel = np.flatnonzero((scored["visit_week"].to_numpy() == week) & (pos >= 0))
+    has = np.zeros(n, dtype=bool)
+    has[pos[sel]] = True
+    tis = np.full(n, np.nan)
+    if "tis" in scored:
+        tis[pos[sel]] = scored["tis"].to_numpy(dtype=np.float64, na_value=np.nan)[sel]
+    why = np.full(n, "TIS missing", dtype=object)
+    if "tis_missing_reason" in scored:
+        given = scored["tis_missing_reason"].iloc[sel].astype("string")
+        why[pos[sel]] = given.fillna("TIS missing").to_numpy(dtype=object)
+    return has, tis, why
 
 
 def derive_adrs(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """One row per subject x binary endpoint, for every patient of the endpoint's population.
 
     Columns: USUBJID, ARMCD (original randomised arm), PARAMCD, PARAM, AVISITN, AVAL (1/0),
-    AVALC (Y/N), TIS, CDWK, REASON.
+    AVALC (Y/N), TIS, CDWK, REASON; rows by endpoint (the protocol's order), then ADSL's order.
+    Each REASON sentence is built once per distinct input
+    (:func:`myotrial.derive._keys.distinct_rows`).
     """
-    parts = []
-    ids = adsl.set_index("USUBJID")
-    visits: dict[int, pd.DataFrame] = {}
-    for ep in protocol.policy.binary_endpoints():
-        if ep.week not in visits:
-            visits[ep.week] = _visit(scored, ep.week)
-        parts.append(_responders(visits[ep.week], ids, ep))
-    if not parts:
+    endpoints = protocol.policy.binary_endpoints()
+    if not endpoints:
         return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
-
-
-def _responders(visit: pd.DataFrame, adsl: pd.DataFrame, ep: BinaryEndpoint) -> pd.DataFrame:
-    """``visit``: the visits at the endpoint's week (:func:`_visit`)."""
-    pop = _population(adsl.reset_index(), ep.population).to_numpy()
-    sub = adsl[pop]
-    at = visit.reindex(sub.index)
-    tis = at["tis"].astype("float64") if "tis" in at else pd.Series(np.nan, index=sub.index)
-    has_visit = (
-        at["visit_week"].notna() if "visit_week" in at else pd.Series(False, index=sub.index)
+    ids = pd.Index(adsl["USUBJID"])
+    pos = _subject_positions(scored, ids)
+    weeks: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64],
+                           npt.NDArray[np.object_]]] = {}
+    parts = []
+    for ep in endpoints:
+        if ep.week not in weeks:
+            weeks[ep.week] = _at_week(scored, pos, len(ids), ep.week)
+        parts.append(_responders(weeks[ep.week], adsl, ep))
+    rows = np.concatenate([part.rows for part in parts])
+    which = np.repeat(np.arange(len(parts), dtype=np.intp), [len(p.rows) for p in parts])
+    arm_codes, arm_labels = _factor(adsl["ARMCD"].to_numpy(dtype=object))
+    reasons = [part.reason_labels for part in parts]
+    offsets = np.cumsum([0] + [len(r) for r in reasons[:-1]])
+    reason_codes = np.concatenate(
+        [part.reason_codes + off for part, off in zip(parts, offsets, strict=True)]
     )
-    cd = pd.Series(False, index=sub.index)
-    if ep.no_deterioration_through_week is not None:
-        cd = (sub["CDWK"] <= ep.no_deterioration_through_week).fillna(False)
-    meets = (tis >= ep.threshold).fillna(False)
-    responder = meets & ~cd
-    missing_reason = (
-        at["tis_missing_reason"].astype("string").fillna("TIS missing")
-        if "tis_missing_reason" in at
-        else pd.Series("TIS missing", index=sub.index)
-    )
-    cd_txt = sub["CDWK"].round().astype("Int64").astype("string")
-    tis_txt = tis.map(lambda v: f"{v:g}", na_action="ignore").astype("string")
-    op = np.where(meets, ">=", "<")
-    reason = np.select(
-        [cd.to_numpy(), ~has_visit.to_numpy(dtype=bool), tis.isna().to_numpy()],
-        [
-            ("confirmed deterioration at week " + cd_txt + ": non-responder").astype(object),
-            (
-                f"no week-{ep.week} visit ("
-                + sub["STATUS_REASON"].astype("string")
-                + "): non-responder imputation"
-            ).astype(object),
-            (f"no TIS at week {ep.week} (" + missing_reason + "): non-responder imputation").astype(
-                object
-            ),
-        ],
-        default=("TIS " + tis_txt + " " + op + f" {ep.threshold:g} at week {ep.week}").astype(
-            object
-        ),
-    )
+    reason_labels = [label for part in reasons for label in part]
+    responder = np.concatenate([part.responder for part in parts])
     return pd.DataFrame(
         {
-            "USUBJID": sub.index.to_numpy(),
-            "ARMCD": sub["ARMCD"].to_numpy(),
-            "PARAMCD": ep.name,
-            "PARAM": ep.label,
-            "POPULATION": ep.population,
-            "AVISITN": ep.week,
-            "AVAL": responder.astype(int).to_numpy(),
-            "AVALC": np.where(responder, "Y", "N"),
-            "TIS": tis.to_numpy(),
-            "CDWK": sub["CDWK"].to_numpy(),
-            "REASON": reason,
+            "USUBJID": _text(rows, list(ids)),
+            "ARMCD": _text(arm_codes[rows], arm_labels),
+            "PARAMCD": _text(which, [ep.name for ep in endpoints]),
+            "PARAM": _text(which, [ep.label for ep in endpoints]),
+            "POPULATION": _text(which, [ep.population for ep in endpoints]),
+            "AVISITN": np.array([ep.week for ep in endpoints], dtype=np.int64)[which],
+            "AVAL": responder.astype(np.int64),
+            "AVALC": _text(responder.astype(np.intp), ["N", "Y"]),
+            "TIS": np.concatenate([part.tis for part in parts]),
+            "CDWK": np.concatenate([part.cdwk for part in parts]),
+            "REASON": _text(reason_codes, reason_labels),
         }
     )
 
 
-def _categorical(codes: npt.NDArray[np.intp], labels: Sequence[object]) -> pd.Categorical:
-    """``labels[codes]`` (code -1: missing) as a Categorical whose categories are the labels
-    used, sorted as text sorts (so sorting and comparing the column behave as for strings)."""
+def _text(
+    codes: npt.NDArray[np.intp], labels: Sequence[object]
+) -> ExtensionArray:
+    """``labels[codes]`` (code -1 or a missing label: missing) as pandas' default text column
+    (Arrow-backed ``str``), taken in Arrow rather than converted string by string."""
+    index = pd.Index(list(labels), dtype=object)
+    text = [None if miss else str(v) for v, miss in zip(index, index.isna(), strict=True)]
+    idx = pa.array(np.asarray(codes, dtype=np.int64), mask=np.asarray(codes) < 0)
+    taken = pa.array(text, type=pa.large_string()).take(idx)
+    return cast(ExtensionArray, pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+class _Responders:
+    """One endpoint's rows: ADSL positions, responder flags, TIS, CDWK, and the REASON of each
+    row as codes into its distinct sentences."""
+
+    def __init__(
+        self,
+        rows: npt.NDArray[np.intp],
+        responder: npt.NDArray[np.bool_],
+        tis: npt.NDArray[np.float64],
+        cdwk: npt.NDArray[np.float64],
+        reason_codes: npt.NDArray[np.intp],
+        reason_labels: list[object],
+    ) -> None:
+        self.rows, self.responder, self.tis, self.cdwk = rows, responder, tis, cdwk
+        self.reason_codes, self.reason_labels = reason_codes, reason_labels
+
+
+def _responders(
+    at_week: tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.object_]],
+    adsl: pd.DataFrame,
+    ep: BinaryEndpoint,
+) -> _Responders:
+    """``at_week``: the visits at the endpoint's week per ADSL row (:func:`_at_week`)."""
+    pop = _population(adsl, ep.population).to_numpy(dtype=bool)
+    rows = np.flatnonzero(pop)
+    has_visit = at_week[0][rows]
+    tis = at_week[1][rows]
+    missing_reason = at_week[2][rows]
+    cdwk = adsl["CDWK"].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    status_reason = adsl["STATUS_REASON"].to_numpy(dtype=object)[rows]
+    with np.errstate(invalid="ignore"):
+        cd = (
+            cdwk <= ep.no_deterioration_through_week
+            if ep.no_deterioration_through_week is not None
+            else np.zeros(len(rows), dtype=bool)
+        )
+        meets = tis >= ep.threshold
+    responder = meets & ~cd
+
+    def reasons(i: npt.NDArray[np.intp]) -> npt.NDArray[np.object_]:
+        """The reason of rows ``i`` (vectorised; evaluated once per distinct input)."""
+        cd_txt = pd.Series(cdwk[i]).round().astype("Int64").astype("string")
+        t = pd.Series(tis[i])
+        tis_txt = t.map(lambda v: f"{v:g}", na_action="ignore").astype("string")
+        op = np.where(meets[i], ">=", "<")
+        return np.select(
+            [cd[i], ~has_visit[i], np.isnan(tis[i])],
+            [
+                ("confirmed deterioration at week " + cd_txt + ": non-responder").astype(object),
+                (
+                    f"no week-{ep.week} visit ("
+                    + pd.Series(status_reason[i], dtype=object).astype("string")
+                    + "): non-responder imputation"
+                ).astype(object),
+                (
+                    f"no TIS at week {ep.week} ("
+                    + pd.Series(missing_reason[i], dtype=object).astype("string")
+                    + "): non-responder imputation"
+                ).astype(object),
+            ],
+            default=("TIS " + tis_txt + " " + op + f" {ep.threshold:g} at week {ep.week}")
+            .astype(object),
+        )
+
+    first, inverse = distinct_rows(
+        {"cd": cd, "visit": has_visit, "tis": tis, "cdwk": cdwk, "status": status_reason,
+         "missing": missing_reason}
+    )
+    return _Responders(rows, responder, tis, cdwk, inverse, list(reasons(first)))
+
+
+def _categorical(
+    codes: npt.NDArray[Any],
+    labels: Sequence[object],
+    take: npt.NDArray[Any] | None = None,
+    used_domain: npt.NDArray[np.bool_] | None = None,
+) -> pd.Categorical:
+    """``labels[codes[take]]`` (code -1: missing) as a Categorical whose categories are the
+    labels used, sorted as text sorts (so sorting and comparing the column behave as for
+    strings). ``codes`` may live on a small domain (rows, subjects, parameters) that ``take``
+    indexes; ``used_domain`` marks the domain elements ``take`` reaches (all when omitted), so
+    the labels used are found without a pass over the long table."""
     lab = pd.Index(list(labels), dtype=object)
     used = np.zeros(len(lab) + 1, dtype=bool)
-    used[codes] = True
+    used[codes if used_domain is None else codes[used_domain]] = True
     used = used[:-1] & ~np.asarray(lab.isna())
     idx = np.flatnonzero(used)
     text = np.array([str(v) for v in lab[idx]], dtype=object)
     keep, inverse = np.unique(text, return_inverse=True)
-    remap = np.full(len(lab) + 1, -1, dtype=np.int32)
+    small = np.int8 if len(keep) < 127 else np.int16 if len(keep) < 32767 else np.int32
+    remap = np.full(len(lab) + 1, -1, dtype=small)
     remap[idx] = inverse
-    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(keep, dtype=object))
+    mapped = remap[codes]
+    out = mapped if take is None else mapped.take(take)
+    return pd.Categorical.from_codes(out, categories=pd.Index(keep, dtype=object), validate=False)
 
 
 def _factor(values: npt.ArrayLike) -> tuple[npt.NDArray[np.intp], list[object]]:
     """Integer codes (-1 = missing) and the labels of ``values``."""
-    codes, uniques = pd.factorize(pd.Series(values, copy=False), use_na_sentinel=True)
+    arr = np.asarray(values)  # object text stays object (no inference to Arrow strings)
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
     return np.asarray(codes, dtype=np.intp), list(uniques)
 
 
-def _output_order(
-    subj: npt.NDArray[np.intp], weeks: npt.NDArray[np.float64], present: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(row, parameter) of every present value, ordered by subject code, parameter, week and
-    row (the order of a stable sort on those keys of the melted table)."""
-    n, n_par = present.shape
-    rows = np.lexsort((np.arange(n), weeks, subj))  # rows by subject, week, position
-    s_sorted = subj[rows]
-    n_subj = int(s_sorted[-1]) + 1 if n else 0
-    start = np.searchsorted(s_sorted, np.arange(n_subj))
-    within = np.arange(n) - start[s_sorted]
-    k = int(within.max()) + 1 if n else 0
-    if n_subj * k <= 4 * n + 1024:  # dense grid subject x parameter x visit, no sort
-        grid = np.full((n_subj, k), -1, dtype=np.intp)
-        grid[s_sorted, within] = rows
-        cube = np.where(grid[:, None, :] >= 0, present[grid, :].transpose(0, 2, 1), False)
-        s_idx, p_idx, v_idx = np.nonzero(cube)
-        return grid[s_idx, v_idx], p_idx.astype(np.intp)
-    pos = np.empty(n, dtype=np.int64)
-    pos[rows] = np.arange(n)
-    r_idx, p_idx = np.nonzero(present)
-    key = (subj[r_idx].astype(np.int64) * n_par + p_idx) * max(n, 1) + pos[r_idx]
-    order = np.argsort(key, kind="stable")
-    return r_idx[order].astype(np.intp), p_idx[order].astype(np.intp)
+class _LongOrder:
+    """The long table's order: (row, parameter) of every present value, ordered by subject
+    code, parameter, week and row (the order of a stable sort on those keys of the melted table).
+
+    Counting sort: rows sorted once by (subject, week, row); the output position of (row,
+    parameter j) is the start of the subject's block, plus the subject's present values of the
+    parameters before j, plus the row's rank among the subject's present values of j.
+    ``rows`` holds each output row's visit row, ``param`` its parameter, and ``parts[j]`` the
+    output positions and visit rows of parameter j (to fill value columns without temporaries
+    of the long table's length)."""
+
+    def __init__(
+        self,
+        subj: npt.NDArray[np.intp],
+        weeks: npt.NDArray[np.float64],
+        present: npt.NDArray[np.bool_],
+        n_subj: int,
+    ) -> None:
+        n, n_par = present.shape
+        order = np.lexsort((np.arange(n), weeks, subj))  # rows by subject, week, position
+        s_sorted = subj[order]
+        pres = present[order]
+        counts = np.empty((n_subj, n_par), dtype=np.int64)
+        for j in range(n_par):
+            counts[:, j] = np.bincount(s_sorted[pres[:, j]], minlength=n_subj)
+        flat = counts.ravel()
+        offset = (np.cumsum(flat) - flat).reshape(n_subj, n_par)
+        self.size = int(flat.sum())
+        self.rows = np.empty(self.size, dtype=np.intp)
+        self.param = np.empty(self.size, dtype=np.int8 if n_par < 127 else np.intp)
+        self.parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]] = []
+        for j in range(n_par):
+            at = np.flatnonzero(pres[:, j])
+            s_j = s_sorted[at]
+            first = np.cumsum(counts[:, j]) - counts[:, j]  # a subject's first entry in ``at``
+            pos = offset[s_j, j] + (np.arange(len(at)) - first[s_j])
+            rows_j = order[at]
+            self.rows[pos] = rows_j
+            self.param[pos] = j
+            self.parts.append((pos, rows_j))
 
 
 def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
@@ -200,31 +304,36 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     before this visit), ENZYME (the TIS enzyme). Rows ordered by USUBJID, parameter (the order
     of :data:`ADEFF_PARAMS`) and AVISITN.
 
-    Built from the (visits x parameters) value matrix without melting: subject ids are
-    factorised once (codes in text order), the baseline is each subject's week-0 row, and the
-    repeated text columns (USUBJID, ARMCD, TRTA, APERIODC, PARAMCD, PARAM, AVALC, ABLFL, WORSFL,
-    CDFL, ENZYME) are pandas Categoricals (values as before; categories sorted as text).
+    Built from the (visits x parameters) value matrix without melting (:class:`_LongOrder`):
+    subject ids are factorised once (codes in text order), the baseline is each subject's
+    week-0 row, and the repeated text columns (USUBJID, ARMCD, TRTA, APERIODC, PARAMCD, PARAM,
+    AVALC, ABLFL, WORSFL, CDFL, ENZYME) are pandas Categoricals (values as before; categories
+    sorted as text) whose codes are taken from the visit, subject or parameter they belong to.
     """
     params = [(k, v) for k, v in ADEFF_PARAMS.items() if v[0] in scored.columns]
     n = len(scored)
-    values = np.empty((n, len(params)), dtype=np.float64)
+    values = np.empty((n + 1, len(params)), dtype=np.float64)  # row n: no baseline (NaN)
+    values[n] = np.nan
     for j, (_, (col, _)) in enumerate(params):
-        values[:, j] = scored[col].to_numpy(dtype=np.float64, na_value=np.nan)
-    present = ~np.isnan(values)
+        values[:n, j] = scored[col].to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(values[:n])
     subj, ids = pd.factorize(scored["subject_id"], sort=True)
     subj = np.asarray(subj, dtype=np.intp)
     week_raw = scored["visit_week"].to_numpy()
     weeks = week_raw.astype(np.float64)
-    r, p = _output_order(subj, weeks, present)
+    long = _LongOrder(subj, weeks, present, len(ids))
+    r = long.rows
+    row_used = np.asarray(present.any(axis=1), dtype=bool)  # visit rows the long table reaches
 
     # per subject (ids in text order): ADSL arm and switch week, the week-0 row
     adsl_i = adsl.set_index("USUBJID")
     id_index = pd.Index(ids)
     arm_s = adsl_i["ARMCD"].reindex(id_index).to_numpy(dtype=object)
     cross_s = adsl_i["CROSSWK"].reindex(id_index).astype("float64").to_numpy()
-    base_row = np.full(len(ids) + 1, -1, dtype=np.intp)
+    base_row = np.full(len(ids), n, dtype=np.intp)
     at0 = np.flatnonzero(week_raw == 0)
-    base_row[subj[at0[::-1]]] = at0[::-1]  # first week-0 row of each subject
+    base_row[subj[at0[::-1]]] = at0[::-1]  # first week-0 row of each subject (n: none)
+    base_of_row = base_row[subj]
 
     # per visit row: period, treatment, flags
     policy = protocol.policy
@@ -234,43 +343,58 @@ def derive_adeff(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     per_code, per_labels = _factor(period_r)
     trt_code, trt_labels = _factor(trta_r)
     arm_code_s, arm_labels = _factor(arm_s)
-    worse_r = scored["worsening"].fillna(False).astype(bool).to_numpy()
-    cd_r = scored["cd_confirmed"].astype(bool).to_numpy()
+    worse_r = scored["worsening"].fillna(False).astype(bool).to_numpy().astype(np.intp)
+    cd_r = scored["cd_confirmed"].astype(bool).to_numpy().astype(np.intp)
+    base_r = (weeks == 0).astype(np.intp)
     flag_labels = ["", "Y"]
-
-    aval = values[r, p]
-    b = base_row[subj[r]]
-    base = np.where(b >= 0, values[b, p], np.nan)
-    tis_col = next((j for j, (k, _) in enumerate(params) if k == "TIS"), -1)
-    base[p == tis_col] = np.nan  # TIS is already a change score
-    chg = aval - base
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pchg = 100.0 * chg / base
-    pchg[base == 0] = np.nan
     cat_tis = pd.Categorical(scored["tis_category"])
     enz = pd.Categorical(scored["enzyme_used"])
-    tis_codes = np.where(p == tis_col, np.asarray(cat_tis.codes)[r], -1).astype(np.intp)
+    tis_col = next((j for j, (k, _) in enumerate(params) if k == "TIS"), -1)
+    tis_used = present[:, tis_col] if tis_col >= 0 else np.zeros(n, dtype=bool)
+    avalc = _categorical(np.asarray(cat_tis.codes, dtype=np.intp), list(cat_tis.categories),
+                         None, tis_used)
+    avalc_codes = np.full(long.size, -1, dtype=avalc.codes.dtype)  # TIS rows only
+
+    aval = np.empty(long.size)
+    base = np.empty(long.size)
+    for j, (pos, rows_j) in enumerate(long.parts):
+        aval[pos] = values[rows_j, j]
+        if j == tis_col:  # TIS is already a change score: no baseline
+            base[pos] = np.nan
+            avalc_codes[pos] = avalc.codes[rows_j]
+        else:
+            base[pos] = values[base_of_row[rows_j], j]
+    chg = aval - base
+    pchg = np.multiply(chg, 100.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(pchg, base, out=pchg)
+    pchg[base == 0] = np.nan
     per_numbers = np.array([PERIOD_NUMBERS[str(c)] for c in per_labels] + [0], dtype=np.int64)
+    params_used = np.asarray(present.any(axis=0), dtype=bool)
+    param_codes = np.arange(len(params), dtype=np.intp)
     out = pd.DataFrame(
         {
-            "USUBJID": _categorical(subj[r], list(ids)),
-            "ARMCD": _categorical(arm_code_s[subj[r]], arm_labels),
-            "TRTA": _categorical(trt_code[r], trt_labels),
-            "APERIOD": per_numbers[per_code[r]],
-            "APERIODC": _categorical(per_code[r], per_labels),
-            "AVISITN": week_raw[r],
+            "USUBJID": _categorical(subj, list(ids), r, row_used),
+            "ARMCD": _categorical(arm_code_s[subj], arm_labels, r, row_used),
+            "TRTA": _categorical(trt_code, trt_labels, r, row_used),
+            "APERIOD": per_numbers[per_code].take(r),
+            "APERIODC": _categorical(per_code, per_labels, r, row_used),
+            "AVISITN": week_raw.take(r),
             "ADT": scored["visit_date"].array.take(r) if "visit_date" in scored else None,
-            "PARAMCD": _categorical(p, [k for k, _ in params]),
-            "PARAM": _categorical(p, [v[1] for _, v in params]),
+            "PARAMCD": _categorical(param_codes, [k for k, _ in params], long.param,
+                                    params_used),
+            "PARAM": _categorical(param_codes, [v[1] for _, v in params], long.param,
+                                  params_used),
             "AVAL": aval,
-            "AVALC": _categorical(tis_codes, list(cat_tis.categories)),
+            "AVALC": pd.Categorical.from_codes(avalc_codes, dtype=avalc.dtype, validate=False),
             "BASE": base,
             "CHG": chg,
             "PCHG": pchg,
-            "ABLFL": _categorical((weeks[r] == 0).astype(np.intp), flag_labels),
-            "WORSFL": _categorical(worse_r[r].astype(np.intp), flag_labels),
-            "CDFL": _categorical(cd_r[r].astype(np.intp), flag_labels),
-            "ENZYME": _categorical(np.asarray(enz.codes, dtype=np.intp)[r], list(enz.categories)),
+            "ABLFL": _categorical(base_r, flag_labels, r, row_used),
+            "WORSFL": _categorical(worse_r, flag_labels, r, row_used),
+            "CDFL": _categorical(cd_r, flag_labels, r, row_used),
+            "ENZYME": _categorical(np.asarray(enz.codes, dtype=np.intp), list(enz.categories),
+                                   r, row_used),
         },
         copy=False,
     )
