@@ -13,6 +13,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -488,16 +490,29 @@ def test_output_under_a_file_fails_before_the_work(
     assert reads == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def _lock(folder: Path) -> Callable[[], None]:
+    """Make ``folder`` unwritable, for root too (root ignores mode bits: the immutable
+    attribute, ``chattr +i``, binds root); returns the unlock."""
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        return lambda: folder.chmod(0o700)
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"root, and chattr +i is not available here: {done.stderr!r}")
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
 def test_unwritable_output_folder_fails_before_the_work(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
+    unlock = _lock(locked)
     try:
+        assert not os.access(locked, os.W_OK)
         result = runner.invoke(app, ["score", str(VISITS), "-o", str(locked / "scored.csv")])
     finally:
-        locked.chmod(0o700)
+        unlock()
     assert result.exit_code == 2 and "no write permission" in _text(result)
+    assert list(locked.iterdir()) == []
 
 
 # -- file modes and progress ----------------------------------------------------------------------
