@@ -127,3 +127,30 @@ def test_text_columns_are_categoricals_of_the_documented_texts() -> None:
     assert reasons[1:4] == ["", "", ""]
     assert out["enzyme_used"].astype(object).tolist() == ["ck"] * 6
     assert out.to_csv(index=False).count("A;B") == 1
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_missing_reasons_compiled_equal_numpy(
+    partial: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``SMALL_INPUT_ROWS`` the reason codes come from two compiled passes: the same
+    texts, row by row, as the numpy path (every bit code, every enzyme, a show mask)."""
+    from myotrial.rules import load_scales
+    from myotrial.scoring import visits as sv
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    codes = rng.integers(-1, 4096, n).astype(np.int16)
+    codes[::5] = 0  # nothing missing: no reason
+    enzymes = load_scales().enzymes
+    enzyme = rng.integers(-1, len(enzymes), n).astype(np.int8)
+    show = rng.random(n) < 0.7 if partial else None
+    slots = ["pga", "ptga", "mmt8", "haq", "enzyme", "extramuscular"]
+    compiled = sv._missing_reasons(codes, enzyme, slots, enzymes, partial, show)
+    monkeypatch.setattr(sv, "SMALL_INPUT_ROWS", n + 1)
+    plain = sv._missing_reasons(codes, enzyme, slots, enzymes, partial, show)
+    assert list(compiled.categories) == list(plain.categories)
+    assert np.array_equal(np.asarray(compiled.codes), np.asarray(plain.codes))
+    assert compiled.isna().sum() > 0 and compiled.notna().sum() > 1000
+    with pytest.raises(ValueError, match="out of range"):
+        sv._missing_reasons(codes - np.int16(2), enzyme, slots, enzymes, partial, show)

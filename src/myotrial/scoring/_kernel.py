@@ -31,6 +31,8 @@ __all__ = [
     "block_bounds",
     "choose_enzymes",
     "confirm_deterioration",
+    "reason_codes",
+    "reason_keys",
     "relative_improvement",
     "run_blocks",
     "score_chunk",
@@ -84,6 +86,26 @@ def run_blocks(kernel: Any, bounds: np.ndarray, *args: Any) -> int:
         _POOL.append(ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="myotrial"))
     futures = [_POOL[0].submit(kernel, lo, hi, *args) for lo, hi in blocks]
     return max(int(f.result()) for f in futures)
+
+
+@nb.njit(**_JIT)
+def reason_keys(missing: Any, enzyme: Any, width: int, keys: Any, present: Any) -> None:
+    """``keys[i] = (missing[i] + 1) * width + enzyme[i] + 1`` and ``present[key] = True``: the
+    distinct (missing code, enzyme) pairs of ``tis_missing_reason`` in one pass (the caller
+    checks the codes' range)."""
+    for i in range(missing.size):
+        key = (np.int64(missing[i]) + 1) * width + np.int64(enzyme[i]) + 1
+        keys[i] = key
+        present[key] = True
+
+
+@nb.njit(**_JIT)
+def reason_codes(keys: Any, lookup: Any, show: Any, out: Any) -> None:
+    """``out[i] = lookup[keys[i]]``, -1 where ``show`` (if not empty) is False."""
+    masked = show.size > 0
+    for i in range(keys.size):
+        code = lookup[keys[i]]
+        out[i] = -1 if masked and not show[i] else code
 
 
 @nb.njit(**_INLINE)

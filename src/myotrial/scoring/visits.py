@@ -13,7 +13,13 @@ import pandas as pd
 
 from myotrial.errors import InputValidationError
 from myotrial.rules import SLOTS, load_scales, load_tis_rules
-from myotrial.scoring.engine import CATEGORY_LABELS, CLAUSE_LABELS, ScoringConfig, score_arrays
+from myotrial.scoring.engine import (
+    CATEGORY_LABELS,
+    CLAUSE_LABELS,
+    SMALL_INPUT_ROWS,
+    ScoringConfig,
+    score_arrays,
+)
 from myotrial.scoring.subject import missing_reason
 from myotrial.tables.visits import prepare_visits
 
@@ -43,21 +49,40 @@ def _missing_reasons(
 ) -> pd.Categorical:
     """``tis_missing_reason``: text for each (missing bit code, enzyme) pair, composed once per
     distinct pair; rows where ``show`` is False (and empty texts) are missing. A categorical
-    column built from codes (no string per row); its categories are the texts present, sorted."""
+    column built from codes (no string per row); its categories are the texts present, sorted.
+    Large tables take two compiled passes (keys and presence, then codes)."""
     width = len(enzymes) + 1
-    key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
-    present = np.flatnonzero(np.bincount(key)) if key.size else np.empty(0, dtype=np.int64)
+    n = codes.size
+    compiled = n > SMALL_INPUT_ROWS
+    top = int(codes.max()) + 2 if n else 1
+    if n and (int(codes.min()) < -1 or int(enzyme_code.min()) < -1 or enzyme_code.max() >= width):
+        raise ValueError("missing or enzyme codes out of range")
+    if compiled:
+        from myotrial.scoring import _kernel
+
+        key = np.empty(n, dtype=np.int32)
+        seen = np.zeros(top * width, dtype=bool)
+        _kernel.reason_keys(codes, enzyme_code, width, key, seen)
+        present = np.flatnonzero(seen)
+    else:
+        key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
+        present = np.flatnonzero(np.bincount(key)) if n else np.empty(0, dtype=np.int64)
     texts: list[str | None] = []
     for u in present.tolist():
         code, enz = u // width - 1, u % width
         texts.append(missing_reason(code, enz - 1, slot_columns, enzymes, partial))
     labels = sorted({t for t in texts if t})
     position = {t: i for i, t in enumerate(labels)}
-    lookup = np.full(int(key.max()) + 1 if key.size else 1, -1, dtype=np.int32)
+    lookup = np.full(top * width, -1, dtype=np.int16)
     lookup[present] = [position[t] if t else -1 for t in texts]
-    index = lookup[key]
-    if show is not None:
-        index[~show] = -1  # -> missing
+    if compiled:
+        index = np.empty(n, dtype=np.int16)
+        mask = np.empty(0, dtype=bool) if show is None else np.ascontiguousarray(show)
+        _kernel.reason_codes(key, lookup, mask, index)
+    else:
+        index = lookup[key]
+        if show is not None:
+            index[~show] = -1  # -> missing
     return _categorical(index, labels)
 
 
