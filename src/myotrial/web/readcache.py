@@ -46,7 +46,7 @@ class View:
     __slots__ = ("_lock", "_renders", "_session_renders", "data")
 
     #: Per-session renderings kept per view (the most recent sessions').
-    SESSION_RENDERS = 8
+    SESSION_RENDERS = 4
 
     def __init__(self, data: Any) -> None:
         self.data = data
@@ -87,7 +87,7 @@ class ReadCache:
     (views built) and ``waits`` (lookups that waited for a build of the same key under way in
     another thread: one build per key, not one per concurrent request) count lookups."""
 
-    def __init__(self, max_entries: int = 512) -> None:
+    def __init__(self, max_entries: int = 1024) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, View] = OrderedDict()
         self._building: dict[Hashable, threading.Event] = {}
