@@ -88,8 +88,9 @@ def demo_command(
         bool | None,
         typer.Option(
             "--parallel/--serial",
-            help="render the PDF in a helper process beside the other writes, or all in this "
-            "process  [default: the helper where 2 CPUs are usable]",
+            help="draft the report and render the PDF in a helper process beside the "
+            "analysis and the other writes, or all in this process  [default: the helper "
+            "where 2 CPUs are usable and one is idle]",
             show_default=False,
         ),
     ] = None,

@@ -13,7 +13,8 @@ ODM study metadata: :func:`myotrial.interchange.outputs.write_interchange_output
 Everything written is labelled synthetic: a ``data_source`` column in every input table (the
 ADaM datasets carry it as ``DATASRC``) and a ``README.txt`` in the output folder.
 
-Speed (``benchmarks/bench_demo.py``): where at least 2 CPUs are usable a helper process
+Speed (``benchmarks/bench_demo.py``): where at least 2 CPUs are usable and one is idle
+(by the load average) a helper process
 (:class:`myotrial.report._worker.ReportWorker`, started first so that it imports the report
 stack and WeasyPrint while this process imports and simulates) drafts the report's
 results-free part while this process analyses, and renders the PDF while this process writes
@@ -199,10 +200,11 @@ def run_demo(
     """Generate the synthetic trial, derive, analyse, report it and write its interchange
     outputs under ``out_dir``.
 
-    ``parallel`` renders the PDF in a helper process (``worker``, or one started here; a
-    given ``worker`` is used whatever ``parallel`` says) while this process writes the other
-    outputs; ``None`` (default): when ``pdf`` and at least 2 CPUs are usable
-    (:func:`myotrial.report._worker.helper_pays`). The files are the same either way.
+    ``parallel`` drafts the report and renders the PDF in a helper process (``worker``, or
+    one started here; a given ``worker`` is used whatever ``parallel`` says) while this
+    process analyses and writes the other outputs; ``None`` (default): when ``pdf`` and at
+    least 2 CPUs are usable, one of them idle (:func:`myotrial.report._worker.helper_pays`).
+    The files are the same either way.
     ``progress`` is called with the name of each step as it starts.
     """
     if parallel is None:
