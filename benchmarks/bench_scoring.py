@@ -103,14 +103,23 @@ def read_floor(
     return lambda: kern.run_blocks(_read_rows, bounds, codes, weeks, arrays)
 
 
+#: Best CPU seconds (all threads of the process) of each function of the last
+#: :func:`interleaved` call: on a shared machine, what the code itself costs.
+CPU: dict[str, float] = {}
+
+
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of each function, the functions taking turns."""
+    """Best-of-``repeats`` wall seconds of each function, the functions taking turns (best CPU
+    seconds in :data:`CPU`)."""
     best = {k: math.inf for k in fns}
+    CPU.clear()
+    CPU.update(best)
     for _ in range(repeats):
         for k, fn in fns.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             best[k] = min(best[k], time.perf_counter() - t)
+            CPU[k] = min(CPU[k], time.process_time() - c)
     return best
 
 
@@ -165,11 +174,14 @@ def _engine_ratio(size: int, repeats: int) -> None:
     for res in (buffers, serial(), score_arrays(codes, weeks, cols)):
         assert all(res[k].tobytes() == expected[k].tobytes() for k in expected)
     n = codes.size
+    cpu = dict(CPU)
     floor1 = min(t["read"], t["numpy"])
     floor_n = min(floor1, t["read_threads"])
-    print(f"  {n:>11,} visits ({n * (2 + len(arrays)) * 8 / 1e6:,.0f} MB of input):")
+    cpu_floor = min(cpu["read"], cpu["numpy"], cpu["read_threads"])
+    print(f"  {n:>11,} visits ({n * (2 + len(arrays)) * 8 / 1e6:,.0f} MB of input; load average "
+          f"{os.getloadavg()[0]:.1f}):")  # fmt: skip
     print(f"    floor, 1 thread: compiled pass {t['read']:.4f} s, numpy sums {t['numpy']:.4f} s;"
-          f" {cores} threads: {t['read_threads']:.4f} s")  # fmt: skip
+          f" {cores} threads: {t['read_threads']:.4f} s; fewest CPU-s {cpu_floor:.4f}")  # fmt: skip
     for key, label, floor in (
         ("engine_out", f"engine, {cores} threads, caller buffers (out=)", floor_n),
         ("engine", f"engine, {cores} threads, fresh outputs", floor_n),
@@ -180,7 +192,8 @@ def _engine_ratio(size: int, repeats: int) -> None:
         flag = "met" if ratio <= 5 else "NOT met"
         print(
             f"    {label:<45} {t[key]:.4f} s = {n / t[key] / 1e6:5.1f} M visit-scores/s"
-            f" = {ratio:4.1f}x the floor on as many threads (target <= 5x: {flag})"
+            f" = {ratio:4.1f}x the floor on as many threads (target <= 5x: {flag}); CPU-s "
+            f"{cpu[key]:.4f} = {cpu[key] / cpu_floor:4.1f}x the floor's"
         )
 
 
@@ -251,7 +264,8 @@ def table_api(n_rows: int, repeats: int) -> None:
     print(f"table API score_visits on a DataFrame, {n:,} visits (best of {repeats}, interleaved)")
     print(f"  score_visits {t['table']:.3f} s = {n / t['table'] / 1e6:.2f} M/s; engine alone "
           f"{t['engine']:.3f} s: table API at {t['engine'] / t['table']:.1%} of the engine's "
-          "throughput (issue target >= 50%)")  # fmt: skip
+          f"throughput (issue target >= 50%); CPU-s {CPU['table']:.3f} vs "
+          f"{CPU['engine']:.3f} ({CPU['engine'] / CPU['table']:.1%})")  # fmt: skip
     print(f"  of which validate_visits {t['validate']:.3f} s = "
           f"{t['validate'] / t['table']:.0%} of score_visits")  # fmt: skip
 
