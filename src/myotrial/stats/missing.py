@@ -308,14 +308,15 @@ def remove_lindep(
         return np.zeros(n_pred, dtype=bool)
     keep = np.var(xo, axis=0, ddof=1) > eps
     yc = yo - yo.mean()
+    yy = float(yc @ yc)
     for j in np.flatnonzero(keep):
         xc = xo[:, j] - xo[:, j].mean()
-        cor = float(xc @ yc / math.sqrt(float(xc @ xc) * float(yc @ yc)))
+        cor = float(xc @ yc / math.sqrt(float(xc @ xc) * yy))
         if not cor < maxcor:
             keep[j] = False
     while keep.sum() > 1:
         idx = np.flatnonzero(keep)
-        cx = np.corrcoef(xo[:, idx], rowvar=False)
+        cx = _corrcoef_columns(xo[:, idx])
         values, vectors = np.linalg.eigh(cx)  # ascending
         if values[0] / values[-1] >= eps:
             break
@@ -323,6 +324,22 @@ def remove_lindep(
         first = int(np.flatnonzero(load >= load.max() - 1e-8)[0])
         keep[idx[first]] = False
     return np.asarray(keep, dtype=bool)
+
+
+def _corrcoef_columns(x: FloatArray) -> FloatArray:
+    """``numpy.corrcoef(x, rowvar=False)`` of a float matrix with at least 2 rows and 2
+    columns: the same operations in the same order and memory layout (the same bits,
+    ``tests/test_stats_missing_speed.py``), without its argument handling, which costs more
+    than the arithmetic for the imputation's small matrices (thousands of calls)."""
+    c_t = np.array(x, dtype=float).T  # numpy.cov: a copy, transposed (variables in rows)
+    c_t -= c_t.mean(axis=1)[:, None]
+    c = np.dot(c_t, c_t.T.conj())
+    c *= np.true_divide(1, c_t.shape[1] - 1)
+    sd = np.sqrt(np.diag(c))
+    c /= sd[:, None]
+    c /= sd[None, :]
+    np.clip(c, -1, 1, out=c)
+    return np.asarray(c, dtype=float)
 
 
 def _pmm_column(
