@@ -16,7 +16,7 @@ import pytest
 import db_support
 from myotrial.db import TrialService
 from myotrial.db.roles import Actor
-from myotrial.db.service.reads import data_version
+from myotrial.db.service.reads import data_version, read_version
 from myotrial.settings import Settings
 from myotrial.web import create_app
 from myotrial.web.readcache import ReadCache
@@ -86,7 +86,7 @@ def test_unblinded_views_first_never_reach_a_blinded_reader(trial: WebTrial) -> 
     for name in BLINDED:
         others[name] = WebUser(type(users[name].http)(fresh, follow_redirects=False))
         others[name].login(name)
-    version = trial.service.read_version(trial.actors["monitor"], "list_subjects")
+    version = read_version(trial.service, trial.actors["monitor"], "list_subjects")
     shown = ""
     for path in _paths(SUBJECTS):
         r = users["ustat"].get(path)
@@ -111,7 +111,7 @@ def test_unblinded_views_first_never_reach_a_blinded_reader(trial: WebTrial) -> 
             expected = other.get(path)
             assert _without_token(again.text, user) == _without_token(expected.text, other), \
                 (name, path)
-    assert trial.service.read_version(trial.actors["monitor"], "list_subjects") == version
+    assert read_version(trial.service, trial.actors["monitor"], "list_subjects") == version
 
 
 def test_a_blinded_readers_hits_do_not_depend_on_the_unblinded_side(trial: WebTrial) -> None:
@@ -222,9 +222,9 @@ def test_the_version_is_read_in_the_snapshot_of_the_data(trial: WebTrial) -> Non
     """A timeline read returns the version of its own snapshot: equal to the version read
     just before and after when nothing changed in between."""
     svc, inv1 = trial.service, trial.actors["inv1"]
-    before = svc.read_version(inv1, "subject_timeline")
+    before = read_version(svc, inv1, "subject_timeline")
     data = svc.subject_timeline(inv1, "P001")
-    assert data.version == before == svc.read_version(inv1, "subject_timeline")
+    assert data.version == before == read_version(svc, inv1, "subject_timeline")
     svc.record_visit(inv1, "P003", 4, BASELINE)
     assert svc.subject_timeline(inv1, "P001").version != before
 
@@ -254,13 +254,13 @@ def test_reading_the_version_checks_the_role_and_the_user(trial: WebTrial) -> No
     from myotrial.db.roles import PermissionDenied, Role
 
     svc = trial.service
-    assert svc.read_version(trial.actors["inv1"], "subject_timeline")
+    assert read_version(svc, trial.actors["inv1"], "subject_timeline")
     with pytest.raises(PermissionDenied):  # the administrator may not read the timeline
-        svc.read_version(trial.actors["admin"], "subject_timeline")
+        read_version(svc, trial.actors["admin"], "subject_timeline")
     for forged in (Actor("inv1", Role.MONITOR), Actor("inv1", Role.SITE_INVESTIGATOR, "02"),
                    Actor("ghost", Role.MONITOR)):
         with pytest.raises(PermissionDenied):
-            svc.read_version(forged, "subject_timeline")
+            read_version(svc, forged, "subject_timeline")
     svc.deactivate_user(trial.actors["admin"], "monitor", "left the trial")
     with pytest.raises(PermissionDenied):
-        svc.read_version(trial.actors["monitor"], "list_subjects")
+        read_version(svc, trial.actors["monitor"], "list_subjects")

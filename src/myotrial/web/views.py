@@ -19,7 +19,13 @@ import pandas as pd
 
 from myotrial.db.roles import Actor, Role
 from myotrial.db.service import TrialService
-from myotrial.db.service.reads import DashboardData, SubjectTimeline
+from myotrial.db.service.reads import (
+    DashboardData,
+    SubjectTimeline,
+    dashboard_data,
+    list_subjects_versioned,
+    read_version,
+)
 from myotrial.web.readcache import ReadCache, View, json_bytes, scope
 
 __all__ = ["CORE_MEASURES", "dashboard", "dashboard_view", "json_body", "jsonable", "records",
@@ -116,7 +122,7 @@ def dashboard(service: TrialService, actor: Actor, *, today: dt.date | None = No
     their own site only (the service filters).
     """
     day = today or dt.datetime.now(dt.UTC).date()
-    return dashboard_of(service, actor, service.dashboard_data(actor), day)
+    return dashboard_of(service, actor, dashboard_data(service, actor), day)
 
 
 def dashboard_of(service: TrialService, actor: Actor, data: DashboardData, day: dt.date
@@ -251,7 +257,7 @@ def timeline_view(cache: ReadCache, service: TrialService, actor: Actor, subject
         data = service.subject_timeline(actor, subject_id)
         return ("timeline", role, site, subject_id, data.version), timeline_of(service, data)
 
-    version = service.read_version(actor, "subject_timeline")
+    version = read_version(service, actor, "subject_timeline")
     return cache.lookup(("timeline", role, site, subject_id, version), build)
 
 
@@ -261,10 +267,10 @@ def subjects_view(cache: ReadCache, service: TrialService, actor: Actor) -> View
     role, site = scope(actor)
 
     def build() -> tuple[Hashable, Any]:
-        subjects, version = service.list_subjects_versioned(actor)
+        subjects, version = list_subjects_versioned(service, actor)
         return ("subjects", role, site, version), [s.as_dict() for s in subjects]
 
-    version = service.read_version(actor, "list_subjects")
+    version = read_version(service, actor, "list_subjects")
     return cache.lookup(("subjects", role, site, version), build)
 
 
@@ -276,11 +282,11 @@ def dashboard_view(cache: ReadCache, service: TrialService, actor: Actor, *,
     role, site = scope(actor)
 
     def build() -> tuple[Hashable, Any]:
-        data = service.dashboard_data(actor)
+        data = dashboard_data(service, actor)
         return (("dashboard", role, site, day, data.version),
                 dashboard_of(service, actor, data, day))
 
-    version = service.read_version(actor, "dashboard_tables")
+    version = read_version(service, actor, "dashboard_tables")
     return cache.lookup(("dashboard", role, site, day, version), build)
 
 

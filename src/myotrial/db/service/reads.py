@@ -17,7 +17,8 @@ from myotrial.db.service._unit import ServiceCore
 from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
 __all__ = ["ENTRY_REASONS", "DashboardData", "ReadOperations", "SubjectTimeline",
-           "data_version", "subject_view", "subject_views"]
+           "dashboard_data", "data_version", "list_subjects_versioned", "read_version",
+           "subject_view", "subject_views"]
 
 
 def data_version(conn: sa.Connection) -> str:
@@ -124,47 +125,12 @@ class ReadOperations(ServiceCore):
 
     def list_subjects(self, actor: Actor) -> tuple[SubjectView, ...]:
         """Subjects visible to the actor (site investigators: own site)."""
-        return self.list_subjects_versioned(actor)[0]
-
-    def list_subjects_versioned(self, actor: Actor) -> tuple[tuple[SubjectView, ...], str]:
-        """:meth:`list_subjects` and the snapshot's :func:`data_version`."""
-        with self._transaction(actor, "list_subjects", write=False) as tx:
-            return subject_views(tx.conn, self._site_filter(actor)), data_version(tx.conn)
+        return list_subjects_versioned(self, actor)[0]
 
     @staticmethod
     def _site_filter(actor: Actor) -> Any:
         return (s.subjects.c.site_id == actor.site_id
                 if actor.role is Role.SITE_INVESTIGATOR else None)
-
-    def read_version(self, actor: Actor, operation: str) -> str:
-        """The :func:`data_version` as ``actor`` doing the read ``operation``: the role gate
-        and the actor check of every operation (exists, active, same role and site: as
-        ``ServiceCore._check_actor``), with the version, in ONE statement (PostgreSQL: no
-        BEGIN/COMMIT round trips; one statement sees one snapshot). Nothing written."""
-        if not isinstance(actor, Actor):
-            raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
-        authorise(actor, operation)
-        us, head = s.users, s.audit_head
-        query = sa.select(
-            us.c.active, us.c.role, us.c.site_id,
-            sa.select(head.c.last_id).where(head.c.id == 1).scalar_subquery(),
-            sa.select(head.c.last_hash).where(head.c.id == 1).scalar_subquery(),
-        ).where(us.c.username == actor.username)
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = conn.execute(query).first()
-            else:
-                conn.execution_options(myotrial_readonly=True)
-                with conn.begin():
-                    row = conn.execute(query).first()
-        if (row is None or not row.active or row.role != actor.role.value
-                or row.site_id != actor.site_id):
-            raise PermissionDenied(
-                f"user {actor.username!r} is not an active {actor.role.value}"
-                + (f" of site {actor.site_id}" if actor.site_id else "")
-                + " in this database")
-        return "0:" if row[3] is None else f"{row[3]}:{row[4]}"
 
     def subject_timeline(self, actor: Actor, subject_id: str) -> SubjectTimeline:
         """One subject's page (:class:`SubjectTimeline`) from read queries in one snapshot:
@@ -218,17 +184,8 @@ class ReadOperations(ServiceCore):
         """The subjects and the canonical tables behind the dashboard, read in one snapshot
         (not an export, not an audit event): blinded for every role but the unblinded
         statistician; site investigators get their own site only."""
-        data = self.dashboard_data(actor)
+        data = dashboard_data(self, actor)
         return data.subjects, data.tables
-
-    def dashboard_data(self, actor: Actor) -> DashboardData:
-        """:meth:`dashboard_tables` with the snapshot's :func:`data_version`."""
-        with self._transaction(actor, "dashboard_tables", write=False) as tx:
-            subjects = subject_views(tx.conn, self._site_filter(actor))
-            site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
-            tables = build_exports(tx.conn, self.policy, blinded=actor.blinded, site_id=site)
-            version = data_version(tx.conn)
-        return DashboardData(subjects, tables, version)
 
     def export_tables(self, actor: Actor, *, blinded: bool = True) -> dict[str, pd.DataFrame]:
         """The canonical tables (data-format.md): ``visits``, ``subjects``, ``infusions``,
@@ -269,3 +226,57 @@ class ReadOperations(ServiceCore):
         with self._transaction(actor, "verify_audit", write=False) as tx:
             return _audit.verify_audit_chain(tx.conn, expected_head=expected_head,
                                              list_key=self._list_key)
+
+
+# ---------------------------------------------------------------------------------------------
+# the read operations with the data version (web/readcache.py keys its views on it)
+
+
+def read_version(service: ReadOperations, actor: Actor, operation: str) -> str:
+    """The :func:`data_version` as ``actor`` doing the read ``operation``, under that
+    operation's rule (not an operation of its own, so not a :class:`TrialService` method):
+    the role gate and the actor check of every operation (exists, active, same role and
+    site: as ``ServiceCore._check_actor``), with the version, in ONE statement (PostgreSQL:
+    no BEGIN/COMMIT round trips; one statement sees one snapshot). Nothing written."""
+    if not isinstance(actor, Actor):
+        raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
+    authorise(actor, operation)
+    us, head = s.users, s.audit_head
+    query = sa.select(
+        us.c.active, us.c.role, us.c.site_id,
+        sa.select(head.c.last_id).where(head.c.id == 1).scalar_subquery(),
+        sa.select(head.c.last_hash).where(head.c.id == 1).scalar_subquery(),
+    ).where(us.c.username == actor.username)
+    with service.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = conn.execute(query).first()
+        else:
+            conn.execution_options(myotrial_readonly=True)
+            with conn.begin():
+                row = conn.execute(query).first()
+    if (row is None or not row.active or row.role != actor.role.value
+            or row.site_id != actor.site_id):
+        raise PermissionDenied(
+            f"user {actor.username!r} is not an active {actor.role.value}"
+            + (f" of site {actor.site_id}" if actor.site_id else "")
+            + " in this database")
+    return "0:" if row[3] is None else f"{row[3]}:{row[4]}"
+
+
+def list_subjects_versioned(service: ReadOperations, actor: Actor
+                            ) -> tuple[tuple[SubjectView, ...], str]:
+    """The ``list_subjects`` operation (its rule) with the snapshot's :func:`data_version`."""
+    with service._transaction(actor, "list_subjects", write=False) as tx:
+        return subject_views(tx.conn, service._site_filter(actor)), data_version(tx.conn)
+
+
+def dashboard_data(service: ReadOperations, actor: Actor) -> DashboardData:
+    """The ``dashboard_tables`` operation (its rule) with the snapshot's
+    :func:`data_version`."""
+    with service._transaction(actor, "dashboard_tables", write=False) as tx:
+        subjects = subject_views(tx.conn, service._site_filter(actor))
+        site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
+        tables = build_exports(tx.conn, service.policy, blinded=actor.blinded, site_id=site)
+        version = data_version(tx.conn)
+    return DashboardData(subjects, tables, version)
