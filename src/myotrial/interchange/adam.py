@@ -257,6 +257,8 @@ def endpoint_paramcd(protocol: Protocol, name: str) -> str:
 
 
 def _ascii(text: str) -> str:
+    if text.isascii():  # every key of _ASCII is non-ASCII; NFKD leaves ASCII as it is
+        return text
     for k, v in _ASCII.items():
         text = text.replace(k, v)
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
@@ -726,13 +728,34 @@ def validate_dataset_json(document: Mapping[str, Any], where: str = "Dataset-JSO
     JSON path (:class:`InterchangeError`)."""
     import jsonschema
 
-    validator = jsonschema.Draft201909Validator(dataset_json_schema())
+    schema = dataset_json_schema()
+    validator = jsonschema.Draft201909Validator(schema)
     problems = Problems(where)
+    rows = document.get("rows")
+    if (isinstance(rows, list) and rows and _rows_are_any_arrays(schema)
+            and all(isinstance(r, list) for r in rows)):
+        # every row is an array, which is all the schema asks of a row: the same errors as
+        # validating each of them (thousands of $ref lookups), for a fraction of the time
+        document = {**document, "rows": []}
     for err in validator.iter_errors(document):
         path = "/".join(str(p) for p in err.absolute_path)
         problems.add(str(document.get("name", where)), None, None, None, path or "(root)",
                      None, f"Dataset-JSON schema: {err.message[:200]}")
     problems.raise_if_any()
+
+
+def _rows_are_any_arrays(schema: Mapping[str, Any]) -> bool:
+    """Whether ``schema`` (Dataset-JSON 1.1) asks of each row only that it is an array:
+    ``rows`` is an array of ``$defs/Row``, whose only assertion on an array is ``type``
+    (``properties`` and ``additionalProperties`` apply to objects only)."""
+    rows = schema.get("properties", {}).get("rows")
+    row = schema.get("$defs", {}).get("Row")
+    if not isinstance(rows, dict) or not isinstance(row, dict):
+        return False
+    plain = {k: v for k, v in rows.items() if k != "description"}
+    object_only = {"properties", "additionalProperties", "description", "title"}
+    return (plain == {"items": {"$ref": "#/$defs/Row"}, "type": "array"}
+            and row.get("type") == "array" and set(row) - {"type"} <= object_only)
 
 
 def read_dataset_json(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
