@@ -154,3 +154,34 @@ def test_missing_reasons_compiled_equal_numpy(
     assert compiled.isna().sum() > 0 and compiled.notna().sum() > 1000
     with pytest.raises(ValueError, match="out of range"):
         sv._missing_reasons(codes - np.int16(2), enzyme, slots, enzymes, partial, show)
+
+
+def _score_large_table() -> None:
+    n_sub = 20_000
+    frame = pd.DataFrame(
+        {
+            "subject_id": pd.Series(np.repeat([f"P{i:05d}" for i in range(n_sub)], 7)),
+            "visit_week": np.tile([0, 4, 8, 12, 16, 28, 40], n_sub),
+            "pga": np.tile([5.0, 4.0, 3.0, 2.0, 1.0, 0.5, 0.5], n_sub),
+            "ptga": 5.0, "extramuscular": 2.0, "mmt8": 120.0, "haq": 1.0,
+            "ck": 400.0, "ck_uln": 200.0,
+        }
+    )  # fmt: skip
+    out = score_visits(frame)  # the ids' thread (validation) and the engine's block threads
+    assert len(out) == len(frame) and out["tis"].notna().sum() == 6 * n_sub
+
+
+def test_thread_pools_work_in_a_forked_child() -> None:
+    """A child forked after the pools exist gets pools of its own (an inherited pool has no
+    threads in the child: a task submitted to it would never run)."""
+    import multiprocessing
+
+    _score_large_table()  # creates both pools in this process
+    child = multiprocessing.get_context("fork").Process(target=_score_large_table)
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("scoring hung in a forked child")
+    assert child.exitcode == 0

@@ -64,7 +64,7 @@ block_bounds = _compile("block_bounds", **_JIT)
 baseline_rows = _compile("baseline_rows", **_JIT)
 confirm_deterioration = _compile("confirm_deterioration", **_JIT)
 
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child makes its own
 
 
 def threads() -> int:
@@ -82,9 +82,11 @@ def run_blocks(kernel: Any, bounds: np.ndarray, *args: Any) -> int:
     blocks = [(int(bounds[k]), int(bounds[k + 1])) for k in range(bounds.size - 1)]
     if len(blocks) == 1:
         return int(kernel(blocks[0][0], blocks[0][1], *args))
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="myotrial"))
-    futures = [_POOL[0].submit(kernel, lo, hi, *args) for lo, hi in blocks]
+    pid = os.getpid()
+    if pid not in _POOL:  # a pool inherited through fork has no threads in this process
+        _POOL.clear()
+        _POOL[pid] = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="myotrial")
+    futures = [_POOL[pid].submit(kernel, lo, hi, *args) for lo, hi in blocks]
     return max(int(f.result()) for f in futures)
 
 

@@ -6,10 +6,12 @@ Every problem is collected and raised at once as an :class:`~myotrial.errors.Inp
 Extra columns are kept unchanged.
 
 Speed (``benchmarks/bench_validation.py``): subject ids are factorised once (each distinct id is
-stripped and checked once, no per-row string work) and the codes serve the duplicate and
-baseline checks and the scoring engine (:func:`prepare_visits`); each numeric column is checked
-with one NaN-ignoring min and max, and a per-row mask is computed only for a column that fails;
-columns that need no conversion are passed through without a copy.
+stripped and checked once, no per-row string work; ids grouped in runs are hashed once per run,
+not at all when the runs are in increasing order) and the codes serve the duplicate and
+baseline checks and the scoring engine (:func:`prepare_visits`); for large tables the ids are
+parsed on a second thread beside the numeric columns; each numeric column is checked with one
+NaN-ignoring min and max, and a per-row mask is computed only for a column that fails; columns
+that need no conversion are passed through without a copy.
 """
 
 from __future__ import annotations
@@ -182,20 +184,22 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
 
 #: From this many rows, :func:`prepare_visits` factorises subject ids on a second thread.
 _PARALLEL_ROWS = 65_536
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child makes its own
 
 
 def _in_background(fn: Callable[..., T], *args: object) -> Future[T] | None:
     """``fn(*args)`` on a worker thread when this process may use more than one core."""
-    if not _POOL:
+    pid = os.getpid()
+    if pid not in _POOL:
         try:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             cores = os.cpu_count() or 1
         if cores < 2:
             return None
-        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="myotrial-ids"))
-    return _POOL[0].submit(fn, *args)
+        _POOL.clear()  # a pool inherited through fork has no threads in this process
+        _POOL[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="myotrial-ids")
+    return _POOL[pid].submit(fn, *args)
 
 
 def _arrow_codes(arr: object) -> tuple[np.ndarray, object]:
