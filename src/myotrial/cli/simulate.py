@@ -89,8 +89,8 @@ def demo_command(
         typer.Option(
             "--parallel/--serial",
             help="draft the report and render the PDF in a helper process beside the "
-            "analysis and the other writes, or all in this process  [default: the helper "
-            "where 2 CPUs are usable and one is idle]",
+            "analysis and the other writes, or all in this process (default: the helper "
+            "where 2 CPUs are usable and one is idle)",
             show_default=False,
         ),
     ] = None,
