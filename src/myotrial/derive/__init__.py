@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from myotrial.derive._keys import subject_positions
 from myotrial.derive.adsl import ADSL_COLUMNS, derive_adsl
 from myotrial.derive.endpoints import ADEFF_PARAMS, derive_adeff, derive_adrs, derive_adtte
 from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
@@ -94,9 +95,8 @@ def derive_all(
     proto = load_protocol(protocol) if isinstance(protocol, str) else protocol
     subj = validate_subjects(subjects, arms=proto.arm_codes)
     scored = score_visits(visits, **proto.policy.visits_table_options())
-    codes, uniques = pd.factorize(scored["subject_id"])
-    unknown = pd.Index(subj["subject_id"]).get_indexer(pd.Index(uniques)) < 0
-    orphans = scored.iloc[np.flatnonzero(unknown[codes])] if unknown.any() else scored.iloc[:0]
+    unknown = subject_positions(scored, pd.Index(subj["subject_id"])) < 0
+    orphans = scored.iloc[np.flatnonzero(unknown)]
     if len(orphans):
         raise InputValidationError(
             [

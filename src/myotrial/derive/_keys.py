@@ -1,4 +1,7 @@
-"""Reason sentences built once per distinct input, then spread to every row.
+"""Keys shared by the derivations: the scored visits' subjects, factorised once, and the
+distinct combinations of values a reason sentence is made of.
+
+Reason sentences are built once per distinct input, then spread to every row.
 
 ADSL's ``STATUS_REASON`` and ADRS's ``REASON`` are sentences made from a few values of each
 row (status, weeks, arm, TIS, a recorded reason). Trials of 10^5 subjects repeat a few thousand
@@ -15,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["distinct_rows"]
+__all__ = ["distinct_rows", "subject_positions"]
 
 
 def _codes(values: object) -> tuple[npt.NDArray[np.int64], int]:
@@ -53,3 +56,11 @@ def distinct_rows(
         size *= k
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     return first.astype(np.intp), inverse.reshape(-1).astype(np.intp)
+
+
+def subject_positions(scored: pd.DataFrame, ids: pd.Index) -> npt.NDArray[np.intp]:
+    """Each scored row's position in ``ids`` (-1: not there); the subject ids are factorised
+    once and only the distinct ones looked up."""
+    codes, uniques = pd.factorize(scored["subject_id"])
+    where = np.asarray(ids.get_indexer(pd.Index(uniques)), dtype=np.intp)
+    return where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)

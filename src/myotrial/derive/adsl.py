@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from myotrial.derive._keys import distinct_rows
+from myotrial.derive._keys import distinct_rows, subject_positions
 from myotrial.derive.periods import PERIOD_COLUMNS, derive_periods
 from myotrial.errors import InputValidationError, Problem
 from myotrial.protocol import Protocol
@@ -76,9 +76,7 @@ class _Rows:
     subjects table (-1: not in it); per-subject reductions are numpy scatters on it."""
 
     def __init__(self, scored: pd.DataFrame, ids: pd.Index) -> None:
-        codes, uniques = pd.factorize(scored["subject_id"])
-        where = np.asarray(ids.get_indexer(pd.Index(uniques)), dtype=np.intp)
-        self.pos = where[np.asarray(codes, dtype=np.intp)] if len(codes) else codes
+        self.pos = subject_positions(scored, ids)
         self.n = len(ids)
         self.ids = ids
         self.week_dtype = scored["visit_week"].dtype

@@ -20,6 +20,7 @@ Rules (``protocols/proderm.toml``; proderm.md Endpoints):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -28,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api.extensions import ExtensionArray
 
-from myotrial.derive._keys import distinct_rows
+from myotrial.derive._keys import distinct_rows, subject_positions
 from myotrial.derive.safety import PERIOD_NUMBERS
 from myotrial.protocol import BinaryEndpoint, Protocol, TimeToEventEndpoint
 
@@ -62,13 +63,6 @@ def _population(adsl: pd.DataFrame, population: str) -> pd.Series:
     return rand
 
 
-def _subject_positions(scored: pd.DataFrame, ids: pd.Index) -> npt.NDArray[np.intp]:
-    """Each scored row's position in ``ids`` (-1: not there), the subject ids factorised once."""
-    codes, uniques = pd.factorize(scored["subject_id"])
-    where = np.asarray(ids.get_indexer(pd.Index(uniques)), dtype=np.intp)
-    return where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)
-
-
 def _at_week(
     scored: pd.DataFrame, pos: npt.NDArray[np.intp], n: int, week: int
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.object_]]:
@@ -99,7 +93,7 @@ def derive_adrs(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) ->
     if not endpoints:
         return pd.DataFrame()
     ids = pd.Index(adsl["USUBJID"])
-    pos = _subject_positions(scored, ids)
+    pos = subject_positions(scored, ids)
     weeks: dict[int, tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64],
                            npt.NDArray[np.object_]]] = {}
     parts = []
@@ -146,21 +140,17 @@ def _text(
     return cast(ExtensionArray, pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
 
 
+@dataclass(frozen=True)
 class _Responders:
     """One endpoint's rows: ADSL positions, responder flags, TIS, CDWK, and the REASON of each
     row as codes into its distinct sentences."""
 
-    def __init__(
-        self,
-        rows: npt.NDArray[np.intp],
-        responder: npt.NDArray[np.bool_],
-        tis: npt.NDArray[np.float64],
-        cdwk: npt.NDArray[np.float64],
-        reason_codes: npt.NDArray[np.intp],
-        reason_labels: list[object],
-    ) -> None:
-        self.rows, self.responder, self.tis, self.cdwk = rows, responder, tis, cdwk
-        self.reason_codes, self.reason_labels = reason_codes, reason_labels
+    rows: npt.NDArray[np.intp]
+    responder: npt.NDArray[np.bool_]
+    tis: npt.NDArray[np.float64]
+    cdwk: npt.NDArray[np.float64]
+    reason_codes: npt.NDArray[np.intp]
+    reason_labels: list[object]
 
 
 def _responders(
@@ -420,9 +410,7 @@ def derive_adtte(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     """
     rand = adsl[adsl["RANDFL"] == "Y"].set_index("USUBJID")
     day = _days(scored).to_numpy(dtype=np.float64)
-    codes, uniques = pd.factorize(scored["subject_id"])
-    where = np.asarray(rand.index.get_indexer(pd.Index(uniques)), dtype=np.intp)
-    pos = where[np.asarray(codes, dtype=np.intp)] if len(codes) else np.zeros(0, np.intp)
+    pos = subject_positions(scored, rand.index)
     week = scored["visit_week"].to_numpy(dtype=np.float64)
     cross_s = rand["CROSSWK"].to_numpy(dtype=np.float64)
     # visits of subjects not randomised (pos -1) get no crossover week; with no randomised
@@ -437,19 +425,16 @@ def derive_adtte(scored: pd.DataFrame, adsl: pd.DataFrame, protocol: Protocol) -
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+@dataclass(frozen=True)
 class _TteRows:
     """Visit rows with their randomised subject's position (-1: not randomised), week, study
     day and switch week (NaN: no switch)."""
 
-    def __init__(
-        self,
-        pos: npt.NDArray[np.intp],
-        week: npt.NDArray[np.float64],
-        day: npt.NDArray[np.float64],
-        cross: npt.NDArray[np.float64],
-        n: int,
-    ) -> None:
-        self.pos, self.week, self.day, self.cross, self.n = pos, week, day, cross, n
+    pos: npt.NDArray[np.intp]
+    week: npt.NDArray[np.float64]
+    day: npt.NDArray[np.float64]
+    cross: npt.NDArray[np.float64]
+    n: int
 
 
 def _tte(
