@@ -32,11 +32,13 @@ import tarfile
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pg import pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "benchmark password"
@@ -162,32 +164,13 @@ def measure(url: str, n_subjects: int, threads: int) -> dict[str, Any]:
             "visits_stored": int(n_visits), "visits_expected": 3 * len(sids)}
 
 
-def _pg_database(base: str) -> tuple[str, Any]:
-    import sqlalchemy as sa
-
-    from myotrial.db import make_engine
-
-    name = f"bench_dbw_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return url, drop
-
-
 def run_one(backend: str, pg_url: str | None, n_subjects: int, threads: int
             ) -> dict[str, Any]:
     if backend == "sqlite":
         url, drop = f"sqlite:///{tempfile.mkdtemp(prefix='bench_dbw_')}/bench.db", None
     else:
         assert pg_url is not None
-        url, drop = _pg_database(pg_url)
+        url, drop = pg_database(pg_url, "bench_dbw")
     try:
         return measure(url, n_subjects, threads)
     finally:

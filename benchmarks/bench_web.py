@@ -44,10 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pg import pg_database
 
 PASSWORD = "benchmark password"
 SECRET = "benchmark secret key"
@@ -239,26 +241,6 @@ def _wait_started(port: int, server: subprocess.Popen[bytes]) -> None:
         time.sleep(0.2)
 
 
-def _pg_database(base: str) -> tuple[str, Any]:
-    """A new database on the PostgreSQL server of ``base``; (its URL, a function dropping it)."""
-    import sqlalchemy as sa
-
-    from myotrial.db import make_engine
-
-    name = f"bench_web_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return url, drop
-
-
 def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Set up, serve, drive every request set, verify the audit chain."""
     t0 = time.perf_counter()
@@ -371,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if backend == "sqlite":
             url, drop = f"sqlite:///{tempfile.mkdtemp(prefix='bench_web_')}/bench.db", None
         else:
-            url, drop = _pg_database(args.postgres_url)
+            url, drop = pg_database(args.postgres_url, "bench_web")
         try:
             out = run_backend(url, args)
         finally:
