@@ -38,44 +38,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pg import pg_database
+from _shared import BASELINE, SECRET, pg_database, set_up_trial
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "benchmark password"
-SECRET = "benchmark secret key"
-BASELINE = {"pga": 4.0, "ptga": 4.0, "extramuscular": 3.0, "mmt8": 120.0, "haq": 1.0,
-            "ck": 1000.0, "ck_uln": 200.0}
 PG_ENV = "MYOTRIAL_TEST_POSTGRES_URL"
 
 
 def _set_up(url: str, n_subjects: int) -> Any:
-    import pandas as pd
-    from argon2 import PasswordHasher
-
-    from myotrial.db import Actor, Role, TrialService, make_engine, upgrade_database
-
-    upgrade_database(url)
-    engine = make_engine(url, pool_size=16)
-    svc = TrialService(engine, password_hasher=PasswordHasher(time_cost=1, memory_cost=8192,
-                                                              parallelism=1),
-                       secret_key=SECRET)
-    admin = svc.bootstrap_administrator("admin", PASSWORD)
-    admin2 = svc.bootstrap_administrator("admin2", PASSWORD)
-    svc.create_site(admin, "01", "Site one", "DE")
-    svc.create_user(admin, "inv1", PASSWORD, Role.SITE_INVESTIGATOR, "01")
-    svc.create_user(admin, "ustat", PASSWORD, Role.UNBLINDED_STATISTICIAN)
-    svc.approve_user(admin2, "ustat")
-    inv = Actor("inv1", Role.SITE_INVESTIGATOR, "01")
-    svc.generate_randomisation_list(Actor("ustat", Role.UNBLINDED_STATISTICIAN),
-                                    svc.protocol_scheme(n_per_stratum=n_subjects + 10))
-    first = pd.read_csv(ROOT / "src/myotrial/data/example_screening.csv").iloc[0].to_dict()
-    row = {str(k): (None if isinstance(v, float) and v != v else v) for k, v in first.items()}
-    row["consent_date"] = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-    for i in range(n_subjects):
-        sid = f"W{i:04d}"
-        svc.record_screening(inv, {**row, "subject_id": sid})
-        svc.record_visit(inv, sid, 0, BASELINE)
-        svc.randomise_subject(inv, sid)
+    """The benchmark's trial (:func:`_shared.set_up_trial`: subjects ``W0000``...)."""
+    svc, inv, _ = set_up_trial(url, n_subjects, "W", pool_size=16)
     return svc, inv
 
 
