@@ -37,7 +37,6 @@ from myotrial.rules import (
     SLOTS,
     DeteriorationRules,
     DOIRules,
-    MeasureScale,
     MeasureSet,
     TISRules,
     load_deterioration_rules,
@@ -45,7 +44,7 @@ from myotrial.rules import (
     load_scales,
     load_tis_rules,
 )
-from myotrial.scoring._params import name_outputs, rule_parameters
+from myotrial.scoring._params import name_outputs, rule_parameters, slot_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, mmt8_max_rule
 
 __all__ = [
@@ -213,44 +212,17 @@ def score_arrays(
     if wk.size != n:
         raise ValueError(f"subject_codes has {n} rows but weeks has {wk.size}")
     tol = tis_rules.edge_tolerance
-    empty = np.empty(0)
-    slot_params: list[tuple[float, ...]] = []
-    xs: list[FloatArray] = []
-    enzyme_slot = max_slot = -1
-    max_low = 0.0
-    max_col = empty
-    if len(scales.enzymes) > 5:
-        raise ValueError("the scoring kernel supports at most five enzymes")
-    ev, eu = [empty] * 5, [empty] * 5
-    for k, slot in enumerate(SLOTS):
-        name = ms.slots[slot]
-        band = _band_parameters(tis_rules.slots[slot].edges, tis_rules.slots[slot].points, tol)
-        if name == "enzyme":
-            enzyme_slot = k
-            for j, e in enumerate(scales.enzymes):
-                if e in columns and f"{e}_uln" in columns:
-                    ev[j], eu[j] = _column(columns, e), _column(columns, f"{e}_uln")
-            xs.append(empty)
-            # relative change of value / ULN, lower is better
-            slot_params.append((-1.0, 1.0, 0.0, *band))
-            continue
-        scale = scales.measures[name]
-        xs.append(_column(columns, name) if name in columns else empty)
-        sign = 1.0 if scale.higher_is_better else -1.0
-        inv = _inverse_range(scale, columns, config, ms.name)
-        if isinstance(inv, np.ndarray):  # per-row maximum (MMT-8)
-            if max_slot >= 0:
-                raise ValueError("the scoring kernel supports one per-row scale maximum")
-            max_slot, max_col, max_low = k, inv, scale.min or 0.0
-            inv = 0.0
-        slot_params.append((sign, 0.0, inv, *band))
-    for arr in (*xs, *ev, *eu, max_col):
+    sp = slot_parameters(
+        tis_rules, scales, ms, columns, lambda name: _column(columns, name), np.empty(0),
+        mmt8_max=config.mmt8_max, chq_phs_range=config.chq_phs_range,
+    )
+    for arr in (*sp.xs, *sp.ev, *sp.eu, sp.max_col):
         if arr.size not in (0, n):
             raise ValueError(f"a column has {arr.size} rows, expected {n}")
     rules, weights = rule_parameters(
         tis_rules, doi, det, ms, tol=tol, partial=config.partial, k_consecutive=k_consecutive,
-        earliest_week=earliest_week, enzyme_slot=enzyme_slot, max_slot=max_slot,
-        max_low=max_low,
+        earliest_week=earliest_week, enzyme_slot=sp.enzyme_slot, max_slot=sp.max_slot,
+        max_low=sp.max_low,
     )
 
     given = out or {}
@@ -274,11 +246,11 @@ def score_arrays(
     tis = _buffer(given, "tis", n, np.float64)
     confirmed = _buffer(given, "cd_confirmed", n, np.bool_)
     args = (
-        tuple(xs),
-        tuple(ev),
-        tuple(eu),
-        max_col,
-        tuple(tuple(float(v) for v in p) for p in slot_params),
+        sp.xs,
+        sp.ev,
+        sp.eu,
+        sp.max_col,
+        tuple(tuple(float(v) for v in p) for p in sp.params),
         tuple(float(v) for v in rules),
         weights,
         tuple(points),
@@ -369,46 +341,6 @@ def _block(
         _buffer(given, k, n, np.float64) if k in given or block is None else block[i]
         for i, k in enumerate(keys)
     ]
-
-
-def _band_parameters(
-    edges: tuple[float, ...], points: tuple[float, ...], tol: float
-) -> tuple[float, ...]:
-    """Four edges (+ tolerance) and band-0 points plus increments, as the kernel takes them.
-
-    A band set with fewer than four inner edges is padded with edges at +inf (never passed).
-    """
-    if len(edges) > 4:
-        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
-    pad = 4 - len(edges)
-    e = [edge + tol for edge in edges] + [np.inf] * pad
-    p = list(points) + [points[-1]] * pad
-    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
-
-
-def _inverse_range(
-    scale: MeasureScale,
-    columns: Mapping[str, FloatArray],
-    config: ScoringConfig,
-    measure_set: str,
-) -> float | FloatArray:
-    """100 / scale range: one value, or the per-row maximum column (MMT-8; the kernel computes
-    ``100 / (maximum - minimum)`` row by row)."""
-    low = scale.min or 0.0
-    if scale.max_column is not None:
-        mx = columns.get(scale.max_column)
-        if mx is not None:
-            return _column(columns, scale.max_column)
-        default = config.mmt8_max if config.mmt8_max is not None else scale.default_max
-        return 100.0 / (float(default or np.nan) - low)
-    if scale.range_required_option is not None:
-        if config.chq_phs_range is None or not config.chq_phs_range > 0:
-            raise ValueError(
-                f"measure set {measure_set} uses {scale.name}, whose scale range is not "
-                f"published: give it as {scale.range_required_option} (a positive number)"
-            )
-        return 100.0 / float(config.chq_phs_range)
-    return 100.0 / (float(scale.max or np.nan) - low)
 
 
 def _column(columns: Mapping[str, FloatArray], name: str) -> FloatArray:

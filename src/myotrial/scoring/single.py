@@ -28,7 +28,7 @@ from myotrial.rules import (
     load_tis_rules,
 )
 from myotrial.scoring import _rows
-from myotrial.scoring._params import name_outputs, rule_parameters
+from myotrial.scoring._params import name_outputs, rule_parameters, slot_parameters
 from myotrial.tables.ranges import MMT8_ALLOWED_MAX, check_measure_values
 
 __all__ = ["PATIENT_MEASURES", "score_patient"]
@@ -245,52 +245,14 @@ def _evaluate(
     earliest_week, k_consecutive = det.earliest_week, det.consecutive_visits
     n = 2
     tol = tis_rules.edge_tolerance
-    slot_params: list[tuple[float, ...]] = []
-    xs: list[_Col] = []
-    enzyme_slot = max_slot = -1
-    max_low = 0.0
-    max_col = _EMPTY
-    if len(scales.enzymes) > 5:
-        raise ValueError("the scoring kernel supports at most five enzymes")
-    ev, eu = [_EMPTY] * 5, [_EMPTY] * 5
-    for k, slot in enumerate(SLOTS):
-        name = ms.slots[slot]
-        band = _band_parameters(tis_rules.slots[slot].edges, tis_rules.slots[slot].points, tol)
-        if name == "enzyme":
-            enzyme_slot = k
-            for j, e in enumerate(scales.enzymes):
-                if e in columns and f"{e}_uln" in columns:
-                    ev[j], eu[j] = _Col(columns[e]), _Col(columns[f"{e}_uln"])
-            xs.append(_EMPTY)
-            slot_params.append((-1.0, 1.0, 0.0, *band))
-            continue
-        scale = scales.measures[name]
-        xs.append(_Col(columns[name]) if name in columns else _EMPTY)
-        sign = 1.0 if scale.higher_is_better else -1.0
-        low = scale.min or 0.0
-        inv: float
-        if scale.max_column is not None and scale.max_column in columns:  # per-row maximum
-            if max_slot >= 0:
-                raise ValueError("the scoring kernel supports one per-row scale maximum")
-            max_slot, max_col, max_low = k, _Col(columns[scale.max_column]), low
-            inv = 0.0
-        elif scale.max_column is not None:
-            default = mmt8_max if mmt8_max is not None else scale.default_max
-            inv = 100.0 / (float(default or math.nan) - low)
-        elif scale.range_required_option is not None:
-            if chq_phs_range is None or not chq_phs_range > 0:
-                raise ValueError(
-                    f"measure set {ms.name} uses {scale.name}, whose scale range is not "
-                    f"published: give it as {scale.range_required_option} (a positive number)"
-                )
-            inv = 100.0 / float(chq_phs_range)
-        else:
-            inv = 100.0 / (float(scale.max or math.nan) - low)
-        slot_params.append((sign, 0.0, inv, *band))
+    sp = slot_parameters(
+        tis_rules, scales, ms, columns, lambda name: _Col(columns[name]), _EMPTY,
+        mmt8_max=mmt8_max, chq_phs_range=chq_phs_range,
+    )
     rules, weights = rule_parameters(
         tis_rules, doi, det, ms, tol=tol, partial=True, k_consecutive=k_consecutive,
-        earliest_week=earliest_week, enzyme_slot=enzyme_slot, max_slot=max_slot,
-        max_low=max_low,
+        earliest_week=earliest_week, enzyme_slot=sp.enzyme_slot, max_slot=sp.max_slot,
+        max_low=sp.max_low,
     )
 
     def new(fill: Any) -> _Col:
@@ -303,27 +265,14 @@ def _evaluate(
     confirmed = new(False)
     status = _score_chunk(
         0, n, False, _Col([0] * n), _Col([0.0, 1.0]), _EMPTY, _EMPTY,
-        tuple(xs), tuple(ev), tuple(eu), max_col,
-        tuple(tuple(float(v) for v in p) for p in slot_params),
+        sp.xs, sp.ev, sp.eu, sp.max_col,
+        tuple(tuple(float(v) for v in p) for p in sp.params),
         tuple(float(v) for v in rules), weights,
         tuple(points), (tis, *changes), flags, confirmed,
     )  # fmt: skip
     if status != 0:  # pragma: no cover - two rows, a baseline then a follow-up
         raise AssertionError(f"score_chunk returned {status} for one patient")
     return name_outputs(tis, flags, confirmed, points, changes, True)
-
-
-def _band_parameters(
-    edges: tuple[float, ...], points: tuple[float, ...], tol: float
-) -> tuple[float, ...]:
-    """The engine's band parameters (``engine._band_parameters``): four edges (+ tolerance,
-    padded with +inf) and band-0 points plus increments."""
-    if len(edges) > 4:
-        raise ValueError(f"the scoring kernel supports at most 5 bands, got {len(edges) + 1}")
-    pad = 4 - len(edges)
-    e = [edge + tol for edge in edges] + [math.inf] * pad
-    p = list(points) + [points[-1]] * pad
-    return (*e, p[0], *(p[j + 1] - p[j] for j in range(4)))
 
 
 def _breakdown(
