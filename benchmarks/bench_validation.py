@@ -30,11 +30,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import argparse
+import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,30 +42,17 @@ from myotrial.scoring import ScoringConfig, score_arrays, score_visits
 from myotrial.tables import read_table, validate_visits, write_table
 from myotrial.tables.visits import prepare_visits
 
-WEEKS = np.array([0, 4, 8, 12, 16, 28, 40])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scoring import CPU, WEEKS, interleaved, synthetic_arrays
 
 
 def synthetic(n_visits: int, seed: int = 1) -> pd.DataFrame:
-    """Valid visits grouped by subject (weeks 0..40), values on each measure's scale."""
-    rng = np.random.default_rng(seed)
-    n_sub = n_visits // len(WEEKS)
-    n = n_sub * len(WEEKS)
-    sid = np.char.add("S", np.char.zfill(np.arange(n_sub).astype(str), 7))
+    """Valid visits grouped by subject (weeks 0..40), values on each measure's scale: the
+    scoring benchmark's arrays (:func:`bench_scoring.synthetic_arrays`) with zero-padded ids."""
+    codes, weeks, cols = synthetic_arrays(n_visits, seed)
+    sid = np.char.add("S", np.char.zfill(codes.astype(str), 7))
     return pd.DataFrame(
-        {
-            "subject_id": pd.Series(np.repeat(sid, len(WEEKS)), dtype="str"),
-            "visit_week": np.tile(WEEKS, n_sub),
-            "pga": np.round(rng.uniform(0, 10, n), 1),
-            "ptga": np.round(rng.uniform(0, 10, n), 1),
-            "extramuscular": np.round(rng.uniform(0, 10, n), 1),
-            "mmt8": np.round(rng.uniform(60, 150, n)),
-            "mmt8_max": np.full(n, 150.0),
-            "haq": np.round(rng.uniform(0, 3, n) * 8) / 8,
-            "ck": np.round(rng.lognormal(6, 1, n)),
-            "ck_uln": np.full(n, 200.0),
-            "aldolase": np.round(rng.lognormal(2, 0.5, n), 1),
-            "aldolase_uln": np.full(n, 7.6),
-        }
+        {"subject_id": pd.Series(sid, dtype="str"), "visit_week": weeks.astype(np.int64), **cols}
     )
 
 
@@ -84,25 +69,6 @@ def engine_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str
         if c not in ("subject_id", "visit_week")
     }
     return codes.astype(np.int64), frame["visit_week"].to_numpy(dtype=np.float64), numeric
-
-
-#: Best CPU seconds (all threads of the process) of each case of the last :func:`interleaved`.
-CPU: dict[str, float] = {}
-
-
-def interleaved(cases: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of each case, the cases run in turn in every round (best CPU
-    seconds in :data:`CPU`)."""
-    best = dict.fromkeys(cases, float("inf"))
-    CPU.clear()
-    CPU.update(best)
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            t, c = time.perf_counter(), time.process_time()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t)
-            CPU[name] = min(CPU[name], time.process_time() - c)
-    return best
 
 
 def ratio_only(frame: pd.DataFrame, repeats: int) -> None:
