@@ -185,3 +185,163 @@ def test_thread_pools_work_in_a_forked_child() -> None:
         child.join()
         pytest.fail("scoring hung in a forked child")
     assert child.exitcode == 0
+
+
+# -- the compiled checks of large tables (tables/_visits_kernel.py) equal the general path -----
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_nan_range_equals_numpy(seed: int) -> None:
+    from myotrial.tables import _visits_kernel as kernel
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 12)) if seed % 3 else int(rng.integers(0, 3000))
+    a = rng.normal(0, 100, n)
+    for value, share in ((np.nan, 0.3), (np.inf, 0.05), (-np.inf, 0.05), (-0.0, 0.1)):
+        if seed % 5 == 0 or rng.random() < 0.5:
+            a[rng.random(n) < share] = value
+    if seed % 7 == 1:
+        a[:] = np.nan
+    if seed % 7 == 2:
+        a[:] = np.inf
+    if seed % 7 == 3:
+        a[:] = -np.inf
+    lo, hi = kernel.nan_range(a)
+    if n == 0 or np.isnan(a).all():
+        assert np.isnan(lo) and np.isnan(hi)
+    else:
+        assert (lo, hi) == (np.fmin.reduce(a), np.fmax.reduce(a))
+    read_only = a.copy()
+    read_only.flags.writeable = False
+    assert kernel.nan_range(read_only) == pytest.approx((lo, hi), nan_ok=True)
+
+
+_ID_POOL = [
+    "S01", "S02", "S03", "S10", "S2", "a b", " S01", "S01 ", "NA", ".", "", "é1", "S\x01",
+    "x" * 65, "y" * 64, "S 4",
+]  # fmt: skip
+
+
+def _random_visits(rng: np.random.Generator) -> pd.DataFrame:
+    """A small visits table, valid or not: ids sorted or not, in runs or not, blank, tokens,
+    spaces, non-ASCII, control characters, too long; weeks grouped or not, duplicates, missing
+    baselines, fractions; values out of range, infinite, missing."""
+    n_sub = int(rng.integers(1, 7))
+    plain = rng.random() < 0.6
+    pool = [f"S{i:02d}" for i in range(1, n_sub + 1)] if plain else _ID_POOL
+    ids = list(rng.choice(np.array(pool, dtype=object), n_sub, replace=len(pool) < n_sub))
+    if rng.random() < 0.5:
+        ids.sort()
+    per = [int(rng.integers(1, 5)) for _ in ids]
+    sid: list[object] = [i for i, k in zip(ids, per, strict=True) for _ in range(k)]
+    weeks: list[float] = [float(w) for k in per for w in (0, 4, 8, 12, 16)[:k]]
+    n = len(sid)
+    if rng.random() < 0.3:  # rows shuffled: not grouped
+        perm = rng.permutation(n)
+        sid, weeks = [sid[i] for i in perm], [weeks[i] for i in perm]
+    if rng.random() < 0.2:
+        weeks[int(rng.integers(0, n))] = float(rng.choice([0.0, 4.0, 2.5, np.nan, 1001.0, -4.0]))
+    if rng.random() < 0.1:
+        sid[int(rng.integers(0, n))] = None
+    pga = rng.uniform(0, 10, n)
+    if rng.random() < 0.3:
+        pga[int(rng.integers(0, n))] = float(rng.choice([np.nan, np.inf, 11.0, -1.0]))
+    frame = pd.DataFrame(
+        {
+            "subject_id": pd.Series(sid, dtype="str" if rng.random() < 0.7 else object),
+            "visit_week": weeks,
+            "pga": pga,
+            "mmt8": rng.uniform(60, 150, n),
+            "ck": rng.uniform(100, 900, n),
+            "ck_uln": np.full(n, 200.0),
+        }
+    )
+    if rng.random() < 0.5 and not np.isnan(weeks).any():
+        frame["visit_week"] = frame["visit_week"].astype(np.int64)
+    return frame
+
+
+def _prepared(frame: pd.DataFrame, compiled: bool) -> object:
+    try:
+        return tv.prepare_visits_checked(frame, compiled=compiled)
+    except InputValidationError as err:
+        return [tuple(x) for x in err.problems.astype(object).itertuples(index=False)]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("seed", range(60))
+def test_compiled_checks_equal_general_path(
+    seed: int, threaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same problems in the same order, or the same typed table and index (codes, order,
+    baselines), with the compiled checks and without; threaded: ids and columns parsed on two
+    threads (every table counts as large)."""
+    if threaded:
+        monkeypatch.setattr(tv, "_PARALLEL_ROWS", 1)
+    frame = _random_visits(np.random.default_rng(seed))
+    fast, general = _prepared(frame, True), _prepared(frame, False)
+    if isinstance(general, list):
+        assert fast == general, frame
+        return
+    assert isinstance(fast, tv.PreparedVisits) and isinstance(general, tv.PreparedVisits)
+    pd.testing.assert_frame_equal(fast.table, general.table, check_exact=True)
+    a, b = fast.index, general.index
+    assert a.n_subjects == b.n_subjects and a.grouped == b.grouped
+    for x, y in ((a.codes, b.codes), (a.weeks, b.weeks), (a.baseline_row, b.baseline_row)):
+        assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True)
+    assert (a.order is None) == (b.order is None)
+    if a.order is not None:
+        assert np.array_equal(a.order, b.order)
+
+
+@pytest.mark.parametrize("typ", [pa.string(), pa.large_string()])
+def test_sorted_text_codes_read_the_arrow_buffers(typ: pa.DataType) -> None:
+    """Sliced and chunked Arrow arrays; ``None`` (the general path) for anything else than
+    sorted runs of plain ASCII ids."""
+    ids = ["A", "A", "B", "C", "C", "C", "D" * 70]
+    arr = pa.array(["zz", *ids], type=typ).slice(1)
+    series = pd.Series(pd.arrays.ArrowStringArray(arr))
+    got = tv._sorted_text_codes(series)
+    assert got is not None
+    assert got[0].tolist() == [0, 0, 1, 2, 2, 2, 3]
+    assert got[1].tolist() == [False, False, False, True]
+    chunked = pa.chunked_array([pa.array(ids[:3], type=typ), pa.array(ids[3:], type=typ)])
+    got = tv._sorted_text_codes(pd.Series(pd.arrays.ArrowStringArray(chunked)))
+    assert got is not None and got[0].tolist() == [0, 0, 1, 2, 2, 2, 3]
+    for other in (["B", "A"], ["A", "B", "A"], ["A", " B"], ["A", "B "], ["A", "NA"], [".", "A"],
+                  ["A", ""], ["A", "é"], ["A", "B\tC"], ["A", "B\x7f"], ["A", None]):  # fmt: skip
+        series = pd.Series(pd.arrays.ArrowStringArray(pa.array(other, type=typ)))
+        assert tv._sorted_text_codes(series) is None, other
+    assert tv._sorted_text_codes(pd.Series(["A B", "A C"], dtype="str")) is not None
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_score_visits_compiled_checks_same_output(
+    partial: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``score_visits`` with the compiled checks (large tables) and without: the same frame,
+    bit for bit (values, dtypes, columns, categories)."""
+    from myotrial.scoring import visits as sv
+
+    rng = np.random.default_rng(3)
+    n_sub = 300
+    frame = pd.DataFrame(
+        {
+            "subject_id": pd.Series(np.repeat([f"P{i:04d}" for i in range(n_sub)], 5), dtype="str"),
+            "visit_week": np.tile([0, 4, 8, 12, 16], n_sub),
+            "pga": rng.uniform(0, 10, 5 * n_sub).round(1),
+            "ptga": rng.uniform(0, 10, 5 * n_sub).round(1),
+            "extramuscular": rng.uniform(0, 10, 5 * n_sub).round(1),
+            "mmt8": rng.uniform(60, 150, 5 * n_sub).round(),
+            "haq": rng.uniform(0, 3, 5 * n_sub).round(2),
+            "ck": rng.uniform(50, 900, 5 * n_sub).round(),
+            "ck_uln": 200.0,
+        }
+    )
+    frame.loc[rng.random(len(frame)) < 0.05, "haq"] = np.nan
+    for rows in (frame, frame.sample(frac=1.0, random_state=1)):
+        monkeypatch.setattr(sv, "_PARALLEL_ROWS", 1)
+        fast = score_visits(rows, partial=partial, details=True)
+        monkeypatch.setattr(sv, "_PARALLEL_ROWS", 10**12)
+        plain = score_visits(rows, partial=partial, details=True)
+        pd.testing.assert_frame_equal(fast, plain, check_exact=True)

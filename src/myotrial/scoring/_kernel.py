@@ -32,7 +32,7 @@ __all__ = [
     "choose_enzymes",
     "confirm_deterioration",
     "reason_codes",
-    "reason_keys",
+    "reason_pairs",
     "relative_improvement",
     "run_blocks",
     "score_chunk",
@@ -91,22 +91,20 @@ def run_blocks(kernel: Any, bounds: np.ndarray, *args: Any) -> int:
 
 
 @nb.njit(**_JIT)
-def reason_keys(missing: Any, enzyme: Any, width: int, keys: Any, present: Any) -> None:
-    """``keys[i] = (missing[i] + 1) * width + enzyme[i] + 1`` and ``present[key] = True``: the
-    distinct (missing code, enzyme) pairs of ``tis_missing_reason`` in one pass (the caller
-    checks the codes' range)."""
+def reason_pairs(missing: Any, enzyme: Any, width: int, present: Any) -> None:
+    """``present[(missing[i] + 1) * width + enzyme[i] + 1] = True``: the distinct (missing code,
+    enzyme) pairs of ``tis_missing_reason`` in one pass (the caller checks the codes' range)."""
     for i in range(missing.size):
-        key = (np.int64(missing[i]) + 1) * width + np.int64(enzyme[i]) + 1
-        keys[i] = key
-        present[key] = True
+        present[(np.int64(missing[i]) + 1) * width + np.int64(enzyme[i]) + 1] = True
 
 
 @nb.njit(**_JIT)
-def reason_codes(keys: Any, lookup: Any, show: Any, out: Any) -> None:
-    """``out[i] = lookup[keys[i]]``, -1 where ``show`` (if not empty) is False."""
+def reason_codes(missing: Any, enzyme: Any, width: int, lookup: Any, show: Any, out: Any) -> None:
+    """``out[i] = lookup[pair key of row i]`` (see :func:`reason_pairs`), -1 where ``show``
+    (if not empty) is False."""
     masked = show.size > 0
-    for i in range(keys.size):
-        code = lookup[keys[i]]
+    for i in range(missing.size):
+        code = lookup[(np.int64(missing[i]) + 1) * width + np.int64(enzyme[i]) + 1]
         out[i] = -1 if masked and not show[i] else code
 
 

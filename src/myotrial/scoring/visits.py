@@ -21,7 +21,7 @@ from myotrial.scoring.engine import (
     score_arrays,
 )
 from myotrial.scoring.subject import missing_reason
-from myotrial.tables.visits import prepare_visits
+from myotrial.tables.visits import _PARALLEL_ROWS, prepare_visits_checked
 
 __all__ = ["SCORED_COLUMNS", "score_visits"]
 
@@ -50,19 +50,20 @@ def _missing_reasons(
     """``tis_missing_reason``: text for each (missing bit code, enzyme) pair, composed once per
     distinct pair; rows where ``show`` is False (and empty texts) are missing. A categorical
     column built from codes (no string per row); its categories are the texts present, sorted.
-    Large tables take two compiled passes (keys and presence, then codes)."""
+    Large tables take two compiled passes (the pairs present, then the codes, written in the
+    categorical's own code type: no conversion copy)."""
     width = len(enzymes) + 1
     n = codes.size
     compiled = n > SMALL_INPUT_ROWS
     top = int(codes.max()) + 2 if n else 1
     if n and (int(codes.min()) < -1 or int(enzyme_code.min()) < -1 or enzyme_code.max() >= width):
         raise ValueError("missing or enzyme codes out of range")
+    key = np.empty(0, dtype=np.int32)
     if compiled:
         from myotrial.scoring import _kernel
 
-        key = np.empty(n, dtype=np.int32)
         seen = np.zeros(top * width, dtype=bool)
-        _kernel.reason_keys(codes, enzyme_code, width, key, seen)
+        _kernel.reason_pairs(codes, enzyme_code, width, seen)
         present = np.flatnonzero(seen)
     else:
         key = (codes.astype(np.int32) + 1) * width + (enzyme_code.astype(np.int32) + 1)
@@ -73,12 +74,13 @@ def _missing_reasons(
         texts.append(missing_reason(code, enz - 1, slot_columns, enzymes, partial))
     labels = sorted({t for t in texts if t})
     position = {t: i for i, t in enumerate(labels)}
-    lookup = np.full(top * width, -1, dtype=np.int16)
+    code_type = np.int8 if len(labels) < 127 else np.int16  # pandas' code type for as many
+    lookup = np.full(top * width, -1, dtype=code_type)
     lookup[present] = [position[t] if t else -1 for t in texts]
     if compiled:
-        index = np.empty(n, dtype=np.int16)
+        index = np.empty(n, dtype=code_type)
         mask = np.empty(0, dtype=bool) if show is None else np.ascontiguousarray(show)
-        _kernel.reason_codes(key, lookup, mask, index)
+        _kernel.reason_codes(codes, enzyme_code, width, lookup, mask, index)
     else:
         index = lookup[key]
         if show is not None:
@@ -159,7 +161,9 @@ def score_visits(
     )
     ms = tis_rules.measure_set_for(population, measure_set)
     scales = load_scales()
-    prepared = prepare_visits(visits, mmt8_max=mmt8_max, max_week=max_week)
+    prepared = prepare_visits_checked(  # large tables: the compiled checks (numba is loaded)
+        visits, mmt8_max=mmt8_max, max_week=max_week, compiled=len(visits) >= _PARALLEL_ROWS
+    )
     v, index = prepared.table, prepared.index
     needed = [c for c in ms.slots.values() if c != "enzyme"]
     missing_cols = [c for c in needed if c not in v.columns]

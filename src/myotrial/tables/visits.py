@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Real
+from types import ModuleType
 from typing import TypeVar
 
 import numpy as np
@@ -46,6 +49,8 @@ from myotrial.tables.values import (
     DATE_RULE,
     NUMBER_RULE,
     TEXT_RULE,
+    Numbers,
+    _finite,
     date_column,
     number_values_range,
 )
@@ -118,7 +123,9 @@ def _whole_in(value: object, lo: float, hi: float) -> bool:
     )
 
 
-def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+def _subject_codes(
+    series: pd.Series, compiled: bool = False
+) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
     """Factorise ``subject_id`` once: per-row codes (-1 = missing; 0.. in order of first
     appearance), a flag per code for ids breaking the text rules (control characters, longer
     than 64), and the output column (``None``: the input column is already the stripped text
@@ -126,9 +133,16 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
 
     Each distinct id is stripped and checked once (Arrow string kernels, the same stripping as
     ``Series.str.strip``); rows grouped by subject are factorised by comparing neighbours.
+    ``compiled``: Arrow text ids sorted in runs of plain ASCII text are read once by
+    :func:`~myotrial.tables._visits_kernel.text_runs` (same result).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    if compiled and isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        fast = _sorted_text_codes(series)
+        if fast is not None:
+            return fast[0], fast[1], None
 
     text_kind = isinstance(series.dtype, pd.StringDtype) or (
         series.dtype == object
@@ -181,6 +195,50 @@ def _subject_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series
     dtype = series.dtype if isinstance(series.dtype, pd.StringDtype) else object
     return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
 
+
+def _sorted_text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes and too-long flags of Arrow text ids (no nulls) in sorted runs of plain ASCII
+    text, which stripping leaves unchanged (Arrow's neighbour comparison, then
+    :func:`~myotrial.tables._visits_kernel.text_runs`, one pass over the Arrow buffers);
+    ``None`` when the general path must decide."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from myotrial.tables import _visits_kernel as kernel
+
+    arr = pa.array(series.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    large = pa.types.is_large_string(arr.type)
+    if arr.null_count or not (large or pa.types.is_string(arr.type)):
+        return None
+    n = len(arr)
+    _, off_buf, data_buf = arr.buffers()
+    if n == 0 or data_buf is None:
+        return None
+    width = 8 if large else 4
+    offsets = np.frombuffer(off_buf, dtype=f"i{width}", count=n + 1, offset=arr.offset * width)
+    differ = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))  # SIMD; no nulls
+    bits = differ.buffers()[1]
+    codes = np.empty(n, dtype=np.int64)
+    too_long = np.empty(n, dtype=bool)
+    runs = kernel.text_runs(
+        np.frombuffer(bits, dtype=np.uint8) if bits is not None else np.zeros(1, np.uint8),
+        differ.offset,
+        offsets,
+        np.frombuffer(data_buf, dtype=np.uint8),
+        MAX_SUBJECT_ID_LENGTH,
+        _TOKEN_BYTES,
+        _TOKEN_OFFSETS,
+        codes,
+        too_long,
+    )
+    return None if runs < 0 else (codes, too_long[:runs].copy())
+
+
+#: The missing tokens (blank or ``NA``/``.``) as bytes and offsets, for ``text_runs``.
+_TOKEN_BYTES = np.frombuffer("".join(_BLANK_OR_TOKEN).encode(), dtype=np.uint8)
+_TOKEN_OFFSETS = np.cumsum([0, *(len(t.encode()) for t in _BLANK_OR_TOKEN)]).astype(np.int64)
 
 #: From this many rows, :func:`prepare_visits` factorises subject ids on a second thread.
 _PARALLEL_ROWS = 65_536
@@ -321,6 +379,28 @@ def prepare_visits(
     InputValidationError
         With every problem found, located by row, subject, visit and column.
     """
+    return prepare_visits_checked(
+        visits,
+        mmt8_max=mmt8_max,
+        require_baseline=require_baseline,
+        required_measures=required_measures,
+        max_week=max_week,
+    )
+
+
+def prepare_visits_checked(
+    visits: pd.DataFrame,
+    *,
+    mmt8_max: float | None = None,
+    require_baseline: bool = True,
+    required_measures: Sequence[str] = (),
+    max_week: int | None = None,
+    compiled: bool | None = None,
+) -> PreparedVisits:
+    """:func:`prepare_visits` with a choice of checks: ``compiled`` runs the compiled checks of
+    :mod:`myotrial.tables._visits_kernel` (one pass each instead of several numpy or Arrow
+    passes; same results, same problems); default: for tables of at least ``_PARALLEL_ROWS``
+    rows once numba is loaded (``score_visits`` asks for them: it loads numba anyway)."""
     raw = prepare_table(visits, "visits")
     col = ProblemCollector("visits", raw)
     for c in ("subject_id", "visit_week", *required_measures):
@@ -342,16 +422,37 @@ def prepare_visits(
         col.raise_if_any()
     last_week = MAX_VISIT_WEEK if max_week is None else int(max_week)
     n = len(raw)
+    if compiled is None:
+        compiled = n >= _PARALLEL_ROWS and "numba" in sys.modules
+    kernel = _kernel() if compiled else None
 
     # subject ids (Arrow kernels) on a second core while this one parses the numeric columns
-    # (both release the GIL); problems are added afterwards, in the same order as serially
-    pending = _in_background(_subject_codes, raw["subject_id"]) if n >= _PARALLEL_ROWS else None
-    parsed = [
-        (name, number_values_range(raw[name])) for name in NUMERIC_VISIT_COLUMNS if name in raw
-    ]
+    # (both release the GIL; the second core then takes columns from the end of the list);
+    # problems are added afterwards, in the same order as serially
+    ids = raw["subject_id"]
+    names = [name for name in NUMERIC_VISIT_COLUMNS if name in raw]
+    todo = deque(enumerate(names))
+    numbers: list[Numbers | None] = [None] * len(names)
+
+    def parse(pop: Callable[[], tuple[int, str]]) -> None:
+        while True:
+            try:
+                k, name = pop()  # deque pops are atomic: each column is parsed once
+            except IndexError:
+                return
+            numbers[k] = _number_values(raw[name], kernel)
+
+    def ids_then_columns() -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+        result = _subject_codes(ids, compiled)
+        parse(todo.pop)
+        return result
+
+    pending = _in_background(ids_then_columns) if n >= _PARALLEL_ROWS else None
+    parse(todo.popleft)
     codes, bad_id, subject_out = (
-        pending.result() if pending is not None else _subject_codes(raw["subject_id"])
+        pending.result() if pending is not None else _subject_codes(ids, compiled)
     )
+    parsed = [(name, numbers[k]) for k, name in enumerate(names)]
     no_subject = codes < 0
     any_no_subject = bool(no_subject.any())
     if any_no_subject:
@@ -368,7 +469,9 @@ def prepare_visits(
     bad_cells: dict[str, np.ndarray | None] = {}
     ranges: dict[str, tuple[float, float]] = {}
     replace: dict[str, np.ndarray] = {}
-    for name, (values, bad, lo, hi) in parsed:
+    for name, number in parsed:
+        assert number is not None  # every column parsed
+        values, bad, lo, hi = number
         if bad is not None:
             col.add(bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
         numeric[name] = values
@@ -428,25 +531,31 @@ def prepare_visits(
 
     # Duplicates and missing baselines (only where subject and week are usable).
     usable: np.ndarray | None
+    week_int: np.ndarray | None = None
+    baseline_row = np.full(n_subjects, -1, dtype=np.int64)
     if ok_week is None and not any_no_subject:
         usable = None
-        week_int = (
-            raw["visit_week"].to_numpy(dtype=np.int64) if week_is_int else week.astype(np.int64)
-        )
+        if kernel is not None and kernel.grouped_baselines(codes, week, baseline_row):
+            dup, grouped, order = None, True, None  # one pass: no duplicate, baselines found
+        else:
+            week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
+            dup, grouped, order = _duplicates_and_order(codes, week_int, None, last_week + 1)
+            baseline_row[:] = -1
+            base_rows = np.flatnonzero(week == 0)
+            baseline_row[codes[base_rows]] = base_rows
     else:
         usable = ~no_subject if ok_week is None else ok_week & ~no_subject
-        week_int = np.where(usable, week, 0).astype(np.int64)
-    dup, grouped, order = _duplicates_and_order(codes, week_int, usable, last_week + 1)
+        dup, grouped, order = _duplicates_and_order(
+            codes, np.where(usable, week, 0).astype(np.int64), usable, last_week + 1
+        )
+        base_rows = np.flatnonzero(usable & (week == 0))
+        baseline_row[codes[base_rows]] = base_rows
     if dup is not None:
         col.add(
             dup,
             "visit_week",
             f"duplicate subject_id + visit_week (each visit must appear once) {_WHERE}",
         )
-    is_base = week == 0 if usable is None else usable & (week == 0)
-    base_rows = np.flatnonzero(is_base)
-    baseline_row = np.full(n_subjects, -1, dtype=np.int64)
-    baseline_row[codes[base_rows]] = base_rows
     if require_baseline and n_subjects and bool((baseline_row < 0).any()):
         lacking = (baseline_row < 0)[np.maximum(codes, 0)] & (codes >= 0)
         if usable is not None:
@@ -463,7 +572,9 @@ def prepare_visits(
 
     # The typed table: converted columns replaced, every other column passed through as is.
     if raw["visit_week"].dtype != np.int64:
-        replace["visit_week"] = week_int if usable is None else week.astype(np.int64)
+        if week_int is None:
+            week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
+        replace["visit_week"] = week_int
     else:
         replace.pop("visit_week", None)
     data: dict[str, object] = {}
@@ -486,6 +597,33 @@ def prepare_visits(
         baseline_row=baseline_row,
     )
     return PreparedVisits(table, index)
+
+
+def _kernel() -> ModuleType:
+    from myotrial.tables import _visits_kernel
+
+    return _visits_kernel
+
+
+def _number_values(series: pd.Series, kernel: ModuleType | None) -> Numbers:
+    """:func:`~myotrial.tables.values.number_values_range` (same result): a numpy number
+    column (no missing value but NaN) is read without a missing-value pass, and with the
+    compiled ``kernel`` its range is one pass."""
+    dtype = series.dtype
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
+        return number_values_range(series)
+    arr = series.to_numpy(dtype=np.float64)
+    if kernel is None:
+        return _finite(arr)
+    lo, hi = kernel.nan_range(arr)
+    if math.isinf(lo) or math.isinf(hi):
+        return _finite(arr)  # infinities are bad cells
+    return arr, None, lo, hi
+
+
+def _whole_weeks(column: pd.Series, week: np.ndarray, is_int: bool) -> np.ndarray:
+    """``visit_week`` as int64 (every week usable: whole and in range)."""
+    return column.to_numpy(dtype=np.int64) if is_int else week.astype(np.int64)
 
 
 def validate_visits(
