@@ -345,3 +345,14 @@ def test_score_visits_compiled_checks_same_output(
         monkeypatch.setattr(sv, "_PARALLEL_ROWS", 10**12)
         plain = score_visits(rows, partial=partial, details=True)
         pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+
+
+def test_whole_numbers_checks_and_converts_in_one_pass() -> None:
+    from myotrial.tables import _visits_kernel as kernel
+
+    weeks = np.array([0.0, -0.0, 4.0, 1000.0, 52.0])
+    out = np.empty(weeks.size, dtype=np.int64)
+    assert kernel.whole_numbers(weeks, out)
+    assert out.tolist() == weeks.astype(np.int64).tolist()
+    for bad in (2.5, np.nan, 0.999999, 1e-300):
+        assert not kernel.whole_numbers(np.array([0.0, 4.0, bad]), out[:3]), bad

@@ -6,6 +6,7 @@ input row, in input order, with every input column passed through.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,13 @@ def _missing_reasons(
 def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
     """The categorical column whose row i is ``labels[codes[i]]`` (-1 = missing), built from
     the codes (no Python string per row). Text categories keep the table's string dtype."""
-    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype="str"))
+    return pd.Categorical.from_codes(codes, dtype=_text_categories(tuple(labels)))
+
+
+@functools.lru_cache(maxsize=64)
+def _text_categories(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical type of ``labels`` (made once: the fixed label sets recur every call)."""
+    return pd.CategoricalDtype(pd.Index(list(labels), dtype="str"))
 
 
 def score_visits(

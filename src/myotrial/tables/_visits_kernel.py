@@ -10,6 +10,8 @@ checks both paths agree on random tables):
 * :func:`text_runs`: subject ids (an Arrow text array without nulls) grouped in runs of equal
   neighbours, the runs in increasing byte order, each id plain ASCII text: codes, the length
   rule and the missing tokens, read once from the Arrow buffers;
+* :func:`whole_numbers`: a float week column whole and never missing, converted to int64 in
+  the same pass;
 * :func:`grouped_baselines`: rows grouped by subject with weeks increasing (so no duplicate
   subject + week), and each subject's baseline row, in one pass.
 """
@@ -21,8 +23,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import numba as nb
+import numpy as np
 
-__all__ = ["grouped_baselines", "nan_range", "text_runs"]
+__all__ = ["grouped_baselines", "nan_range", "text_runs", "whole_numbers"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -155,4 +158,16 @@ def grouped_baselines(codes: Any, weeks: Any, baseline_row: Any) -> bool:
             return False
         if weeks[i] == 0:
             baseline_row[c] = i
+    return True
+
+
+@_jit
+def whole_numbers(values: Any, out: Any) -> bool:
+    """Whether every value is a whole number (none missing); if so ``out`` holds them as
+    integers (``values.astype(int64)``; the caller has checked their range)."""
+    for i in range(values.size):
+        v = values[i]
+        if v != v or np.floor(v) != v:  # missing, or a fraction
+            return False
+        out[i] = int(v)
     return True

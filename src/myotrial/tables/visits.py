@@ -483,13 +483,19 @@ def prepare_visits_checked(
     week = numeric["visit_week"]
     w_lo, w_hi = ranges["visit_week"]
     week_is_int = raw["visit_week"].dtype.kind in "iu"
-    week_ok_fast = (
-        n > 0
-        and w_lo >= 0
-        and w_hi <= last_week
-        and (week_is_int or not np.isnan(week).any())
-        and (week_is_int or bool(np.all(np.floor(week) == week)))
-    )
+    in_range = n > 0 and w_lo >= 0 and w_hi <= last_week
+    week_int: np.ndarray | None = None
+    if in_range and not week_is_int and kernel is not None:  # one pass: check and convert
+        week_int = np.empty(n, dtype=np.int64)
+        if not kernel.whole_numbers(week, week_int):
+            week_int = None
+        week_ok_fast = week_int is not None
+    else:
+        week_ok_fast = (
+            in_range
+            and (week_is_int or not np.isnan(week).any())
+            and (week_is_int or bool(np.all(np.floor(week) == week)))
+        )
     if week_ok_fast or n == 0:
         ok_week = None  # every row has a usable week
     else:
@@ -531,14 +537,14 @@ def prepare_visits_checked(
 
     # Duplicates and missing baselines (only where subject and week are usable).
     usable: np.ndarray | None
-    week_int: np.ndarray | None = None
     baseline_row = np.full(n_subjects, -1, dtype=np.int64)
     if ok_week is None and not any_no_subject:
         usable = None
         if kernel is not None and kernel.grouped_baselines(codes, week, baseline_row):
             dup, grouped, order = None, True, None  # one pass: no duplicate, baselines found
         else:
-            week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
+            if week_int is None:
+                week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
             dup, grouped, order = _duplicates_and_order(codes, week_int, None, last_week + 1)
             baseline_row[:] = -1
             base_rows = np.flatnonzero(week == 0)
