@@ -429,7 +429,8 @@ def prepare_visits_checked(
     # subject ids (Arrow kernels) on a second core while this one parses the numeric columns
     # (both release the GIL; the second core then takes columns from the end of the list);
     # problems are added afterwards, in the same order as serially
-    ids = raw["subject_id"]
+    cols = dict(raw.items())  # each column looked up once
+    ids = cols["subject_id"]
     names = [name for name in NUMERIC_VISIT_COLUMNS if name in raw]
     todo = deque(enumerate(names))
     numbers: list[Numbers | None] = [None] * len(names)
@@ -440,7 +441,7 @@ def prepare_visits_checked(
                 k, name = pop()  # deque pops are atomic: each column is parsed once
             except IndexError:
                 return
-            numbers[k] = _number_values(raw[name], kernel)
+            numbers[k] = _number_values(cols[name], kernel)
 
     def ids_then_columns() -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
         result = _subject_codes(ids, compiled)
@@ -477,12 +478,12 @@ def prepare_visits_checked(
         numeric[name] = values
         bad_cells[name] = bad
         ranges[name] = (lo, hi)
-        if raw[name].dtype != np.float64 or bad is not None:
+        if cols[name].dtype != np.float64 or bad is not None:
             replace[name] = values
 
     week = numeric["visit_week"]
     w_lo, w_hi = ranges["visit_week"]
-    week_is_int = raw["visit_week"].dtype.kind in "iu"
+    week_is_int = cols["visit_week"].dtype.kind in "iu"
     in_range = n > 0 and w_lo >= 0 and w_hi <= last_week
     week_int: np.ndarray | None = None
     if in_range and not week_is_int and kernel is not None:  # one pass: check and convert
@@ -532,7 +533,7 @@ def prepare_visits_checked(
     check_measure_ranges(numeric, col.add, bad_cells, ranges)
 
     if "visit_date" in raw:
-        dates = date_column(raw["visit_date"])
+        dates = date_column(cols["visit_date"])
         col.add(dates.bad, "visit_date", f"visit_date {DATE_RULE} {_WHERE}")
 
     # Duplicates and missing baselines (only where subject and week are usable).
@@ -544,7 +545,7 @@ def prepare_visits_checked(
             dup, grouped, order = None, True, None  # one pass: no duplicate, baselines found
         else:
             if week_int is None:
-                week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
+                week_int = _whole_weeks(cols["visit_week"], week, week_is_int)
             dup, grouped, order = _duplicates_and_order(codes, week_int, None, last_week + 1)
             baseline_row[:] = -1
             base_rows = np.flatnonzero(week == 0)
@@ -577,9 +578,9 @@ def prepare_visits_checked(
     col.raise_if_any()
 
     # The typed table: converted columns replaced, every other column passed through as is.
-    if raw["visit_week"].dtype != np.int64:
+    if cols["visit_week"].dtype != np.int64:
         if week_int is None:
-            week_int = _whole_weeks(raw["visit_week"], week, week_is_int)
+            week_int = _whole_weeks(cols["visit_week"], week, week_is_int)
         replace["visit_week"] = week_int
     else:
         replace.pop("visit_week", None)
@@ -590,7 +591,7 @@ def prepare_visits_checked(
         elif c in replace:
             data[c] = pd.Series(replace[c], index=raw.index, copy=False)
         else:
-            data[c] = raw[c]
+            data[c] = cols[c]
     if "mmt8_max" not in raw and "mmt8_max" in replace:
         data["mmt8_max"] = pd.Series(replace["mmt8_max"], index=raw.index, copy=False)
     table = pd.DataFrame(data, index=raw.index, copy=False)
