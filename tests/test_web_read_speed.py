@@ -264,3 +264,37 @@ def test_reading_the_version_checks_the_role_and_the_user(trial: WebTrial) -> No
     svc.deactivate_user(trial.actors["admin"], "monitor", "left the trial")
     with pytest.raises(PermissionDenied):
         read_version(svc, trial.actors["monitor"], "list_subjects")
+
+
+def test_a_kept_view_is_served_on_the_sessions_statement_alone(
+        trial: WebTrial, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET of a kept view costs one statement: the session lookup, which reads the data
+    version with the user row (``SessionRecord.data_version``). With every other read made
+    to fail, every kept view is still served, identical; a POST's own page shows its own
+    change (the version read at the request's start is not used after a write); a
+    deactivated user is refused at once."""
+    from myotrial.db.service import reads
+
+    user = trial.client("inv1")
+    paths = _paths(("P001", "P002"))
+    first = {path: user.get(path).text for path in paths}
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a statement beyond the session lookup")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reads._ACTOR_VERSION_READ, "first", refused)
+        for name in ("subject_timeline", "list_subjects", "dashboard_tables"):
+            patch.setattr(trial.service, name, refused)
+        patch.setattr(reads, "dashboard_data", refused)
+        patch.setattr(reads, "list_subjects_versioned", refused)
+        for path in paths:
+            r = user.get(path)
+            assert r.status_code == 200, (path, r.text[:300])
+            assert r.text == first[path], path
+    r = user.post_form("/subjects/P001/visits", {"visit_week": "12", "visit_date": "2024-05-24",
+                                                **{k: str(v) for k, v in BASELINE.items()}})
+    assert r.status_code == 200 and "2024-05-24" in r.text, r.text[:500]
+    assert "2024-05-24" in user.get("/subjects/P001").text
+    trial.service.deactivate_user(trial.actors["admin"], "inv1", "left the trial")
+    assert user.get("/api/subjects/P002").status_code == 401

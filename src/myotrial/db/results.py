@@ -143,6 +143,10 @@ class SessionRecord(_AsDict):
     csrf: str
     created_at: dt.datetime
     last_seen: dt.datetime
+    #: The data version (:func:`myotrial.db.service.reads.data_version`) read in the same
+    #: statement as the session and its user (so for this user as they are in that snapshot);
+    #: None when not read (a new login). For the server's read cache, never sent to clients.
+    data_version: str | None = None
 
 
 @dataclass(frozen=True)

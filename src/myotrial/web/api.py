@@ -7,13 +7,16 @@ service's frozen results (``as_dict()``); blinded roles never receive an arm.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from myotrial.db.exports import EXPORT_TABLES, neutralise_formulas
 from myotrial.db.roles import Actor, PermissionDenied
@@ -21,7 +24,7 @@ from myotrial.db.service import TrialService
 from myotrial.db.service.identity import LoginThrottled
 from myotrial.randomisation import RandomisationScheme, StratumFactor
 from myotrial.web.errors import NoDatabase, NotFound
-from myotrial.web.readcache import read_cache
+from myotrial.web.readcache import View, read_cache, served
 from myotrial.web.security import (
     Session,
     client_address,
@@ -31,11 +34,14 @@ from myotrial.web.security import (
     set_session,
 )
 from myotrial.web.views import (
+    dashboard_key,
     dashboard_view,
     json_body,
     jsonable,
     records,
+    subjects_key,
     subjects_view,
+    timeline_key,
     timeline_view,
 )
 
@@ -241,16 +247,33 @@ def api_password(request: Request, body: PasswordBody, service: ServiceDep,
 # subjects
 
 
+async def _view_body(request: Request, actor: Actor, operation: str,
+                     key: Callable[[str], Hashable], view: Callable[[str | None], View]
+                     ) -> Response:
+    """The JSON body of a cached read view (web/readcache.py ``served``): a kept view with its
+    body made is sent from the event loop; building or serialising runs in the thread pool."""
+    kept = await served(request, actor, operation, key, view)
+    body: bytes | None = kept.rendered("json")
+    if body is None:
+        body = await run_in_threadpool(json_body, kept)
+    return _body(body)
+
+
 @router.get("/subjects", tags=["subjects"], summary="Subjects visible to you")
-def api_subjects(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
-    return _body(json_body(subjects_view(read_cache(request), service, actor)))
+async def api_subjects(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
+    return await _view_body(request, actor, "list_subjects", subjects_key(actor),
+                            lambda v: subjects_view(read_cache(request), service, actor,
+                                                    version=v))
 
 
 @router.get("/subjects/{subject_id}", tags=["subjects"],
             summary="A subject's timeline: visits with TIS, infusions, adverse events")
-def api_subject(request: Request, subject_id: str, service: ServiceDep,
-                actor: ActorDep) -> Response:
-    return _body(json_body(timeline_view(read_cache(request), service, actor, subject_id)))
+async def api_subject(request: Request, subject_id: str, service: ServiceDep,
+                      actor: ActorDep) -> Response:
+    return await _view_body(request, actor, "subject_timeline",
+                            timeline_key(actor, subject_id),
+                            lambda v: timeline_view(read_cache(request), service, actor,
+                                                    subject_id, version=v))
 
 
 @router.post("/screenings", tags=["subjects"], status_code=201,
@@ -327,8 +350,11 @@ def api_correction(body: CorrectionBody, service: ServiceDep, actor: ActorDep) -
 
 @router.get("/dashboard", tags=["trial"],
             summary="Enrolment by site, visits due, open deteriorations, adverse events")
-def api_dashboard(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
-    return _body(json_body(dashboard_view(read_cache(request), service, actor)))
+async def api_dashboard(request: Request, service: ServiceDep, actor: ActorDep) -> Response:
+    day = dt.datetime.now(dt.UTC).date()
+    return await _view_body(request, actor, "dashboard_tables", dashboard_key(actor, day),
+                            lambda v: dashboard_view(read_cache(request), service, actor,
+                                                     today=day, version=v))
 
 
 @router.get("/exports/{table}", tags=["trial"],

@@ -8,16 +8,17 @@ input is shown again with every problem and the values typed (status 422), nothi
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from myotrial.db.exports import EXPORT_TABLES
-from myotrial.db.roles import Actor, PermissionDenied, Role
+from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
 from myotrial.db.service import CORRECTABLE_FIELDS, SEVERITIES, TrialService
 from myotrial.db.service.identity import LoginThrottled
 from myotrial.errors import InputValidationError
@@ -25,7 +26,7 @@ from myotrial.randomisation import AllocationError
 from myotrial.web.api import ImportListBody, ListBody, get_service, scheme_from
 from myotrial.web.errors import missing_resource, problem_list
 from myotrial.web.plot import render_timeline_svg
-from myotrial.web.readcache import View, read_cache
+from myotrial.web.readcache import View, read_cache, session_version
 from myotrial.web.security import (
     Session,
     client_address,
@@ -35,7 +36,14 @@ from myotrial.web.security import (
     set_session,
 )
 from myotrial.web.templating import templates
-from myotrial.web.views import dashboard_view, records, role_label, subjects_view, timeline_view
+from myotrial.web.views import (
+    dashboard_view,
+    records,
+    role_label,
+    subjects_view,
+    timeline_key,
+    timeline_view,
+)
 
 __all__ = ["SCREENING_FIELDS", "VISIT_FIELDS", "router", "visit_fields"]
 
@@ -241,12 +249,14 @@ async def password_submit(request: Request, service: ServiceDep,
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
     return render(request, "dashboard.html",
-                  {"d": dashboard_view(read_cache(request), service, actor).data})
+                  {"d": dashboard_view(read_cache(request), service, actor,
+                                       version=session_version(request, actor)).data})
 
 
 @router.get("/subjects", response_class=HTMLResponse)
 def subjects_page(request: Request, service: ServiceDep, actor: ActorDep) -> HTMLResponse:
-    subjects = subjects_view(read_cache(request), service, actor).data
+    subjects = subjects_view(read_cache(request), service, actor,
+                             version=session_version(request, actor)).data
     return render(request, "subjects.html", {"subjects": subjects})
 
 
@@ -254,7 +264,8 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
                   notice: dict[str, Any] | None = None, form: str | None = None,
                   errors: list[dict[str, Any]] | None = None,
                   values: Mapping[str, Any] | None = None, status: int = 200) -> HTMLResponse:
-    view = timeline_view(read_cache(request), service, actor, subject_id)
+    view = timeline_view(read_cache(request), service, actor, subject_id,
+                         version=session_version(request, actor))
     data = view.data
     context = {
         "t": data, "s": data["subject"], "notice": notice, "form": form,
@@ -268,13 +279,19 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
     if notice is None and form is None and not errors and not values and status == 200:
         # the plain page: a function of the view and of the session only (user, role,
         # site, CSRF token), so it is kept per session with the view
-        session = request_session(request)
         html: str = view.render_for(
-            ("subject.html", actor.username, actor.role.value, actor.site_id, session.csrf),
+            _page_key(request, actor),
             lambda _: templates.get_template("subject.html").render(
                 {"request": request, **_page_context(request, context)}))
         return HTMLResponse(html)
     return render(request, "subject.html", context, status=status)
+
+
+def _page_key(request: Request, actor: Actor) -> Hashable:
+    """What a plain subject page holds besides its view: the session's user, role, site and
+    CSRF token (``View.render_for``)."""
+    return ("subject.html", actor.username, actor.role.value, actor.site_id,
+            request_session(request).csrf)
 
 
 def _svg(service: TrialService, view: View) -> str:
@@ -285,15 +302,25 @@ def _svg(service: TrialService, view: View) -> str:
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
-def subject_page(request: Request, subject_id: str, service: ServiceDep,
-                 actor: ActorDep) -> HTMLResponse:
-    return _subject_page(request, service, actor, subject_id)
+async def subject_page(request: Request, subject_id: str, service: ServiceDep,
+                       actor: ActorDep) -> HTMLResponse:
+    """The subject page: kept for this session with its view (web/readcache.py) it is sent
+    from the event loop; else built and rendered in the thread pool."""
+    version = session_version(request, actor)
+    if version is not None:
+        authorise(actor, "subject_timeline")
+        kept = read_cache(request).peek(timeline_key(actor, subject_id)(version))
+        html = None if kept is None else kept.rendered_for(_page_key(request, actor))
+        if html is not None:
+            return HTMLResponse(html)
+    return await run_in_threadpool(_subject_page, request, service, actor, subject_id)
 
 
 @router.get("/subjects/{subject_id}/plot.svg")
 def subject_plot(request: Request, subject_id: str, service: ServiceDep,
                  actor: ActorDep) -> Response:
-    svg = _svg(service, timeline_view(read_cache(request), service, actor, subject_id))
+    svg = _svg(service, timeline_view(read_cache(request), service, actor, subject_id,
+                                      version=session_version(request, actor)))
     return Response(svg, media_type="image/svg+xml")
 
 

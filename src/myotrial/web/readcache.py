@@ -13,9 +13,14 @@ An entry is keyed by what the view depends on and nothing less:
 - the view's own parameters (subject id; the dashboard's day).
 
 What stays per request: the session and its user (``resolve_session``), the service's role
-gate and actor check (the version is read by a service read operation), the CSRF token and
-user name in rendered pages (templates are rendered per request from the cached data).
-Entries are never handed out for mutation: views are plain values, rendered as they are.
+gate and actor check, the CSRF token and user name in rendered pages (templates are rendered
+per request from the cached data, or kept per session). Entries are never handed out for
+mutation: views are plain values, rendered as they are.
+
+One statement per kept view: the session's lookup reads the data version in its own statement
+(``SessionRecord.data_version``, same snapshot as the user row the actor is made from, so the
+actor check holds for that version). :func:`served` then finds a kept view without leaving the
+event loop and without another statement; only a view not kept is built, in the thread pool.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from myotrial.db.roles import Actor
+from myotrial.db.roles import Actor, authorise
 
-__all__ = ["ReadCache", "View", "json_bytes", "read_cache", "scope"]
+__all__ = ["ReadCache", "View", "json_bytes", "read_cache", "scope", "served",
+           "session_version"]
 
 
 def json_bytes(payload: Any) -> bytes:
@@ -61,6 +68,11 @@ class View:
                 self._renders[name] = make(self.data)
             return self._renders[name]
 
+    def rendered(self, name: Hashable) -> Any | None:
+        """The rendering ``name`` when made (:meth:`render`), else None."""
+        with self._lock:
+            return self._renders.get(name)
+
     def render_for(self, session: Hashable, make: Callable[[Any], Any]) -> Any:
         """``make(data)`` for one session (``session`` names everything per request the
         rendering holds: user, role, site, CSRF token), kept for the last
@@ -72,9 +84,19 @@ class View:
         made = make(self.data)
         with self._lock:
             self._session_renders[session] = made
+            self._session_renders.move_to_end(session)
             while len(self._session_renders) > self.SESSION_RENDERS:
                 self._session_renders.popitem(last=False)
         return made
+
+
+    def rendered_for(self, session: Hashable) -> Any | None:
+        """The rendering kept for ``session`` (:meth:`render_for`), else None."""
+        with self._lock:
+            made = self._session_renders.get(session)
+            if made is not None:
+                self._session_renders.move_to_end(session)
+            return made
 
 
 def scope(actor: Actor) -> tuple[str, str | None]:
@@ -130,6 +152,16 @@ class ReadCache:
                     self._building.pop(key, None)
                 pending.set()
 
+    def peek(self, key: Hashable) -> View | None:
+        """The view kept under ``key`` (a hit), else None; never waits or builds (safe on the
+        event loop)."""
+        with self._lock:
+            view = self._entries.get(key)
+            if view is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            return view
+
     #: How long a lookup waits for another thread's build of the same key.
     BUILD_WAIT_SECONDS = 30.0
 
@@ -157,3 +189,31 @@ def read_cache(request: Request) -> ReadCache:
     if cache is None:
         cache = request.app.state.read_cache = ReadCache()
     return cache
+
+
+def session_version(request: Request, actor: Actor) -> str | None:
+    """The data version the request's session was read with, when ``actor`` is that session's
+    user (the same statement checked the user row: ``read_version(known=...)``) and the
+    request is a read (GET/HEAD: it changes nothing, so the version read at its start is
+    current for it); else None (a POST shows its own change: the version is read again)."""
+    from myotrial.web.security import request_session
+
+    if request.method not in ("GET", "HEAD"):
+        return None
+    session = request_session(request)
+    return session.data_version if session.actor == actor else None
+
+
+async def served(request: Request, actor: Actor, operation: str,
+                 key: Callable[[str], Hashable], view: Callable[[str | None], View]) -> View:
+    """The view of the service read ``operation`` for ``actor``: kept under ``key(version)``
+    for the session's data version (after ``operation``'s role gate) it is taken on the event
+    loop; else ``view(version)`` (which reads the version itself when None, builds and keeps)
+    runs in the thread pool."""
+    version = session_version(request, actor)
+    if version is not None:
+        authorise(actor, operation)
+        kept = read_cache(request).peek(key(version))
+        if kept is not None:
+            return kept
+    return await run_in_threadpool(view, version)

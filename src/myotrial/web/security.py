@@ -78,6 +78,10 @@ class Session:
     site_id: str | None = None
     new: bool = False  # not yet sent to the browser
     token: str | None = None
+    #: The data version read with the session and its user (``SessionRecord.data_version``;
+    #: None: not read): web/readcache.py serves kept views under it without another
+    #: statement. Server-side only, never in a cookie or a response.
+    data_version: str | None = None
 
     @classmethod
     def anonymous(cls) -> Session:
@@ -87,7 +91,7 @@ class Session:
     def logged_in(cls, token: str, record: SessionRecord, *, new: bool = False) -> Session:
         return cls(csrf=record.csrf, issued=int(record.created_at.replace(
             tzinfo=dt.UTC).timestamp()), username=record.username, role=record.role,
-            site_id=record.site_id, new=new, token=token)
+            site_id=record.site_id, new=new, token=token, data_version=record.data_version)
 
     @property
     def actor(self) -> Actor | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -30,8 +30,9 @@ from myotrial.db.service.reads import (
 )
 from myotrial.web.readcache import ReadCache, View, json_bytes, scope
 
-__all__ = ["CORE_MEASURES", "dashboard", "dashboard_view", "json_body", "jsonable", "records",
-           "role_label", "subjects_view", "timeline", "timeline_view"]
+__all__ = ["CORE_MEASURES", "dashboard", "dashboard_key", "dashboard_view", "json_body",
+           "jsonable", "records", "role_label", "subjects_key", "subjects_view", "timeline",
+           "timeline_key", "timeline_view"]
 
 #: Core set measures shown on the timeline (visits-table names) and their labels.
 CORE_MEASURES: tuple[tuple[str, str], ...] = (
@@ -250,46 +251,65 @@ def role_label(role: Role | str) -> str:
 # of the snapshot it was built from
 
 
-def timeline_view(cache: ReadCache, service: TrialService, actor: Actor, subject_id: str
-                  ) -> View:
-    """:func:`timeline` of ``subject_id`` as ``actor`` sees it, from ``cache`` when kept."""
+def timeline_key(actor: Actor, subject_id: str) -> Callable[[str], Hashable]:
+    """The cache key of :func:`timeline_view`, given the data version."""
     role, site = scope(actor)
+    return lambda version: ("timeline", role, site, subject_id, version)
+
+
+def subjects_key(actor: Actor) -> Callable[[str], Hashable]:
+    """The cache key of :func:`subjects_view`, given the data version."""
+    role, site = scope(actor)
+    return lambda version: ("subjects", role, site, version)
+
+
+def dashboard_key(actor: Actor, day: dt.date) -> Callable[[str], Hashable]:
+    """The cache key of :func:`dashboard_view` on ``day``, given the data version."""
+    role, site = scope(actor)
+    return lambda version: ("dashboard", role, site, day, version)
+
+
+def timeline_view(cache: ReadCache, service: TrialService, actor: Actor, subject_id: str,
+                  *, version: str | None = None) -> View:
+    """:func:`timeline` of ``subject_id`` as ``actor`` sees it, from ``cache`` when kept.
+    ``version``: the data version read with ``actor``'s user row (``read_version(known=)``)."""
+    key = timeline_key(actor, subject_id)
 
     def build() -> tuple[Hashable, Any]:
         data = service.subject_timeline(actor, subject_id)
-        return ("timeline", role, site, subject_id, data.version), timeline_of(service, data)
+        return key(data.version), timeline_of(service, data)
 
-    version = read_version(service, actor, "subject_timeline")
-    return cache.lookup(("timeline", role, site, subject_id, version), build)
+    version = read_version(service, actor, "subject_timeline", known=version)
+    return cache.lookup(key(version), build)
 
 
-def subjects_view(cache: ReadCache, service: TrialService, actor: Actor) -> View:
+def subjects_view(cache: ReadCache, service: TrialService, actor: Actor, *,
+                  version: str | None = None) -> View:
     """The subjects visible to ``actor`` (``SubjectView.as_dict()`` each), from ``cache``
-    when kept."""
-    role, site = scope(actor)
+    when kept (``version``: as :func:`timeline_view`)."""
+    key = subjects_key(actor)
 
     def build() -> tuple[Hashable, Any]:
         subjects, version = list_subjects_versioned(service, actor)
-        return ("subjects", role, site, version), [s.as_dict() for s in subjects]
+        return key(version), [s.as_dict() for s in subjects]
 
-    version = read_version(service, actor, "list_subjects")
-    return cache.lookup(("subjects", role, site, version), build)
+    version = read_version(service, actor, "list_subjects", known=version)
+    return cache.lookup(key(version), build)
 
 
 def dashboard_view(cache: ReadCache, service: TrialService, actor: Actor, *,
-                   today: dt.date | None = None) -> View:
+                   today: dt.date | None = None, version: str | None = None) -> View:
     """:func:`dashboard` as ``actor`` sees it on ``today`` (default: the UTC date), from
-    ``cache`` when kept."""
+    ``cache`` when kept (``version``: as :func:`timeline_view`)."""
     day = today or dt.datetime.now(dt.UTC).date()
-    role, site = scope(actor)
+    key = dashboard_key(actor, day)
 
     def build() -> tuple[Hashable, Any]:
         data = dashboard_data(service, actor)
-        return (("dashboard", role, site, day, data.version),
-                dashboard_of(service, actor, data, day))
+        return key(data.version), dashboard_of(service, actor, data, day)
 
-    version = read_version(service, actor, "dashboard_tables")
-    return cache.lookup(("dashboard", role, site, day, version), build)
+    version = read_version(service, actor, "dashboard_tables", known=version)
+    return cache.lookup(key(version), build)
 
 
 def json_body(view: View) -> bytes:

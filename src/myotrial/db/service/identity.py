@@ -36,11 +36,12 @@ from myotrial.db import _values as v
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db._values import Problems, fail
-from myotrial.db.engine import lock_for_write
+from myotrial.db.engine import OneRowRead, lock_for_write
 from myotrial.db.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_problem
 from myotrial.db.results import SessionRecord, SiteRecord, UserRecord
 from myotrial.db.roles import Actor, PermissionDenied, Role
 from myotrial.db.service._unit import ServiceCore, UnitOfWork
+from myotrial.db.service.reads import head_columns, head_version
 
 __all__ = ["CLIENT_FAILURES", "CLIENT_WINDOW_SECONDS", "MAX_FAILED_LOGINS",
            "MIN_PASSWORD_LENGTH", "SENSITIVE_ROLES", "IdentityOperations", "LoginThrottled"]
@@ -55,11 +56,14 @@ _MAX_CLIENTS = 10_000  # bound of the per-client table (oldest forgotten first)
 SENSITIVE_ROLES = frozenset({Role.UNBLINDED_STATISTICIAN, Role.ADMINISTRATOR})
 DENIED = ("unknown user name or wrong password (or account inactive or locked: an "
           "administrator can lift a lock)")
-#: A session with its user's role, site and state (built once; executed with ``key``).
-_SESSION_QUERY = (sa.select(s.sessions, s.users.c.role, s.users.c.site_id, s.users.c.active,
-                            s.users.c.locked_at)
-                  .join(s.users, s.users.c.username == s.sessions.c.username)
-                  .where(s.sessions.c.token_sha256 == sa.bindparam("key", type_=sa.String)))
+#: A session with its user's role, site and state, and the data version (the audit head) of
+#: the same snapshot (built once; read with ``key``, the token's sha256).
+_SESSION_READ = OneRowRead(
+    sa.select(s.sessions.c.username, s.sessions.c.csrf, s.sessions.c.created_at,
+              s.sessions.c.last_seen, s.sessions.c.ended_at, s.users.c.role,
+              s.users.c.site_id, s.users.c.active, *head_columns())
+    .join(s.users, s.users.c.username == s.sessions.c.username)
+    .where(s.sessions.c.token_sha256 == sa.bindparam("key", type_=sa.String)))
 _TOUCH_SECONDS = 60  # last_seen is refreshed at most once a minute (one write)
 
 
@@ -292,14 +296,7 @@ class IdentityOperations(ServiceCore):
         key = _token_hash(token)
         now = self._now().astimezone(dt.UTC).replace(tzinfo=None)
         se = s.sessions
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":  # one statement: its own transaction
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = conn.execute(_SESSION_QUERY, {"key": key}).first()
-            else:
-                conn.execution_options(myotrial_readonly=True)
-                with conn.begin():
-                    row = conn.execute(_SESSION_QUERY, {"key": key}).first()
+        row = _SESSION_READ.first(self.engine, key=key)
         if row is None or row.ended_at is not None:
             return None
         expired = ((now - row.last_seen).total_seconds() > idle_seconds
@@ -313,7 +310,7 @@ class IdentityOperations(ServiceCore):
             if expired:
                 return None
         return SessionRecord(row.username, row.role, row.site_id, row.csrf, row.created_at,
-                             now)
+                             now, head_version(row.head_id, row.head_hash))
 
     def logout(self, token: str | None) -> bool:
         """End the session of ``token`` (audited); False when there was none."""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
+from myotrial.db.engine import OneRowRead
 from myotrial.db.exports import build_exports
 from myotrial.db.results import DeteriorationEvent, SubjectView
 from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
@@ -17,8 +18,25 @@ from myotrial.db.service._unit import ServiceCore
 from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
 __all__ = ["ENTRY_REASONS", "DashboardData", "ReadOperations", "SubjectTimeline",
-           "dashboard_data", "data_version", "list_subjects_versioned", "read_version",
-           "subject_view", "subject_views"]
+           "dashboard_data", "data_version", "head_columns", "head_version",
+           "list_subjects_versioned", "read_version", "subject_view", "subject_views"]
+
+
+def head_columns() -> tuple[sa.Label[Any], sa.Label[Any]]:
+    """The audit head's ``last_id`` and ``last_hash`` as scalar subqueries (labelled
+    ``head_id``, ``head_hash``), to read the data version in another statement's snapshot."""
+    head = s.audit_head
+    return (sa.select(head.c.last_id).where(head.c.id == 1).scalar_subquery().label("head_id"),
+            sa.select(head.c.last_hash).where(head.c.id == 1).scalar_subquery()
+            .label("head_hash"))
+
+
+def head_version(last_id: int | None, last_hash: str | None) -> str:
+    """The data version of an audit head (``last_id:last_hash``; ``0:`` before any row)."""
+    return "0:" if last_id is None else f"{last_id}:{last_hash}"
+
+
+_VERSION_QUERY = sa.select(*head_columns())
 
 
 def data_version(conn: sa.Connection) -> str:
@@ -26,10 +44,8 @@ def data_version(conn: sa.Connection) -> str:
     committed change of the trial's data, because every service write appends its audit rows
     and moves the head in the write's own transaction (:meth:`UnitOfWork.insert` and
     ``update`` audit each row; docs/web.md, "Speed"). Read views may be cached under it."""
-    head = s.audit_head
-    found = conn.execute(sa.select(head.c.last_id, head.c.last_hash).where(head.c.id == 1)
-                         ).first()
-    return "0:" if found is None else f"{found[0]}:{found[1]}"
+    row = conn.execute(_VERSION_QUERY).one()
+    return head_version(row.head_id, row.head_hash)
 
 
 def subject_view(conn: sa.Connection, sid: str) -> SubjectView:
@@ -232,36 +248,36 @@ class ReadOperations(ServiceCore):
 # the read operations with the data version (web/readcache.py keys its views on it)
 
 
-def read_version(service: ReadOperations, actor: Actor, operation: str) -> str:
+#: An actor's user row (active, role, site) with the data version, in one statement.
+_ACTOR_VERSION_READ = OneRowRead(
+    sa.select(s.users.c.active, s.users.c.role, s.users.c.site_id, *head_columns())
+    .where(s.users.c.username == sa.bindparam("username", type_=sa.String)))
+
+
+def read_version(service: ReadOperations, actor: Actor, operation: str, *,
+                 known: str | None = None) -> str:
     """The :func:`data_version` as ``actor`` doing the read ``operation``, under that
     operation's rule (not an operation of its own, so not a :class:`TrialService` method):
     the role gate and the actor check of every operation (exists, active, same role and
     site: as ``ServiceCore._check_actor``), with the version, in ONE statement (PostgreSQL:
-    no BEGIN/COMMIT round trips; one statement sees one snapshot). Nothing written."""
+    no BEGIN/COMMIT round trips; one statement sees one snapshot). Nothing written.
+
+    ``known``: a version read in the same statement that checked this actor's user row
+    (:attr:`SessionRecord.data_version`, read with the session the actor comes from); then
+    only the role gate runs here, and no statement at all."""
     if not isinstance(actor, Actor):
         raise PermissionDenied(f"{operation}: an Actor is required, got {type(actor)}")
     authorise(actor, operation)
-    us, head = s.users, s.audit_head
-    query = sa.select(
-        us.c.active, us.c.role, us.c.site_id,
-        sa.select(head.c.last_id).where(head.c.id == 1).scalar_subquery(),
-        sa.select(head.c.last_hash).where(head.c.id == 1).scalar_subquery(),
-    ).where(us.c.username == actor.username)
-    with service.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = conn.execute(query).first()
-        else:
-            conn.execution_options(myotrial_readonly=True)
-            with conn.begin():
-                row = conn.execute(query).first()
+    if known is not None:
+        return known
+    row = _ACTOR_VERSION_READ.first(service.engine, username=actor.username)
     if (row is None or not row.active or row.role != actor.role.value
             or row.site_id != actor.site_id):
         raise PermissionDenied(
             f"user {actor.username!r} is not an active {actor.role.value}"
             + (f" of site {actor.site_id}" if actor.site_id else "")
             + " in this database")
-    return "0:" if row[3] is None else f"{row[3]}:{row[4]}"
+    return head_version(row.head_id, row.head_hash)
 
 
 def list_subjects_versioned(service: ReadOperations, actor: Actor
