@@ -242,7 +242,9 @@ def _random_visits(rng: np.random.Generator) -> pd.DataFrame:
     if rng.random() < 0.2:
         weeks[int(rng.integers(0, n))] = float(rng.choice([0.0, 4.0, 2.5, np.nan, 1001.0, -4.0]))
     if rng.random() < 0.1:
-        sid[int(rng.integers(0, n))] = None
+        sid[int(rng.integers(0, n))] = None if rng.random() < 0.5 else np.nan
+    if rng.random() < 0.1:  # numbers as ids: converted to text
+        sid = [int(rng.integers(1, 4)) for _ in sid]
     pga = rng.uniform(0, 10, n)
     if rng.random() < 0.3:
         pga[int(rng.integers(0, n))] = float(rng.choice([np.nan, np.inf, 11.0, -1.0]))
@@ -269,7 +271,7 @@ def _prepared(frame: pd.DataFrame, compiled: bool) -> object:
 
 
 @pytest.mark.parametrize("threaded", [False, True])
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(80))
 def test_compiled_checks_equal_general_path(
     seed: int, threaded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -356,3 +358,31 @@ def test_whole_numbers_checks_and_converts_in_one_pass() -> None:
     assert out.tolist() == weeks.astype(np.int64).tolist()
     for bad in (2.5, np.nan, 0.999999, 1e-300):
         assert not kernel.whole_numbers(np.array([0.0, 4.0, bad]), out[:3]), bad
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("seed", range(40))
+def test_subject_codes_equal_factorising_the_stripped_ids(seed: int, compiled: bool) -> None:
+    """Object and Arrow text ids, in runs or not, sorted or not, with blanks, tokens, spaces,
+    None and NaN: the codes are ``pandas.factorize`` of the stripped ids (blank and missing
+    tokens missing), the too-long / control-character flags those of the distinct ids."""
+    rng = np.random.default_rng(seed)
+    pool = np.array([*_ID_POOL, None, np.nan, "S01", "S02", "S03"], dtype=object)
+    n = int(rng.integers(1, 40))
+    ids = rng.choice(pool, n)
+    if seed % 3 == 0:
+        ids = np.repeat(ids, 3)
+    if seed % 4 == 1:  # sorted runs of plain ids (the fast paths)
+        ids = np.repeat(np.array(sorted(rng.choice(pool[-3:], n)), dtype=object), 2)
+    cleaned = [
+        None if not isinstance(x, str) or x.strip() in ("", "NA", ".") else x.strip() for x in ids
+    ]
+    want, uniq = pd.factorize(np.array(cleaned, dtype=object), use_na_sentinel=True)
+    want_bad = [len(u) > 64 or any(ord(ch) < 32 or ord(ch) == 127 for ch in u) for u in uniq]
+    for dtype in (object, "str"):
+        series = pd.Series(ids, dtype=dtype)
+        codes, bad, out = tv._subject_codes(series, compiled)
+        assert codes.tolist() == want.tolist(), (dtype, ids)
+        assert bad.tolist() == want_bad, (dtype, ids)
+        if out is not None:
+            assert [None if pd.isna(x) else x for x in out] == cleaned

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Real
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -155,14 +155,15 @@ def _subject_codes(
     if txt.dtype == object:
         values = txt.to_numpy()
         neq = _neighbours_differ(values) if n else None
-        if neq is not None:
+        if neq is not None:  # the first id of each run, as Arrow text (None and NaN: null)
             heads = np.flatnonzero(np.concatenate(([True], neq)))
-            head_codes, uniq = pd.factorize(values[heads], use_na_sentinel=True)
-            codes = np.repeat(head_codes.astype(np.int64), np.diff(np.append(heads, n)))
+            first = pa.array(values[heads], type=pa.large_string(), from_pandas=True)
+            head_codes, dictionary = _run_codes(first)
+            codes = np.repeat(head_codes, np.diff(np.append(heads, n)))
         else:  # pandas NA among the ids (compares as NA): hash every row
             c, uniq = pd.factorize(values, use_na_sentinel=True)
             codes = np.asarray(c, dtype=np.int64)
-        dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
+            dictionary = pa.array(np.asarray(uniq, dtype=object), type=pa.large_string())
     elif isinstance(txt.dtype, pd.StringDtype) and txt.dtype.storage == "pyarrow":
         arr = pa.array(txt.array)
         if isinstance(arr, pa.ChunkedArray):  # e.g. after pandas.concat: one chunk to encode
@@ -280,20 +281,26 @@ def _arrow_codes(arr: object) -> tuple[np.ndarray, object]:
         enc = pc.dictionary_encode(arr)
         codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
         return codes, enc.dictionary
-    first = arr.take(pa.array(heads))
+    run_codes, dictionary = _run_codes(arr.take(pa.array(heads)))
+    return np.repeat(run_codes, np.diff(np.append(heads, n))), dictionary
+
+
+def _run_codes(first: Any) -> tuple[np.ndarray, Any]:
+    """Codes (-1 = missing; 0.. in order of first appearance) and distinct values of the first
+    ids of runs (an Arrow text array), as ``pyarrow.compute.dictionary_encode`` gives them:
+    nothing is hashed when they are in increasing order (each run is then a new id)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert isinstance(first, pa.Array)
     m = len(first)
     if first.null_count == 0 and (
-        m == 1 or pc.all(pc.less(first.slice(0, m - 1), first.slice(1))).as_py()
+        m <= 1 or pc.all(pc.less(first.slice(0, m - 1), first.slice(1))).as_py()
     ):  # runs in increasing id order: every run is a new subject, nothing to hash
-        run_codes = np.arange(m, dtype=np.int64)
-        dictionary = first
-    else:
-        enc = pc.dictionary_encode(first)
-        run_codes = np.asarray(
-            pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64
-        )
-        dictionary = enc.dictionary
-    return np.repeat(run_codes, np.diff(np.append(heads, n))), dictionary
+        return np.arange(m, dtype=np.int64), first
+    enc = pc.dictionary_encode(first)
+    run_codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    return run_codes, enc.dictionary
 
 
 def _any_control_byte(arr: object) -> bool:
