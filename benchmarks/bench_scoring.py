@@ -12,6 +12,7 @@
   visits per second and the engine's ratio. The plain scorer is checked against the engine.
 
     python benchmarks/bench_scoring.py [--sizes 1000000 10000000] [--repeats 5]
+    python benchmarks/bench_scoring.py --table-only --repeats 7   # score_visits vs the engine
 """
 
 from __future__ import annotations
@@ -261,7 +262,9 @@ def table_api(n_rows: int, repeats: int) -> None:
         repeats,
     )
     n = len(frame)
-    print(f"table API score_visits on a DataFrame, {n:,} visits (best of {repeats}, interleaved)")
+    print(f"table API score_visits on a DataFrame, {n:,} visits (best of {repeats}, interleaved; "
+          f"load average {os.getloadavg()[0]:.1f}; CPU seconds are the robust figure on a shared "
+          "machine)")  # fmt: skip
     print(f"  score_visits {t['table']:.3f} s = {n / t['table'] / 1e6:.2f} M/s; engine alone "
           f"{t['engine']:.3f} s: table API at {t['engine'] / t['table']:.1%} of the engine's "
           f"throughput (issue target >= 50%); CPU-s {CPU['table']:.3f} vs "
@@ -380,12 +383,16 @@ def main() -> None:
     parser.add_argument("--table", type=int, default=1_000_000, help="visits for the table API")
     parser.add_argument("--per-row", type=int, default=20_000, help="visits for the plain scorer")
     parser.add_argument("--oracle", type=int, default=5_000, help="visits for the oracle")
+    parser.add_argument("--table-only", action="store_true", help="the table API ratio only")
     args = parser.parse_args()
+    if args.table_only:
+        table_api(args.table, args.repeats)
+        return
     print(f"myotrial scoring benchmark, {time.strftime('%Y-%m-%d')}, {os.uname().machine}, "
           f"{os.cpu_count()} cores")  # fmt: skip
     engine_ratios(args.sizes, args.repeats)
     cold_start(3)
-    table_api(args.table, max(1, args.repeats // 2))
+    table_api(args.table, args.repeats)
     codes, weeks, cols = synthetic_arrays(1_000_000)
     real_bounds = kern.block_bounds
     kern.block_bounds = one_block
