@@ -145,7 +145,15 @@ async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str
             while queue:
                 raw = queue.pop()
                 start = time.perf_counter()
-                status, text = await _request(reader, writer, raw)
+                try:
+                    status, text = await _request(reader, writer, raw)
+                except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                    # counted as a failed request (the script fails), then a new connection
+                    line = raw.split(b"\r\n", 1)[0].decode()
+                    errors.append(f"{type(exc).__name__}: {exc} ({line})")
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    continue
                 latencies.append(time.perf_counter() - start)
                 if status != expect:
                     errors.append(f"{status} {text[:200]!r}")
@@ -218,10 +226,12 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
     setup_s = time.perf_counter() - t0
     port = _free_port()
     env = {**os.environ, "MYOTRIAL_SECRET_KEY": SECRET}
+    log: Any = (subprocess.DEVNULL if args.server_log is None
+                else open(args.server_log, "a"))  # noqa: SIM115  (closed below)
     server = subprocess.Popen(
         [sys.executable, "-c", "from myotrial.cli import main; main()", "serve", "--port",
          str(port), "--database", url, "--workers", str(args.workers), "--no-migrate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, stdout=log, stderr=subprocess.STDOUT)
     n, c = args.requests, args.concurrency
     sids = [f"B{i:04d}" for i in range(args.subjects)]
     try:
@@ -277,13 +287,15 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+        if args.server_log is not None:
+            log.close()
     audit = verify(url)
     calc = runs["calculator"]["throughput_per_s"]
     ratios = {name: round(runs[name]["throughput_per_s"] / calc, 3) for name in reads}
-    warm = {name: {"median": round(statistics.median(r), 3), "min": round(min(r), 3),
+    kept = {name: {"median": round(statistics.median(r), 3), "min": round(min(r), 3),
                    "max": round(max(r), 3), "rounds": len(r)} for name, r in paired.items()}
     return {"setup_seconds": round(setup_s, 1), "runs": runs, "read_vs_calculator": ratios,
-            "warm_read_vs_calculator": warm,
+            "warm_read_vs_calculator": kept,
             "audit_rows_written_by_reads": read_audit_rows, "audit_after_writes": audit}
 
 
@@ -303,6 +315,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (calculator, reads with the views kept)")
+    parser.add_argument("--server-log", type=Path, default=None,
+                        help="append the server's output (uvicorn's log) to this file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     backends: list[str] = []

@@ -188,7 +188,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
     if backend == "sqlite" and u.database not in (None, "", ":memory:"):
         _create_private(Path(u.database))
     if backend == "postgresql":
-        kwargs = {"pool_size": 20, "max_overflow": 20, **kwargs}
+        kwargs = {"pool_size": 30, "max_overflow": 10, **kwargs}
     engine = sa.create_engine(u, **kwargs)
     if backend == "sqlite":
         _sqlite_setup(engine)
