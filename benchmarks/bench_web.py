@@ -18,7 +18,9 @@ HTTP/1.1 client on the same machine), bounded request sets one after the other:
 - *visit entry*: ``POST /api/subjects/{id}/visits`` (validate, score, audit, commit).
 
 Every response must succeed, or the script fails. It prints p50/p99 and throughput of each,
-the ratio of each read to the calculator, the audit rows written by the read phase (must be
+the CPU each request cost (the server's processes, the PostgreSQL server's processes, the load
+generator: from ``/proc``), the ratio of each read to the calculator by throughput and by CPU
+per request (the second is robust to other jobs sharing the machine), the audit rows written by the read phase (must be
 0: reads are not audit events), and verifies the audit chain and the data against it after
 the concurrent writes (``verify_audit_chain``; the script fails if it does not verify).
 
@@ -175,6 +177,45 @@ async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str
     }
 
 
+def _cpu_now(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far (user + system) of the server (``myotrial serve`` and its worker
+    processes), of the PostgreSQL server's processes on this machine (0 for SQLite; a backend
+    that exits during a set takes its CPU with it), and of this process (the load
+    generator), from ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, _, rest = (entry / "stat").read_text().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        procs[int(entry.name)] = (head.partition("(")[2], int(fields[1]),
+                                  (int(fields[11]) + int(fields[12])) / tick)
+    tree = {server_pid}
+    for _ in range(3):  # the server, its workers (uvicorn: a spawn helper between them)
+        tree |= {pid for pid, (_, ppid, _) in procs.items() if ppid in tree}
+    own = os.times()
+    return {"server": sum(procs[p][2] for p in tree if p in procs),
+            "database": sum(cpu for name, _, cpu in procs.values() if name == "postgres"),
+            "client": own.user + own.system}
+
+
+def _run_set(server_pid: int, port: int, concurrency: int, jobs: list[Job],
+             headers: dict[str, str], expect: int) -> dict[str, Any]:
+    """:func:`_drive` with the CPU it cost per request (server, database, load generator)."""
+    before = _cpu_now(server_pid)
+    out = asyncio.run(_drive(port, concurrency, jobs, headers, expect))
+    after = _cpu_now(server_pid)
+    n = max(out["requests"], 1)
+    cpu = {k: round(1e3 * (after[k] - before[k]) / n, 3) for k in after}
+    cpu["total"] = round(sum(cpu.values()), 3)
+    out["cpu_ms_per_request"] = cpu
+    return out
+
+
 def _cookie(response: http.client.HTTPResponse) -> str:
     for name, value in response.getheaders():
         if name.lower() == "set-cookie":
@@ -246,10 +287,11 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
         # is served afterwards (the first read pass starts cold)
         headers = _login(port)
         runs: dict[str, dict[str, Any]] = {}
-        runs["web floor"] = asyncio.run(_drive(port, c, [("POST", "/api/logout", {})] * n,
-                                               {"X-CSRF-Token": "x"}, 403))
-        runs["calculator"] = asyncio.run(_drive(port, c, [("POST", "/api/tis", TIS_BODY)] * n,
-                                                {}, 200))
+        pid = server.pid
+        runs["web floor"] = _run_set(pid, port, c, [("POST", "/api/logout", {})] * n,
+                                     {"X-CSRF-Token": "x"}, 403)
+        runs["calculator"] = _run_set(pid, port, c, [("POST", "/api/tis", TIS_BODY)] * n,
+                                      {}, 200)
         before = audit_rows(url)
         reads: dict[str, list[Job]] = {
             "subject page": [("GET", f"/subjects/{sids[i % len(sids)]}", None)
@@ -262,25 +304,27 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
         # first pass: each view is built at its first request in each worker (web/readcache.py
         # keeps it until the data change); second pass: the same requests again, views kept
         for name, jobs in reads.items():
-            runs[name] = asyncio.run(_drive(port, c, jobs, headers, 200))
+            runs[name] = _run_set(pid, port, c, jobs, headers, 200)
         # then ``--rounds`` rounds: the calculator, then each read set again (views kept);
         # each read's ratio to the calculator run of its own round (noise of a shared machine
         # hits both alike); the runs of the last round are kept for p50/p99
         paired: dict[str, list[float]] = {name: [] for name in reads}
+        paired_cpu: dict[str, list[float]] = {name: [] for name in reads}
         for _ in range(args.rounds):
-            calc_round = asyncio.run(_drive(port, c, [("POST", "/api/tis", TIS_BODY)] * n,
-                                            {}, 200))
+            calc_round = _run_set(pid, port, c, [("POST", "/api/tis", TIS_BODY)] * n, {}, 200)
             runs["calculator, again"] = calc_round
             for name, jobs in reads.items():
-                run = asyncio.run(_drive(port, c, jobs, headers, 200))
+                run = _run_set(pid, port, c, jobs, headers, 200)
                 runs[f"{name}, again"] = run
                 paired[name].append(run["throughput_per_s"] / calc_round["throughput_per_s"])
+                paired_cpu[name].append(calc_round["cpu_ms_per_request"]["total"]
+                                        / max(run["cpu_ms_per_request"]["total"], 1e-9))
         read_audit_rows = audit_rows(url) - before
         weeks = WEEKS[:args.weeks]
         visits: list[Job] = [("POST", f"/api/subjects/{sid}/visits",
                               {"visit_week": week, "measures": {**BASELINE, "pga": 3.0}})
                              for week in weeks for sid in sids]
-        runs["visit entry"] = asyncio.run(_drive(port, c, visits, headers, 201))
+        runs["visit entry"] = _run_set(pid, port, c, visits, headers, 201)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -293,7 +337,11 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
     calc = runs["calculator"]["throughput_per_s"]
     ratios = {name: round(runs[name]["throughput_per_s"] / calc, 3) for name in reads}
     kept = {name: {"median": round(statistics.median(r), 3), "min": round(min(r), 3),
-                   "max": round(max(r), 3), "rounds": len(r)} for name, r in paired.items()}
+                   "max": round(max(r), 3), "rounds": len(r),
+                   "cpu_median": round(statistics.median(paired_cpu[name]), 3),
+                   "cpu_min": round(min(paired_cpu[name]), 3),
+                   "cpu_max": round(max(paired_cpu[name]), 3)}
+            for name, r in paired.items()}
     return {"setup_seconds": round(setup_s, 1), "runs": runs, "read_vs_calculator": ratios,
             "warm_read_vs_calculator": kept,
             "audit_rows_written_by_reads": read_audit_rows, "audit_after_writes": audit}
@@ -371,17 +419,22 @@ def _print(result: dict[str, Any]) -> None:
         calc = out["runs"]["calculator"]["throughput_per_s"]
         print(f"\n{backend} (set-up {out['setup_seconds']} s)")
         print(f"  {'request set':30s} {'n':>5s} {'err':>3s} {'p50 ms':>8s} {'p99 ms':>8s} "
-              f"{'req/s':>8s} {'vs calc':>7s}")
+              f"{'req/s':>8s} {'vs calc':>7s}   CPU ms/request: server + database + client")
         for name, r in out["runs"].items():
             base = (out["runs"]["calculator, again"]["throughput_per_s"]
                     if name.endswith(", again") else calc)
             ratio = f"{r['throughput_per_s'] / base:7.2f}"
+            cpu = r.get("cpu_ms_per_request", {})
+            spent = ("" if not cpu else f"   {cpu['total']:.3f} = {cpu['server']:.3f} + "
+                     f"{cpu['database']:.3f} + {cpu['client']:.3f}")
             print(f"  {name:30s} {r['requests']:5d} {r['errors']:3d} {r['p50_ms']:8.1f} "
-                  f"{r['p99_ms']:8.1f} {r['throughput_per_s']:8.1f} {ratio}")
+                  f"{r['p99_ms']:8.1f} {r['throughput_per_s']:8.1f} {ratio}{spent}")
         print(f"  views kept, each read vs the calculator of its round (median, min-max over "
-              f"{_rounds(out)} rounds):")
+              f"{_rounds(out)} rounds), by requests per second and by CPU per request "
+              "(calculator's / read's, all processes: robust to other jobs on the machine):")
         for name, w in out["warm_read_vs_calculator"].items():
-            print(f"    {name:24s} {w['median']:5.2f} ({w['min']:.2f}-{w['max']:.2f})")
+            print(f"    {name:24s} {w['median']:5.2f} ({w['min']:.2f}-{w['max']:.2f})   CPU "
+                  f"{w['cpu_median']:5.2f} ({w['cpu_min']:.2f}-{w['cpu_max']:.2f})")
         a = out["audit_after_writes"]
         print(f"  audit rows written by the reads: {out['audit_rows_written_by_reads']}")
         print(f"  audit chain after the concurrent writes: {'VERIFIED' if a['ok'] else 'FAILED'}"
