@@ -206,14 +206,15 @@ def test_nan_range_equals_numpy(seed: int) -> None:
         a[:] = np.inf
     if seed % 7 == 3:
         a[:] = -np.inf
-    lo, hi = kernel.nan_range(a)
+    lo, hi, has_nan = kernel.nan_range(a)
+    assert has_nan == bool(np.isnan(a).any())
     if n == 0 or np.isnan(a).all():
         assert np.isnan(lo) and np.isnan(hi)
     else:
         assert (lo, hi) == (np.fmin.reduce(a), np.fmax.reduce(a))
     read_only = a.copy()
     read_only.flags.writeable = False
-    assert kernel.nan_range(read_only) == pytest.approx((lo, hi), nan_ok=True)
+    assert kernel.nan_range(read_only) == pytest.approx((lo, hi, has_nan), nan_ok=True)
 
 
 _ID_POOL = [
@@ -260,6 +261,10 @@ def _random_visits(rng: np.random.Generator) -> pd.DataFrame:
     )
     if rng.random() < 0.5 and not np.isnan(weeks).any():
         frame["visit_week"] = frame["visit_week"].astype(np.int64)
+    if rng.random() < 0.2:  # a ULN missing where the enzyme is given
+        frame.loc[int(rng.integers(0, n)), "ck_uln"] = np.nan
+    if rng.random() < 0.3:  # per-row MMT-8 maxima, some blank (the default fills them)
+        frame["mmt8_max"] = rng.choice([150.0, 150.0, np.nan], n)
     return frame
 
 

@@ -6,7 +6,8 @@ loaded; each one replaces several numpy or Arrow passes by one pass and gives ex
 passes give, or reports that the general path must decide (``tests/test_visits_fast_paths.py``
 checks both paths agree on random tables):
 
-* :func:`nan_range`: a column's NaN-ignoring min and max in one pass (four accumulators);
+* :func:`nan_range`: a column's NaN-ignoring min and max, and whether it has a NaN, in one
+  pass (four accumulators);
 * :func:`text_runs`: subject ids (an Arrow text array without nulls) grouped in runs of equal
   neighbours, the runs in increasing byte order, each id plain ASCII text: codes, the length
   rule and the missing tokens, read once from the Arrow buffers;
@@ -36,13 +37,14 @@ def _jit(fn: F) -> F:
 
 
 @_jit
-def nan_range(a: Any) -> tuple[float, float]:
+def nan_range(a: Any) -> tuple[float, float, bool]:
     """NaN-ignoring ``(min, max)`` of a float array, ``(nan, nan)`` when no value is given
-    (what ``numpy.fmin.reduce`` and ``numpy.fmax.reduce`` give). ``v < lo`` is false for NaN,
-    so missing values need no branch."""
+    (what ``numpy.fmin.reduce`` and ``numpy.fmax.reduce`` give), and whether any value is NaN.
+    ``v < lo`` is false for NaN, so missing values need no branch."""
     n = a.size
     lo0 = lo1 = lo2 = lo3 = math.inf
     hi0 = hi1 = hi2 = hi3 = -math.inf
+    nan0 = nan1 = nan2 = nan3 = False
     m = n - n % 4
     for i in range(0, m, 4):
         v0, v1, v2, v3 = a[i], a[i + 1], a[i + 2], a[i + 3]
@@ -54,12 +56,18 @@ def nan_range(a: Any) -> tuple[float, float]:
         hi2 = v2 if v2 > hi2 else hi2
         lo3 = v3 if v3 < lo3 else lo3
         hi3 = v3 if v3 > hi3 else hi3
+        nan0 |= v0 != v0
+        nan1 |= v1 != v1
+        nan2 |= v2 != v2
+        nan3 |= v3 != v3
     lo = min(min(lo0, lo1), min(lo2, lo3))
     hi = max(max(hi0, hi1), max(hi2, hi3))
+    nan = nan0 | nan1 | nan2 | nan3
     for i in range(m, n):
         v = a[i]
         lo = v if v < lo else lo
         hi = v if v > hi else hi
+        nan |= v != v
     seen = False  # every value +inf (lo stays +inf) or -inf is a value; all-NaN is not
     if lo == math.inf or hi == -math.inf:
         for i in range(n):
@@ -69,8 +77,8 @@ def nan_range(a: Any) -> tuple[float, float]:
     else:
         seen = True
     if not seen:
-        return math.nan, math.nan
-    return lo, hi
+        return math.nan, math.nan, nan
+    return lo, hi, nan
 
 
 @_jit

@@ -11,7 +11,7 @@ neither pandas nor numpy, so that ``myotrial tis`` starts quickly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from myotrial.rules import load_scales
@@ -87,6 +87,7 @@ def check_measure_ranges(
     add: Callable[[np.ndarray, str, str], None],
     bad: Mapping[str, np.ndarray | None] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
+    complete: Collection[str] = (),
 ) -> None:
     """Apply the scale-range, MMT-8 maximum, enzyme and ULN rules of ``measures.toml`` to
     numeric columns.
@@ -95,7 +96,8 @@ def check_measure_ranges(
     in); ``add(mask, column, rule)`` receives every violation (only non-empty masks);
     ``bad`` optionally gives, per column, the cells already reported as unparseable (so a bad
     ULN is not also reported as missing) and ``ranges`` the NaN-ignoring (min, max) of columns
-    already known. Shared by the table validator and the single-patient calculator so both say
+    already known, ``complete`` the columns known to have no NaN (not scanned for one). Shared
+    by the table validator and the single-patient calculator so both say
     exactly the same thing. Each column is first checked with its min and max; a per-row mask is
     computed only when that fails.
     """
@@ -156,7 +158,7 @@ def check_measure_ranges(
                 if u is None:
                     given = ~np.isnan(v)
                     no_uln = given
-                elif np.isnan(u).any():
+                elif uln not in complete and np.isnan(u).any():
                     no_uln = ~np.isnan(v) & np.isnan(u)
                     was_bad = already.get(uln)
                     if was_bad is not None:

@@ -440,7 +440,7 @@ def prepare_visits_checked(
     ids = cols["subject_id"]
     names = [name for name in NUMERIC_VISIT_COLUMNS if name in raw]
     todo = deque(enumerate(names))
-    numbers: list[Numbers | None] = [None] * len(names)
+    numbers: list[tuple[Numbers, bool] | None] = [None] * len(names)
 
     def parse(pop: Callable[[], tuple[int, str]]) -> None:
         while True:
@@ -477,9 +477,12 @@ def prepare_visits_checked(
     bad_cells: dict[str, np.ndarray | None] = {}
     ranges: dict[str, tuple[float, float]] = {}
     replace: dict[str, np.ndarray] = {}
+    complete: set[str] = set()  # columns known to have no NaN
     for name, number in parsed:
         assert number is not None  # every column parsed
-        values, bad, lo, hi = number
+        (values, bad, lo, hi), no_nan = number
+        if no_nan:
+            complete.add(name)
         if bad is not None:
             col.add(bad, name, f"{name} {NUMBER_RULE} {_WHERE}")
         numeric[name] = values
@@ -530,14 +533,14 @@ def prepare_visits_checked(
     default_max = float(mmt8_max) if mmt8_max is not None else DEFAULT_MMT8_MAX
     if "mmt8_max" in numeric:
         mx = numeric["mmt8_max"]
-        if np.isnan(mx).any():
+        if "mmt8_max" not in complete and np.isnan(mx).any():
             filled = np.where(np.isnan(mx), default_max, mx)
             numeric["mmt8_max"] = replace["mmt8_max"] = filled
             del ranges["mmt8_max"]
     elif "mmt8" in numeric:
         numeric["mmt8_max"] = replace["mmt8_max"] = np.full(n, default_max)
 
-    check_measure_ranges(numeric, col.add, bad_cells, ranges)
+    check_measure_ranges(numeric, col.add, bad_cells, ranges, complete)
 
     if "visit_date" in raw:
         dates = date_column(cols["visit_date"])
@@ -619,20 +622,21 @@ def _kernel() -> ModuleType:
     return _visits_kernel
 
 
-def _number_values(series: pd.Series, kernel: ModuleType | None) -> Numbers:
-    """:func:`~myotrial.tables.values.number_values_range` (same result): a numpy number
-    column (no missing value but NaN) is read without a missing-value pass, and with the
-    compiled ``kernel`` its range is one pass."""
+def _number_values(series: pd.Series, kernel: ModuleType | None) -> tuple[Numbers, bool]:
+    """:func:`~myotrial.tables.values.number_values_range` (same result) and whether the
+    values are known to have no NaN (no missing or bad cell; ``False``: unknown): a numpy
+    number column (no missing value but NaN) is read without a missing-value pass, and with
+    the compiled ``kernel`` its range and NaN check are one pass."""
     dtype = series.dtype
     if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
-        return number_values_range(series)
+        return number_values_range(series), False
     arr = series.to_numpy(dtype=np.float64)
     if kernel is None:
-        return _finite(arr)
-    lo, hi = kernel.nan_range(arr)
+        return _finite(arr), False
+    lo, hi, has_nan = kernel.nan_range(arr)
     if math.isinf(lo) or math.isinf(hi):
-        return _finite(arr)  # infinities are bad cells
-    return arr, None, lo, hi
+        return _finite(arr), False  # infinities are bad cells
+    return (arr, None, lo, hi), not has_nan
 
 
 def _whole_weeks(column: pd.Series, week: np.ndarray, is_int: bool) -> np.ndarray:
