@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from myotrial.errors import InputValidationError
-from myotrial.scoring import score_visits
+from myotrial.scoring import SCORED_COLUMNS, score_visits
 from myotrial.scoring.engine import CLAUSE_LABELS
 from myotrial.tables import visits as tv
 
@@ -391,3 +391,22 @@ def test_subject_codes_equal_factorising_the_stripped_ids(seed: int, compiled: b
         assert bad.tolist() == want_bad, (dtype, ids)
         if out is not None:
             assert [None if pd.isna(x) else x for x in out] == cleaned
+
+
+def test_scoring_a_scored_table_again_gives_the_same_frame() -> None:
+    """Scored columns given as input are replaced (the output column order of a first run);
+    the missing reasons, built on a second thread for large tables, in their place."""
+    n_sub = 20
+    frame = pd.DataFrame(
+        {
+            "subject_id": np.repeat([f"P{i:02d}" for i in range(n_sub)], 3),
+            "visit_week": np.tile([0, 8, 16], n_sub),
+            "pga": np.tile([6.0, 3.0, np.nan], n_sub),
+            "ptga": 5.0, "extramuscular": 2.0, "mmt8": 120.0, "haq": 1.0,
+            "ck": 400.0, "ck_uln": 200.0,
+        }
+    )  # fmt: skip
+    once = score_visits(frame)
+    assert list(once.columns) == [*frame.columns, "mmt8_max", *SCORED_COLUMNS]
+    assert once["tis_missing_reason"].notna().sum() == 2 * n_sub
+    pd.testing.assert_frame_equal(score_visits(once), once, check_exact=True)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 import types
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numba as nb
 import numpy as np
@@ -36,8 +37,11 @@ __all__ = [
     "relative_improvement",
     "run_blocks",
     "score_chunk",
+    "submit",
     "threads",
 ]
+
+T = TypeVar("T")
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
@@ -75,6 +79,14 @@ def threads() -> int:
         return os.cpu_count() or 1
 
 
+def _pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _POOL:  # a pool inherited through fork has no threads in this process
+        _POOL.clear()
+        _POOL[pid] = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="myotrial")
+    return _POOL[pid]
+
+
 def run_blocks(kernel: Any, bounds: np.ndarray, *args: Any) -> int:
     """``kernel(lo, hi, *args)`` for each block of ``bounds`` (the kernels release the GIL, so
     blocks run on threads in parallel); returns the largest status. Blocks write disjoint rows,
@@ -82,12 +94,14 @@ def run_blocks(kernel: Any, bounds: np.ndarray, *args: Any) -> int:
     blocks = [(int(bounds[k]), int(bounds[k + 1])) for k in range(bounds.size - 1)]
     if len(blocks) == 1:
         return int(kernel(blocks[0][0], blocks[0][1], *args))
-    pid = os.getpid()
-    if pid not in _POOL:  # a pool inherited through fork has no threads in this process
-        _POOL.clear()
-        _POOL[pid] = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="myotrial")
-    futures = [_POOL[pid].submit(kernel, lo, hi, *args) for lo, hi in blocks]
+    futures = [_pool().submit(kernel, lo, hi, *args) for lo, hi in blocks]
     return max(int(f.result()) for f in futures)
+
+
+def submit(fn: Callable[..., T], *args: Any) -> Future[T] | None:
+    """``fn(*args)`` on the engine's threads when this process may use more than one core
+    (``None``: call it here)."""
+    return _pool().submit(fn, *args) if threads() > 1 else None
 
 
 @nb.njit(**_JIT)

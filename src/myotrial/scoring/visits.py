@@ -203,13 +203,11 @@ def score_visits(
 
     out: dict[str, Any] = {}  # new columns, added to the validated frame in one step
     out["tis"] = res["tis"]
-    cat_codes = np.asarray(res["tis_category_code"])
-    out["tis_category"] = _categorical(cat_codes, list(CATEGORY_LABELS))
     slot_cols = [ms.slots[s] for s in SLOTS]
     show = None
     if partial:
         show = np.asarray(res["tis_partial"]) | np.isnan(np.asarray(res["tis"]))
-    out["tis_missing_reason"] = _missing_reasons(
+    reason_args = (
         np.asarray(res["tis_missing_code"]),
         np.asarray(res["enzyme_code"]),
         slot_cols,
@@ -217,6 +215,15 @@ def score_visits(
         partial,
         show,
     )
+    # large tables: the missing reasons (compiled passes) on a second core beside the others
+    reasons = None
+    if len(v) > SMALL_INPUT_ROWS:
+        from myotrial.scoring import _kernel
+
+        reasons = _kernel.submit(_missing_reasons, *reason_args)
+    cat_codes = np.asarray(res["tis_category_code"])
+    out["tis_category"] = _categorical(cat_codes, list(CATEGORY_LABELS))
+    out["tis_missing_reason"] = None  # filled below (the column order of SCORED_COLUMNS)
     for s in SLOTS:
         out[f"points_{s}"] = res[f"points_{s}"]
     enz_labels = list(scales.enzymes)
@@ -238,8 +245,12 @@ def score_visits(
             out[f"pchg_{s}"] = res[f"improvement_{s}"]
             out[f"rchg_{s}"] = res[f"relative_{s}"]
         out["tis_partial"] = np.asarray(res["tis_partial"], dtype=bool)
+    out["tis_missing_reason"] = (
+        reasons.result() if reasons is not None else _missing_reasons(*reason_args)
+    )
     added = pd.DataFrame(out, index=v.index, copy=False)  # the new arrays, not copied
-    return pd.concat([v.drop(columns=[c for c in added.columns if c in v.columns]), added], axis=1)
+    again = [c for c in added.columns if c in v.columns]  # scored columns given as input
+    return pd.concat([v.drop(columns=again) if again else v, added], axis=1)
 
 
 def _to_boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
