@@ -9,9 +9,13 @@ Speed (``benchmarks/bench_validation.py``): subject ids are factorised once (eac
 stripped and checked once, no per-row string work; ids grouped in runs are hashed once per run,
 not at all when the runs are in increasing order) and the codes serve the duplicate and
 baseline checks and the scoring engine (:func:`prepare_visits`); for large tables the ids are
-parsed on a second thread beside the numeric columns; each numeric column is checked with one
-NaN-ignoring min and max, and a per-row mask is computed only for a column that fails; columns
-that need no conversion are passed through without a copy.
+parsed on a second thread beside the numeric columns, which that thread then shares; each
+numeric column is checked with one NaN-ignoring min and max, and a per-row mask is computed only
+for a column that fails; columns that need no conversion are passed through without a copy.
+For large tables scored by ``score_visits`` (numba loaded), compiled passes
+(:mod:`myotrial.tables._visits_kernel`) replace several numpy or Arrow passes each: a column's
+range and NaN check, sorted ASCII ids read from the Arrow buffers, float weeks checked and
+converted, grouped weeks and baselines; other inputs take the general path (same results).
 """
 
 from __future__ import annotations
