@@ -106,6 +106,22 @@ def test_input_is_not_mutated_and_rows_kept() -> None:
     assert len(out) == 2 and not bool(pd.isna(out["infusion_related"].iloc[0]))
 
 
+def test_nothing_to_pair_gives_what_pairing_with_unrelated_infusions_gives() -> None:
+    """No infusions (or no events) skips the pairing; the result is the general path's for
+    infusions that cover no event: not related (NA when the onset is missing), no cycle,
+    same columns and types."""
+    ae = pd.DataFrame([_ae("S1", "2024-01-01T10:00"), _ae("S2", None)])
+    elsewhere = INFUSIONS.assign(subject_id="S9")  # pairs with nobody: the general path
+    general = derive_infusion_related(ae, elsewhere)
+    for infusions in (INFUSIONS.iloc[:0], INFUSIONS.iloc[:0].astype(object)):
+        pd.testing.assert_frame_equal(derive_infusion_related(ae, infusions), general)
+    assert general["infusion_related"].tolist()[0] is False
+    assert pd.isna(general["infusion_related"].iloc[1])
+    assert general["infusion_cycle"].isna().all()
+    empty = derive_infusion_related(ae.iloc[:0], INFUSIONS)
+    assert list(empty.columns) == list(general.columns) and len(empty) == 0
+
+
 def test_bad_datetime_reported_with_location() -> None:
     ae = pd.DataFrame([_ae("S1", "2024-01-01T10:00"), _ae("S2", "not a date")])
     with pytest.raises(InputValidationError) as err:

@@ -168,3 +168,39 @@ def test_scores_are_memoised_on_the_visit_values(trial: WebTrial) -> None:
     after = svc.subject_timeline(inv1, "P003").visits
     assert len(after) == len(first) + 1
     assert after["tis"].notna().iloc[-1]
+
+
+def test_the_dashboard_from_its_narrow_reads_equals_the_one_from_the_tables(trial: WebTrial
+                                                                           ) -> None:
+    """The dashboard reads only what it shows (``reads.dashboard_reads``: arms for the
+    unblinded statistician only, the visits' measures, the events, infusions only to flag
+    events): for every reader it equals the dashboard built from the canonical tables
+    (blinded for blinded roles), which the test above ties to the exports. Infusion-related,
+    serious and thromboembolic events, deteriorations in both arms and a second site make
+    every part of it non-empty for some reader."""
+    import datetime as dt
+
+    from myotrial.db.service.reads import DashboardData, dashboard_data
+    from myotrial.web.views import dashboard_of
+
+    svc = trial.service
+    day = dt.date(2024, 6, 1)
+    shown = 0
+    for name in READERS:
+        actor = trial.actors[name]
+        data = dashboard_data(svc, actor)
+        subjects, tables = svc.dashboard_tables(actor)
+        frame = tables["subjects"]
+        arms = {} if actor.blinded else {
+            str(sid): str(arm) for sid, arm in zip(frame["subject_id"], frame["arm"],
+                                                   strict=True) if isinstance(arm, str)}
+        assert data.arms == arms, name
+        assert (data.arms == {}) == actor.blinded
+        from_tables = DashboardData(subjects, arms, tables["visits"],
+                                    tables["adverse_events"], data.version)
+        new = dashboard_of(svc, actor, data, day)
+        assert new == dashboard_of(svc, actor, from_tables, day), name
+        shown += len(new["highlighted_adverse_events"]) + len(new["deteriorations"])
+        if name == "ustat":
+            assert set(new["by_arm"]) == {"ivig", "placebo"}
+    assert shown > 0

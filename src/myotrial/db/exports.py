@@ -25,12 +25,14 @@ from myotrial.derive.safety import derive_infusion_related
 from myotrial.policy import ProtocolPolicy
 
 __all__ = ["EXPORT_TABLES", "FORMULA_PREFIXES", "build_exports", "flag_infusion_related",
-           "neutralise_formulas"]
+           "frame_of", "neutralise_formulas"]
 
 EXPORT_TABLES = ("visits", "subjects", "infusions", "adverse_events")
 
 
-def _frame(conn: sa.Connection, query: sa.Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+def frame_of(conn: sa.Connection, query: sa.Select[Any], columns: Sequence[str]
+             ) -> pd.DataFrame:
+    """The rows of ``query`` as a frame with ``columns``."""
     rows = conn.execute(query).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
 
@@ -88,7 +90,7 @@ def build_exports(
                      .outerjoin(xo, xo.c.subject_id == su.c.subject_id))
         .where(*cond).order_by(su.c.subject_id)
     )
-    subjects = _frame(conn, query, cols)
+    subjects = frame_of(conn, query, cols)
     flagged = set(conn.execute(sa.select(s.emergency_unblindings.c.subject_id)).scalars())
     subjects["emergency_unblinded"] = subjects["subject_id"].isin(flagged).astype("boolean")
     arms: Mapping[str, Any] = dict(zip(subjects["subject_id"], subjects["arm"], strict=True))
@@ -115,7 +117,7 @@ def build_exports(
     vquery = (sa.select(*(vi.c[c] for c in vcols))
               .select_from(vi.join(su, su.c.subject_id == vi.c.subject_id))
               .where(*cond).order_by(vi.c.subject_id, vi.c.visit_week))
-    visits = _frame(conn, vquery if with_visits else vquery.where(sa.false()), vcols)
+    visits = frame_of(conn, vquery if with_visits else vquery.where(sa.false()), vcols)
     visits["visit_week"] = visits["visit_week"].astype("int64")
     for c in s.MEASURE_COLUMNS:
         visits[c] = pd.to_numeric(visits[c], errors="coerce").astype("float64")
@@ -124,7 +126,7 @@ def build_exports(
     inf = s.infusions
     icols = ["subject_id", "start", "end", "dose_g_per_kg", "rate_ml_per_kg_min", "cycle",
              "kit_code", "infusion_id"]
-    infusions = _frame(conn, sa.select(*(inf.c[c] for c in icols))
+    infusions = frame_of(conn, sa.select(*(inf.c[c] for c in icols))
                        .select_from(inf.join(su, su.c.subject_id == inf.c.subject_id))
                        .where(*cond).order_by(inf.c.subject_id, inf.c.start), icols)
     infusions["start"] = pd.to_datetime(infusions["start"])
@@ -149,7 +151,7 @@ def build_exports(
     ae = s.adverse_events
     acols = ["subject_id", "term", "body_system", "onset", "end", "serious", "severity",
              "related", "thromboembolic", "ae_id"]
-    events = _frame(conn, sa.select(*(ae.c[c] for c in acols))
+    events = frame_of(conn, sa.select(*(ae.c[c] for c in acols))
                     .select_from(ae.join(su, su.c.subject_id == ae.c.subject_id))
                     .where(*cond).order_by(ae.c.subject_id, ae.c.onset), acols)
     events["onset"] = pd.to_datetime(events["onset"])

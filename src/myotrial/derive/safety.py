@@ -165,20 +165,25 @@ def derive_infusion_related(
             "end": end.to_numpy(),
         }
     )
-    cycles = inf.groupby(["subject_id", "cycle"], as_index=False).agg(
-        cycle_start=("start", "min"), cycle_end=("end", "max")
-    )
-    cycles["window_end"] = cycles["cycle_end"] + pd.Timedelta(hours=float(window_hours))
-    ae = pd.DataFrame(
-        {
-            "_row": np.arange(len(adverse_events)),
-            "subject_id": adverse_events["subject_id"].astype(str).str.strip().to_numpy(),
-            "onset": onset.to_numpy(),
-        }
-    )
-    pairs = ae.merge(cycles, on="subject_id", how="inner")
-    hit = pairs[(pairs["onset"] >= pairs["cycle_start"]) & (pairs["onset"] <= pairs["window_end"])]
-    latest = hit.groupby("_row")["cycle"].max()
+    if len(inf) and len(adverse_events):
+        cycles = inf.groupby(["subject_id", "cycle"], as_index=False).agg(
+            cycle_start=("start", "min"), cycle_end=("end", "max")
+        )
+        cycles["window_end"] = cycles["cycle_end"] + pd.Timedelta(hours=float(window_hours))
+        ae = pd.DataFrame(
+            {
+                "_row": np.arange(len(adverse_events)),
+                "subject_id": adverse_events["subject_id"].astype(str).str.strip().to_numpy(),
+                "onset": onset.to_numpy(),
+            }
+        )
+        pairs = ae.merge(cycles, on="subject_id", how="inner")
+        hit = pairs[
+            (pairs["onset"] >= pairs["cycle_start"]) & (pairs["onset"] <= pairs["window_end"])
+        ]
+        latest = hit.groupby("_row")["cycle"].max()
+    else:  # no events, or no infusions to pair them with: no event is infusion-related
+        latest = pd.Series([], dtype="int64")
     out = adverse_events.copy()
     related = np.zeros(len(out), dtype=bool)
     related[latest.index.to_numpy(dtype=int)] = True

@@ -132,12 +132,8 @@ def dashboard_of(service: TrialService, actor: Actor, data: DashboardData, day: 
                  ) -> dict[str, Any]:
     """:func:`dashboard` of the tables read (``data``) on ``day``."""
     policy = service.policy
-    subjects, tables = data.subjects, data.tables
-    arms: dict[str, str] = {}
-    if not actor.blinded:
-        frame = tables["subjects"]
-        arms = {str(s): str(a) for s, a in zip(frame["subject_id"], frame["arm"], strict=True)
-                if isinstance(a, str)}
+    subjects = data.subjects
+    arms = {} if actor.blinded else data.arms
     arm_codes = sorted(set(arms.values()))
 
     enrolment: dict[str, dict[str, Any]] = {}
@@ -154,7 +150,7 @@ def dashboard_of(service: TrialService, actor: Actor, data: DashboardData, day: 
             if subj.subject_id in arms:
                 by_arm[arms[subj.subject_id]] += 1
 
-    visits = tables["visits"]
+    visits = data.visits
     scored = service.score_table(visits)
     recorded: dict[str, set[int]] = {}
     for sid, week in zip(visits["subject_id"], visits["visit_week"], strict=True):
@@ -197,7 +193,7 @@ def dashboard_of(service: TrialService, actor: Actor, data: DashboardData, day: 
             row["arm"] = arm
             row["crossover_to"] = (policy.switch_target(arm) if row["status"] == "confirmed"
                                    and arm is not None else None)
-    events = tables["adverse_events"]
+    events = data.adverse_events
     safety = _safety_counts(events)
     highlighted = events.loc[events["thromboembolic"].fillna(False).astype(bool)
                              | events["serious"].fillna(False).astype(bool)]

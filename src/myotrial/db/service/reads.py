@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -11,14 +11,17 @@ import sqlalchemy as sa
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db.engine import OneRowRead
-from myotrial.db.exports import build_exports
+from myotrial.db.exports import build_exports, flag_infusion_related, frame_of
 from myotrial.db.results import DeteriorationEvent, SubjectView
 from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
 from myotrial.db.service._unit import ServiceCore
 from myotrial.db.service.visits import score_visit_rows, scored_frame, visit_rows
 
+if TYPE_CHECKING:
+    from myotrial.policy import ProtocolPolicy
+
 __all__ = ["ENTRY_REASONS", "DashboardData", "ReadOperations", "SubjectTimeline",
-           "dashboard_data", "data_version", "head_columns", "head_version",
+           "dashboard_data", "dashboard_reads", "data_version", "head_columns", "head_version",
            "list_subjects_versioned", "read_version", "subject_view", "subject_views"]
 
 
@@ -122,11 +125,17 @@ class SubjectTimeline:
 
 @dataclass(frozen=True)
 class DashboardData:
-    """The dashboard's subjects and canonical tables, read in one snapshot, and the
-    snapshot's :func:`data_version`."""
+    """What the dashboard shows, read in one snapshot by narrow read queries (not the
+    exports: :func:`dashboard_reads`), and the snapshot's :func:`data_version`."""
 
     subjects: tuple[SubjectView, ...]
-    tables: dict[str, pd.DataFrame]
+    #: Each randomised subject's arm: the unblinded statistician only (empty otherwise).
+    arms: dict[str, str]
+    #: ``subject_id``, ``visit_week`` and the measures of every visit (scored by the reader).
+    visits: pd.DataFrame
+    #: The adverse events with ``infusion_related`` and ``infusion_cycle`` (the protocol's
+    #: window, :func:`myotrial.derive.safety.derive_infusion_related`).
+    adverse_events: pd.DataFrame
     version: str
 
 
@@ -197,11 +206,15 @@ class ReadOperations(ServiceCore):
 
     def dashboard_tables(self, actor: Actor) -> tuple[tuple[SubjectView, ...],
                                                       dict[str, pd.DataFrame]]:
-        """The subjects and the canonical tables behind the dashboard, read in one snapshot
-        (not an export, not an audit event): blinded for every role but the unblinded
-        statistician; site investigators get their own site only."""
-        data = dashboard_data(self, actor)
-        return data.subjects, data.tables
+        """The subjects and the canonical tables, read in one snapshot (not an export, not
+        an audit event): blinded for every role but the unblinded statistician; site
+        investigators get their own site only. (The web dashboard reads less:
+        :func:`dashboard_data`.)"""
+        with self._transaction(actor, "dashboard_tables", write=False) as tx:
+            subjects = subject_views(tx.conn, self._site_filter(actor))
+            site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
+            return subjects, build_exports(tx.conn, self.policy, blinded=actor.blinded,
+                                           site_id=site)
 
     def export_tables(self, actor: Actor, *, blinded: bool = True) -> dict[str, pd.DataFrame]:
         """The canonical tables (data-format.md): ``visits``, ``subjects``, ``infusions``,
@@ -288,11 +301,56 @@ def list_subjects_versioned(service: ReadOperations, actor: Actor
 
 
 def dashboard_data(service: ReadOperations, actor: Actor) -> DashboardData:
-    """The ``dashboard_tables`` operation (its rule) with the snapshot's
-    :func:`data_version`."""
+    """The ``dashboard_tables`` operation (its rule), by the narrow reads of
+    :func:`dashboard_reads`, with the snapshot's :func:`data_version`."""
     with service._transaction(actor, "dashboard_tables", write=False) as tx:
         subjects = subject_views(tx.conn, service._site_filter(actor))
         site = actor.site_id if actor.role is Role.SITE_INVESTIGATOR else None
-        tables = build_exports(tx.conn, service.policy, blinded=actor.blinded, site_id=site)
+        arms, visits, events = dashboard_reads(tx.conn, service.policy,
+                                               blinded=actor.blinded, site_id=site)
         version = data_version(tx.conn)
-    return DashboardData(subjects, tables, version)
+    return DashboardData(subjects, arms, visits, events, version)
+
+
+def dashboard_reads(conn: sa.Connection, policy: ProtocolPolicy, *, blinded: bool,
+                    site_id: str | None = None
+                    ) -> tuple[dict[str, str], pd.DataFrame, pd.DataFrame]:
+    """The dashboard's reads, each one narrow query (``site_id``: that site's subjects only):
+    the arms (``blinded``: none read), the visits' measures, the adverse events it lists or
+    counts; infusions (their times and cycles) only when there are events, to flag the
+    infusion-related ones under the protocol's window. Column types are those of
+    :func:`myotrial.db.exports.build_exports`, so the dashboard is the one built from the
+    canonical tables (``tests/test_web_reads.py`` compares them)."""
+    su, ae, inf, vi = s.subjects, s.adverse_events, s.infusions, s.visits
+    cond: list[Any] = [] if site_id is None else [su.c.site_id == site_id]
+    arms: dict[str, str] = {}
+    if not blinded:
+        al, sl = s.allocations, s.randomisation_slots
+        arms = {str(sid): str(arm) for sid, arm in conn.execute(
+            sa.select(al.c.subject_id, sl.c.arm)
+            .select_from(al.join(sl, sl.c.slot_id == al.c.slot_id)
+                         .join(su, su.c.subject_id == al.c.subject_id))
+            .where(*cond)) if arm is not None}
+    vcols = ["subject_id", "visit_week", *s.MEASURE_COLUMNS]
+    visits = frame_of(conn, sa.select(*(vi.c[c] for c in vcols))
+                      .select_from(vi.join(su, su.c.subject_id == vi.c.subject_id))
+                      .where(*cond).order_by(vi.c.subject_id, vi.c.visit_week), vcols)
+    visits["visit_week"] = visits["visit_week"].astype("int64")
+    for c in s.MEASURE_COLUMNS:
+        visits[c] = pd.to_numeric(visits[c], errors="coerce").astype("float64")
+    acols = ["subject_id", "term", "onset", "serious", "severity", "thromboembolic"]
+    events = frame_of(conn, sa.select(*(ae.c[c] for c in acols))
+                      .select_from(ae.join(su, su.c.subject_id == ae.c.subject_id))
+                      .where(*cond).order_by(ae.c.subject_id, ae.c.onset), acols)
+    events["onset"] = pd.to_datetime(events["onset"])
+    for col in ("serious", "thromboembolic"):
+        events[col] = events[col].astype("boolean")
+    icols = ["subject_id", "start", "end", "cycle"]
+    infusions = frame_of(conn, sa.select(*(inf.c[c] for c in icols))
+                         .select_from(inf.join(su, su.c.subject_id == inf.c.subject_id))
+                         .where(*cond, *([] if len(events) else [sa.false()]))
+                         .order_by(inf.c.subject_id, inf.c.start), icols)
+    infusions["start"] = pd.to_datetime(infusions["start"])
+    infusions["end"] = pd.to_datetime(infusions["end"])
+    infusions["cycle"] = infusions["cycle"].astype("int64")
+    return arms, visits, flag_infusion_related(events, infusions, policy)
