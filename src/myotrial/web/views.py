@@ -3,8 +3,8 @@ results only (no SQL here).
 
 The timeline and the dashboard come from the service's read queries
 (:meth:`~myotrial.db.TrialService.subject_timeline`,
-:meth:`~myotrial.db.TrialService.dashboard_tables`: blinded for every role but the unblinded
-statistician, one snapshot each): a page view is not an export and writes nothing, the audit
+:func:`~myotrial.db.service.reads.dashboard_data`, the ``dashboard_tables`` operation's narrow
+reads: blinded for every role but the unblinded statistician, one snapshot each): a page view is not an export and writes nothing, the audit
 trail included (docs/web.md). The pages and the API take them through ``timeline_view``,
 ``subjects_view`` and ``dashboard_view``: kept per worker under the reader's role and site and
 the data version (:mod:`myotrial.web.readcache`).
