@@ -308,18 +308,42 @@ def test_sorted_text_codes_read_the_arrow_buffers(typ: pa.DataType) -> None:
     ids = ["A", "A", "B", "C", "C", "C", "D" * 70]
     arr = pa.array(["zz", *ids], type=typ).slice(1)
     series = pd.Series(pd.arrays.ArrowStringArray(arr))
-    got = tv._sorted_text_codes(series)
+    got = tv._sorted_text_codes(series, np.empty(0))
     assert got is not None
     assert got[0].tolist() == [0, 0, 1, 2, 2, 2, 3]
     assert got[1].tolist() == [False, False, False, True]
     chunked = pa.chunked_array([pa.array(ids[:3], type=typ), pa.array(ids[3:], type=typ)])
-    got = tv._sorted_text_codes(pd.Series(pd.arrays.ArrowStringArray(chunked)))
+    got = tv._sorted_text_codes(pd.Series(pd.arrays.ArrowStringArray(chunked)), np.empty(0))
     assert got is not None and got[0].tolist() == [0, 0, 1, 2, 2, 2, 3]
     for other in (["B", "A"], ["A", "B", "A"], ["A", " B"], ["A", "B "], ["A", "NA"], [".", "A"],
                   ["A", ""], ["A", "é"], ["A", "B\tC"], ["A", "B\x7f"], ["A", None]):  # fmt: skip
         series = pd.Series(pd.arrays.ArrowStringArray(pa.array(other, type=typ)))
-        assert tv._sorted_text_codes(series) is None, other
-    assert tv._sorted_text_codes(pd.Series(["A B", "A C"], dtype="str")) is not None
+        assert tv._sorted_text_codes(series, np.empty(0)) is None, other
+    assert tv._sorted_text_codes(pd.Series(["A B", "A C"], dtype="str"), np.empty(0)) is not None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sorted_text_codes_find_the_grouped_order_and_baselines(seed: int) -> None:
+    """With the weeks, the ids' pass says whether the weeks increase within every subject and
+    gives each subject's week-0 row: what ``grouped_baselines`` gives after the fact."""
+    from myotrial.tables import _visits_kernel as kernel
+
+    rng = np.random.default_rng(seed)
+    per = rng.integers(1, 5, int(rng.integers(1, 8)))
+    ids = np.repeat([f"S{i:02d}" for i in range(per.size)], per)
+    weeks = np.concatenate([np.sort(rng.choice([0, 4, 8, 12, 16], k, replace=False)) for k in per])
+    if seed % 3 == 0:  # a week out of order, or repeated
+        k = int(rng.integers(0, weeks.size))
+        weeks[k] = weeks[max(k - 1, 0)]
+    for w in (weeks.astype(np.int64), weeks.astype(np.float64)):
+        got = tv._sorted_text_codes(pd.Series(ids, dtype="str"), w)
+        assert got is not None
+        codes, _, baselines = got
+        expected = np.full(per.size, -1, dtype=np.int64)
+        in_order = kernel.grouped_baselines(codes, w.astype(np.float64), expected)
+        assert (baselines is not None) == in_order, (ids, w)
+        if baselines is not None:
+            assert baselines.tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("partial", [False, True])

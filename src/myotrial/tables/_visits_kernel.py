@@ -102,24 +102,33 @@ def text_runs(
     max_length: int,
     tokens: Any,
     token_offsets: Any,
+    weeks: Any,
     codes: Any,
     too_long: Any,
-) -> int:
-    """Codes of subject ids grouped in runs, read from an Arrow text array's buffers.
+    baseline: Any,
+) -> tuple[int, bool]:
+    """Codes of subject ids grouped in runs, read from an Arrow text array's buffers, and (with
+    ``weeks``) whether the weeks increase within each run, with each run's week-0 row.
 
     ``differ`` is the bitmap of ``id[i + 1] != id[i]`` (bit ``differ_offset + i``; Arrow's
     ``not_equal`` of the shifted array: a new run starts at row ``i + 1``); ``offsets``
     (n + 1 values) and ``data`` (bytes) are the array's buffers (no nulls). Row ``i`` gets
     ``codes[i]`` = the number of runs before its own: the order of first appearance when the
     runs are in increasing byte order. ``too_long[k]``: run ``k``'s id has more than
-    ``max_length`` characters. Returns the number of runs, or -1 when the general path must
-    decide: a run smaller than the one before (ids not sorted, or coming back), or an id that
-    stripping or the text rules could change or reject (empty, a byte outside 0x20-0x7E, a
-    space first or last, equal to one of ``tokens``: the missing tokens, ``token_offsets``
-    delimiting them). For plain ASCII ids the characters are the bytes, so the length is the
-    byte count and whitespace stripping changes nothing.
+    ``max_length`` characters. ``weeks`` (n values, or none): ``baseline[k]`` = the last row of
+    run ``k`` with week 0 (-1 none), and the second result says whether the weeks strictly
+    increase within every run (then the rows are grouped by subject with weeks increasing: what
+    :func:`grouped_baselines` finds, read here without a second pass over the codes).
+
+    Returns the number of runs, or -1 when the general path must decide: a run smaller than the
+    one before (ids not sorted, or coming back), or an id that stripping or the text rules could
+    change or reject (empty, a byte outside 0x20-0x7E, a space first or last, equal to one of
+    ``tokens``: the missing tokens, ``token_offsets`` delimiting them). For plain ASCII ids the
+    characters are the bytes, so the length is the byte count and stripping changes nothing.
     """
     n = offsets.size - 1
+    track = weeks.size == n
+    in_order = track
     runs = 0
     prev0 = prev1 = 0
     for i in range(n):
@@ -127,16 +136,20 @@ def text_runs(
             j = differ_offset + i - 1
             if not (differ[j >> 3] >> (j & 7)) & 1:
                 codes[i] = runs - 1
+                if track:
+                    in_order &= weeks[i] > weeks[i - 1]
+                    if weeks[i] == 0:
+                        baseline[runs - 1] = i
                 continue
         s0, s1 = offsets[i], offsets[i + 1]
         if i > 0 and _compare(data, s0, s1, prev0, prev1) <= 0:
-            return -1
+            return -1, False
         length = s1 - s0
         if length == 0 or data[s0] == 0x20 or data[s1 - 1] == 0x20:
-            return -1
+            return -1, False
         for k in range(s0, s1):
             if data[k] < 0x20 or data[k] > 0x7E:
-                return -1
+                return -1, False
         for t in range(token_offsets.size - 1):
             t0, t1 = token_offsets[t], token_offsets[t + 1]
             if t1 - t0 == length:
@@ -146,12 +159,14 @@ def text_runs(
                         same = False
                         break
                 if same:
-                    return -1
+                    return -1, False
         too_long[runs] = length > max_length
+        if track:
+            baseline[runs] = i if weeks[i] == 0 else -1
         codes[i] = runs
         runs += 1
         prev0, prev1 = s0, s1
-    return runs
+    return runs, in_order
 
 
 @_jit

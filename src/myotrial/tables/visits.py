@@ -127,6 +127,20 @@ def _whole_in(value: object, lo: float, hi: float) -> bool:
     )
 
 
+def _subject_index(
+    series: pd.Series, compiled: bool, weeks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, pd.Series | None, np.ndarray | None]:
+    """:func:`_subject_codes`, and with ``compiled`` for sorted ASCII ids and ``weeks`` (the raw
+    ``visit_week`` values, or none) each subject's week-0 row (-1 none) when the weeks increase
+    within every subject (``None`` otherwise, or when unknown): what
+    :func:`~myotrial.tables._visits_kernel.grouped_baselines` gives, found in the same pass."""
+    if compiled and isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        fast = _sorted_text_codes(series, weeks)
+        if fast is not None:
+            return fast[0], fast[1], None, fast[2]
+    return (*_subject_codes(series), None)
+
+
 def _subject_codes(
     series: pd.Series, compiled: bool = False
 ) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
@@ -144,7 +158,7 @@ def _subject_codes(
     import pyarrow.compute as pc
 
     if compiled and isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
-        fast = _sorted_text_codes(series)
+        fast = _sorted_text_codes(series, np.empty(0))
         if fast is not None:
             return fast[0], fast[1], None
 
@@ -201,11 +215,14 @@ def _subject_codes(
     return codes, bad_merged, pd.Series(values_out, index=series.index, dtype=dtype)
 
 
-def _sorted_text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+def _sorted_text_codes(
+    series: pd.Series, weeks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Codes and too-long flags of Arrow text ids (no nulls) in sorted runs of plain ASCII
     text, which stripping leaves unchanged (Arrow's neighbour comparison, then
-    :func:`~myotrial.tables._visits_kernel.text_runs`, one pass over the Arrow buffers);
-    ``None`` when the general path must decide."""
+    :func:`~myotrial.tables._visits_kernel.text_runs`, one pass over the Arrow buffers), and
+    with ``weeks`` (n values, else empty) each subject's week-0 row if the weeks increase
+    within every subject; ``None`` when the general path must decide."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -227,7 +244,8 @@ def _sorted_text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | Non
     bits = differ.buffers()[1]
     codes = np.empty(n, dtype=np.int64)
     too_long = np.empty(n, dtype=bool)
-    runs = kernel.text_runs(
+    baseline = np.empty(n if weeks.size == n else 0, dtype=np.int64)  # pages touched: runs
+    runs, in_order = kernel.text_runs(
         np.frombuffer(bits, dtype=np.uint8) if bits is not None else np.zeros(1, np.uint8),
         differ.offset,
         offsets,
@@ -235,10 +253,14 @@ def _sorted_text_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | Non
         MAX_SUBJECT_ID_LENGTH,
         _TOKEN_BYTES,
         _TOKEN_OFFSETS,
+        weeks,
         codes,
         too_long,
+        baseline,
     )
-    return None if runs < 0 else (codes, too_long[:runs].copy())
+    if runs < 0:
+        return None
+    return codes, too_long[:runs].copy(), baseline[:runs].copy() if in_order else None
 
 
 #: The missing tokens (blank or ``NA``/``.``) as bytes and offsets, for ``text_runs``.
@@ -454,15 +476,20 @@ def prepare_visits_checked(
                 return
             numbers[k] = _number_values(cols[name], kernel)
 
-    def ids_then_columns() -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
-        result = _subject_codes(ids, compiled)
+    # the raw weeks, for the grouped-order check in the ids' pass (int64 or float64 only)
+    raw_weeks = cols["visit_week"].to_numpy() if compiled else np.empty(0)
+    if raw_weeks.dtype not in (np.int64, np.float64):
+        raw_weeks = np.empty(0)
+
+    def ids_then_columns() -> tuple[np.ndarray, np.ndarray, pd.Series | None, np.ndarray | None]:
+        result = _subject_index(ids, compiled, raw_weeks)
         parse(todo.pop)
         return result
 
     pending = _in_background(ids_then_columns) if n >= _PARALLEL_ROWS else None
     parse(todo.popleft)
-    codes, bad_id, subject_out = (
-        pending.result() if pending is not None else _subject_codes(ids, compiled)
+    codes, bad_id, subject_out, run_baselines = (
+        pending.result() if pending is not None else _subject_index(ids, compiled, raw_weeks)
     )
     parsed = [(name, numbers[k]) for k, name in enumerate(names)]
     no_subject = codes < 0
@@ -555,7 +582,10 @@ def prepare_visits_checked(
     baseline_row = np.full(n_subjects, -1, dtype=np.int64)
     if ok_week is None and not any_no_subject:
         usable = None
-        if kernel is not None and kernel.grouped_baselines(codes, week, baseline_row):
+        if run_baselines is not None:  # found with the ids: grouped, weeks increasing
+            baseline_row = run_baselines
+            dup, grouped, order = None, True, None
+        elif kernel is not None and kernel.grouped_baselines(codes, week, baseline_row):
             dup, grouped, order = None, True, None  # one pass: no duplicate, baselines found
         else:
             if week_int is None:
