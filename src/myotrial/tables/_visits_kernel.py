@@ -10,7 +10,8 @@ checks both paths agree on random tables):
   pass (four accumulators);
 * :func:`text_runs`: subject ids (an Arrow text array without nulls) grouped in runs of equal
   neighbours, the runs in increasing byte order, each id plain ASCII text: codes, the length
-  rule and the missing tokens, read once from the Arrow buffers;
+  rule and the missing tokens, read once from the Arrow buffers, and with the raw weeks the
+  grouped order and the baselines in the same pass;
 * :func:`whole_numbers`: a float week column whole and never missing, converted to int64 in
   the same pass;
 * :func:`grouped_baselines`: rows grouped by subject with weeks increasing (so no duplicate
