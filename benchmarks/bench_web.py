@@ -20,8 +20,8 @@ HTTP/1.1 client on the same machine), bounded request sets one after the other:
 Every response must succeed, or the script fails. It prints p50/p99 and throughput of each,
 the CPU each request cost (the server's processes, the PostgreSQL server's processes, the load
 generator: from ``/proc``), the ratio of each read to the calculator by throughput and by CPU
-per request (the second is robust to other jobs sharing the machine), the audit rows written by the read phase (must be
-0: reads are not audit events), and verifies the audit chain and the data against it after
+per request (the second is robust to other jobs sharing the machine), the audit rows
+written by the read phase (must be 0: reads are not audit events), and verifies the audit chain and the data against it after
 the concurrent writes (``verify_audit_chain``; the script fails if it does not verify).
 
     .venv/bin/python benchmarks/bench_web.py                         # SQLite and, when
@@ -179,9 +179,9 @@ async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str
 
 def _cpu_now(server_pid: int) -> dict[str, float]:
     """CPU seconds so far (user + system) of the server (``myotrial serve`` and its worker
-    processes), of the PostgreSQL server's processes on this machine (0 for SQLite; a backend
-    that exits during a set takes its CPU with it), and of this process (the load
-    generator), from ``/proc``."""
+    processes), of the PostgreSQL server's processes on this machine (0 for SQLite; with the
+    CPU of backends that exited, which their parent, the postmaster, has collected), and of
+    this process (the load generator), from ``/proc``."""
     tick = os.sysconf("SC_CLK_TCK")
     procs: dict[int, tuple[str, int, float]] = {}
     for entry in Path("/proc").iterdir():
@@ -192,8 +192,10 @@ def _cpu_now(server_pid: int) -> dict[str, float]:
         except OSError:
             continue
         fields = rest.split()
-        procs[int(entry.name)] = (head.partition("(")[2], int(fields[1]),
-                                  (int(fields[11]) + int(fields[12])) / tick)
+        name = head.partition("(")[2]
+        reaped = int(fields[13]) + int(fields[14]) if name == "postgres" else 0
+        procs[int(entry.name)] = (name, int(fields[1]),
+                                  (int(fields[11]) + int(fields[12]) + reaped) / tick)
     tree = {server_pid}
     for _ in range(3):  # the server, its workers (uvicorn: a spawn helper between them)
         tree |= {pid for pid, (_, ppid, _) in procs.items() if ppid in tree}

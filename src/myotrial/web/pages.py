@@ -279,11 +279,11 @@ def _subject_page(request: Request, service: TrialService, actor: Actor, subject
     if notice is None and form is None and not errors and not values and status == 200:
         # the plain page: a function of the view and of the session only (user, role,
         # site, CSRF token), so it is kept per session with the view
-        html: str = view.render_for(
+        html: bytes = view.render_for(
             _page_key(request, actor),
             lambda _: templates.get_template("subject.html").render(
-                {"request": request, **_page_context(request, context)}))
-        return HTMLResponse(html)
+                {"request": request, **_page_context(request, context)}).encode())
+        return HTMLResponse(html)  # kept encoded: sent as it is
     return render(request, "subject.html", context, status=status)
 
 
