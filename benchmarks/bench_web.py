@@ -21,8 +21,9 @@ Every response must succeed, or the script fails. It prints p50/p99 and throughp
 the CPU each request cost (the server's processes, the PostgreSQL server's processes, the load
 generator: from ``/proc``), the ratio of each read to the calculator by throughput and by CPU
 per request (the second is robust to other jobs sharing the machine), the audit rows
-written by the read phase (must be 0: reads are not audit events), and verifies the audit chain and the data against it after
-the concurrent writes (``verify_audit_chain``; the script fails if it does not verify).
+written by the read phase (must be 0: reads are not audit events), and verifies the audit
+chain and the data against it after the concurrent writes (``verify_audit_chain``; the script
+fails if it does not verify).
 
     .venv/bin/python benchmarks/bench_web.py                         # SQLite and, when
     #   $MYOTRIAL_TEST_POSTGRES_URL is set (url=$(bash scripts/start-postgres.sh)), PostgreSQL
