@@ -137,3 +137,24 @@ def test_one_patient_does_not_load_numba() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_baseline_rows_skipped_without_details_equal_the_full_computation(
+    config: ScoringConfig, compiled: bool
+) -> None:
+    """Without details a baseline row's scores are written directly (no change to score); with
+    details the row is computed in full: every output both give is bit for bit the same, in
+    sorted and any row order."""
+    codes, weeks, cols = _trial(300, 11)
+    rng = np.random.default_rng(5)
+    shuffled = rng.permutation(codes.size)
+    for order in (np.arange(codes.size), shuffled):
+        c, w = codes[order], weeks[order]
+        cs = {k: v[order] for k, v in cols.items()}
+        plain = score_arrays(c, w, cs, config, compiled=compiled)
+        full = score_arrays(c, w, cs, config, details=True, compiled=compiled)
+        assert plain["is_baseline"].sum() == 300
+        for key, value in plain.items():
+            assert value.dtype == full[key].dtype and value.tobytes() == full[key].tobytes(), key

@@ -252,6 +252,26 @@ def score_chunk(
         done = False
         for r in range(i, j):
             base = weeks[r] == 0.0
+            if base and not keep:
+                # the baseline visit: no change to score, so every score is blank (exactly what
+                # the computation below gives a baseline row; the changes are kept only with
+                # details, which do compute it)
+                pt0[r], pt1[r], pt2[r] = math.nan, math.nan, math.nan
+                pt3[r], pt4[r], pt5[r] = math.nan, math.nan, math.nan
+                tis_out[r] = math.nan
+                cat_out[r] = -1
+                miss_out[r] = -1
+                part_out[r] = False
+                base_out[r] = True
+                enz_out[r] = enz
+                doi_out[r] = -1
+                worse_out[r] = 0
+                clause_out[r] = 0
+                if not general:
+                    run = 0
+                    done = done | ((run >= k_consecutive) & (weeks[r] >= earliest))
+                    confirmed[r] = done
+                continue
             # values at the visit, slot by slot
             x0 = xa0[r] if n0 else math.nan
             x1 = xa1[r] if n1 else math.nan
