@@ -298,3 +298,19 @@ def test_a_kept_view_is_served_on_the_sessions_statement_alone(
     assert "2024-05-24" in user.get("/subjects/P001").text
     trial.service.deactivate_user(trial.actors["admin"], "inv1", "left the trial")
     assert user.get("/api/subjects/P002").status_code == 401
+
+
+def test_a_worker_runs_as_many_requests_at_once_as_it_keeps_connections(trial: WebTrial
+                                                                         ) -> None:
+    """The application's lifespan sizes the worker's thread pool to its PostgreSQL pool, so
+    a burst of requests waits for a thread rather than opening connections beyond it."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from myotrial.db.engine import PG_POOL_SIZE
+
+    with TestClient(trial.app) as client:
+        assert client.portal is not None
+        tokens = client.portal.call(
+            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == PG_POOL_SIZE == 30

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DATABASE_URL_ENV",
     "DEFAULT_URL",
+    "PG_POOL_OVERFLOW",
+    "PG_POOL_SIZE",
     "OneRowRead",
     "current_revision",
     "database_url",
@@ -46,6 +48,10 @@ __all__ = [
 
 DEFAULT_URL = DEFAULT_DATABASE_URL
 _SQLITE_BUSY_MS = 30_000
+#: PostgreSQL connections kept per process, and opened beyond them under a burst (the web
+#: server runs at most :data:`PG_POOL_SIZE` requests at once per worker: web/app.py).
+PG_POOL_SIZE = 30
+PG_POOL_OVERFLOW = 10
 _PG_WRITE_LOCK = 0x6D796F74  # "myot": exclusive = whole-trial writer, shared = subject writer
 _PG_SUBJECT_LOCKS = 0x6D79  # class id of the (class, subject) two-integer advisory locks
 
@@ -188,7 +194,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
     if backend == "sqlite" and u.database not in (None, "", ":memory:"):
         _create_private(Path(u.database))
     if backend == "postgresql":
-        kwargs = {"pool_size": 30, "max_overflow": 10, **kwargs}
+        kwargs = {"pool_size": PG_POOL_SIZE, "max_overflow": PG_POOL_OVERFLOW, **kwargs}
     engine = sa.create_engine(u, **kwargs)
     if backend == "sqlite":
         _sqlite_setup(engine)

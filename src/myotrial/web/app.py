@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -158,6 +158,20 @@ async def _too_large(send: _Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """A worker runs as many requests at once in its thread pool (anyio's default: 40) as it
+    keeps PostgreSQL connections (``db.engine.PG_POOL_SIZE``): a burst never opens and closes
+    connections (a PostgreSQL backend start each) beyond the pool; more requests wait, in
+    order, for a thread."""
+    import anyio.to_thread
+
+    from myotrial.db.engine import PG_POOL_SIZE
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = PG_POOL_SIZE
+    yield
+
+
 def create_app(settings: Settings | None = None, *, service: Any = None) -> FastAPI:
     """Build the web application.
 
@@ -187,6 +201,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None) -> Fast
         docs_url=None,  # the Swagger/ReDoc pages load scripts from a CDN: /api-docs instead
         redoc_url=None,
         dependencies=[Depends(enforce_rule)],
+        lifespan=_lifespan,
     )
     codec = SessionCodec(settings)
     app.state.service = service

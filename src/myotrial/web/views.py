@@ -2,12 +2,13 @@
 results only (no SQL here).
 
 The timeline and the dashboard come from the service's read queries
-(:meth:`~myotrial.db.TrialService.subject_timeline`,
-:func:`~myotrial.db.service.reads.dashboard_data`, the ``dashboard_tables`` operation's narrow
-reads: blinded for every role but the unblinded statistician, one snapshot each): a page view is not an export and writes nothing, the audit
-trail included (docs/web.md). The pages and the API take them through ``timeline_view``,
-``subjects_view`` and ``dashboard_view``: kept per worker under the reader's role and site and
-the data version (:mod:`myotrial.web.readcache`).
+(:meth:`~myotrial.db.TrialService.subject_timeline`;
+:func:`~myotrial.db.service.reads.dashboard_data`, the narrow reads of the
+``dashboard_tables`` operation: blinded for every role but the unblinded statistician, one
+snapshot each): a page view is not an export and writes nothing, the audit trail included
+(docs/web.md). The pages and the API take them through ``timeline_view``, ``subjects_view``
+and ``dashboard_view``: kept per worker under the reader's role and site and the data
+version (:mod:`myotrial.web.readcache`).
 """
 
 from __future__ import annotations
