@@ -434,3 +434,19 @@ def test_scoring_a_scored_table_again_gives_the_same_frame() -> None:
     assert list(once.columns) == [*frame.columns, "mmt8_max", *SCORED_COLUMNS]
     assert once["tis_missing_reason"].notna().sum() == 2 * n_sub
     pd.testing.assert_frame_equal(score_visits(once), once, check_exact=True)
+
+
+def test_float_range_converts_as_numpy_does() -> None:
+    from myotrial.tables import _visits_kernel as kernel
+
+    rng = np.random.default_rng(2)
+    big = np.array([2**62 + 1, -(2**63), 2**63 - 1, 2**53 + 1, 0, -7], dtype=np.int64)
+    for values in (rng.integers(-1000, 1000, 1001), big, np.empty(0, dtype=np.int64)):
+        out = np.empty(values.size)
+        lo, hi = kernel.float_range(values, out)
+        want = values.astype(np.float64)
+        assert out.tobytes() == want.tobytes()
+        if values.size:
+            assert (lo, hi) == (want.min(), want.max())
+        else:
+            assert np.isnan(lo) and np.isnan(hi)

@@ -12,6 +12,7 @@ checks both paths agree on random tables):
   neighbours, the runs in increasing byte order, each id plain ASCII text: codes, the length
   rule and the missing tokens, read once from the Arrow buffers, and with the raw weeks the
   grouped order and the baselines in the same pass;
+* :func:`float_range`: an integer column converted to float64 and its range in one pass;
 * :func:`whole_numbers`: a float week column whole and never missing, converted to int64 in
   the same pass;
 * :func:`grouped_baselines`: rows grouped by subject with weeks increasing (so no duplicate
@@ -27,7 +28,7 @@ from typing import Any, TypeVar, cast
 import numba as nb
 import numpy as np
 
-__all__ = ["grouped_baselines", "nan_range", "text_runs", "whole_numbers"]
+__all__ = ["float_range", "grouped_baselines", "nan_range", "text_runs", "whole_numbers"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +81,21 @@ def nan_range(a: Any) -> tuple[float, float, bool]:
     if not seen:
         return math.nan, math.nan, nan
     return lo, hi, nan
+
+
+@_jit
+def float_range(values: Any, out: Any) -> tuple[float, float]:
+    """``out[:] = values`` as float64 (what ``values.astype(numpy.float64)`` gives: the same
+    rounding of the integer) and the ``(min, max)`` of ``out``, ``(nan, nan)`` when empty."""
+    lo, hi = math.inf, -math.inf
+    for i in range(values.size):
+        v = float(values[i])
+        out[i] = v
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    if values.size == 0:
+        return math.nan, math.nan
+    return lo, hi
 
 
 @_jit

@@ -492,8 +492,11 @@ def prepare_visits_checked(
         pending.result() if pending is not None else _subject_index(ids, compiled, raw_weeks)
     )
     parsed = [(name, numbers[k]) for k, name in enumerate(names)]
-    no_subject = codes < 0
-    any_no_subject = bool(no_subject.any())
+    if run_baselines is not None:  # sorted plain ids, none missing: no pass over the codes
+        no_subject, any_no_subject = np.zeros(n, dtype=bool), False
+    else:
+        no_subject = codes < 0
+        any_no_subject = bool(no_subject.any())
     if any_no_subject:
         col.add(no_subject, "subject_id", f"subject_id is required {_WHERE}")
     n_subjects = len(bad_id)
@@ -664,6 +667,10 @@ def _number_values(series: pd.Series, kernel: ModuleType | None) -> tuple[Number
     dtype = series.dtype
     if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
         return number_values_range(series), False
+    if kernel is not None and dtype == np.int64:  # converted and ranged in one pass
+        out = np.empty(len(series), dtype=np.float64)
+        lo, hi = kernel.float_range(series.to_numpy(), out)
+        return (out, None, lo, hi), True
     arr = series.to_numpy(dtype=np.float64)
     if kernel is None:
         return _finite(arr), False
