@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_URL",
     "PG_POOL_OVERFLOW",
     "PG_POOL_SIZE",
+    "AsyncReads",
     "OneRowRead",
     "current_revision",
     "database_url",
@@ -123,6 +124,86 @@ class OneRowRead:
         finally:
             pooled.close()
         return None if row is None else self._row(*row)
+
+
+class AsyncReads:
+    """:class:`OneRowRead` statements run on the event loop (PostgreSQL): a few psycopg
+    ``AsyncConnection`` in autocommit, opened with the engine's own connection arguments, so a
+    web worker's hot read (the session lookup) needs no hop to its thread pool (about
+    0.1 ms of CPU per request here: benchmarks/bench_web.py, docs/web.md "Speed").
+
+    Connections belong to the event loop that opened them; on another loop (a test client
+    started anew) the old ones are dropped. A connection whose statement fails is closed,
+    never reused; a statement that fails on a kept connection (the server restarted) is
+    retried once on a new one. At most ``size`` statements run at once; more wait in order.
+    """
+
+    def __init__(self, engine: sa.Engine, size: int = 4) -> None:
+        if not self.supports(engine):
+            raise ValueError("AsyncReads needs a postgresql+psycopg engine")
+        self.engine = engine
+        self.size = size
+        self._idle: list[Any] = []
+        self._loop: Any = None
+        self._slots: Any = None
+
+    @staticmethod
+    def supports(engine: sa.Engine) -> bool:
+        return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        cparams = {k: v for k, v in cparams.items() if k != "context"}
+        return await psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams)
+
+    def _on_this_loop(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._drop_idle()
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.size)
+
+    def _drop_idle(self) -> None:
+        """Close the idle connections at the socket (their loop may be gone: not awaited)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.pgconn.finish()
+
+    def __del__(self) -> None:  # an application dropped without its shutdown (tests)
+        self._drop_idle()
+
+    async def first(self, read: OneRowRead, **params: Any) -> Any | None:
+        """``read.first(engine, **params)`` on the event loop: the same statement and row."""
+        form = read._raw_form(self.engine)
+        if form is None:
+            raise ValueError("this read needs SQLAlchemy's result processing")
+        sql, fixed = form
+        self._on_this_loop()
+        async with self._slots:
+            for attempt in (1, 2):
+                kept = bool(self._idle)
+                conn = self._idle.pop() if kept else await self._connect()
+                try:
+                    cursor = await conn.execute(sql, {**fixed, **params})
+                    row = await cursor.fetchone()
+                except Exception:
+                    await conn.close()
+                    if kept and attempt == 1:
+                        continue  # a kept connection may have gone stale: once more, anew
+                    raise
+                self._idle.append(conn)
+                return None if row is None else read._row(*row)
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        """Close the idle connections (the application's shutdown)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
 
 
 def lock_for_write(conn: sa.Connection) -> None:

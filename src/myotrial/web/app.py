@@ -170,6 +170,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = PG_POOL_SIZE
     yield
+    reads = getattr(app.state, "async_reads", None)
+    if reads is not None:
+        await reads.close()
 
 
 def create_app(settings: Settings | None = None, *, service: Any = None) -> FastAPI:
@@ -208,6 +211,12 @@ def create_app(settings: Settings | None = None, *, service: Any = None) -> Fast
     app.state.session_codec = codec
     app.state.settings = settings
     app.state.read_cache = ReadCache()  # per process: web/readcache.py
+    app.state.async_reads = None  # PostgreSQL: the session lookup on the event loop
+    if service is not None:
+        from myotrial.db.engine import AsyncReads
+
+        if AsyncReads.supports(service.engine):
+            app.state.async_reads = AsyncReads(service.engine)
     install_error_handlers(app)
     app.include_router(calculator.router)
     app.include_router(api.router)

@@ -198,13 +198,26 @@ def client_address(request: Request) -> str | None:
 
 async def session_of(request: Request) -> Session:
     """:func:`request_session` for async code: a logged-in session's lookup in the database
-    runs in the thread pool, so it never blocks the event loop (and the other requests)."""
+    never blocks the event loop (and the other requests): on PostgreSQL it is awaited on the
+    loop (``app.state.async_reads``), elsewhere it runs in the thread pool."""
     cached = getattr(request.state, "session", None)
     if isinstance(cached, Session):
         return cached
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and cookie.startswith(TOKEN_PREFIX):
-        return await run_in_threadpool(request_session, request)
+        reads = getattr(request.app.state, "async_reads", None)
+        service = request.app.state.service
+        if reads is None or service is None:
+            return await run_in_threadpool(request_session, request)
+        # PostgreSQL: the same lookup on the event loop (db.engine.AsyncReads), no thread hop
+        settings: Settings = request.app.state.settings
+        token = cookie[len(TOKEN_PREFIX):]
+        record = await service.resolve_session_async(
+            token, reads, idle_seconds=settings.session_idle_timeout,
+            max_age_seconds=settings.session_max_age)
+        session = Session.anonymous() if record is None else Session.logged_in(token, record)
+        request.state.session = session
+        return session
     return request_session(request)
 
 

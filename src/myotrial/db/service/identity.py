@@ -36,7 +36,7 @@ from myotrial.db import _values as v
 from myotrial.db import audit as _audit
 from myotrial.db import schema as s
 from myotrial.db._values import Problems, fail
-from myotrial.db.engine import OneRowRead, lock_for_write
+from myotrial.db.engine import AsyncReads, OneRowRead, lock_for_write
 from myotrial.db.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, password_problem
 from myotrial.db.results import SessionRecord, SiteRecord, UserRecord
 from myotrial.db.roles import Actor, PermissionDenied, Role
@@ -290,27 +290,56 @@ class IdentityOperations(ServiceCore):
                         max_age_seconds: float) -> SessionRecord | None:
         """The live session of ``token`` (None: unknown, ended, idle longer than
         ``idle_seconds``, older than ``max_age_seconds``, or its user no longer active).
-        An expired session is ended; a live one's ``last_seen`` is refreshed."""
+        An expired session is ended; a live one's ``last_seen`` is refreshed (at most once a
+        minute)."""
         if not isinstance(token, str) or not 20 <= len(token) <= 100:
             return None
         key = _token_hash(token)
-        now = self._now().astimezone(dt.UTC).replace(tzinfo=None)
-        se = s.sessions
-        row = _SESSION_READ.first(self.engine, key=key)
-        if row is None or row.ended_at is not None:
+        record, write = self._settle_session(_SESSION_READ.first(self.engine, key=key),
+                                             idle_seconds, max_age_seconds)
+        if write is not None:
+            self._write_session(key, write)
+        return record
+
+    async def resolve_session_async(self, token: str | None, reads: AsyncReads, *,
+                                    idle_seconds: float, max_age_seconds: float
+                                    ) -> SessionRecord | None:
+        """:meth:`resolve_session` on the event loop (PostgreSQL): the same statement through
+        ``reads``, the same rules; the rare write (``last_seen``, or ending an expired
+        session) runs in a worker thread."""
+        if not isinstance(token, str) or not 20 <= len(token) <= 100:
             return None
+        key = _token_hash(token)
+        record, write = self._settle_session(await reads.first(_SESSION_READ, key=key),
+                                             idle_seconds, max_age_seconds)
+        if write is not None:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(self._write_session, key, write)
+        return record
+
+    def _settle_session(self, row: Any, idle_seconds: float, max_age_seconds: float
+                        ) -> tuple[SessionRecord | None, dict[str, Any] | None]:
+        """The live session of a session row read (or None), and the values its row needs
+        written (``ended_at`` for an expired one, ``last_seen`` once a minute) or None."""
+        if row is None or row.ended_at is not None:
+            return None, None
+        now = self._now().astimezone(dt.UTC).replace(tzinfo=None)
         expired = ((now - row.last_seen).total_seconds() > idle_seconds
                    or (now - row.created_at).total_seconds() > max_age_seconds
                    or not row.active)
-        if expired or (now - row.last_seen).total_seconds() > _TOUCH_SECONDS:
-            with self.engine.connect() as conn, conn.begin():
-                lock_for_write(conn)
-                values = {"ended_at": now} if expired else {"last_seen": now}
-                conn.execute(sa.update(se).where(se.c.token_sha256 == key).values(**values))
-            if expired:
-                return None
+        if expired:
+            return None, {"ended_at": now}
+        write = ({"last_seen": now} if (now - row.last_seen).total_seconds() > _TOUCH_SECONDS
+                 else None)
         return SessionRecord(row.username, row.role, row.site_id, row.csrf, row.created_at,
-                             now, head_version(row.head_id, row.head_hash))
+                             now, head_version(row.head_id, row.head_hash)), write
+
+    def _write_session(self, key: str, values: dict[str, Any]) -> None:
+        se = s.sessions
+        with self.engine.connect() as conn, conn.begin():
+            lock_for_write(conn)
+            conn.execute(sa.update(se).where(se.c.token_sha256 == key).values(**values))
 
     def logout(self, token: str | None) -> bool:
         """End the session of ``token`` (audited); False when there was none."""
