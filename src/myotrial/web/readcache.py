@@ -124,10 +124,8 @@ class ReadCache:
         build (at most ``BUILD_WAIT_SECONDS``) and take its view when it was kept under
         ``key``; else they build their own. A build's exception reaches its caller only."""
         with self._lock:
-            view = self._entries.get(key)
+            view = self._kept(key)
             if view is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
                 return view
             pending = self._building.get(key)
             leader = pending is None
@@ -156,11 +154,15 @@ class ReadCache:
         """The view kept under ``key`` (a hit), else None; never waits or builds (safe on the
         event loop)."""
         with self._lock:
-            view = self._entries.get(key)
-            if view is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
-            return view
+            return self._kept(key)
+
+    def _kept(self, key: Hashable) -> View | None:
+        """The view kept under ``key``, counted as a hit (the caller holds the lock)."""
+        view = self._entries.get(key)
+        if view is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return view
 
     #: How long a lookup waits for another thread's build of the same key.
     BUILD_WAIT_SECONDS = 30.0
