@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,18 @@ def _raw(method: str, path: str, body: dict[str, Any] | None, headers: dict[str,
 
 
 async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str, str],
-                 expect: int) -> dict[str, Any]:
+                 expect: int, probe: Callable[[], Any] | None = None) -> dict[str, Any]:
     """``concurrency`` clients, each on its own keep-alive connection, take the next job until
-    none is left; latency of each request, throughput over the whole set."""
+    none is left; latency of each request, throughput over the whole set. ``probe()``, if
+    given, is called 0.3 s into the set (its result: ``out["probe"]``)."""
+    probed: list[Any] = []
+
+    async def probe_later() -> None:
+        await asyncio.sleep(0.3)
+        if probe is not None:
+            probed.append(probe())
+
+    prober = asyncio.ensure_future(probe_later())
     latencies: list[float] = []
     errors: list[str] = []
     queue = [_raw(m, path, body, headers) for m, path, body in reversed(jobs)]
@@ -166,8 +176,9 @@ async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
+    prober.cancel()
     latencies.sort()
-    return {
+    return {"probe": probed[0] if probed else None,
         "requests": len(latencies), "errors": len(errors), "first_error": errors[:1],
         "concurrency": concurrency, "seconds": round(elapsed, 3),
         "throughput_per_s": round(len(latencies) / elapsed, 1),
@@ -206,11 +217,52 @@ def _cpu_now(server_pid: int) -> dict[str, float]:
             "client": own.user + own.system}
 
 
+def _connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by each process of the server (its workers),
+    from ``/proc`` (sockets by inode): how uvicorn's workers split the clients' keep-alive
+    connections, which they accept from one shared listening socket."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    tree = {server_pid}
+    for _ in range(3):
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                except OSError:
+                    continue
+                if ppid in tree:
+                    tree.add(int(entry.name))
+    counts = []
+    for pid in sorted(tree):
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        held = sum(1 for link in links if link.startswith("socket:[")
+                   and link[8:-1] in inodes)
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
 def _run_set(server_pid: int, port: int, concurrency: int, jobs: list[Job],
-             headers: dict[str, str], expect: int) -> dict[str, Any]:
-    """:func:`_drive` with the CPU it cost per request (server, database, load generator)."""
+             headers: dict[str, str], expect: int, *, split: bool = False) -> dict[str, Any]:
+    """:func:`_drive` with the CPU it cost per request (server, database, load generator);
+    ``split``: also how the workers shared the connections (``connections_per_worker``)."""
     before = _cpu_now(server_pid)
-    out = asyncio.run(_drive(port, concurrency, jobs, headers, expect))
+    probe = (lambda: _connections_per_worker(server_pid, port)) if split else None
+    out = asyncio.run(_drive(port, concurrency, jobs, headers, expect, probe))
+    if split:
+        out["connections_per_worker"] = out["probe"]
     after = _cpu_now(server_pid)
     n = max(out["requests"], 1)
     cpu = {k: round(1e3 * (after[k] - before[k]) / n, 3) for k in after}
@@ -327,7 +379,7 @@ def run_backend(url: str, args: argparse.Namespace) -> dict[str, Any]:
         visits: list[Job] = [("POST", f"/api/subjects/{sid}/visits",
                               {"visit_week": week, "measures": {**BASELINE, "pga": 3.0}})
                              for week in weeks for sid in sids]
-        runs["visit entry"] = _run_set(pid, port, c, visits, headers, 201)
+        runs["visit entry"] = _run_set(pid, port, c, visits, headers, 201, split=True)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -438,6 +490,11 @@ def _print(result: dict[str, Any]) -> None:
         for name, w in out["warm_read_vs_calculator"].items():
             print(f"    {name:24s} {w['median']:5.2f} ({w['min']:.2f}-{w['max']:.2f})   CPU "
                   f"{w['cpu_median']:5.2f} ({w['cpu_min']:.2f}-{w['cpu_max']:.2f})")
+        split = out["runs"]["visit entry"].get("connections_per_worker")
+        if split:
+            print(f"  visit entry: the clients' connections per worker {split} (uvicorn's "
+                  "workers accept from one shared socket; the busier worker's clients wait "
+                  "longer)")
         a = out["audit_after_writes"]
         print(f"  audit rows written by the reads: {out['audit_rows_written_by_reads']}")
         print(f"  audit chain after the concurrent writes: {'VERIFIED' if a['ok'] else 'FAILED'}"
