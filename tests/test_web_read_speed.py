@@ -303,14 +303,25 @@ def test_a_kept_view_is_served_on_the_sessions_statement_alone(
 def test_a_worker_runs_as_many_requests_at_once_as_it_keeps_connections(trial: WebTrial
                                                                          ) -> None:
     """The application's lifespan sizes the worker's thread pool to its PostgreSQL pool, so
-    a burst of requests waits for a thread rather than opening connections beyond it."""
+    a burst of requests waits for a thread rather than opening connections beyond it, and
+    sets the worker's cyclic garbage collector (frozen start-up, rarer collections)."""
+    import gc
+
     import anyio.to_thread
     from fastapi.testclient import TestClient
 
     from myotrial.db.engine import PG_POOL_SIZE
+    from myotrial.web.app import GC_THRESHOLDS
 
-    with TestClient(trial.app) as client:
-        assert client.portal is not None
-        tokens = client.portal.call(
-            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    before = gc.get_threshold()
+    try:
+        with TestClient(trial.app) as client:
+            assert client.portal is not None
+            tokens = client.portal.call(
+                lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+            # start-up's objects out of the cyclic collector's reach, which runs less often
+            assert gc.get_freeze_count() > 0 and gc.get_threshold() == GC_THRESHOLDS
+    finally:  # the test process's collector as it was
+        gc.unfreeze()
+        gc.set_threshold(*before)
     assert tokens == PG_POOL_SIZE == 30
