@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from myotrial.db.exports import EXPORT_TABLES
-from myotrial.db.roles import Actor, PermissionDenied, Role, authorise
+from myotrial.db.roles import Actor, PermissionDenied, Role
 from myotrial.db.service import CORRECTABLE_FIELDS, SEVERITIES, TrialService
 from myotrial.db.service.identity import LoginThrottled
 from myotrial.errors import InputValidationError
@@ -26,7 +26,7 @@ from myotrial.randomisation import AllocationError
 from myotrial.web.api import ImportListBody, ListBody, get_service, scheme_from
 from myotrial.web.errors import missing_resource, problem_list
 from myotrial.web.plot import render_timeline_svg
-from myotrial.web.readcache import View, read_cache, session_version
+from myotrial.web.readcache import View, kept_view, read_cache, session_version
 from myotrial.web.security import (
     Session,
     client_address,
@@ -306,13 +306,10 @@ async def subject_page(request: Request, subject_id: str, service: ServiceDep,
                        actor: ActorDep) -> HTMLResponse:
     """The subject page: kept for this session with its view (web/readcache.py) it is sent
     from the event loop; else built and rendered in the thread pool."""
-    version = session_version(request, actor)
-    if version is not None:
-        authorise(actor, "subject_timeline")
-        kept = read_cache(request).peek(timeline_key(actor, subject_id)(version))
-        html = None if kept is None else kept.rendered_for(_page_key(request, actor))
-        if html is not None:
-            return HTMLResponse(html)
+    kept = kept_view(request, actor, "subject_timeline", timeline_key(actor, subject_id))
+    html = None if kept is None else kept.rendered_for(_page_key(request, actor))
+    if html is not None:
+        return HTMLResponse(html)
     return await run_in_threadpool(_subject_page, request, service, actor, subject_id)
 
 

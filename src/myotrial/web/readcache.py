@@ -35,8 +35,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from myotrial.db.roles import Actor, authorise
+from myotrial.web.security import request_session
 
-__all__ = ["ReadCache", "View", "json_bytes", "read_cache", "scope", "served",
+__all__ = ["ReadCache", "View", "json_bytes", "kept_view", "read_cache", "scope", "served",
            "session_version"]
 
 
@@ -77,10 +78,9 @@ class View:
         """``make(data)`` for one session (``session`` names everything per request the
         rendering holds: user, role, site, CSRF token), kept for the last
         :attr:`SESSION_RENDERS` sessions."""
-        with self._lock:
-            if session in self._session_renders:
-                self._session_renders.move_to_end(session)
-                return self._session_renders[session]
+        made = self.rendered_for(session)
+        if made is not None:
+            return made
         made = make(self.data)
         with self._lock:
             self._session_renders[session] = made
@@ -91,7 +91,7 @@ class View:
 
 
     def rendered_for(self, session: Hashable) -> Any | None:
-        """The rendering kept for ``session`` (:meth:`render_for`), else None."""
+        """The rendering kept for ``session`` (:meth:`render_for`; never None), else None."""
         with self._lock:
             made = self._session_renders.get(session)
             if made is not None:
@@ -198,8 +198,6 @@ def session_version(request: Request, actor: Actor) -> str | None:
     user (the same statement checked the user row: ``read_version(known=...)``) and the
     request is a read (GET/HEAD: it changes nothing, so the version read at its start is
     current for it); else None (a POST shows its own change: the version is read again)."""
-    from myotrial.web.security import request_session
-
     if request.method not in ("GET", "HEAD"):
         return None
     session = request_session(request)
@@ -212,10 +210,19 @@ async def served(request: Request, actor: Actor, operation: str,
     for the session's data version (after ``operation``'s role gate) it is taken on the event
     loop; else ``view(version)`` (which reads the version itself when None, builds and keeps)
     runs in the thread pool."""
+    kept = kept_view(request, actor, operation, key)
+    if kept is not None:
+        return kept
+    return await run_in_threadpool(view, session_version(request, actor))
+
+
+def kept_view(request: Request, actor: Actor, operation: str,
+              key: Callable[[str], Hashable]) -> View | None:
+    """The view kept under ``key(version)`` for the session's data version, after
+    ``operation``'s role gate; None when the request has no such version (a POST, another
+    user) or nothing is kept. Never waits or builds: safe on the event loop."""
     version = session_version(request, actor)
-    if version is not None:
-        authorise(actor, operation)
-        kept = read_cache(request).peek(key(version))
-        if kept is not None:
-            return kept
-    return await run_in_threadpool(view, version)
+    if version is None:
+        return None
+    authorise(actor, operation)
+    return read_cache(request).peek(key(version))
