@@ -189,11 +189,10 @@ async def _drive(port: int, concurrency: int, jobs: list[Job], headers: dict[str
     }
 
 
-def _cpu_now(server_pid: int) -> dict[str, float]:
-    """CPU seconds so far (user + system) of the server (``myotrial serve`` and its worker
-    processes), of the PostgreSQL server's processes on this machine (0 for SQLite; with the
-    CPU of backends that exited, which their parent, the postmaster, has collected), and of
-    this process (the load generator), from ``/proc``."""
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """Every process: pid -> (name, parent pid, CPU seconds so far, user + system; for
+    PostgreSQL's processes with the CPU of the children they reaped, i.e. of backends that
+    exited), from ``/proc``."""
     tick = os.sysconf("SC_CLK_TCK")
     procs: dict[int, tuple[str, int, float]] = {}
     for entry in Path("/proc").iterdir():
@@ -208,9 +207,23 @@ def _cpu_now(server_pid: int) -> dict[str, float]:
         reaped = int(fields[13]) + int(fields[14]) if name == "postgres" else 0
         procs[int(entry.name)] = (name, int(fields[1]),
                                   (int(fields[11]) + int(fields[12]) + reaped) / tick)
+    return procs
+
+
+def _server_tree(server_pid: int, procs: dict[int, tuple[str, int, float]]) -> set[int]:
+    """The server and its descendants (its workers; uvicorn: a spawn helper between)."""
     tree = {server_pid}
-    for _ in range(3):  # the server, its workers (uvicorn: a spawn helper between them)
+    for _ in range(3):
         tree |= {pid for pid, (_, ppid, _) in procs.items() if ppid in tree}
+    return tree
+
+
+def _cpu_now(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (``myotrial serve`` and its worker processes), of the
+    PostgreSQL server's processes on this machine (0 for SQLite; with backends that exited),
+    and of this process (the load generator)."""
+    procs = _processes()
+    tree = _server_tree(server_pid, procs)
     own = os.times()
     return {"server": sum(procs[p][2] for p in tree if p in procs),
             "database": sum(cpu for name, _, cpu in procs.values() if name == "postgres"),
@@ -231,18 +244,8 @@ def _connections_per_worker(server_pid: int, port: int) -> list[int]:
             fields = line.split()
             if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])
-    tree = {server_pid}
-    for _ in range(3):
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-                except OSError:
-                    continue
-                if ppid in tree:
-                    tree.add(int(entry.name))
     counts = []
-    for pid in sorted(tree):
+    for pid in sorted(_server_tree(server_pid, _processes())):
         try:
             links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
         except OSError:
