@@ -325,3 +325,45 @@ def test_a_worker_runs_as_many_requests_at_once_as_it_keeps_connections(trial: W
         gc.unfreeze()
         gc.set_threshold(*before)
     assert tokens == PG_POOL_SIZE == 30
+
+
+def test_an_unavailable_database_is_a_503_and_changes_nothing(
+        trial: WebTrial, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database lost or busy (SQLAlchemy's or psycopg's OperationalError, the pool's
+    timeout) at the session lookup, in a read or in a write: 503 with ``Retry-After``, a
+    readable message without the error's text (it may name the host), and nothing changed."""
+    import psycopg
+    import sqlalchemy.exc as sa_exc
+
+    user = trial.client("inv1")
+    assert user.get("/api/subjects").status_code == 200
+    before = data_version_of(trial)
+    failures = (sa_exc.OperationalError("SELECT", {}, Exception("host db.example down")),
+                sa_exc.TimeoutError("QueuePool limit reached"),
+                psycopg.OperationalError("connection to db.example failed"))
+    for failure in failures:
+        def fail(*args: object, _e: Exception = failure, **kwargs: object) -> None:
+            raise _e
+
+        with monkeypatch.context() as patch:
+            for name in ("resolve_session", "resolve_session_async"):
+                patch.setattr(trial.service, name, fail)
+            for path in ("/api/subjects", "/subjects/P001"):
+                r = user.get(path)
+                assert r.status_code == 503, (type(failure), path, r.text[:200])
+                assert r.headers["retry-after"] == "5"
+                assert "unavailable" in r.text and "nothing was changed" in r.text
+                assert "db.example" not in r.text
+                assert "set-cookie" not in r.headers  # the session cookie is kept
+        with monkeypatch.context() as patch:
+            patch.setattr(trial.service, "record_visit", fail)
+            r = user.post_json("/api/subjects/P001/visits",
+                               {"visit_week": 12, "measures": BASELINE})
+            assert r.status_code == 503 and "db.example" not in r.text
+    assert data_version_of(trial) == before
+    assert user.get("/api/subjects").status_code == 200  # the same session, back
+
+
+def data_version_of(trial: WebTrial) -> str:
+    with trial.service.engine.connect() as conn:
+        return data_version(conn)

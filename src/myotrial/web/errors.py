@@ -12,6 +12,8 @@ unknown subject / user in the URL  404     also a subject of another site (the s
                                            words: "not yours" = "not found")
 AllocationError (randomisation)    409     the service's message (never an arm)
 no trial database configured       503
+trial database unavailable         503     ``Retry-After``; unreachable, locked or out of
+(connection lost, pool exhausted)          connections: the transaction was rolled back
 =================================  ======  ================================================
 
 Nothing is changed when an error is returned: every service operation is one transaction.
@@ -19,6 +21,7 @@ Nothing is changed when an error is returned: every service operation is one tra
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +33,7 @@ from myotrial.db.roles import PermissionDenied
 from myotrial.db.service.identity import LoginThrottled
 from myotrial.errors import InputValidationError
 from myotrial.randomisation import AllocationError
-from myotrial.web.security import CsrfFailed, LoginRequired, request_session
+from myotrial.web.security import CsrfFailed, LoginRequired, Session, request_session
 from myotrial.web.templating import templates
 
 __all__ = ["NoDatabase", "NotFound", "install_error_handlers", "is_api", "missing_resource",
@@ -150,6 +153,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return _respond(request, 503, "No trial database",
                         "this server runs without a trial database: start it with "
                         "myotrial serve --database URL")
+
+    import psycopg
+    import sqlalchemy.exc as sa_exc
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not isinstance(getattr(request.state, "session", None), Session):
+            # the session could not be read: the page renders as for nobody, and the
+            # browser's cookie is left as it is (not new: no cookie sent)
+            request.state.session = replace(Session.anonymous(), new=False)
+        response = _respond(request, 503, "Trial database unavailable",
+                            "the trial database is unavailable (unreachable or busy) "
+                            f"({type(exc).__name__}); nothing was changed: try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for kind in (sa_exc.OperationalError, sa_exc.TimeoutError, psycopg.OperationalError):
+        app.add_exception_handler(kind, unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
