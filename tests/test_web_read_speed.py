@@ -367,3 +367,22 @@ def test_an_unavailable_database_is_a_503_and_changes_nothing(
 def data_version_of(trial: WebTrial) -> str:
     with trial.service.engine.connect() as conn:
         return data_version(conn)
+
+
+def test_the_cache_keeps_the_most_recently_used() -> None:
+    """At most ``max_entries`` views and ``SESSION_RENDERS`` renderings per view: the least
+    recently used goes first, a lookup or a peek counts as a use."""
+    cache = ReadCache(max_entries=2)
+    for key in ("a", "b"):
+        cache.put(key, key.upper())
+    assert cache.peek("a") is not None  # "b" is now the least recently used
+    cache.put("c", "C")
+    assert cache.peek("b") is None and cache.peek("a") is not None and len(cache) == 2
+    view = cache.peek("a")
+    assert view is not None
+    made = [view.render_for(s, lambda data, s=s: f"{data}-{s}") for s in range(5)]
+    assert made == [f"A-{s}" for s in range(5)]
+    assert view.rendered_for(0) is None  # the oldest of five sessions dropped (keeps 4)
+    assert view.rendered_for(1) == "A-1"
+    view.render_for(5, lambda data: "A-5")  # 1 was used just now: 2 goes
+    assert view.rendered_for(2) is None and view.rendered_for(1) == "A-1"

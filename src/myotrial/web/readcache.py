@@ -83,10 +83,7 @@ class View:
             return made
         made = make(self.data)
         with self._lock:
-            self._session_renders[session] = made
-            self._session_renders.move_to_end(session)
-            while len(self._session_renders) > self.SESSION_RENDERS:
-                self._session_renders.popitem(last=False)
+            _keep(self._session_renders, session, made, self.SESSION_RENDERS)
         return made
 
 
@@ -97,6 +94,15 @@ class View:
             if made is not None:
                 self._session_renders.move_to_end(session)
             return made
+
+
+def _keep(kept: OrderedDict[Hashable, Any], key: Hashable, value: Any, most: int) -> None:
+    """``kept[key] = value`` as the most recently used; the least recently used dropped
+    beyond ``most`` (the caller holds the lock)."""
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > most:
+        kept.popitem(last=False)
 
 
 def scope(actor: Actor) -> tuple[str, str | None]:
@@ -171,10 +177,7 @@ class ReadCache:
         """Keep ``data`` under ``key``; returns its :class:`View`."""
         view = View(data)
         with self._lock:
-            self._entries[key] = view
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            _keep(self._entries, key, view, self.max_entries)
         return view
 
     def clear(self) -> None:
